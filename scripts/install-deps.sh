@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs, with apt-get only, the Debian packages gatehouse needs to build, test and benchmark.
+# Idempotent: it asks dpkg what is already there and installs only what is missing, so `make run`
+# and `make test` can call it every time at almost no cost. Later features add their packages here.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git ca-certificates
+  libh2o-evloop-dev libssl-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev
+  libcmocka-dev
+  clang libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes
+  wrk                        # benchmarks only
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages: ${missing[*]}; run as root (or install them) first" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,115 @@
+/*
+ * Entry point of the one `gatehouse` binary: dispatches to a subcommand and prints help. Each
+ * subcommand lives in its own cmd_*.c file and uses the public headers of the core only.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#ifndef GH_VERSION
+#define GH_VERSION "0.0.0"
+#endif
+
+static void usage(FILE *out)
+{
+    fputs("gatehouse - an API gateway that admits requests by access profile and OpenID Connect\n"
+          "\n"
+          "usage: gatehouse <command> [options]\n"
+          "\n"
+          "commands:\n"
+          "  serve                 start the gateway (not built yet: see README.md)\n"
+          "  token verify          check a JWT offline against a key, a JWK Set or (later) an IdP\n"
+          "  token decode          print a JWT's header and payload WITHOUT verifying it\n"
+          "  version               print the version\n"
+          "  help [COMMAND]        print help for a command\n",
+          out);
+}
+
+static int cmd_serve(void)
+{
+    fputs("gatehouse serve: the gateway and admin listeners are not built yet (issues #4 and #5).\n"
+          "What this build offers today: `gatehouse token verify` and `gatehouse token decode`;\n"
+          "run `gatehouse help token` for their options.\n",
+          stderr);
+    return GH_EXIT_OK;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stdout);
+        return GH_EXIT_OK;
+    }
+    if (strcmp(argv[1], "token") == 0) {
+        gh_cli_token_help(stdout);
+        return GH_EXIT_OK;
+    }
+    if (strcmp(argv[1], "serve") == 0 || strcmp(argv[1], "version") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return GH_EXIT_OK;
+    }
+    fprintf(stderr, "gatehouse help: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return GH_EXIT_USAGE;
+}
+
+int gh_cli_read_file(const char *path, size_t max, char **data, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    char *buf;
+    size_t got;
+    int rc = 0;
+
+    *data = NULL;
+    *len = 0;
+    if (f == NULL)
+        return -1;
+    buf = malloc(max + 2);
+    if (buf == NULL) {
+        if (f != stdin)
+            fclose(f);
+        errno = ENOMEM;
+        return -1;
+    }
+    got = fread(buf, 1, max + 1, f);
+    if (ferror(f))
+        rc = -1;
+    else if (got > max)
+        rc = -2;
+    if (f != stdin)
+        fclose(f);
+    if (rc != 0) {
+        free(buf);
+        return rc;
+    }
+    buf[got] = '\0';
+    *data = buf;
+    *len = got;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return GH_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "token") == 0)
+        return gh_cli_token(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve();
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("gatehouse %s\n", GH_VERSION);
+        return GH_EXIT_OK;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+        return cmd_help(argc - 1, argv + 1);
+    fprintf(stderr, "gatehouse: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return GH_EXIT_USAGE;
+}
