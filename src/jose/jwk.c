@@ -449,8 +449,8 @@ int gh_jwks_parse(const void *buf, size_t len, unsigned flags, struct gh_jwks **
     int rc;
 
     *out = NULL;
-    if ((rc = gh_json_parse_object(buf, len, &doc)) != GH_OK)
-        return rc == GH_ERR_JSON_NOT_OBJECT ? GH_ERR_JWKS_FORM : rc;
+    if (gh_json_parse_object(buf, len, &doc) != GH_OK)
+        return GH_ERR_JWKS_FORM;
     rc = gh_jwks_from_json(doc, flags, out);
     json_decref(doc);
     return rc;

@@ -47,8 +47,9 @@ struct gh_jwks {
 
 /*
  * Parses a JWK Set document (`{"keys":[...]}`) of `len` bytes. GH_OK with a new set in *out (keys
- * that do not qualify are kept with their status), or GH_ERR_JSON_* / GH_ERR_JWKS_FORM when the
- * document itself is unusable. The caller frees the set with gh_jwks_free.
+ * that do not qualify are kept with their status), or GH_ERR_JWKS_FORM when the document itself is
+ * not a JSON object (by the rules of common/json.h) with a `keys` array of at most
+ * GH_JWKS_MAX_KEYS members. The caller frees the set with gh_jwks_free.
  */
 int gh_jwks_parse(const void *buf, size_t len, unsigned flags, struct gh_jwks **out);
 

@@ -30,7 +30,7 @@ int gh_key_claims_parse(const char *list, struct gh_key_claims *out)
         struct gh_key_claim *item = &out->items[out->count];
         if (out->count == GH_KEY_CLAIMS_MAX)
             goto fail;
-        if (len > strlen(HEADER_PREFIX) && strncmp(p, HEADER_PREFIX, strlen(HEADER_PREFIX)) == 0) {
+        if (len >= strlen(HEADER_PREFIX) && strncmp(p, HEADER_PREFIX, strlen(HEADER_PREFIX)) == 0) {
             item->in_header = 1;
             p += strlen(HEADER_PREFIX);
             len -= strlen(HEADER_PREFIX);
