@@ -75,7 +75,7 @@
     X(RSA_ROCA, "weak_key", "the RSA key has the ROCA weakness (CVE-2017-15361)")                  \
     X(HMAC_TOO_SHORT, "weak_key", "the HMAC secret is shorter than the hash output")               \
     /* command line */                                                                             \
-    X(USAGE, "usage", "the command line is not valid")                                                                 \
+    X(USAGE, "usage", "the command line is not valid")                                             \
     X(NOT_IMPLEMENTED, "not_implemented", "this feature is not built yet")
 
 enum gh_error {

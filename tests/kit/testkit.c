@@ -82,24 +82,31 @@ char *gh_testkey_public_jwk(const struct gh_testkey *key)
     case GH_KTY_RSA:
         a = b64_bn(key->priv, OSSL_PKEY_PARAM_RSA_N, 0);
         b = b64_bn(key->priv, OSSL_PKEY_PARAM_RSA_E, 0);
-        snprintf(out, 8192, "{\"kty\":\"RSA\",\"kid\":\"%s\",\"alg\":\"%s\",\"use\":\"sig\",\"n\":\"%s\",\"e\":\"%s\"}",
+        snprintf(out, 8192,
+                 "{\"kty\":\"RSA\",\"kid\":\"%s\",\"alg\":\"%s\",\"use\":\"sig\",\"n\":\"%s\","
+                 "\"e\":\"%s\"}",
                  key->kid, info->name, a, b);
         break;
     case GH_KTY_EC:
         a = b64_bn(key->priv, OSSL_PKEY_PARAM_EC_PUB_X, gh_crv_coord_len(info->crv));
         b = b64_bn(key->priv, OSSL_PKEY_PARAM_EC_PUB_Y, gh_crv_coord_len(info->crv));
-        snprintf(out, 8192, "{\"kty\":\"EC\",\"kid\":\"%s\",\"alg\":\"%s\",\"use\":\"sig\",\"crv\":\"%s\",\"x\":\"%s\",\"y\":\"%s\"}",
+        snprintf(out, 8192,
+                 "{\"kty\":\"EC\",\"kid\":\"%s\",\"alg\":\"%s\",\"use\":\"sig\",\"crv\":\"%s\","
+                 "\"x\":\"%s\",\"y\":\"%s\"}",
                  key->kid, info->name, gh_crv_name(info->crv), a, b);
         break;
     case GH_KTY_OKP:
         EVP_PKEY_get_raw_public_key(key->priv, raw, &raw_len);
         a = gh_b64url_encode_alloc(raw, raw_len);
-        snprintf(out, 8192, "{\"kty\":\"OKP\",\"kid\":\"%s\",\"alg\":\"EdDSA\",\"use\":\"sig\",\"crv\":\"Ed25519\",\"x\":\"%s\"}",
+        snprintf(out, 8192,
+                 "{\"kty\":\"OKP\",\"kid\":\"%s\",\"alg\":\"EdDSA\",\"use\":\"sig\",\"crv\":"
+                 "\"Ed25519\",\"x\":\"%s\"}",
                  key->kid, a);
         break;
     case GH_KTY_OCT:
         a = gh_b64url_encode_alloc(key->secret, key->secret_len);
-        snprintf(out, 8192, "{\"kty\":\"oct\",\"kid\":\"%s\",\"alg\":\"%s\",\"use\":\"sig\",\"k\":\"%s\"}",
+        snprintf(out, 8192,
+                 "{\"kty\":\"oct\",\"kid\":\"%s\",\"alg\":\"%s\",\"use\":\"sig\",\"k\":\"%s\"}",
                  key->kid, info->name, a);
         break;
     default:

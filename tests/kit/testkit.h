@@ -15,8 +15,8 @@
 struct gh_testkey {
     enum gh_alg alg;
     char kid[64];
-    EVP_PKEY *priv;              /* asymmetric algorithms */
-    unsigned char secret[64];    /* HMAC algorithms: hash-size random secret */
+    EVP_PKEY *priv;           /* asymmetric algorithms */
+    unsigned char secret[64]; /* HMAC algorithms: hash-size random secret */
     size_t secret_len;
 };
 
@@ -40,8 +40,8 @@ char *gh_test_sign_as(const struct gh_testkey *key, enum gh_alg alg, const void 
 char *gh_test_sign(const struct gh_testkey *key, const char *header_json, const char *payload_json);
 
 /* Raw JWS signature bytes of `msg` (ECDSA in R||S form); *sig_len receives the size. */
-unsigned char *gh_test_signature(const struct gh_testkey *key, enum gh_alg alg,
-                                 const void *msg, size_t msg_len, size_t *sig_len);
+unsigned char *gh_test_signature(const struct gh_testkey *key, enum gh_alg alg, const void *msg,
+                                 size_t msg_len, size_t *sig_len);
 
 /* Reads a whole file (at most 64 MiB) into a NUL-terminated buffer; NULL on failure. */
 char *gh_test_read_file(const char *path, size_t *len);

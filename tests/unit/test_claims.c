@@ -13,7 +13,8 @@
 #define NOW 1700000000
 
 static const char *const exp_only[] = {"exp"};
-static const struct gh_claim_rules base = {.now = NOW, .leeway = 60, .required = exp_only, .n_required = 1};
+static const struct gh_claim_rules base = {
+    .now = NOW, .leeway = 60, .required = exp_only, .n_required = 1};
 
 /* Checks the claims given as JSON text; *claim_out gets the claim at fault. */
 static int check(const char *json, const struct gh_claim_rules *rules, const char **claim_out)
@@ -42,7 +43,7 @@ static void test_exp_with_leeway(void **state)
 {
     (void)state;
     assert_int_equal(check_exp(NOW + 1), GH_OK);
-    assert_int_equal(check_exp(NOW), GH_OK);           /* within leeway */
+    assert_int_equal(check_exp(NOW), GH_OK); /* within leeway */
     assert_int_equal(check_exp(NOW - 59), GH_OK);
     assert_int_equal(check_exp(NOW - 60), GH_ERR_EXPIRED); /* now >= exp + leeway */
     assert_int_equal(check_exp(NOW - 100000), GH_ERR_EXPIRED);
@@ -59,10 +60,12 @@ static void test_nbf_and_iat(void **state)
     const char *claim;
     (void)state;
     assert_int_equal(check("{\"exp\":1800000000,\"nbf\":1700000060}", &base, NULL), GH_OK);
-    assert_int_equal(check("{\"exp\":1800000000,\"nbf\":1700000061}", &base, &claim), GH_ERR_NOT_YET_VALID);
+    assert_int_equal(check("{\"exp\":1800000000,\"nbf\":1700000061}", &base, &claim),
+                     GH_ERR_NOT_YET_VALID);
     assert_string_equal(claim, "nbf");
     assert_int_equal(check("{\"exp\":1800000000,\"iat\":1700000060}", &base, NULL), GH_OK);
-    assert_int_equal(check("{\"exp\":1800000000,\"iat\":1700000061}", &base, &claim), GH_ERR_ISSUED_IN_FUTURE);
+    assert_int_equal(check("{\"exp\":1800000000,\"iat\":1700000061}", &base, &claim),
+                     GH_ERR_ISSUED_IN_FUTURE);
     assert_string_equal(claim, "iat");
     assert_int_equal(check("{\"exp\":1800000000,\"iat\":1,\"nbf\":-5}", &base, NULL), GH_OK);
 }
@@ -70,10 +73,17 @@ static void test_nbf_and_iat(void **state)
 static void test_types(void **state)
 {
     static const char *const bad[] = {
-        "{\"exp\":\"1800000000\"}", "{\"exp\":true}",        "{\"exp\":null}",
-        "{\"exp\":[1800000000]}",   "{\"exp\":{}}",          "{\"exp\":1e300}",
-        "{\"exp\":-1e300}",         "{\"exp\":253402300800}", "{\"exp\":1800000000,\"nbf\":\"0\"}",
-        "{\"exp\":1800000000,\"iat\":false}", "{\"exp\":1800000000,\"iss\":5}",
+        "{\"exp\":\"1800000000\"}",
+        "{\"exp\":true}",
+        "{\"exp\":null}",
+        "{\"exp\":[1800000000]}",
+        "{\"exp\":{}}",
+        "{\"exp\":1e300}",
+        "{\"exp\":-1e300}",
+        "{\"exp\":253402300800}",
+        "{\"exp\":1800000000,\"nbf\":\"0\"}",
+        "{\"exp\":1800000000,\"iat\":false}",
+        "{\"exp\":1800000000,\"iss\":5}",
     };
     const char *claim;
     (void)state;
@@ -93,8 +103,10 @@ static void test_required(void **state)
     (void)state;
     rules.required = req;
     rules.n_required = 3;
-    assert_int_equal(check("{\"exp\":1800000000,\"sub\":\"a\",\"scope\":null}", &rules, NULL), GH_OK);
-    assert_int_equal(check("{\"exp\":1800000000,\"scope\":\"x\"}", &rules, &claim), GH_ERR_MISSING_CLAIM);
+    assert_int_equal(check("{\"exp\":1800000000,\"sub\":\"a\",\"scope\":null}", &rules, NULL),
+                     GH_OK);
+    assert_int_equal(check("{\"exp\":1800000000,\"scope\":\"x\"}", &rules, &claim),
+                     GH_ERR_MISSING_CLAIM);
     assert_string_equal(claim, "sub");
     assert_int_equal(check("{\"sub\":\"a\"}", &base, &claim), GH_ERR_MISSING_CLAIM);
     assert_string_equal(claim, "exp");
@@ -109,7 +121,8 @@ static void test_issuer(void **state)
     const char *claim;
     (void)state;
     rules.issuer = "https://idp.example";
-    assert_int_equal(check("{\"exp\":1800000000,\"iss\":\"https://idp.example\"}", &rules, NULL), GH_OK);
+    assert_int_equal(check("{\"exp\":1800000000,\"iss\":\"https://idp.example\"}", &rules, NULL),
+                     GH_OK);
     assert_int_equal(check("{\"exp\":1800000000,\"iss\":\"https://idp.example/\"}", &rules, NULL),
                      GH_ERR_WRONG_ISSUER);
     assert_int_equal(check("{\"exp\":1800000000,\"iss\":\"HTTPS://IDP.EXAMPLE\"}", &rules, NULL),
@@ -119,7 +132,8 @@ static void test_issuer(void **state)
     rules.issuer = NULL;
     rules.allowed_issuers = allowed;
     rules.n_allowed_issuers = 2;
-    assert_int_equal(check("{\"exp\":1800000000,\"iss\":\"https://b.example\"}", &rules, NULL), GH_OK);
+    assert_int_equal(check("{\"exp\":1800000000,\"iss\":\"https://b.example\"}", &rules, NULL),
+                     GH_OK);
     assert_int_equal(check("{\"exp\":1800000000,\"iss\":\"https://c.example\"}", &rules, NULL),
                      GH_ERR_WRONG_ISSUER);
     /* both: the provider's issuer and the allow list must agree */
@@ -137,11 +151,15 @@ static void test_audience(void **state)
     rules.n_audiences = 2;
     assert_int_equal(check("{\"exp\":1800000000,\"aud\":\"billing\"}", &rules, NULL), GH_OK);
     assert_int_equal(check("{\"exp\":1800000000,\"aud\":[\"x\",\"orders\"]}", &rules, NULL), GH_OK);
-    assert_int_equal(check("{\"exp\":1800000000,\"aud\":\"Orders\"}", &rules, NULL), GH_ERR_WRONG_AUDIENCE);
+    assert_int_equal(check("{\"exp\":1800000000,\"aud\":\"Orders\"}", &rules, NULL),
+                     GH_ERR_WRONG_AUDIENCE);
     assert_int_equal(check("{\"exp\":1800000000,\"aud\":[]}", &rules, NULL), GH_ERR_WRONG_AUDIENCE);
-    assert_int_equal(check("{\"exp\":1800000000,\"aud\":[\"x\",\"y\"]}", &rules, NULL), GH_ERR_WRONG_AUDIENCE);
-    assert_int_equal(check("{\"exp\":1800000000,\"aud\":[\"orders\",1]}", &rules, NULL), GH_ERR_CLAIM_TYPE);
-    assert_int_equal(check("{\"exp\":1800000000,\"aud\":{\"a\":\"orders\"}}", &rules, NULL), GH_ERR_CLAIM_TYPE);
+    assert_int_equal(check("{\"exp\":1800000000,\"aud\":[\"x\",\"y\"]}", &rules, NULL),
+                     GH_ERR_WRONG_AUDIENCE);
+    assert_int_equal(check("{\"exp\":1800000000,\"aud\":[\"orders\",1]}", &rules, NULL),
+                     GH_ERR_CLAIM_TYPE);
+    assert_int_equal(check("{\"exp\":1800000000,\"aud\":{\"a\":\"orders\"}}", &rules, NULL),
+                     GH_ERR_CLAIM_TYPE);
     assert_int_equal(check("{\"exp\":1800000000}", &rules, NULL), GH_ERR_MISSING_CLAIM);
     /* without configured audiences, aud is not looked at */
     assert_int_equal(check("{\"exp\":1800000000,\"aud\":5}", &base, NULL), GH_OK);
@@ -156,8 +174,10 @@ static void test_order_of_checks(void **state)
     rules.audiences = auds;
     rules.n_audiences = 1;
     /* expired and wrong issuer and wrong audience: expiry is reported */
-    assert_int_equal(check("{\"exp\":1,\"iss\":\"x\",\"aud\":\"y\"}", &rules, NULL), GH_ERR_EXPIRED);
-    assert_int_equal(check("{\"exp\":1800000000,\"iss\":\"x\",\"aud\":\"y\"}", &rules, NULL), GH_ERR_WRONG_ISSUER);
+    assert_int_equal(check("{\"exp\":1,\"iss\":\"x\",\"aud\":\"y\"}", &rules, NULL),
+                     GH_ERR_EXPIRED);
+    assert_int_equal(check("{\"exp\":1800000000,\"iss\":\"x\",\"aud\":\"y\"}", &rules, NULL),
+                     GH_ERR_WRONG_ISSUER);
 }
 
 int main(void)

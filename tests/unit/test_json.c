@@ -42,8 +42,9 @@ static void test_depth_limit(void **state)
     assert_int_equal(parse(buf), GH_OK);
     nested(buf, 17);
     assert_int_equal(parse(buf), GH_ERR_JSON_DEPTH);
-    assert_int_equal(parse("{\"a\":[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]}"), GH_OK);   /* 16 */
-    assert_int_equal(parse("{\"a\":[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]}"), GH_ERR_JSON_DEPTH); /* 17 */
+    assert_int_equal(parse("{\"a\":[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]}"), GH_OK); /* 16 */
+    assert_int_equal(parse("{\"a\":[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]}"),
+                     GH_ERR_JSON_DEPTH); /* 17 */
     /* brackets inside strings, escaped quotes included, do not count */
     assert_int_equal(parse("{\"a\":\"[[[[[[[[[[[[[[[[[[[[\\\"[[[[[[[[[[[[\"}"), GH_OK);
 }
@@ -53,7 +54,8 @@ static void test_depth_scan_is_bounded(void **state)
     static char deep[100001];
     (void)state;
     memset(deep, '[', sizeof deep - 1);
-    assert_int_equal(gh_json_depth(deep, sizeof deep - 1, GH_JSON_MAX_DEPTH), GH_JSON_MAX_DEPTH + 1);
+    assert_int_equal(gh_json_depth(deep, sizeof deep - 1, GH_JSON_MAX_DEPTH),
+                     GH_JSON_MAX_DEPTH + 1);
     assert_int_equal(parse(deep), GH_ERR_JSON_DEPTH);
 }
 
@@ -74,8 +76,8 @@ static void test_syntax_and_trailing_bytes(void **state)
     assert_int_equal(parse("{\"a\":1}{}"), GH_ERR_JSON_SYNTAX);
     assert_int_equal(parse("{\"a\":1,}"), GH_ERR_JSON_SYNTAX);
     assert_int_equal(parse("{'a':1}"), GH_ERR_JSON_SYNTAX);
-    assert_int_equal(parse("{\"a\":\"\xff\"}"), GH_ERR_JSON_SYNTAX);      /* not UTF-8 */
-    assert_int_equal(parse("{\"a\":\"\\u0000\"}"), GH_ERR_JSON_SYNTAX);   /* NUL in a string */
+    assert_int_equal(parse("{\"a\":\"\xff\"}"), GH_ERR_JSON_SYNTAX);    /* not UTF-8 */
+    assert_int_equal(parse("{\"a\":\"\\u0000\"}"), GH_ERR_JSON_SYNTAX); /* NUL in a string */
     assert_int_equal(parse("{\"a\":99999999999999999999}"), GH_ERR_JSON_SYNTAX);
     assert_int_equal(parse(""), GH_ERR_JSON_SYNTAX);
 }
@@ -131,10 +133,10 @@ static void test_error_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_depth_limit),        cmocka_unit_test(test_depth_scan_is_bounded),
-        cmocka_unit_test(test_duplicates),         cmocka_unit_test(test_syntax_and_trailing_bytes),
-        cmocka_unit_test(test_not_object),         cmocka_unit_test(test_explicit_length),
-        cmocka_unit_test(test_string_member),      cmocka_unit_test(test_error_table),
+        cmocka_unit_test(test_depth_limit),   cmocka_unit_test(test_depth_scan_is_bounded),
+        cmocka_unit_test(test_duplicates),    cmocka_unit_test(test_syntax_and_trailing_bytes),
+        cmocka_unit_test(test_not_object),    cmocka_unit_test(test_explicit_length),
+        cmocka_unit_test(test_string_member), cmocka_unit_test(test_error_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

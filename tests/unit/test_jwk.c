@@ -24,9 +24,11 @@ static struct gh_testkey rsa, ec256, ec384, ec521, ed, hs256, rsa1024;
 static int setup(void **state)
 {
     (void)state;
-    if (gh_testkey_generate(GH_ALG_RS256, "rsa", 0, &rsa) || gh_testkey_generate(GH_ALG_ES256, "ec", 0, &ec256) ||
+    if (gh_testkey_generate(GH_ALG_RS256, "rsa", 0, &rsa) ||
+        gh_testkey_generate(GH_ALG_ES256, "ec", 0, &ec256) ||
         gh_testkey_generate(GH_ALG_ES384, "ec384", 0, &ec384) ||
-        gh_testkey_generate(GH_ALG_ES512, "ec521", 0, &ec521) || gh_testkey_generate(GH_ALG_EDDSA, "ed", 0, &ed) ||
+        gh_testkey_generate(GH_ALG_ES512, "ec521", 0, &ec521) ||
+        gh_testkey_generate(GH_ALG_EDDSA, "ed", 0, &ed) ||
         gh_testkey_generate(GH_ALG_HS256, "hs", 0, &hs256) ||
         gh_testkey_generate(GH_ALG_RS256, "small", 1024, &rsa1024))
         return -1;
@@ -91,7 +93,8 @@ static void test_each_kind_loads(void **state)
     assert_int_equal(status_of(jwk_of(&ed), 0), GH_OK);
     assert_int_equal(status_of(jwk_of(&hs256), GH_JWK_ALLOW_SECRET), GH_OK);
     /* alg, use and kid are optional */
-    assert_int_equal(status_of(without(without(without(jwk_of(&rsa), "alg"), "use"), "kid"), 0), GH_OK);
+    assert_int_equal(status_of(without(without(without(jwk_of(&rsa), "alg"), "use"), "kid"), 0),
+                     GH_OK);
 }
 
 static void test_kty_crv_alg_binding(void **state)
@@ -101,15 +104,19 @@ static void test_kty_crv_alg_binding(void **state)
     assert_int_equal(status_of(with(jwk_of(&rsa), "kty", json_string("rsa")), 0), GH_ERR_JWK_KTY);
     assert_int_equal(status_of(with(jwk_of(&rsa), "kty", json_integer(1)), 0), GH_ERR_JWK_KTY);
     assert_int_equal(status_of(with(jwk_of(&ec256), "kty", json_string("RSA")), 0), GH_ERR_JWK_ALG);
-    assert_int_equal(status_of(with(jwk_of(&ec256), "crv", json_string("P-384")), 0), GH_ERR_JWK_ALG);
-    assert_int_equal(status_of(without(with(jwk_of(&ec256), "crv", json_string("P-384")), "alg"), 0),
-                     GH_ERR_JWK_MEMBER); /* 32-byte coordinates are not P-384's */
-    assert_int_equal(status_of(with(jwk_of(&ec256), "crv", json_string("secp256k1")), 0), GH_ERR_JWK_CRV);
+    assert_int_equal(status_of(with(jwk_of(&ec256), "crv", json_string("P-384")), 0),
+                     GH_ERR_JWK_ALG);
+    assert_int_equal(
+        status_of(without(with(jwk_of(&ec256), "crv", json_string("P-384")), "alg"), 0),
+        GH_ERR_JWK_MEMBER); /* 32-byte coordinates are not P-384's */
+    assert_int_equal(status_of(with(jwk_of(&ec256), "crv", json_string("secp256k1")), 0),
+                     GH_ERR_JWK_CRV);
     assert_int_equal(status_of(with(jwk_of(&ed), "crv", json_string("X25519")), 0), GH_ERR_JWK_CRV);
     assert_int_equal(status_of(with(jwk_of(&ed), "crv", json_string("Ed448")), 0), GH_ERR_JWK_CRV);
     assert_int_equal(status_of(with(jwk_of(&ed), "kty", json_string("EC")), 0), GH_ERR_JWK_CRV);
     assert_int_equal(status_of(with(jwk_of(&rsa), "alg", json_string("ES256")), 0), GH_ERR_JWK_ALG);
-    assert_int_equal(status_of(with(jwk_of(&rsa), "alg", json_string("RSA-OAEP")), 0), GH_ERR_JWK_ALG);
+    assert_int_equal(status_of(with(jwk_of(&rsa), "alg", json_string("RSA-OAEP")), 0),
+                     GH_ERR_JWK_ALG);
     assert_int_equal(status_of(with(jwk_of(&rsa), "alg", json_string("none")), 0), GH_ERR_JWK_ALG);
     assert_int_equal(status_of(with(jwk_of(&rsa), "alg", json_integer(256)), 0), GH_ERR_JWK_ALG);
     assert_int_equal(status_of(with(jwk_of(&rsa), "alg", json_string("PS256")), 0), GH_OK);
@@ -120,21 +127,29 @@ static void test_use_and_key_ops(void **state)
     (void)state;
     assert_int_equal(status_of(with(jwk_of(&rsa), "use", json_string("enc")), 0), GH_ERR_JWK_USE);
     assert_int_equal(status_of(with(jwk_of(&rsa), "use", json_true()), 0), GH_ERR_JWK_MEMBER);
-    assert_int_equal(status_of(with(jwk_of(&rsa), "key_ops", json_pack("[s]", "verify")), 0), GH_OK);
-    assert_int_equal(status_of(with(jwk_of(&rsa), "key_ops", json_pack("[s,s]", "sign", "verify")), 0), GH_OK);
+    assert_int_equal(status_of(with(jwk_of(&rsa), "key_ops", json_pack("[s]", "verify")), 0),
+                     GH_OK);
+    assert_int_equal(
+        status_of(with(jwk_of(&rsa), "key_ops", json_pack("[s,s]", "sign", "verify")), 0), GH_OK);
     assert_int_equal(status_of(with(jwk_of(&rsa), "key_ops", json_pack("[s]", "encrypt")), 0),
                      GH_ERR_JWK_KEY_OPS);
-    assert_int_equal(status_of(with(jwk_of(&rsa), "key_ops", json_pack("[]")), 0), GH_ERR_JWK_KEY_OPS);
-    assert_int_equal(status_of(with(jwk_of(&rsa), "key_ops", json_string("verify")), 0), GH_ERR_JWK_MEMBER);
-    assert_int_equal(status_of(with(jwk_of(&rsa), "key_ops", json_pack("[i]", 1)), 0), GH_ERR_JWK_MEMBER);
+    assert_int_equal(status_of(with(jwk_of(&rsa), "key_ops", json_pack("[]")), 0),
+                     GH_ERR_JWK_KEY_OPS);
+    assert_int_equal(status_of(with(jwk_of(&rsa), "key_ops", json_string("verify")), 0),
+                     GH_ERR_JWK_MEMBER);
+    assert_int_equal(status_of(with(jwk_of(&rsa), "key_ops", json_pack("[i]", 1)), 0),
+                     GH_ERR_JWK_MEMBER);
 }
 
 static void test_private_members_refused(void **state)
 {
     (void)state;
-    assert_int_equal(status_of(with(jwk_of(&rsa), "d", json_string("AQAB")), 0), GH_ERR_JWK_PRIVATE);
-    assert_int_equal(status_of(with(jwk_of(&rsa), "p", json_string("AQAB")), 0), GH_ERR_JWK_PRIVATE);
-    assert_int_equal(status_of(with(jwk_of(&ec256), "d", json_string("AQAB")), 0), GH_ERR_JWK_PRIVATE);
+    assert_int_equal(status_of(with(jwk_of(&rsa), "d", json_string("AQAB")), 0),
+                     GH_ERR_JWK_PRIVATE);
+    assert_int_equal(status_of(with(jwk_of(&rsa), "p", json_string("AQAB")), 0),
+                     GH_ERR_JWK_PRIVATE);
+    assert_int_equal(status_of(with(jwk_of(&ec256), "d", json_string("AQAB")), 0),
+                     GH_ERR_JWK_PRIVATE);
     assert_int_equal(status_of(with(jwk_of(&ed), "d", json_string("AQAB")), 0), GH_ERR_JWK_PRIVATE);
 }
 
@@ -143,10 +158,13 @@ static void test_rsa_rules(void **state)
     (void)state;
     assert_int_equal(status_of(jwk_of(&rsa1024), 0), GH_ERR_RSA_TOO_SMALL);
     assert_string_equal(gh_error_reason(GH_ERR_RSA_TOO_SMALL), "weak_key");
-    assert_int_equal(status_of(with(jwk_of(&rsa), "e", json_string("AQ")), 0), GH_ERR_RSA_EXPONENT); /* 1 */
-    assert_int_equal(status_of(with(jwk_of(&rsa), "e", json_string("AQAA")), 0), GH_ERR_RSA_EXPONENT); /* even */
-    assert_int_equal(status_of(with(jwk_of(&rsa), "e", json_string("Aw")), 0), GH_OK);             /* 3 */
-    assert_int_equal(status_of(with(jwk_of(&rsa), "e", json_string("AQAB=")), 0), GH_ERR_JWK_MEMBER);
+    assert_int_equal(status_of(with(jwk_of(&rsa), "e", json_string("AQ")), 0),
+                     GH_ERR_RSA_EXPONENT); /* 1 */
+    assert_int_equal(status_of(with(jwk_of(&rsa), "e", json_string("AQAA")), 0),
+                     GH_ERR_RSA_EXPONENT);                                             /* even */
+    assert_int_equal(status_of(with(jwk_of(&rsa), "e", json_string("Aw")), 0), GH_OK); /* 3 */
+    assert_int_equal(status_of(with(jwk_of(&rsa), "e", json_string("AQAB=")), 0),
+                     GH_ERR_JWK_MEMBER);
     assert_int_equal(status_of(with(jwk_of(&rsa), "e", json_string("")), 0), GH_ERR_JWK_MEMBER);
     assert_int_equal(status_of(without(jwk_of(&rsa), "n"), 0), GH_ERR_JWK_MEMBER);
     assert_int_equal(status_of(with(jwk_of(&rsa), "n", json_integer(5)), 0), GH_ERR_JWK_MEMBER);
@@ -162,7 +180,8 @@ static void test_ec_rules(void **state)
     y[strlen(y) - 1] = y[strlen(y) - 1] == 'A' ? 'Q' : 'A';
     assert_int_equal(status_of(with(obj, "y", json_string(y)), 0), GH_ERR_JWK_EC_POINT);
     /* coordinates one byte short */
-    assert_int_equal(status_of(with(jwk_of(&ec256), "x", json_string("AAAA")), 0), GH_ERR_JWK_MEMBER);
+    assert_int_equal(status_of(with(jwk_of(&ec256), "x", json_string("AAAA")), 0),
+                     GH_ERR_JWK_MEMBER);
     assert_int_equal(status_of(without(jwk_of(&ec256), "y"), 0), GH_ERR_JWK_MEMBER);
     assert_int_equal(status_of(with(jwk_of(&ed), "x", json_string("AAAA")), 0), GH_ERR_JWK_MEMBER);
 }
@@ -171,13 +190,15 @@ static void test_oct_rules(void **state)
 {
     (void)state;
     assert_int_equal(status_of(jwk_of(&hs256), 0), GH_ERR_JWK_SECRET);
-    assert_int_equal(status_of(with(jwk_of(&hs256), "k", json_string("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg")),
+    assert_int_equal(status_of(with(jwk_of(&hs256), "k",
+                                    json_string("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg")),
                                GH_JWK_ALLOW_SECRET),
                      GH_ERR_HMAC_TOO_SHORT); /* 31 bytes */
     assert_int_equal(status_of(with(jwk_of(&hs256), "k", json_string("")), GH_JWK_ALLOW_SECRET),
                      GH_ERR_HMAC_TOO_SHORT);
-    assert_int_equal(status_of(with(jwk_of(&hs256), "alg", json_string("A256GCM")), GH_JWK_ALLOW_SECRET),
-                     GH_ERR_JWK_ALG);
+    assert_int_equal(
+        status_of(with(jwk_of(&hs256), "alg", json_string("A256GCM")), GH_JWK_ALLOW_SECRET),
+        GH_ERR_JWK_ALG);
 }
 
 static struct gh_jwks *set_of(const char *doc, unsigned flags)
@@ -200,7 +221,8 @@ static void test_set_form(void **state)
     assert_int_equal(set->count, 0);
     gh_jwks_free(set);
     /* a bad key does not spoil the others */
-    set = set_of("{\"keys\":[1,{\"kty\":\"XYZ\"},{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}", 0);
+    set = set_of("{\"keys\":[1,{\"kty\":\"XYZ\"},{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}",
+                 0);
     assert_int_equal(set->count, 3);
     assert_int_equal(set->keys[0].status, GH_ERR_JWK_NOT_OBJECT);
     assert_int_equal(set->keys[1].status, GH_ERR_JWK_KTY);
@@ -243,10 +265,11 @@ static void test_set_rules(void **state)
     assert_int_equal(set->keys[1].status, GH_ERR_JWK_DUPLICATE_KID);
     gh_jwks_free(set);
     /* ...but an encryption key sharing the kid of the signing key is no conflict */
-    set = set_of("{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"a\",\"use\":\"enc\",\"n\":\"AQAB\",\"e\":\"AQAB\"},"
-                 "{\"kty\":\"OKP\",\"kid\":\"a\",\"crv\":\"Ed25519\","
-                 "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}",
-                 0);
+    set = set_of(
+        "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"a\",\"use\":\"enc\",\"n\":\"AQAB\",\"e\":\"AQAB\"},"
+        "{\"kty\":\"OKP\",\"kid\":\"a\",\"crv\":\"Ed25519\","
+        "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}",
+        0);
     assert_int_equal(set->keys[0].status, GH_ERR_JWK_USE);
     assert_int_equal(set->keys[1].status, GH_OK);
     gh_jwks_free(set);
@@ -308,9 +331,10 @@ static void test_pem_keys_and_certificates(void **state)
         assert_int_equal(kty, GH_KTY_OKP);
         assert_int_equal(pem_status(rsa1024.priv, cert, &kty), GH_ERR_RSA_TOO_SMALL);
     }
-    assert_int_equal(gh_jwks_from_key("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", 58,
-                                      0, &set),
-                     GH_ERR_JWK_PEM);
+    assert_int_equal(
+        gh_jwks_from_key("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", 58, 0,
+                         &set),
+        GH_ERR_JWK_PEM);
     assert_int_equal(gh_jwks_from_key("not a key", 9, 0, &set), GH_ERR_JWK_NOT_OBJECT);
     assert_null(set);
 }
@@ -328,7 +352,9 @@ static void test_single_jwk_and_secret(void **state)
     assert_int_equal(set->keys[0].status, GH_ERR_JWK_SECRET);
     gh_jwks_free(set);
     free(text);
-    assert_int_equal(gh_jwks_from_secret((const unsigned char *)"0123456789abcdef0123456789abcdef", 32, &set), GH_OK);
+    assert_int_equal(
+        gh_jwks_from_secret((const unsigned char *)"0123456789abcdef0123456789abcdef", 32, &set),
+        GH_OK);
     assert_int_equal(set->keys[0].status, GH_OK);
     assert_int_equal(gh_jwk_fits(&set->keys[0], GH_ALG_HS256), GH_OK);
     assert_int_equal(gh_jwk_fits(&set->keys[0], GH_ALG_HS384), GH_ERR_HMAC_TOO_SHORT);

@@ -14,7 +14,7 @@
 #include "jose/jwt.h"
 #include "testkit.h"
 
-#define NOW 1700000000
+#define NOW    1700000000
 #define CLAIMS "{\"iss\":\"https://idp.example\",\"sub\":\"u1\",\"exp\":1800000000}"
 
 static struct gh_testkey keys[GH_ALG_COUNT];
@@ -53,8 +53,10 @@ static char *token_for(enum gh_alg alg, const char *kid)
 static int verify(const char *token, unsigned algs, const struct gh_jwks *set)
 {
     static const char *const req[] = {"exp"};
-    struct gh_jwt_policy policy = {.algorithms = algs, .keys = set,
-                                   .rules = {.now = NOW, .leeway = 60, .required = req, .n_required = 1}};
+    struct gh_jwt_policy policy = {
+        .algorithms = algs,
+        .keys = set,
+        .rules = {.now = NOW, .leeway = 60, .required = req, .n_required = 1}};
     return gh_jwt_check(token, strlen(token), &policy);
 }
 
@@ -82,11 +84,13 @@ static void test_every_algorithm_verifies(void **state)
     (void)state;
     for (int a = GH_ALG_RS256; a < GH_ALG_COUNT; a++) {
         struct gh_jwks *set = gh_testkey_jwks(&keys[a], 1, GH_JWK_ALLOW_SECRET);
-        char *with_kid = token_for((enum gh_alg)a, keys[a].kid), *no_kid = token_for((enum gh_alg)a, NULL);
+        char *with_kid = token_for((enum gh_alg)a, keys[a].kid),
+             *no_kid = token_for((enum gh_alg)a, NULL);
         assert_non_null(set);
         assert_int_equal(verify(with_kid, GH_ALGS_ALL, set), GH_OK);
         assert_int_equal(verify(no_kid, GH_ALGS_ALL, set), GH_OK);
-        assert_int_equal(verify(with_kid, GH_ALGS_ALL & ~GH_ALG_BIT(a), set), GH_ERR_ALG_NOT_ALLOWED);
+        assert_int_equal(verify(with_kid, GH_ALGS_ALL & ~GH_ALG_BIT(a), set),
+                         GH_ERR_ALG_NOT_ALLOWED);
         /* HMAC is not among the asymmetric defaults */
         assert_int_equal(verify(with_kid, GH_ALGS_ASYMMETRIC, set),
                          a >= GH_ALG_HS256 ? GH_ERR_ALG_NOT_ALLOWED : GH_OK);
@@ -107,7 +111,8 @@ static void test_kid_selects_the_key(void **state)
     set = gh_testkey_jwks(pair, 2, 0);
     token = token_for(GH_ALG_ES256, "k-ES256");
     assert_int_equal(gh_jwt_parse(token, strlen(token), &jwt), GH_OK);
-    struct gh_jwt_policy policy = {.algorithms = GH_ALGS_ASYMMETRIC, .keys = set, .rules = {.now = NOW}};
+    struct gh_jwt_policy policy = {
+        .algorithms = GH_ALGS_ASYMMETRIC, .keys = set, .rules = {.now = NOW}};
     assert_int_equal(gh_jwt_verify(&jwt, &policy, &used, NULL), GH_OK);
     assert_ptr_equal(used, &set->keys[1]);
     gh_jwt_clear(&jwt);
@@ -193,7 +198,8 @@ static void test_header_rules(void **state)
     }
     /* typ, cty, x5t and other informational members are fine */
     const char *fine = "{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"cty\":\"x\",\"x5t\":\"abc\"}";
-    char *token = gh_test_sign_as(&keys[GH_ALG_RS256], GH_ALG_RS256, fine, strlen(fine), CLAIMS, strlen(CLAIMS));
+    char *token = gh_test_sign_as(&keys[GH_ALG_RS256], GH_ALG_RS256, fine, strlen(fine), CLAIMS,
+                                  strlen(CLAIMS));
     assert_int_equal(verify(token, GH_ALGS_ALL, set), GH_OK);
     free(token);
     gh_jwks_free(set);
@@ -209,8 +215,10 @@ static void test_size_caps(void **state)
         int n = snprintf(payload, 64, "{\"exp\":1800000000,\"pad\":\"");
         memset(payload + n, 'a', size - (size_t)n - 2);
         memcpy(payload + size - 2, "\"}", 3);
-        token = gh_test_sign_as(&keys[GH_ALG_ES256], GH_ALG_ES256, "{\"alg\":\"ES256\"}", 15, payload, size);
-        assert_int_equal(verify(token, GH_ALGS_ALL, set), size == GH_PAYLOAD_MAX ? GH_OK : GH_ERR_PAYLOAD_TOO_LARGE);
+        token = gh_test_sign_as(&keys[GH_ALG_ES256], GH_ALG_ES256, "{\"alg\":\"ES256\"}", 15,
+                                payload, size);
+        assert_int_equal(verify(token, GH_ALGS_ALL, set),
+                         size == GH_PAYLOAD_MAX ? GH_OK : GH_ERR_PAYLOAD_TOO_LARGE);
         free(token);
     }
     free(payload);
@@ -228,7 +236,8 @@ static void test_payload_must_be_an_object_for_jwt(void **state)
 {
     struct gh_jwks *set = gh_testkey_jwks(&keys[GH_ALG_ES256], 1, 0);
     struct gh_jws jws;
-    char *token = gh_test_sign_as(&keys[GH_ALG_ES256], GH_ALG_ES256, "{\"alg\":\"ES256\"}", 15, "hello", 5);
+    char *token =
+        gh_test_sign_as(&keys[GH_ALG_ES256], GH_ALG_ES256, "{\"alg\":\"ES256\"}", 15, "hello", 5);
     (void)state;
     /* fine for the JWS layer, refused as a JWT */
     assert_int_equal(gh_jws_parse(token, strlen(token), &jws), GH_OK);

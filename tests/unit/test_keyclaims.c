@@ -1,4 +1,5 @@
-/* Finding the access profile key (SPEC §2): list parsing, first non-empty claim, no fall-through. */
+/* Finding the access profile key (SPEC §2): list parsing, first non-empty claim, no fall-through.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,9 +21,12 @@ static void test_parse_default_and_workato_lists(void **state)
     assert_string_equal(list.items[3].name, "kid");
     assert_true(list.items[3].in_header);
     gh_key_claims_clear(&list);
-    assert_int_equal(gh_key_claims_parse("https://www.workato.com/sub,workato_sub,sub,header:kid", &list), GH_OK);
+    assert_int_equal(
+        gh_key_claims_parse("https://www.workato.com/sub,workato_sub,sub,header:kid", &list),
+        GH_OK);
     assert_int_equal(list.count, 4);
-    assert_string_equal(list.items[0].name, "https://www.workato.com/sub"); /* a ':' is no header prefix */
+    assert_string_equal(list.items[0].name,
+                        "https://www.workato.com/sub"); /* a ':' is no header prefix */
     assert_false(list.items[0].in_header);
     gh_key_claims_clear(&list);
 }
@@ -35,7 +39,8 @@ static void test_parse_rejects_bad_lists(void **state)
     assert_int_equal(gh_key_claims_parse("a,,b", &list), GH_ERR_INVALID_ARG);
     assert_int_equal(gh_key_claims_parse("a,", &list), GH_ERR_INVALID_ARG);
     assert_int_equal(gh_key_claims_parse("header:", &list), GH_ERR_INVALID_ARG);
-    assert_int_equal(gh_key_claims_parse("a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", &list), GH_ERR_INVALID_ARG);
+    assert_int_equal(gh_key_claims_parse("a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", &list),
+                     GH_ERR_INVALID_ARG);
     assert_int_equal(list.count, 0);
 }
 
@@ -63,11 +68,15 @@ static void test_first_non_empty_wins(void **state)
     const char *v;
     size_t i;
     (void)state;
-    assert_int_equal(find("{\"kid\":\"k\"}", "{\"https://gatehouse.dev/key\":\"gk_1\",\"gatehouse_key\":\"gk_2\","
-                                             "\"sub\":\"s\"}", &v, &i), GH_OK);
+    assert_int_equal(find("{\"kid\":\"k\"}",
+                          "{\"https://gatehouse.dev/key\":\"gk_1\",\"gatehouse_key\":\"gk_2\","
+                          "\"sub\":\"s\"}",
+                          &v, &i),
+                     GH_OK);
     assert_string_equal(v, "gk_1");
     assert_int_equal(i, 0);
-    assert_int_equal(find("{\"kid\":\"k\"}", "{\"gatehouse_key\":\"gk_2\",\"sub\":\"s\"}", &v, &i), GH_OK);
+    assert_int_equal(find("{\"kid\":\"k\"}", "{\"gatehouse_key\":\"gk_2\",\"sub\":\"s\"}", &v, &i),
+                     GH_OK);
     assert_string_equal(v, "gk_2");
     assert_int_equal(find("{\"kid\":\"k\"}", "{\"sub\":\"s\"}", &v, &i), GH_OK);
     assert_string_equal(v, "s");
@@ -81,7 +90,9 @@ static void test_empty_and_non_string_claims_are_skipped(void **state)
     const char *v;
     size_t i;
     (void)state;
-    assert_int_equal(find("{}", "{\"https://gatehouse.dev/key\":\"\",\"gatehouse_key\":5,\"sub\":\"s\"}", &v, &i),
+    assert_int_equal(find("{}",
+                          "{\"https://gatehouse.dev/key\":\"\",\"gatehouse_key\":5,\"sub\":\"s\"}",
+                          &v, &i),
                      GH_OK);
     assert_string_equal(v, "s");
     assert_int_equal(i, 2);
