@@ -74,6 +74,24 @@
     X(RSA_EXPONENT, "weak_key", "the RSA public exponent is not an odd number of at least 3")      \
     X(RSA_ROCA, "weak_key", "the RSA key has the ROCA weakness (CVE-2017-15361)")                  \
     X(HMAC_TOO_SHORT, "weak_key", "the HMAC secret is shorter than the hash output")               \
+    /* identity providers (SPEC §4) */                                                            \
+    X(URL_INVALID, "invalid_url", "the URL is not an absolute http or https URL")                  \
+    X(URL_INSECURE, "invalid_url",                                                                 \
+      "only https URLs are allowed, except for loopback hosts or with --allow-insecure-idp")       \
+    X(DISCOVERY_URL, "invalid_url",                                                                \
+      "a discovery URL must end with /.well-known/openid-configuration")                           \
+    X(FETCH_FAILED, "fetch_failed", "the identity provider could not be reached")                  \
+    X(FETCH_TIMEOUT, "fetch_failed", "the identity provider did not answer in time")               \
+    X(FETCH_TOO_LARGE, "fetch_failed", "the identity provider's answer is larger than 1 MiB")      \
+    X(FETCH_STATUS, "fetch_failed", "the identity provider answered with an HTTP error status")    \
+    X(FETCH_REDIRECTS, "fetch_failed", "the identity provider redirected more than 3 times")       \
+    X(FETCH_TLS, "fetch_failed", "the identity provider's TLS certificate could not be verified")  \
+    X(DISCOVERY_FORM, "bad_discovery",                                                             \
+      "the discovery document is not a JSON object with issuer and jwks_uri strings")              \
+    X(DISCOVERY_ISSUER, "bad_discovery",                                                           \
+      "the discovery document's issuer does not match the discovery URL")                          \
+    X(JWKS_NO_KEYS, "bad_jwks", "the identity provider's key set has no usable signing key")       \
+    X(STOPPED, "internal", "the provider manager is stopped")                                      \
     /* command line */                                                                             \
     X(USAGE, "usage", "the command line is not valid")                                             \
     X(NOT_IMPLEMENTED, "not_implemented", "this feature is not built yet")

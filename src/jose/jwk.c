@@ -241,7 +241,8 @@ static int load_oct(const json_t *obj, unsigned flags, struct gh_jwk *key)
     if (!(flags & GH_JWK_ALLOW_SECRET))
         return GH_ERR_JWK_SECRET;
     if ((rc = decode_member(obj, "k", 4096, &key->secret, &key->secret_len)) != GH_OK)
-        return rc == GH_ERR_JWK_MEMBER && json_is_string(json_object_get(obj, "k"))
+        return rc == GH_ERR_JWK_MEMBER && json_is_string(json_object_get(obj, "k")) &&
+                       json_string_length(json_object_get(obj, "k")) == 0
                    ? GH_ERR_HMAC_TOO_SHORT /* "k": "" is a secret of no bytes */
                    : rc;
     return key->secret_len < GH_HMAC_MIN_SECRET ? GH_ERR_HMAC_TOO_SHORT : GH_OK;
@@ -379,9 +380,22 @@ void gh_jwk_clear(struct gh_jwk *key)
     memset(key, 0, sizeof *key);
 }
 
+/* A key skipped because it declares another purpose (encryption) is no rival for its kid. */
+static int declared_for_other_use(int status)
+{
+    return status == GH_ERR_JWK_USE || status == GH_ERR_JWK_KEY_OPS || status == GH_ERR_JWK_ALG;
+}
+
+static int same_kid(const struct gh_jwk *a, const struct gh_jwk *b)
+{
+    return a->kid != NULL && b->kid != NULL && a->kid_len == b->kid_len &&
+           memcmp(a->kid, b->kid, a->kid_len) == 0;
+}
+
 /*
  * Set-level rules (Wycheproof's MixedKeySet and DuplicateKid): secret keys beside public ones and
- * two signing keys with one kid make the choice of key ambiguous, so those keys are not used.
+ * two keys under one kid make the choice of key ambiguous, so those keys are not used. A rival
+ * counts even when it could not be parsed: what the set names, not what we understood, decides.
  */
 static void apply_set_rules(struct gh_jwks *set)
 {
@@ -395,13 +409,11 @@ static void apply_set_rules(struct gh_jwks *set)
     }
     for (size_t i = 0; i < set->count; i++) {
         struct gh_jwk *a = &set->keys[i];
-        for (size_t j = i + 1; a->kid != NULL && j < set->count; j++) {
-            struct gh_jwk *b = &set->keys[j];
-            if (b->kid != NULL && a->kid_len == b->kid_len &&
-                memcmp(a->kid, b->kid, a->kid_len) == 0 &&
-                (a->status == GH_OK || a->status == GH_ERR_JWK_DUPLICATE_KID) &&
-                (b->status == GH_OK || b->status == GH_ERR_JWK_DUPLICATE_KID))
-                a->status = b->status = GH_ERR_JWK_DUPLICATE_KID;
+        for (size_t j = 0; j < set->count; j++) {
+            const struct gh_jwk *b = &set->keys[j];
+            if (i != j && a->status == GH_OK && same_kid(a, b) &&
+                !declared_for_other_use(b->status))
+                a->status = GH_ERR_JWK_DUPLICATE_KID;
         }
     }
 }

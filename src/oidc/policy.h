@@ -1,0 +1,41 @@
+/*
+ * The rules of SPEC §4 that need no network: which URLs gatehouse may fetch keys from, what issuer
+ * a discovery URL implies, and how long a fetched key set is kept. Pure functions, so they are
+ * tested on their own and the fetching code only applies them.
+ */
+#ifndef GH_OIDC_POLICY_H
+#define GH_OIDC_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GH_OIDC_TTL_MIN     60
+#define GH_OIDC_TTL_MAX     86400
+#define GH_OIDC_TTL_DEFAULT 900
+#define GH_DISCOVERY_SUFFIX "/.well-known/openid-configuration"
+
+/*
+ * GH_OK when `url` is an absolute URL gatehouse may fetch: https, or http to a loopback host
+ * (localhost, 127.0.0.0/8, ::1) or to any host when `allow_insecure`. GH_ERR_URL_INVALID for
+ * anything else that is not an absolute http(s) URL with a host, GH_ERR_URL_INSECURE for http.
+ */
+int gh_oidc_url_check(const char *url, int allow_insecure);
+
+/* 1 when `host` (as in a URL, IPv6 in brackets or not) names the loopback interface. */
+int gh_oidc_host_is_loopback(const char *host);
+
+/*
+ * The issuer a discovery URL must announce: the URL without GH_DISCOVERY_SUFFIX, written into
+ * `out` (`cap` bytes). GH_ERR_DISCOVERY_URL when the suffix is missing or nothing is left.
+ */
+int gh_oidc_expected_issuer(const char *discovery_url, char *out, size_t cap);
+
+/*
+ * Seconds to keep a response, from its Cache-Control, Expires and Date header values (each may be
+ * NULL): max-age wins over Expires; no-cache/no-store mean the minimum; the result is clamped to
+ * [GH_OIDC_TTL_MIN, GH_OIDC_TTL_MAX], GH_OIDC_TTL_DEFAULT when neither header says anything usable.
+ * `now` (epoch seconds) is used for an Expires without Date.
+ */
+int64_t gh_oidc_ttl(const char *cache_control, const char *expires, const char *date, int64_t now);
+
+#endif
