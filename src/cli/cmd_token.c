@@ -1,7 +1,8 @@
 /*
  * `gatehouse token verify` and `gatehouse token decode` (SPEC §7): the JOSE core on the command
- * line, for operators checking what their IdP issues and for scripts. Verification is offline here
- * (`--key`, `--jwks`); `--discovery-url` needs the provider manager.
+ * line, for operators checking what their IdP issues and for scripts: offline with `--key` or
+ * `--jwks`, or against a live IdP with `--discovery-url`, through the same provider manager as the
+ * gateway (discovery, issuer check, key set rules).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -16,6 +17,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "jose/jwt.h"
+#include "oidc/provider.h"
 
 #define KEY_FILE_MAX (1024 * 1024)
 #define MAX_LIST     32
@@ -29,6 +31,7 @@ struct verify_opts {
     size_t n_required;
     unsigned algorithms;
     int64_t leeway, now;
+    int allow_insecure_idp;
 };
 
 void gh_cli_token_help(FILE *out)
@@ -159,6 +162,8 @@ static int parse_verify_opts(int argc, char **argv, struct verify_opts *o)
             if (parse_int(v, 0, GH_TIME_MAX, &n) != 0)
                 return usage_error("--now must be seconds since the epoch, not '%s'", v);
             o->now = n;
+        } else if (strcmp(argv[i], "--allow-insecure-idp") == 0) {
+            o->allow_insecure_idp = 1;
         } else if (missing) {
             return usage_error("option %s needs a value", argv[i]);
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
@@ -226,6 +231,36 @@ static int load_keys(const struct verify_opts *o, struct gh_jwks **keys)
     return GH_EXIT_OK;
 }
 
+/* Fetches the IdP's discovery document and key set, as the gateway's provider manager does. */
+static int fetch_provider_keys(const struct verify_opts *o, struct gh_oidc_manager **manager,
+                               struct gh_keyset **keyset)
+{
+    struct gh_oidc_options options;
+    struct gh_provider *provider;
+    int rc;
+
+    gh_oidc_options_default(&options);
+    options.allow_insecure = o->allow_insecure_idp;
+    if ((rc = gh_oidc_manager_new(&options, manager)) != GH_OK ||
+        (rc = gh_oidc_provider_get(*manager, GH_PROVIDER_DISCOVERY, o->discovery_url, &provider)) !=
+            GH_OK) {
+        fprintf(stderr, "gatehouse token: --discovery-url %s: %s\n", o->discovery_url,
+                gh_error_message(rc));
+        return GH_EXIT_USAGE;
+    }
+    rc = gh_provider_wait_ready(provider, 2 * options.fetch_timeout_ms + 1000);
+    if (rc != GH_OK) {
+        json_t *status = gh_provider_status(provider);
+        const char *detail = json_string_value(json_object_get(status, "last_error"));
+        fprintf(stderr, "gatehouse token: cannot load the IdP's keys: %s\n",
+                detail != NULL ? detail : gh_error_message(rc));
+        json_decref(status);
+        return GH_EXIT_USAGE;
+    }
+    *keyset = gh_provider_keys(provider);
+    return GH_EXIT_OK;
+}
+
 static void print_json(json_t *obj)
 {
     char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -252,6 +287,9 @@ static int token_verify(int argc, char **argv)
 {
     struct verify_opts o = {0};
     struct gh_jwks *keys = NULL;
+    struct gh_oidc_manager *manager = NULL;
+    struct gh_keyset *keyset = NULL;
+    const char *issuers[1];
     struct gh_jwt jwt;
     char *token = NULL;
     size_t len;
@@ -261,15 +299,11 @@ static int token_verify(int argc, char **argv)
     memset(&jwt, 0, sizeof jwt);
     if ((exit_code = parse_verify_opts(argc, argv, &o)) != GH_EXIT_OK)
         goto out;
-    if (o.discovery_url != NULL) {
-        fputs(
-            "gatehouse token: --discovery-url needs the OIDC provider manager, which is not built "
-            "yet (issue #3); use --jwks with the IdP's key set for now\n",
-            stderr);
-        exit_code = GH_EXIT_USAGE;
-        goto out;
-    }
-    if ((exit_code = load_keys(&o, &keys)) != GH_EXIT_OK)
+    if (o.discovery_url != NULL)
+        exit_code = fetch_provider_keys(&o, &manager, &keyset);
+    else
+        exit_code = load_keys(&o, &keys);
+    if (exit_code != GH_EXIT_OK)
         goto out;
     if (read_token(o.token_arg, &token, &len) != 0) {
         fprintf(stderr, "gatehouse token: cannot read the token: %s\n", strerror(errno));
@@ -278,7 +312,7 @@ static int token_verify(int argc, char **argv)
     }
     struct gh_jwt_policy policy = {
         .algorithms = o.algorithms,
-        .keys = keys,
+        .keys = keyset != NULL ? keyset->jwks : keys,
         .rules = {.now = o.now,
                   .leeway = o.leeway,
                   .required = o.required,
@@ -287,6 +321,14 @@ static int token_verify(int argc, char **argv)
                   .audiences = o.audiences,
                   .n_audiences = o.n_audiences},
     };
+    if (keyset != NULL) { /* the IdP's issuer is the one to match; --issuer must agree with it */
+        policy.rules.issuer = keyset->issuer;
+        if (o.issuer != NULL) {
+            issuers[0] = o.issuer;
+            policy.rules.allowed_issuers = issuers;
+            policy.rules.n_allowed_issuers = 1;
+        }
+    }
     rc = gh_jwt_parse(token, len, &jwt);
     if (rc == GH_OK)
         rc = gh_jwt_verify(&jwt, &policy, NULL, &claim);
@@ -301,6 +343,8 @@ static int token_verify(int argc, char **argv)
 out:
     gh_jwt_clear(&jwt);
     gh_jwks_free(keys);
+    gh_keyset_unref(keyset);
+    gh_oidc_manager_free(manager);
     free(token);
     free(o.required_buf);
     return exit_code;

@@ -260,10 +260,13 @@ static void test_usage_errors_exit_2(void **state)
     assert_int_equal(run("token verify --jwks"), 2);
     assert_non_null(strstr(err, "needs a value"));
     assert_int_equal(run("token verify --jwks jwks.json a b"), 2);
+    /* refused before any network access: plain http to a non-loopback host, no discovery suffix */
     assert_int_equal(
-        run("token verify --discovery-url https://idp.example/.well-known/openid-configuration x"),
+        run("token verify --discovery-url http://idp.invalid/.well-known/openid-configuration x"),
         2);
-    assert_non_null(strstr(err, "not built yet"));
+    assert_non_null(strstr(err, "only https URLs"));
+    assert_int_equal(run("token verify --discovery-url https://idp.invalid/keys x"), 2);
+    assert_non_null(strstr(err, "/.well-known/openid-configuration"));
     assert_int_equal(run("token frobnicate"), 2);
     assert_int_equal(run("frobnicate"), 2);
     assert_int_equal(run(""), 2);
