@@ -12,6 +12,12 @@ packages=(
   wrk                        # benchmarks only
 )
 
+# Node.js runs the end-to-end tests and the real OpenID Provider (npm's oidc-provider). A machine
+# may already have a newer Node.js from elsewhere; only when there is none do we take Debian's.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
+
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
@@ -28,4 +34,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# npm packages of the end-to-end tests, exactly as locked; reinstalled only when the lock changed.
+e2e="$(dirname "$0")/../tests/e2e"
+if [ ! -f "$e2e/node_modules/.package-lock.json" ] ||
+   [ "$e2e/package-lock.json" -nt "$e2e/node_modules/.package-lock.json" ]; then
+  echo "install-deps: installing the end-to-end tests' npm packages"
+  npm ci --prefix "$e2e" --no-audit --no-fund --loglevel=error
 fi

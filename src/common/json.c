@@ -43,7 +43,7 @@ int gh_json_parse_object(const void *buf, size_t len, json_t **out)
     *out = NULL;
     if (gh_json_depth(buf, len, GH_JSON_MAX_DEPTH) > GH_JSON_MAX_DEPTH)
         return GH_ERR_JSON_DEPTH;
-    value = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
+    value = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
     if (value == NULL)
         return json_error_code(&err) == json_error_duplicate_key ? GH_ERR_JSON_DUPLICATE
                                                                  : GH_ERR_JSON_SYNTAX;

@@ -86,7 +86,9 @@ static void test_not_object(void **state)
 {
     (void)state;
     assert_int_equal(parse("[1,2]"), GH_ERR_JSON_NOT_OBJECT);
-    assert_int_equal(parse("\"s\""), GH_ERR_JSON_SYNTAX); /* a bare scalar is no document here */
+    assert_int_equal(parse("\"s\""), GH_ERR_JSON_NOT_OBJECT);
+    assert_int_equal(parse("5"), GH_ERR_JSON_NOT_OBJECT);
+    assert_int_equal(parse("null"), GH_ERR_JSON_NOT_OBJECT);
 }
 
 static void test_explicit_length(void **state)

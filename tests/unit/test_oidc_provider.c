@@ -1,0 +1,687 @@
+/*
+ * The provider manager against a scriptable IdP on loopback (tests/kit/mockidp), with an injected
+ * clock so that hours of cache lifetime pass in milliseconds: discovery, caching and background
+ * refresh, single-flight refetches for unknown kids and their rate limit, rotation, stale keys on
+ * errors and max-stale, every refused document, persistence across a restart while the IdP is
+ * down, and TLS verification.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <openssl/x509.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "jose/jwt.h"
+#include "mockidp.h"
+#include "oidc/provider.h"
+#include "testkit.h"
+
+#define START_MS 1700000000000LL
+
+static atomic_llong fake_now;
+
+static int64_t fake_clock(void *ctx)
+{
+    (void)ctx;
+    return atomic_load(&fake_now);
+}
+
+struct fixture {
+    struct gh_mockidp *idp;
+    struct gh_oidc_options options;
+    struct gh_oidc_manager *m;
+    struct gh_testkey k1, k2;
+    char discovery_url[256];
+};
+
+/* {"keys":[...]} of the given keys' public JWKs. */
+static char *jwks_text(const struct gh_testkey *a, const struct gh_testkey *b)
+{
+    char *ja = gh_testkey_public_jwk(a), *jb = b ? gh_testkey_public_jwk(b) : NULL;
+    char *doc = malloc(strlen(ja) + (jb ? strlen(jb) : 0) + 32);
+    sprintf(doc, "{\"keys\":[%s%s%s]}", ja, jb ? "," : "", jb ? jb : "");
+    free(ja);
+    free(jb);
+    return doc;
+}
+
+static void serve_keys(struct fixture *f, const struct gh_testkey *a, const struct gh_testkey *b,
+                       const char *headers)
+{
+    char *doc = jwks_text(a, b);
+    gh_mockidp_set_json(f->idp, "/jwks", 200, doc, headers);
+    free(doc);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    atomic_store(&fake_now, START_MS);
+    f->idp = gh_mockidp_start();
+    if (f->idp == NULL || gh_testkey_generate(GH_ALG_RS256, "k1", 0, &f->k1) ||
+        gh_testkey_generate(GH_ALG_ES256, "k2", 0, &f->k2))
+        return -1;
+    gh_mockidp_serve_discovery(f->idp, NULL, "/jwks");
+    serve_keys(f, &f->k1, NULL, "Cache-Control: max-age=120\r\n");
+    snprintf(f->discovery_url, sizeof f->discovery_url, "%s/.well-known/openid-configuration",
+             gh_mockidp_base_url(f->idp));
+    gh_oidc_options_default(&f->options);
+    f->options.now_ms = fake_clock;
+    f->options.fetch_timeout_ms = 1000; /* the real-time limit, short for the timeout tests */
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    gh_oidc_manager_free(f->m);
+    gh_mockidp_stop(f->idp);
+    gh_testkey_clear(&f->k1);
+    gh_testkey_clear(&f->k2);
+    free(f);
+    return 0;
+}
+
+static struct gh_provider *start_provider(struct fixture *f, int expect)
+{
+    struct gh_provider *p;
+    if (f->m == NULL)
+        assert_int_equal(gh_oidc_manager_new(&f->options, &f->m), GH_OK);
+    assert_int_equal(gh_oidc_provider_get(f->m, GH_PROVIDER_DISCOVERY, f->discovery_url, &p), GH_OK);
+    assert_int_equal(gh_provider_wait_ready(p, 5000), expect);
+    return p;
+}
+
+static void advance(struct fixture *f, int64_t ms)
+{
+    atomic_fetch_add(&fake_now, ms);
+    gh_oidc_manager_wake(f->m);
+}
+
+/* Waits (real time) until the provider's counters show `fetches` key set fetches and it is idle. */
+static void wait_jwks_fetches(struct fixture *f, struct gh_provider *p, uint64_t fetches)
+{
+    assert_true(gh_mockidp_wait_hits(f->idp, "/jwks", (unsigned)fetches, 5000) >= fetches);
+    for (int i = 0; i < 500; i++) {
+        json_t *status = gh_provider_status(p);
+        int settled = json_integer_value(json_object_get(status, "fetches")) > 0;
+        json_decref(status);
+        struct gh_provider_counters c;
+        gh_provider_counters(p, &c);
+        if (settled && c.jwks_fetches >= fetches && gh_provider_wait_ready(p, 0) != GH_ERR_FETCH_TIMEOUT) {
+            usleep(20000); /* let the manager finish publishing */
+            return;
+        }
+        usleep(10000);
+    }
+}
+
+static int has_kid(struct gh_provider *p, const char *kid)
+{
+    struct gh_keyset *ks = gh_provider_keys(p);
+    int found = 0;
+    for (size_t i = 0; ks != NULL && i < ks->jwks->count; i++)
+        found |= ks->jwks->keys[i].kid != NULL && strcmp(ks->jwks->keys[i].kid, kid) == 0;
+    gh_keyset_unref(ks);
+    return found;
+}
+
+static void test_discovery_then_keys(void **state)
+{
+    struct fixture *f = *state;
+    struct gh_provider *p = start_provider(f, GH_OK);
+    struct gh_keyset *ks = gh_provider_keys(p);
+    char jwks_uri[256];
+
+    snprintf(jwks_uri, sizeof jwks_uri, "%s/jwks", gh_mockidp_base_url(f->idp));
+    assert_non_null(ks);
+    assert_string_equal(ks->issuer, gh_mockidp_base_url(f->idp));
+    assert_string_equal(ks->jwks_uri, jwks_uri);
+    assert_int_equal(gh_jwks_usable(ks->jwks), 1);
+    assert_int_equal(ks->expires_at - ks->fetched_at, 120000);
+    assert_int_equal(gh_provider_usable(p, ks, START_MS), GH_OK);
+    gh_keyset_unref(ks);
+    assert_int_equal(gh_mockidp_hits(f->idp, "/.well-known/openid-configuration"), 1);
+    assert_int_equal(gh_mockidp_hits(f->idp, "/jwks"), 1);
+    /* the same URL is the same provider */
+    struct gh_provider *again;
+    assert_int_equal(gh_oidc_provider_get(f->m, GH_PROVIDER_DISCOVERY, f->discovery_url, &again), GH_OK);
+    assert_ptr_equal(again, p);
+    assert_int_equal(strncmp(gh_provider_id(p), "prv_", 4), 0);
+    assert_int_equal(strlen(gh_provider_id(p)), 20);
+    json_t *status = gh_provider_status(p);
+    assert_string_equal(json_string_value(json_object_get(status, "issuer")), gh_mockidp_base_url(f->idp));
+    assert_true(json_is_false(json_object_get(status, "stale")));
+    assert_true(json_is_null(json_object_get(status, "last_error")));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(status, "keys"), 0), "kid")),
+                        "k1");
+    assert_non_null(json_string_value(json_object_get(status, "fetched_at")));
+    assert_non_null(json_string_value(json_object_get(status, "next_refresh_at")));
+    json_decref(status);
+}
+
+static int64_t lifetime_for(struct fixture *f, const char *headers)
+{
+    struct gh_provider *p;
+    serve_keys(f, &f->k1, NULL, headers);
+    p = start_provider(f, GH_OK);
+    struct gh_keyset *ks = gh_provider_keys(p);
+    int64_t ttl = ks->expires_at - ks->fetched_at;
+    gh_keyset_unref(ks);
+    gh_oidc_manager_free(f->m);
+    f->m = NULL;
+    return ttl / 1000;
+}
+
+static void test_cache_lifetime_is_clamped(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(lifetime_for(f, "Cache-Control: max-age=5\r\n"), 60);
+    assert_int_equal(lifetime_for(f, "Cache-Control: public, max-age=999999\r\n"), 86400);
+    assert_int_equal(lifetime_for(f, NULL), 900);
+    assert_int_equal(lifetime_for(f, "Cache-Control: no-store\r\n"), 60);
+}
+
+static void test_background_refresh_before_expiry(void **state)
+{
+    struct fixture *f = *state;
+    struct gh_provider *p = start_provider(f, GH_OK); /* max-age=120: refresh at 90 s */
+    struct gh_keyset *before = gh_provider_keys(p), *after;
+
+    advance(f, 80000);
+    usleep(200000);
+    assert_int_equal(gh_mockidp_hits(f->idp, "/jwks"), 1);
+    serve_keys(f, &f->k1, &f->k2, "Cache-Control: max-age=120\r\n"); /* the IdP publishes a new key */
+    advance(f, 11000);
+    wait_jwks_fetches(f, p, 2);
+    assert_true(has_kid(p, "k2"));
+    after = gh_provider_keys(p);
+    assert_ptr_not_equal(after, before);
+    assert_int_equal(after->generation, before->generation + 1);
+    assert_int_equal(after->fetched_at, START_MS + 91000);
+    gh_keyset_unref(after);
+    gh_keyset_unref(before);
+}
+
+/* ---- waiters delivered through a pipe: the test thread's "event loop" ---- */
+
+struct mailbox {
+    int fds[2];
+};
+
+struct test_wait {
+    struct gh_provider_wait w;
+    struct mailbox *box;
+    int result;
+    atomic_int notified;
+};
+
+static void post(struct gh_provider_wait *w, int result)
+{
+    struct test_wait *tw = (struct test_wait *)w;
+    tw->result = result;
+    atomic_fetch_add(&tw->notified, 1);
+    ssize_t n = write(tw->box->fds[1], &tw, sizeof tw);
+    (void)n;
+}
+
+/* Receives one notification in the test thread, or NULL after `timeout_ms`. */
+static struct test_wait *receive(struct mailbox *box, int timeout_ms)
+{
+    struct pollfd pfd = {.fd = box->fds[0], .events = POLLIN};
+    struct test_wait *tw = NULL;
+    if (poll(&pfd, 1, timeout_ms) == 1 && read(box->fds[0], &tw, sizeof tw) == sizeof tw)
+        return tw;
+    return NULL;
+}
+
+struct waiter_thread_args {
+    struct gh_provider *p;
+    struct gh_keyset *ks;
+    struct test_wait *waits;
+    int count;
+    atomic_int *immediate;
+};
+
+static void *register_waiters(void *arg)
+{
+    struct waiter_thread_args *a = arg;
+    for (int i = 0; i < a->count; i++) {
+        int rc = gh_provider_request_refetch(a->p, a->ks, &a->waits[i].w);
+        if (rc != 1)
+            atomic_fetch_add(a->immediate, 1);
+    }
+    return NULL;
+}
+
+static void test_hundred_concurrent_waits_one_fetch(void **state)
+{
+    struct fixture *f = *state;
+    struct gh_provider *p = start_provider(f, GH_OK);
+    struct gh_keyset *ks = gh_provider_keys(p);
+    struct mailbox box;
+    struct test_wait waits[100];
+    pthread_t threads[4];
+    struct waiter_thread_args args[4];
+    atomic_int immediate = 0;
+
+    assert_int_equal(pipe(box.fds), 0);
+    memset(waits, 0, sizeof waits);
+    for (int i = 0; i < 100; i++) {
+        waits[i].w.notify = post;
+        waits[i].box = &box;
+    }
+    /* the IdP now signs with k2, and is slow to answer, so every wait overlaps the one fetch */
+    char *doc = jwks_text(&f->k1, &f->k2);
+    struct gh_mock_response slow = {.status = 200, .content_type = "application/json", .body = doc, .delay_ms = 300};
+    gh_mockidp_set(f->idp, "/jwks", &slow);
+    free(doc);
+    for (int t = 0; t < 4; t++) {
+        args[t] = (struct waiter_thread_args){p, ks, waits + t * 25, 25, &immediate};
+        pthread_create(&threads[t], NULL, register_waiters, &args[t]);
+    }
+    for (int t = 0; t < 4; t++)
+        pthread_join(threads[t], NULL);
+    assert_int_equal(atomic_load(&immediate), 0);
+    for (int i = 0; i < 100; i++) {
+        struct test_wait *tw = receive(&box, 5000);
+        assert_non_null(tw);
+        assert_int_equal(tw->result, GH_OK);
+    }
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(atomic_load(&waits[i].notified), 1);
+    assert_int_equal(gh_mockidp_hits(f->idp, "/jwks"), 2); /* the first load and ONE refetch */
+    assert_int_equal(gh_mockidp_hits(f->idp, "/.well-known/openid-configuration"), 1);
+    assert_true(has_kid(p, "k2"));
+    struct gh_provider_counters c;
+    gh_provider_counters(p, &c);
+    assert_int_equal(c.refetches, 1);
+    gh_keyset_unref(ks);
+    close(box.fds[0]);
+    close(box.fds[1]);
+}
+
+static void test_random_kids_cause_at_most_one_fetch(void **state)
+{
+    struct fixture *f = *state;
+    struct gh_provider *p = start_provider(f, GH_OK);
+    struct mailbox box;
+    struct test_wait first = {.w.notify = post, .box = &box};
+    int immediate_refusals = 0;
+
+    assert_int_equal(pipe(box.fds), 0);
+    /* the first unknown kid refetches... */
+    struct gh_keyset *ks = gh_provider_keys(p);
+    assert_int_equal(gh_provider_request_refetch(p, ks, &first.w), 1);
+    assert_non_null(receive(&box, 5000));
+    gh_keyset_unref(ks);
+    /* ...then 1,000 random kids within the next 30 s are answered at once, without a fetch */
+    for (int i = 0; i < 1000; i++) {
+        struct test_wait w = {.w.notify = post, .box = &box};
+        atomic_store(&fake_now, START_MS + 100 + i * 29);
+        ks = gh_provider_keys(p);
+        int rc = gh_provider_request_refetch(p, ks, &w.w);
+        gh_keyset_unref(ks);
+        if (rc == GH_ERR_UNKNOWN_KID)
+            immediate_refusals++;
+        else
+            assert_true(rc == GH_OK); /* only when a newer set was just published */
+    }
+    assert_int_equal(immediate_refusals, 1000);
+    usleep(100000);
+    assert_int_equal(gh_mockidp_hits(f->idp, "/jwks"), 2);
+    /* past the interval, one more refetch is allowed */
+    atomic_store(&fake_now, START_MS + 30001);
+    struct test_wait later = {.w.notify = post, .box = &box};
+    ks = gh_provider_keys(p);
+    assert_int_equal(gh_provider_request_refetch(p, ks, &later.w), 1);
+    gh_keyset_unref(ks);
+    assert_non_null(receive(&box, 5000));
+    assert_int_equal(gh_mockidp_hits(f->idp, "/jwks"), 3);
+    close(box.fds[0]);
+    close(box.fds[1]);
+}
+
+/* A rotation as an IdP does it: publish the new key, sign with it, drop the old one. */
+static void test_rotation_refuses_no_valid_token(void **state)
+{
+    struct fixture *f = *state;
+    struct gh_provider *p = start_provider(f, GH_OK);
+    struct mailbox box;
+    static const char *const req[] = {"exp"};
+    char claims[256];
+    int refused = 0;
+
+    assert_int_equal(pipe(box.fds), 0);
+    snprintf(claims, sizeof claims, "{\"iss\":\"%s\",\"exp\":%lld}", gh_mockidp_base_url(f->idp),
+             START_MS / 1000 + 3600);
+    char *old_token = gh_test_sign(&f->k1, "{\"alg\":\"RS256\",\"kid\":\"k1\"}", claims);
+    char *new_token = gh_test_sign(&f->k2, "{\"alg\":\"ES256\",\"kid\":\"k2\"}", claims);
+    serve_keys(f, &f->k1, &f->k2, "Cache-Control: max-age=120\r\n");
+    for (int round = 0; round < 2; round++) {
+        const char *token = round == 0 ? old_token : new_token;
+        for (int attempt = 0; attempt < 2; attempt++) { /* look up, refetch once if unknown, look again */
+            struct gh_keyset *ks = gh_provider_keys(p);
+            struct gh_jwt_policy policy = {.algorithms = GH_ALGS_ASYMMETRIC, .keys = ks->jwks,
+                                           .rules = {.now = START_MS / 1000, .leeway = 60, .required = req,
+                                                     .n_required = 1, .issuer = ks->issuer}};
+            int rc = gh_jwt_check(token, strlen(token), &policy);
+            if (rc == GH_ERR_UNKNOWN_KID && attempt == 0) {
+                struct test_wait w = {.w.notify = post, .box = &box};
+                int r = gh_provider_request_refetch(p, ks, &w.w);
+                if (r == 1)
+                    assert_int_equal(receive(&box, 5000)->result, GH_OK);
+                gh_keyset_unref(ks);
+                continue;
+            }
+            refused += rc != GH_OK;
+            gh_keyset_unref(ks);
+            break;
+        }
+    }
+    assert_int_equal(refused, 0);
+    /* the old key is dropped later, at a scheduled refresh: old tokens go, new ones stay */
+    serve_keys(f, &f->k2, NULL, "Cache-Control: max-age=120\r\n");
+    advance(f, 95000);
+    wait_jwks_fetches(f, p, 3);
+    assert_false(has_kid(p, "k1"));
+    assert_true(has_kid(p, "k2"));
+    free(old_token);
+    free(new_token);
+    close(box.fds[0]);
+    close(box.fds[1]);
+}
+
+static void test_stale_on_error_then_max_stale(void **state)
+{
+    struct fixture *f = *state;
+    f->options.max_stale_ms = 3600 * 1000;
+    f->options.retry_base_ms = 1000;
+    f->options.retry_max_ms = 8000;
+    struct gh_provider *p = start_provider(f, GH_OK);
+    struct gh_keyset *ks;
+
+    gh_mockidp_set_json(f->idp, "/.well-known/openid-configuration", 500, "{\"error\":\"down\"}", NULL);
+    advance(f, 91000); /* the scheduled refresh fails */
+    assert_true(gh_mockidp_wait_hits(f->idp, "/.well-known/openid-configuration", 2, 5000) >= 2);
+    usleep(100000);
+    json_t *status = gh_provider_status(p);
+    assert_non_null(strstr(json_string_value(json_object_get(status, "last_error")), "HTTP 500"));
+    assert_true(json_is_true(json_object_get(status, "available")));
+    json_decref(status);
+    /* retries back off: a few per minute at first, never a storm */
+    for (int i = 0; i < 60; i++)
+        advance(f, 1000), usleep(5000);
+    usleep(100000);
+    unsigned hits = gh_mockidp_hits(f->idp, "/.well-known/openid-configuration");
+    assert_in_range(hits, 4, 20);
+    /* the last good keys keep serving past their expiry... */
+    ks = gh_provider_keys(p);
+    assert_non_null(ks);
+    assert_int_equal(gh_provider_usable(p, ks, gh_oidc_now_ms(f->m)), GH_OK);
+    status = gh_provider_status(p);
+    assert_true(json_is_true(json_object_get(status, "stale")));
+    json_decref(status);
+    /* ...until max-stale past it */
+    assert_int_equal(gh_provider_usable(p, ks, ks->expires_at + 3600 * 1000 + 1), GH_ERR_KEYS_UNAVAILABLE);
+    assert_string_equal(gh_error_reason(GH_ERR_KEYS_UNAVAILABLE), "keys_unavailable");
+    gh_keyset_unref(ks);
+    /* and when the IdP is back, refresh resumes */
+    gh_mockidp_serve_discovery(f->idp, NULL, "/jwks");
+    advance(f, 10 * 60 * 1000);
+    wait_jwks_fetches(f, p, 2);
+    status = gh_provider_status(p);
+    assert_true(json_is_null(json_object_get(status, "last_error")));
+    assert_true(json_is_false(json_object_get(status, "stale")));
+    json_decref(status);
+}
+
+/* Starts a provider against a misbehaving IdP and returns the last error's text. */
+static char *refused(struct fixture *f, int expect)
+{
+    static char text[600];
+    struct gh_provider *p = start_provider(f, expect);
+    json_t *status = gh_provider_status(p);
+    snprintf(text, sizeof text, "%s", json_string_value(json_object_get(status, "last_error")));
+    assert_true(json_is_false(json_object_get(status, "available")));
+    json_decref(status);
+    assert_null(gh_provider_keys(p));
+    gh_oidc_manager_free(f->m);
+    f->m = NULL;
+    return text;
+}
+
+static void test_refused_documents(void **state)
+{
+    struct fixture *f = *state;
+    char body[256];
+
+    gh_mockidp_serve_discovery(f->idp, "https://someone-else.example", "/jwks");
+    assert_non_null(strstr(refused(f, GH_ERR_DISCOVERY_ISSUER), "someone-else"));
+    snprintf(body, sizeof body, "{\"issuer\":\"%s\",\"jwks_uri\":\"http://keys.example/jwks\"}",
+             gh_mockidp_base_url(f->idp));
+    gh_mockidp_set_json(f->idp, "/.well-known/openid-configuration", 200, body, NULL);
+    assert_non_null(strstr(refused(f, GH_ERR_URL_INSECURE), "http://keys.example/jwks"));
+    gh_mockidp_set_json(f->idp, "/.well-known/openid-configuration", 200, "{\"issuer\":5}", NULL);
+    refused(f, GH_ERR_DISCOVERY_FORM);
+    gh_mockidp_serve_discovery(f->idp, NULL, "/jwks");
+
+    struct gh_mock_response big = {.status = 200, .content_type = "application/json", .body = "{\"keys\":[]}",
+                                   .pad_to = 2 * 1024 * 1024};
+    gh_mockidp_set(f->idp, "/jwks", &big);
+    assert_non_null(strstr(refused(f, GH_ERR_FETCH_TOO_LARGE), "1 MiB"));
+    struct gh_mock_response hang = {.hang = 1};
+    gh_mockidp_set(f->idp, "/jwks", &hang);
+    refused(f, GH_ERR_FETCH_TIMEOUT);
+    struct gh_mock_response loop_a = {.status = 302, .location = "/b"}, loop_b = {.status = 302, .location = "/jwks"};
+    gh_mockidp_set(f->idp, "/jwks", &loop_a);
+    gh_mockidp_set(f->idp, "/b", &loop_b);
+    refused(f, GH_ERR_FETCH_REDIRECTS);
+    struct gh_mock_response away = {.status = 301, .location = "http://keys.example/jwks"};
+    gh_mockidp_set(f->idp, "/jwks", &away);
+    refused(f, GH_ERR_URL_INSECURE);
+    struct gh_mock_response garbage = {.garbage = 1};
+    gh_mockidp_set(f->idp, "/jwks", &garbage);
+    refused(f, GH_ERR_FETCH_FAILED);
+    gh_mockidp_set_json(f->idp, "/jwks", 200, "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}", NULL);
+    assert_non_null(strstr(refused(f, GH_ERR_JWKS_NO_KEYS), "no usable signing key"));
+    gh_mockidp_set_json(f->idp, "/jwks", 200, "<html>", NULL);
+    refused(f, GH_ERR_JWKS_FORM);
+    gh_mockidp_set_json(f->idp, "/jwks", 404, "{}", NULL);
+    assert_non_null(strstr(refused(f, GH_ERR_FETCH_STATUS), "HTTP 404"));
+
+    /* one redirect hop is fine */
+    char *doc = jwks_text(&f->k1, NULL);
+    struct gh_mock_response hop = {.status = 302, .location = "/jwks2"};
+    gh_mockidp_set(f->idp, "/jwks", &hop);
+    gh_mockidp_set_json(f->idp, "/jwks2", 200, doc, NULL);
+    free(doc);
+    start_provider(f, GH_OK);
+}
+
+/* ---- persistence: an in-memory store standing in for SQLite ---- */
+
+struct memory_store {
+    pthread_mutex_t lock;
+    char *url;
+    struct gh_persisted_keys keys;
+    int saves;
+};
+
+static int store_load(void *ctx, const char *url, struct gh_persisted_keys *out)
+{
+    struct memory_store *s = ctx;
+    int rc = GH_ERR_INVALID_ARG;
+    pthread_mutex_lock(&s->lock);
+    if (s->url != NULL && strcmp(s->url, url) == 0) {
+        out->discovery = s->keys.discovery ? strdup(s->keys.discovery) : NULL;
+        out->jwks = strdup(s->keys.jwks);
+        out->fetched_at = s->keys.fetched_at;
+        out->expires_at = s->keys.expires_at;
+        rc = GH_OK;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int store_save(void *ctx, const char *url, const struct gh_persisted_keys *keys)
+{
+    struct memory_store *s = ctx;
+    pthread_mutex_lock(&s->lock);
+    free(s->url);
+    free(s->keys.discovery);
+    free(s->keys.jwks);
+    s->url = strdup(url);
+    s->keys.discovery = keys->discovery ? strdup(keys->discovery) : NULL;
+    s->keys.jwks = strdup(keys->jwks);
+    s->keys.fetched_at = keys->fetched_at;
+    s->keys.expires_at = keys->expires_at;
+    s->saves++;
+    pthread_mutex_unlock(&s->lock);
+    return GH_OK;
+}
+
+static void test_restart_while_idp_is_down(void **state)
+{
+    struct fixture *f = *state;
+    struct memory_store store = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct gh_oidc_persistence persistence = {&store, store_load, store_save};
+    struct gh_provider *p;
+
+    f->options.persistence = &persistence;
+    start_provider(f, GH_OK);
+    assert_int_equal(store.saves, 1);
+    gh_oidc_manager_free(f->m);
+    f->m = NULL;
+    gh_mockidp_stop(f->idp); /* the IdP goes down; its port now refuses connections */
+    f->idp = NULL;
+    atomic_fetch_add(&fake_now, 10 * 60 * 1000);
+    p = start_provider(f, GH_OK); /* serves what the store kept */
+    assert_true(has_kid(p, "k1"));
+    struct gh_keyset *ks = gh_provider_keys(p);
+    assert_int_equal(gh_provider_usable(p, ks, gh_oidc_now_ms(f->m)), GH_OK);
+    assert_non_null(ks->issuer);
+    gh_keyset_unref(ks);
+    json_t *status = gh_provider_status(p);
+    assert_non_null(strstr(json_string_value(json_object_get(status, "last_error")), "could not be reached"));
+    json_decref(status);
+    free(store.url);
+    free(store.keys.discovery);
+    free(store.keys.jwks);
+}
+
+/* ---- waits: time limit and withdrawal ---- */
+
+static void test_wait_limit_and_cancel(void **state)
+{
+    struct fixture *f = *state;
+    struct gh_provider *p = start_provider(f, GH_OK);
+    struct mailbox box;
+    struct test_wait a = {.w.notify = post}, b = {.w.notify = post};
+    struct gh_mock_response hang = {.hang = 1};
+
+    assert_int_equal(pipe(box.fds), 0);
+    a.box = b.box = &box;
+    f->options.fetch_timeout_ms = 1000;
+    gh_mockidp_set(f->idp, "/jwks", &hang);
+    struct gh_keyset *ks = gh_provider_keys(p);
+    assert_int_equal(gh_provider_request_refetch(p, ks, &a.w), 1);
+    assert_int_equal(gh_provider_request_refetch(p, ks, &b.w), 1);
+    assert_int_equal(gh_provider_cancel_wait(p, &b.w), 1);
+    assert_int_equal(gh_provider_cancel_wait(p, &b.w), 0);
+    advance(f, 5001); /* the 5 s wait limit passes before the fetch ends */
+    struct test_wait *got = receive(&box, 3000);
+    assert_ptr_equal(got, &a);
+    assert_int_equal(a.result, GH_ERR_UNKNOWN_KID);
+    assert_null(receive(&box, 1500)); /* b was withdrawn: never notified */
+    assert_int_equal(atomic_load(&b.notified), 0);
+    gh_keyset_unref(ks);
+    close(box.fds[0]);
+    close(box.fds[1]);
+}
+
+/* ---- TLS ---- */
+
+static void make_cert(const char *dir, char *cert_path, char *key_path)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *cert = X509_new();
+    X509_set_version(cert, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 7);
+    X509_gmtime_adj(X509_getm_notBefore(cert), -60);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+    X509_set_pubkey(cert, key);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_ASC,
+                               (const unsigned char *)"127.0.0.1", -1, -1, 0);
+    X509_set_issuer_name(cert, X509_get_subject_name(cert));
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, cert, cert, NULL, NULL, 0);
+    X509_EXTENSION *san = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, "IP:127.0.0.1");
+    X509_add_ext(cert, san, -1);
+    X509_EXTENSION_free(san);
+    X509_sign(cert, key, EVP_sha256());
+    sprintf(cert_path, "%s/cert.pem", dir);
+    sprintf(key_path, "%s/key.pem", dir);
+    FILE *fc = fopen(cert_path, "w"), *fk = fopen(key_path, "w");
+    PEM_write_X509(fc, cert);
+    PEM_write_PrivateKey(fk, key, NULL, NULL, 0, NULL, NULL);
+    fclose(fc);
+    fclose(fk);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+}
+
+static void test_tls_is_verified(void **state)
+{
+    struct fixture *f = *state;
+    char dir[] = "/tmp/gh-tls-XXXXXX", cert[256], key[256], cmd[300];
+    assert_non_null(mkdtemp(dir));
+    make_cert(dir, cert, key);
+    gh_mockidp_stop(f->idp);
+    f->idp = gh_mockidp_start_tls(cert, key);
+    assert_non_null(f->idp);
+    gh_mockidp_serve_discovery(f->idp, NULL, "/jwks");
+    serve_keys(f, &f->k1, NULL, NULL);
+    snprintf(f->discovery_url, sizeof f->discovery_url, "%s/.well-known/openid-configuration",
+             gh_mockidp_base_url(f->idp));
+    /* a certificate nobody vouches for is refused */
+    assert_non_null(strstr(refused(f, GH_ERR_FETCH_TLS), "certificate"));
+    /* the same server with its CA trusted works */
+    f->options.ca_file = cert;
+    start_provider(f, GH_OK);
+    gh_oidc_manager_free(f->m);
+    f->m = NULL;
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_discovery_then_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_lifetime_is_clamped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_background_refresh_before_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hundred_concurrent_waits_one_fetch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_random_kids_cause_at_most_one_fetch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_refuses_no_valid_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_on_error_then_max_stale, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_documents, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_while_idp_is_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_limit_and_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_is_verified, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
