@@ -275,7 +275,11 @@ static void test_hits_under_20_concurrent_clients(void **state)
     struct gh_mockidp *m = *state;
     struct client clients[20];
     pthread_t threads[20];
-    gh_mockidp_set_json(m, "/c", 200, "{\"n\":1}", NULL);
+    long long t0 = now_ms();
+    /* 100 answers of 100 ms each: served one at a time they would take 10 s. */
+    gh_mockidp_set(m, "/c",
+                   &(struct gh_mock_response){
+                       .content_type = "application/json", .body = "{\"n\":1}", .delay_ms = 100});
     for (int i = 0; i < 20; i++)
         clients[i] = (struct client){.m = m, .requests = 5, .bodies = {"{\"n\":1}", NULL}};
     run_clients(clients, threads, 20);
@@ -286,6 +290,7 @@ static void test_hits_under_20_concurrent_clients(void **state)
         assert_int_equal(clients[i].ok, 5);
     }
     assert_int_equal(gh_mockidp_hits(m, "/c"), 100);
+    assert_true(now_ms() - t0 < 5000);
 }
 
 static void test_wait_hits_times_out(void **state)
