@@ -11,6 +11,8 @@
 enum { GH_EXIT_OK = 0, GH_EXIT_FAIL = 1, GH_EXIT_USAGE = 2 };
 
 int gh_cli_token(int argc, char **argv);
+int gh_cli_serve(int argc, char **argv);
+void gh_cli_serve_help(FILE *out);
 void gh_cli_token_help(FILE *out);
 
 /* Reads at most `max` bytes of a file ("-" is standard input) into a new NUL-terminated buffer.

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cmd_admin.h"
 
 #ifndef GH_VERSION
 #define GH_VERSION "0.0.0"
@@ -20,22 +21,26 @@ static void usage(FILE *out)
           "usage: gatehouse <command> [options]\n"
           "\n"
           "commands:\n"
-          "  serve                 start the gateway (not built yet: see README.md)\n"
+          "  serve                 start the server: admin API, IdP key manager (gateway: soon)\n"
           "  token verify          check a JWT offline against a key, a JWK Set or (later) an IdP\n"
           "  token decode          print a JWT's header and payload WITHOUT verifying it\n"
+          "  collections           list|get|create|update|delete API collections\n"
+          "  endpoints             list|get|create|update|delete endpoints of a collection\n"
+          "  clients               list|get|create|update|delete API clients\n"
+          "  profiles              list|get|create|update|delete access profiles\n"
+          "  keys                  list|create|delete the keys of an access profile\n"
+          "  policies              list|get|create|update|delete rate-limit and quota policies\n"
+          "  providers             list|get|refresh the identity providers of oidc profiles\n"
+          "  explain               show how the gateway would treat a request\n"
+          "  config                export|apply the whole configuration as JSON\n"
           "  version               print the version\n"
-          "  help [COMMAND]        print help for a command\n",
+          "  help [COMMAND]        print help for a command\n"
+          "\n"
+          "The admin commands talk to a running server's admin API (--admin-url); they take\n"
+          "--json for scripts and --dry-run to print a request instead of sending it.\n",
           out);
 }
 
-static int cmd_serve(void)
-{
-    fputs("gatehouse serve: the gateway and admin listeners are not built yet (issues #4 and #5).\n"
-          "What this build offers today: `gatehouse token verify` and `gatehouse token decode`;\n"
-          "run `gatehouse help token` for their options.\n",
-          stderr);
-    return GH_EXIT_OK;
-}
 
 static int cmd_help(int argc, char **argv)
 {
@@ -47,8 +52,13 @@ static int cmd_help(int argc, char **argv)
         gh_cli_token_help(stdout);
         return GH_EXIT_OK;
     }
-    if (strcmp(argv[1], "serve") == 0 || strcmp(argv[1], "version") == 0 ||
-        strcmp(argv[1], "help") == 0) {
+    if (gh_cli_admin_help(argv[1], stdout) == 0)
+        return GH_EXIT_OK;
+    if (strcmp(argv[1], "serve") == 0) {
+        gh_cli_serve_help(stdout);
+        return GH_EXIT_OK;
+    }
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "help") == 0) {
         usage(stdout);
         return GH_EXIT_OK;
     }
@@ -102,7 +112,9 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "token") == 0)
         return gh_cli_token(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0)
-        return cmd_serve();
+        return gh_cli_serve(argc - 1, argv + 1);
+    if (gh_cli_admin_is_command(cmd))
+        return gh_cli_admin_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("gatehouse %s\n", GH_VERSION);
         return GH_EXIT_OK;

@@ -38,6 +38,7 @@ struct gh_provider {
     int refetch_requested; /* by an unknown kid */
     int refresh_requested; /* by an operator */
     int ready;             /* the first fetch (or load) has ended */
+    uint64_t completions;  /* fetches ended, successful or not */
     int last_code;
     char last_error[512]; /* empty after a success */
     int64_t last_refetch_ms;
@@ -161,6 +162,7 @@ static void finish(struct gh_provider *p, int code, const char *error, int64_t n
         p->counters.failures++;
     p->next_refresh_ms = next_refresh;
     p->ready = 1;
+    p->completions++;
     pthread_cond_broadcast(&p->ready_cond);
     notify_all(p, code);
     pthread_mutex_unlock(&p->lock);
@@ -634,18 +636,23 @@ void gh_provider_refresh(struct gh_provider *p)
     curl_multi_wakeup(p->m->multi);
 }
 
+static void deadline_in(struct timespec *until, int64_t timeout_ms)
+{
+    clock_gettime(CLOCK_REALTIME, until);
+    until->tv_sec += timeout_ms / 1000;
+    until->tv_nsec += (timeout_ms % 1000) * 1000000;
+    if (until->tv_nsec >= 1000000000) {
+        until->tv_sec++;
+        until->tv_nsec -= 1000000000;
+    }
+}
+
 int gh_provider_wait_ready(struct gh_provider *p, int64_t timeout_ms)
 {
     struct timespec until;
     int rc = 0;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (timeout_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    deadline_in(&until, timeout_ms);
     pthread_mutex_lock(&p->lock);
     while (!p->ready && rc == 0)
         rc = pthread_cond_timedwait(&p->ready_cond, &p->lock, &until);
@@ -656,6 +663,26 @@ int gh_provider_wait_ready(struct gh_provider *p, int64_t timeout_ms)
     if (atomic_load(&p->slot.current) != NULL)
         return GH_OK;
     return code != GH_OK ? code : GH_ERR_KEYS_UNAVAILABLE;
+}
+
+int gh_provider_check_now(struct gh_provider *p, int64_t timeout_ms)
+{
+    struct timespec until;
+    int rc = 0;
+
+    deadline_in(&until, timeout_ms);
+    pthread_mutex_lock(&p->lock);
+    /* a fetch already in flight may have started before the caller's change: wait for a new one */
+    uint64_t target = p->completions + (p->busy ? 2 : 1);
+    p->refresh_requested = 1;
+    pthread_mutex_unlock(&p->lock);
+    curl_multi_wakeup(p->m->multi);
+    pthread_mutex_lock(&p->lock);
+    while (p->completions < target && rc == 0)
+        rc = pthread_cond_timedwait(&p->ready_cond, &p->lock, &until);
+    int done = p->completions >= target, code = p->last_code;
+    pthread_mutex_unlock(&p->lock);
+    return !done ? GH_ERR_FETCH_TIMEOUT : code;
 }
 
 void gh_provider_counters(struct gh_provider *p, struct gh_provider_counters *out)

@@ -156,6 +156,13 @@ void gh_provider_refresh(struct gh_provider *p);
  */
 int gh_provider_wait_ready(struct gh_provider *p, int64_t timeout_ms);
 
+/*
+ * Fetches now and blocks (never on a worker) until that fetch ended or `timeout_ms` passed: GH_OK
+ * when it published keys, else its error (the message is the status's last_error). For checking an
+ * IdP when an operator saves a profile (SPEC §4).
+ */
+int gh_provider_check_now(struct gh_provider *p, int64_t timeout_ms);
+
 /* Status for the admin API (SPEC §6): id, source, url, issuer, jwks_uri, keys (kid, kty, alg, crv,
  * usable, and the reason when not), fetched_at, next_refresh_at, last_error, stale, available,
  * fetches, failures. A new reference. */

@@ -1,0 +1,582 @@
+/*
+ * The admin API of SPEC §6: each route's handler turns the request into a store call and the
+ * store's answer or refusal into JSON. After every committed change the configuration snapshot is
+ * rebuilt and published, so the next request through the gateway sees it (no restart, nothing
+ * dropped).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "admin/app.h"
+#include "common/error.h"
+
+/* ---- plumbing ---- */
+
+static void store_error(struct gh_admin_response *res, const struct gh_store_error *err)
+{
+    gh_admin_error(res, err->status, err->code, err->field[0] ? err->field : NULL, "%s",
+                   err->message);
+}
+
+struct gh_config *gh_app_config(struct gh_app *app)
+{
+    return (struct gh_config *)gh_snapshot_acquire(&app->config);
+}
+
+int gh_app_reload(struct gh_app *app)
+{
+    struct gh_store_error err;
+    struct gh_config *config;
+    json_t *doc = NULL;
+    int rc;
+
+    if ((rc = gh_store_load_all(app->store, &doc, &err)) != GH_OK)
+        return rc;
+    rc = gh_config_build(doc, &config);
+    json_decref(doc);
+    if (rc != GH_OK)
+        return rc;
+    for (size_t i = 0; app->providers != NULL && i < config->n_profiles; i++) {
+        const struct gh_config_profile *p = &config->profiles[i];
+        struct gh_provider *provider;
+        if (p->oidc_discovery_url != NULL)
+            gh_oidc_provider_get(app->providers, GH_PROVIDER_DISCOVERY, p->oidc_discovery_url,
+                                 &provider);
+        else if (p->oidc_jwks_uri != NULL)
+            gh_oidc_provider_get(app->providers, GH_PROVIDER_JWKS_URI, p->oidc_jwks_uri, &provider);
+    }
+    gh_snapshot_publish(&app->config, &config->snap);
+    return GH_OK;
+}
+
+static void after_write(struct gh_app *app)
+{
+    /* the change is committed; a failed rebuild only delays it until the next one */
+    if (gh_app_reload(app) != GH_OK)
+        fprintf(stderr,
+                "{\"level\":\"error\",\"msg\":\"cannot rebuild the configuration snapshot\"}\n");
+}
+
+/* SPEC §4: saving an oidc profile fetches and checks its IdP, unless ?validate=false. */
+struct check_ctx {
+    struct gh_app *app;
+};
+
+static int check_oidc_profile(void *ctx, const json_t *profile, struct gh_store_error *err)
+{
+    struct gh_app *app = ((struct check_ctx *)ctx)->app;
+    const char *disc = json_string_value(json_object_get(profile, "oidc_discovery_url"));
+    const char *jwks = json_string_value(json_object_get(profile, "oidc_jwks_uri"));
+    const char *field = disc != NULL ? "oidc_discovery_url" : "oidc_jwks_uri";
+    struct gh_provider *p;
+    int rc;
+
+    if (strcmp(json_string_value(json_object_get(profile, "auth_type")), "oidc") != 0 ||
+        app->providers == NULL)
+        return GH_OK;
+    rc = gh_oidc_provider_get(app->providers,
+                              disc != NULL ? GH_PROVIDER_DISCOVERY : GH_PROVIDER_JWKS_URI,
+                              disc != NULL ? disc : jwks, &p);
+    if (rc == GH_OK)
+        rc = gh_provider_check_now(p, app->validate_timeout_ms);
+    if (rc == GH_OK)
+        return GH_OK;
+    json_t *status = p != NULL && rc != GH_ERR_URL_INSECURE && rc != GH_ERR_URL_INVALID
+                         ? gh_provider_status(p)
+                         : NULL;
+    const char *detail = json_string_value(json_object_get(status, "last_error"));
+    err->status = 422;
+    err->code = "validation_failed";
+    snprintf(err->field, sizeof err->field, "%s", field);
+    snprintf(err->message, sizeof err->message,
+             "%s: %s (save with ?validate=false to skip this check)", field,
+             detail != NULL ? detail : gh_error_message(rc));
+    json_decref(status);
+    return GH_ERR_INVALID_ARG;
+}
+
+static int wants_validation(const struct gh_admin_request *req)
+{
+    char *v = gh_admin_query_param(req, "validate");
+    int validate = v == NULL || strcmp(v, "false") != 0;
+    free(v);
+    return validate;
+}
+
+static void answer(struct gh_app *app, struct gh_admin_response *res, int rc, json_t *out,
+                   const struct gh_store_error *err, int status, int wrote)
+{
+    if (rc != GH_OK) {
+        store_error(res, err);
+        return;
+    }
+    if (wrote)
+        after_write(app);
+    res->status = status;
+    res->body = out;
+}
+
+/* ---- objects ---- */
+
+static int parse_limit(const struct gh_admin_request *req, int *limit,
+                       struct gh_admin_response *res)
+{
+    char *text = gh_admin_query_param(req, "limit"), *end = NULL;
+    long v = 0;
+    *limit = 0;
+    if (text == NULL)
+        return 1;
+    v = strtol(text, &end, 10);
+    int ok = end != text && *end == '\0' && text[0] != '-' && text[0] != '+' && v >= 1 && v <= 1000;
+    free(text);
+    if (!ok) {
+        gh_admin_error(res, 422, "validation_failed", "limit",
+                       "limit must be a whole number from 1 to 1000");
+        return 0;
+    }
+    *limit = (int)v;
+    return 1;
+}
+
+static void list_kind(struct gh_app *app, enum gh_kind kind, const char *parent,
+                      const struct gh_admin_request *req, struct gh_admin_response *res)
+{
+    struct gh_store_error err;
+    json_t *out = NULL;
+    int limit;
+    if (!parse_limit(req, &limit, res))
+        return;
+    char *after = gh_admin_query_param(req, "after");
+    int rc = gh_store_list(app->store, kind, parent, after, limit, &out, &err);
+    free(after);
+    answer(app, res, rc, out, &err, 200, 0);
+}
+
+static void create_kind(struct gh_app *app, enum gh_kind kind, const char *parent,
+                        const struct gh_admin_request *req, struct gh_admin_response *res)
+{
+    struct gh_actor actor = {req->remote_addr};
+    struct check_ctx ctx = {app};
+    struct gh_write_options w = {&actor, wants_validation(req) ? check_oidc_profile : NULL, &ctx};
+    struct gh_store_error err;
+    json_t *body = gh_admin_json_body(req, res), *out = NULL;
+    if (body == NULL)
+        return;
+    int rc = gh_store_create(app->store, kind, parent, body, &w, &out, &err);
+    json_decref(body);
+    answer(app, res, rc, out, &err, 201, 1);
+}
+
+static void get_kind(struct gh_app *app, enum gh_kind kind, const struct gh_admin_request *req,
+                     struct gh_admin_response *res)
+{
+    struct gh_store_error err;
+    json_t *out = NULL;
+    int rc = gh_store_get(app->store, kind, req->params[0], &out, &err);
+    answer(app, res, rc, out, &err, 200, 0);
+}
+
+static void update_kind(struct gh_app *app, enum gh_kind kind, const struct gh_admin_request *req,
+                        struct gh_admin_response *res)
+{
+    struct gh_actor actor = {req->remote_addr};
+    struct check_ctx ctx = {app};
+    struct gh_write_options w = {&actor, wants_validation(req) ? check_oidc_profile : NULL, &ctx};
+    struct gh_store_error err;
+    json_t *body = gh_admin_json_body(req, res), *out = NULL;
+    if (body == NULL)
+        return;
+    int rc = gh_store_update(app->store, kind, req->params[0], body, &w, &out, &err);
+    json_decref(body);
+    answer(app, res, rc, out, &err, 200, 1);
+}
+
+static void delete_kind(struct gh_app *app, enum gh_kind kind, const char *id,
+                        const struct gh_admin_request *req, struct gh_admin_response *res)
+{
+    struct gh_actor actor = {req->remote_addr};
+    struct gh_write_options w = {&actor, NULL, NULL};
+    struct gh_store_error err;
+    int rc = gh_store_delete(app->store, kind, id, &w, &err);
+    answer(app, res, rc, NULL, &err, 204, 1);
+}
+
+#define KIND_HANDLERS(prefix, kind)                                                                \
+    static void prefix##_list(void *app, const struct gh_admin_request *req,                       \
+                              struct gh_admin_response *res)                                       \
+    {                                                                                              \
+        list_kind(app, kind, NULL, req, res);                                                      \
+    }                                                                                              \
+    __attribute__((unused)) static void prefix##_create(                                           \
+        void *app, const struct gh_admin_request *req, struct gh_admin_response *res)              \
+    {                                                                                              \
+        create_kind(app, kind, NULL, req, res);                                                    \
+    }                                                                                              \
+    static void prefix##_get(void *app, const struct gh_admin_request *req,                        \
+                             struct gh_admin_response *res)                                        \
+    {                                                                                              \
+        get_kind(app, kind, req, res);                                                             \
+    }                                                                                              \
+    static void prefix##_update(void *app, const struct gh_admin_request *req,                     \
+                                struct gh_admin_response *res)                                     \
+    {                                                                                              \
+        update_kind(app, kind, req, res);                                                          \
+    }                                                                                              \
+    static void prefix##_delete(void *app, const struct gh_admin_request *req,                     \
+                                struct gh_admin_response *res)                                     \
+    {                                                                                              \
+        delete_kind(app, kind, req->params[0], req, res);                                          \
+    }
+
+KIND_HANDLERS(collections, GH_KIND_COLLECTION)
+KIND_HANDLERS(endpoints, GH_KIND_ENDPOINT)
+KIND_HANDLERS(clients, GH_KIND_CLIENT)
+KIND_HANDLERS(profiles, GH_KIND_PROFILE)
+KIND_HANDLERS(policies, GH_KIND_POLICY)
+
+/* Endpoints live under their collection: 404 when it does not exist. */
+static int collection_exists(struct gh_app *app, const char *id, struct gh_admin_response *res)
+{
+    struct gh_store_error err;
+    json_t *doc = NULL;
+    if (gh_store_get(app->store, GH_KIND_COLLECTION, id, &doc, &err) != GH_OK) {
+        store_error(res, &err);
+        return 0;
+    }
+    json_decref(doc);
+    return 1;
+}
+
+static void collection_endpoints_list(void *app, const struct gh_admin_request *req,
+                                      struct gh_admin_response *res)
+{
+    if (collection_exists(app, req->params[0], res))
+        list_kind(app, GH_KIND_ENDPOINT, req->params[0], req, res);
+}
+
+static void collection_endpoints_create(void *app, const struct gh_admin_request *req,
+                                        struct gh_admin_response *res)
+{
+    create_kind(app, GH_KIND_ENDPOINT, req->params[0], req, res);
+}
+
+/* ---- keys ---- */
+
+static int profile_exists(struct gh_app *app, const char *id, struct gh_admin_response *res)
+{
+    struct gh_store_error err;
+    json_t *doc = NULL;
+    if (gh_store_get(app->store, GH_KIND_PROFILE, id, &doc, &err) != GH_OK) {
+        store_error(res, &err);
+        return 0;
+    }
+    json_decref(doc);
+    return 1;
+}
+
+static void keys_list(void *app, const struct gh_admin_request *req, struct gh_admin_response *res)
+{
+    if (profile_exists(app, req->params[0], res))
+        list_kind(app, GH_KIND_KEY, req->params[0], req, res);
+}
+
+static void keys_create(void *ctx, const struct gh_admin_request *req,
+                        struct gh_admin_response *res)
+{
+    struct gh_app *app = ctx;
+    struct gh_actor actor = {req->remote_addr};
+    struct gh_write_options w = {&actor, NULL, NULL};
+    struct gh_store_error err;
+    json_t *body = NULL, *out = NULL;
+    json_int_t grace = 0;
+
+    if (req->body_len > 0) { /* the body is optional: {} or {"grace_seconds": N} */
+        const char *key;
+        json_t *value;
+        if ((body = gh_admin_json_body(req, res)) == NULL)
+            return;
+        json_object_foreach(body, key, value)
+        {
+            if (strcmp(key, "grace_seconds") != 0) {
+                gh_admin_error(res, 422, "validation_failed", key, "unknown field \"%.64s\"", key);
+                json_decref(body);
+                return;
+            }
+            if (!json_is_integer(value)) {
+                gh_admin_error(res, 400, "bad_request", key, "grace_seconds must be an integer");
+                json_decref(body);
+                return;
+            }
+            grace = json_integer_value(value);
+        }
+        json_decref(body);
+    }
+    int rc = gh_store_key_rotate(app->store, req->params[0], grace, &w, &out, &err);
+    answer(app, res, rc, out, &err, 201, 1);
+}
+
+static void keys_delete(void *ctx, const struct gh_admin_request *req,
+                        struct gh_admin_response *res)
+{
+    struct gh_app *app = ctx;
+    struct gh_store_error err;
+    json_t *key = NULL;
+    if (gh_store_get(app->store, GH_KIND_KEY, req->params[1], &key, &err) != GH_OK) {
+        store_error(res, &err);
+        return;
+    }
+    int mine = strcmp(json_string_value(json_object_get(key, "profile_id")), req->params[0]) == 0;
+    json_decref(key);
+    if (!mine) {
+        gh_admin_error(res, 404, "not_found", NULL, "profile %.64s has no key %.64s",
+                       req->params[0], req->params[1]);
+        return;
+    }
+    delete_kind(app, GH_KIND_KEY, req->params[1], req, res);
+}
+
+/* ---- providers ---- */
+
+static struct gh_provider *provider_by_id(struct gh_app *app, const char *id)
+{
+    size_t n = 0;
+    struct gh_provider *found = NULL,
+                       **all = app->providers ? gh_oidc_providers(app->providers, &n) : NULL;
+    for (size_t i = 0; i < n && found == NULL; i++) {
+        if (strcmp(gh_provider_id(all[i]), id) == 0)
+            found = all[i];
+    }
+    free(all);
+    return found;
+}
+
+static void providers_list(void *ctx, const struct gh_admin_request *req,
+                           struct gh_admin_response *res)
+{
+    struct gh_app *app = ctx;
+    size_t n = 0;
+    struct gh_provider **all = app->providers ? gh_oidc_providers(app->providers, &n) : NULL;
+    json_t *data = json_array();
+    (void)req;
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(data, gh_provider_status(all[i]));
+    free(all);
+    res->body = json_pack("{s:o, s:n}", "data", data, "next");
+}
+
+static void providers_get(void *ctx, const struct gh_admin_request *req,
+                          struct gh_admin_response *res)
+{
+    struct gh_provider *p = provider_by_id(ctx, req->params[0]);
+    if (p == NULL) {
+        gh_admin_error(res, 404, "not_found", NULL, "no provider has the id %.64s", req->params[0]);
+        return;
+    }
+    res->body = gh_provider_status(p);
+}
+
+static void providers_refresh(void *ctx, const struct gh_admin_request *req,
+                              struct gh_admin_response *res)
+{
+    struct gh_app *app = ctx;
+    struct gh_provider *p = provider_by_id(app, req->params[0]);
+    if (p == NULL) {
+        gh_admin_error(res, 404, "not_found", NULL, "no provider has the id %.64s", req->params[0]);
+        return;
+    }
+    gh_provider_check_now(p, app->validate_timeout_ms); /* the answer shows how it went */
+    res->body = gh_provider_status(p);
+}
+
+/* ---- the whole configuration ---- */
+
+static void config_get(void *ctx, const struct gh_admin_request *req, struct gh_admin_response *res)
+{
+    struct gh_app *app = ctx;
+    struct gh_store_error err;
+    json_t *out = NULL;
+    char *secrets = gh_admin_query_param(req, "secrets");
+    int rc =
+        gh_store_export(app->store, secrets != NULL && strcmp(secrets, "true") == 0, &out, &err);
+    free(secrets);
+    answer(app, res, rc, out, &err, 200, 0);
+}
+
+static void config_put(void *ctx, const struct gh_admin_request *req, struct gh_admin_response *res)
+{
+    struct gh_app *app = ctx;
+    struct gh_actor actor = {req->remote_addr};
+    struct gh_write_options w = {&actor, NULL, NULL};
+    struct gh_store_error err;
+    json_t *body = gh_admin_json_body(req, res), *out = NULL;
+    if (body == NULL)
+        return;
+    int rc = gh_store_import(app->store, body, &w, &out, &err);
+    json_decref(body);
+    answer(app, res, rc, out, &err, 200, 1);
+}
+
+static void explain(void *ctx, const struct gh_admin_request *req, struct gh_admin_response *res)
+{
+    (void)ctx, (void)req;
+    gh_admin_error(res, 501, "not_implemented", NULL,
+                   "explain needs the gateway pipeline, which is not built yet");
+}
+
+/* ---- health ---- */
+
+static void healthz(void *ctx, const struct gh_admin_request *req, struct gh_admin_response *res)
+{
+    (void)ctx, (void)req;
+    res->body = json_pack("{s:s}", "status", "ok");
+}
+
+static void readyz(void *ctx, const struct gh_admin_request *req, struct gh_admin_response *res)
+{
+    struct gh_app *app = ctx;
+    json_t *reasons = json_array();
+    size_t n = 0;
+    struct gh_provider **all = app->providers ? gh_oidc_providers(app->providers, &n) : NULL;
+    (void)req;
+    if (!gh_store_ping(app->store))
+        json_array_append_new(reasons, json_string("the store does not answer"));
+    for (size_t i = 0; i < n; i++) {
+        json_t *status = gh_provider_status(all[i]);
+        if (!json_is_true(json_object_get(status, "available"))) {
+            const char *err = json_string_value(json_object_get(status, "last_error"));
+            char line[700];
+            snprintf(line, sizeof line, "provider %s (%s) has no usable keys%s%s",
+                     gh_provider_id(all[i]), gh_provider_url(all[i]), err ? ": " : "",
+                     err ? err : "");
+            json_array_append_new(reasons, json_string(line));
+        }
+        json_decref(status);
+    }
+    free(all);
+    res->status = json_array_size(reasons) == 0 ? 200 : 503;
+    res->body = json_pack("{s:b, s:o}", "ready", json_array_size(reasons) == 0, "reasons", reasons);
+}
+
+static void metric(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void metric(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < *cap - *len) {
+            *len += (size_t)n;
+            return;
+        }
+        char *grown = realloc(*buf, *cap * 2);
+        if (grown == NULL)
+            return;
+        *buf = grown;
+        *cap *= 2;
+    }
+}
+
+static void metrics(void *ctx, const struct gh_admin_request *req, struct gh_admin_response *res)
+{
+    struct gh_app *app = ctx;
+    size_t len = 0, cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    struct gh_config *config = gh_app_config(app);
+    struct gh_provider **all = app->providers ? gh_oidc_providers(app->providers, &n) : NULL;
+    (void)req;
+    buf[0] = '\0';
+    metric(&buf, &len, &cap,
+           "# HELP gatehouse_store_up Whether the store answers.\n# TYPE gatehouse_store_up gauge\n"
+           "gatehouse_store_up %d\n",
+           gh_store_ping(app->store));
+    metric(&buf, &len, &cap,
+           "# HELP gatehouse_config_generation Generation of the published configuration.\n"
+           "# TYPE gatehouse_config_generation gauge\ngatehouse_config_generation %llu\n",
+           config ? (unsigned long long)config->generation : 0ULL);
+    metric(&buf, &len, &cap,
+           "# HELP gatehouse_config_objects Objects in the published configuration.\n"
+           "# TYPE gatehouse_config_objects gauge\n"
+           "gatehouse_config_objects{kind=\"collections\"} %zu\n"
+           "gatehouse_config_objects{kind=\"profiles\"} %zu\n",
+           config ? config->n_collections : 0, config ? config->n_profiles : 0);
+    metric(&buf, &len, &cap,
+           "# HELP gatehouse_provider_fetches_total HTTP fetches of IdP documents.\n"
+           "# TYPE gatehouse_provider_fetches_total counter\n");
+    for (size_t i = 0; i < n; i++) {
+        struct gh_provider_counters c;
+        gh_provider_counters(all[i], &c);
+        metric(&buf, &len, &cap, "gatehouse_provider_fetches_total{provider=\"%s\"} %llu\n",
+               gh_provider_id(all[i]), (unsigned long long)c.fetches);
+    }
+    metric(&buf, &len, &cap,
+           "# HELP gatehouse_provider_failures_total Refreshes of IdP keys that failed.\n"
+           "# TYPE gatehouse_provider_failures_total counter\n");
+    for (size_t i = 0; i < n; i++) {
+        struct gh_provider_counters c;
+        gh_provider_counters(all[i], &c);
+        metric(&buf, &len, &cap, "gatehouse_provider_failures_total{provider=\"%s\"} %llu\n",
+               gh_provider_id(all[i]), (unsigned long long)c.failures);
+    }
+    metric(&buf, &len, &cap,
+           "# HELP gatehouse_provider_available Whether the provider has usable keys.\n"
+           "# TYPE gatehouse_provider_available gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        json_t *status = gh_provider_status(all[i]);
+        metric(&buf, &len, &cap, "gatehouse_provider_available{provider=\"%s\"} %d\n",
+               gh_provider_id(all[i]), json_is_true(json_object_get(status, "available")));
+        json_decref(status);
+    }
+    free(all);
+    gh_config_unref(config);
+    res->text = buf;
+    res->content_type = "text/plain; version=0.0.4";
+}
+
+const struct gh_admin_route gh_admin_routes[] = {
+    {"GET", "/healthz", healthz, 1},
+    {"GET", "/readyz", readyz, 0},
+    {"GET", "/metrics", metrics, 0},
+    {"GET", "/v1/collections", collections_list, 0},
+    {"POST", "/v1/collections", collections_create, 0},
+    {"GET", "/v1/collections/{id}", collections_get, 0},
+    {"PATCH", "/v1/collections/{id}", collections_update, 0},
+    {"DELETE", "/v1/collections/{id}", collections_delete, 0},
+    {"GET", "/v1/collections/{id}/endpoints", collection_endpoints_list, 0},
+    {"POST", "/v1/collections/{id}/endpoints", collection_endpoints_create, 0},
+    {"GET", "/v1/endpoints", endpoints_list, 0},
+    {"GET", "/v1/endpoints/{id}", endpoints_get, 0},
+    {"PATCH", "/v1/endpoints/{id}", endpoints_update, 0},
+    {"DELETE", "/v1/endpoints/{id}", endpoints_delete, 0},
+    {"GET", "/v1/clients", clients_list, 0},
+    {"POST", "/v1/clients", clients_create, 0},
+    {"GET", "/v1/clients/{id}", clients_get, 0},
+    {"PATCH", "/v1/clients/{id}", clients_update, 0},
+    {"DELETE", "/v1/clients/{id}", clients_delete, 0},
+    {"GET", "/v1/profiles", profiles_list, 0},
+    {"POST", "/v1/profiles", profiles_create, 0},
+    {"GET", "/v1/profiles/{id}", profiles_get, 0},
+    {"PATCH", "/v1/profiles/{id}", profiles_update, 0},
+    {"DELETE", "/v1/profiles/{id}", profiles_delete, 0},
+    {"GET", "/v1/profiles/{id}/keys", keys_list, 0},
+    {"POST", "/v1/profiles/{id}/keys", keys_create, 0},
+    {"DELETE", "/v1/profiles/{id}/keys/{key_id}", keys_delete, 0},
+    {"GET", "/v1/policies", policies_list, 0},
+    {"POST", "/v1/policies", policies_create, 0},
+    {"GET", "/v1/policies/{id}", policies_get, 0},
+    {"PATCH", "/v1/policies/{id}", policies_update, 0},
+    {"DELETE", "/v1/policies/{id}", policies_delete, 0},
+    {"GET", "/v1/providers", providers_list, 0},
+    {"GET", "/v1/providers/{id}", providers_get, 0},
+    {"POST", "/v1/providers/{id}/refresh", providers_refresh, 0},
+    {"POST", "/v1/explain", explain, 0},
+    {"GET", "/v1/config", config_get, 0},
+    {"PUT", "/v1/config", config_put, 0},
+};
+
+const size_t gh_admin_route_count = sizeof gh_admin_routes / sizeof gh_admin_routes[0];

@@ -1,0 +1,38 @@
+/*
+ * What the admin API works on: the store, the provider manager and the published configuration
+ * snapshot. `gatehouse serve` owns one of these; the admin thread is its only writer.
+ */
+#ifndef GH_ADMIN_APP_H
+#define GH_ADMIN_APP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "admin/http.h"
+#include "common/snapshot.h"
+#include "oidc/provider.h"
+#include "store/config.h"
+#include "store/store.h"
+
+struct gh_app {
+    struct gh_store *store;
+    struct gh_oidc_manager *providers;
+    struct gh_snapshot_slot config; /* struct gh_config */
+    int64_t validate_timeout_ms;    /* how long saving an oidc profile may wait for its IdP */
+    int64_t started_at;             /* epoch seconds, for /metrics */
+};
+
+/* The admin API's routes (SPEC §6), for gh_admin_server_options. */
+extern const struct gh_admin_route gh_admin_routes[];
+extern const size_t gh_admin_route_count;
+
+/*
+ * Rebuilds the configuration snapshot from the store and publishes it, and makes sure every oidc
+ * profile's provider exists (so its keys are fetched before the first request needs them).
+ */
+int gh_app_reload(struct gh_app *app);
+
+/* The current snapshot with a reference (gh_config_unref), or NULL before the first reload. */
+struct gh_config *gh_app_config(struct gh_app *app);
+
+#endif

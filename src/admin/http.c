@@ -1,0 +1,949 @@
+/*
+ * The admin API's HTTP layer on h2o 2.2 (libh2o-evloop): one thread runs one event loop with one
+ * catch-all handler, so routing, the admin token check, the body cap and the JSON error answers
+ * are all decided here, in one place, instead of being spread over h2o path configurations. The
+ * loop is stopped through a pipe it watches; before it exits, it closes its listener, lets the
+ * open connections finish and close, and frees what h2o 2.2.5 itself forgets to free.
+ */
+#define H2O_USE_LIBUV 0
+
+#include "admin/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <h2o.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "common/error.h"
+#include "common/json.h"
+
+/* h2o's own cap on a request body: above ours, so that a body between the two gets our JSON 413,
+ * and low enough that a client cannot make the admin thread buffer a gigabyte. */
+#define H2O_ENTITY_LIMIT (4 * 1024 * 1024)
+/* How long stopping waits for connections to finish by themselves before it cuts them. */
+#define DRAIN_GRACE_MS 2000
+#define DRAIN_POLL_MS 50
+#define ACCEPT_BATCH 16
+#define REALM "Bearer realm=\"gatehouse-admin\""
+#define INTERNAL_ERROR_JSON "{\"error\":\"internal\",\"message\":\"the answer could not be encoded\"}"
+
+struct admin_handler {
+    h2o_handler_t super;
+    struct gh_admin_server *server;
+};
+
+/* An accepted connection, known so that stopping can end the idle keep-alive ones. */
+struct conn {
+    h2o_linklist_t link;
+    h2o_socket_t *sock;
+};
+
+struct gh_admin_server {
+    struct gh_admin_server_options o;
+    unsigned char token_digest[SHA256_DIGEST_LENGTH];
+    char address[INET6_ADDRSTRLEN + 8];
+    int listen_fd;
+    int wake_fds[2]; /* [0] is watched by the loop, [1] is written by gh_admin_server_stop */
+    atomic_int stopping;
+    pthread_t thread;
+    h2o_globalconf_t config; /* built and disposed of by the caller's thread */
+
+    /* admin thread only */
+    h2o_evloop_t *loop;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_socket_t *listener, *waker;
+    h2o_linklist_t conns;
+    int stop_seen;
+};
+
+struct span {
+    size_t off, len;
+};
+
+/* ---- options and the listening socket ---- */
+
+static void set_error(char *error, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_error(char *error, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (error == NULL || cap == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(error, cap, fmt, ap);
+    va_end(ap);
+}
+
+/* A pattern is `/`-separated segments, each a literal or a whole `{name}`. */
+static int pattern_is_valid(const char *pattern)
+{
+    size_t params = 0;
+
+    if (pattern == NULL || pattern[0] != '/')
+        return 0;
+    for (const char *p = pattern; *p != '\0';) {
+        const char *seg = ++p;
+        size_t len = strcspn(seg, "/");
+        int braced = len >= 3 && seg[0] == '{' && seg[len - 1] == '}';
+        if (braced && ++params > GH_ADMIN_MAX_PARAMS)
+            return 0;
+        if (!braced && (memchr(seg, '{', len) != NULL || memchr(seg, '}', len) != NULL))
+            return 0;
+        p = seg + len;
+    }
+    return 1;
+}
+
+static int check_options(const struct gh_admin_server_options *o, char *error, size_t cap)
+{
+    if (o == NULL || o->listen == NULL) {
+        set_error(error, cap, "the admin listener needs an address");
+        return GH_ERR_INVALID_ARG;
+    }
+    if (o->admin_token == NULL || o->admin_token[0] == '\0') {
+        set_error(error, cap, "the admin API needs a non-empty admin token");
+        return GH_ERR_INVALID_ARG;
+    }
+    if (o->n_routes != 0 && o->routes == NULL) {
+        set_error(error, cap, "the admin API's route table is missing");
+        return GH_ERR_INVALID_ARG;
+    }
+    for (size_t i = 0; i < o->n_routes; i++) {
+        const struct gh_admin_route *r = &o->routes[i];
+        if (r->method == NULL || r->method[0] == '\0' || r->handler == NULL ||
+            !pattern_is_valid(r->pattern)) {
+            set_error(error, cap, "admin route %zu is not valid (method, pattern or handler)", i);
+            return GH_ERR_INVALID_ARG;
+        }
+    }
+    return GH_OK;
+}
+
+static int parse_port(const char *s, in_port_t *port)
+{
+    unsigned long v = 0;
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 5 || strspn(s, "0123456789") != n)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        v = v * 10 + (unsigned long)(s[i] - '0');
+    if (v > 65535)
+        return -1;
+    *port = htons((uint16_t)v);
+    return 0;
+}
+
+/* "a.b.c.d:port" or "[v6]:port", numeric only: an admin listener is never a name to resolve. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[INET6_ADDRSTRLEN];
+    const char *begin = listen, *end, *port;
+    int v6 = listen[0] == '[';
+
+    if (v6) {
+        begin = listen + 1;
+        end = strchr(begin, ']');
+        if (end == NULL || end[1] != ':')
+            return -1;
+        port = end + 2;
+    } else {
+        end = strchr(listen, ':');
+        if (end == NULL || strchr(end + 1, ':') != NULL)
+            return -1;
+        port = end + 1;
+    }
+    if (end == begin || (size_t)(end - begin) >= sizeof host)
+        return -1;
+    memcpy(host, begin, (size_t)(end - begin));
+    host[end - begin] = '\0';
+    memset(ss, 0, sizeof *ss);
+    if (v6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+        sin6->sin6_family = AF_INET6;
+        *len = sizeof *sin6;
+        return inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1 ? parse_port(port, &sin6->sin6_port)
+                                                                 : -1;
+    }
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    sin->sin_family = AF_INET;
+    *len = sizeof *sin;
+    return inet_pton(AF_INET, host, &sin->sin_addr) == 1 ? parse_port(port, &sin->sin_port) : -1;
+}
+
+static int open_listener(struct gh_admin_server *s, const struct sockaddr_storage *ss,
+                         socklen_t len, char *error, size_t cap)
+{
+    struct sockaddr_storage bound;
+    socklen_t bound_len = sizeof bound;
+    char host[INET6_ADDRSTRLEN], reason[128] = "unknown error";
+    int on = 1, fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+        bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, SOMAXCONN) != 0 ||
+        getsockname(fd, (struct sockaddr *)&bound, &bound_len) != 0) {
+        strerror_r(errno, reason, sizeof reason);
+        set_error(error, cap, "cannot listen on %s: %s", s->o.listen, reason);
+        if (fd >= 0)
+            close(fd);
+        return GH_ERR_IO;
+    }
+    s->listen_fd = fd;
+    if (bound.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&bound;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
+        snprintf(s->address, sizeof s->address, "[%s]:%u", host, ntohs(sin6->sin6_port));
+    } else {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)&bound;
+        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
+        snprintf(s->address, sizeof s->address, "%s:%u", host, ntohs(sin->sin_port));
+    }
+    return GH_OK;
+}
+
+static int open_wake_pipe(struct gh_admin_server *s, char *error, size_t cap)
+{
+    if (pipe(s->wake_fds) != 0) {
+        s->wake_fds[0] = s->wake_fds[1] = -1;
+        set_error(error, cap, "cannot create the admin thread's wake-up pipe");
+        return GH_ERR_IO;
+    }
+    for (int i = 0; i < 2; i++)
+        if (fcntl(s->wake_fds[i], F_SETFD, FD_CLOEXEC) != 0 ||
+            fcntl(s->wake_fds[i], F_SETFL, O_NONBLOCK) != 0) {
+            set_error(error, cap, "cannot set up the admin thread's wake-up pipe");
+            return GH_ERR_IO;
+        }
+    return GH_OK;
+}
+
+/* ---- routing, authentication, answers ---- */
+
+/* 1 when `path` fits `pattern`; the places of its {param} segments go to `spans`. */
+static int match_pattern(const char *pattern, const char *path, size_t len, struct span *spans,
+                         size_t *n)
+{
+    size_t pi = 0, i = 0;
+
+    *n = 0;
+    while (pattern[pi] == '/') {
+        if (i >= len || path[i] != '/')
+            return 0;
+        pi++;
+        i++;
+        size_t plen = strcspn(pattern + pi, "/"), start = i;
+        while (i < len && path[i] != '/')
+            i++;
+        if (pattern[pi] == '{') {
+            if (i == start || *n == GH_ADMIN_MAX_PARAMS)
+                return 0; /* a parameter is one non-empty segment */
+            spans[*n].off = start;
+            spans[(*n)++].len = i - start;
+        } else if (i - start != plen || memcmp(path + start, pattern + pi, plen) != 0) {
+            return 0;
+        }
+        pi += plen;
+    }
+    return pattern[pi] == '\0' && i == len;
+}
+
+/* The route for method and path, or NULL; *path_known says whether any method has the path. */
+static const struct gh_admin_route *find_route(const struct gh_admin_server *s, h2o_iovec_t method,
+                                               const char *path, size_t len, struct span *spans,
+                                               size_t *n, int *path_known)
+{
+    struct span scratch[GH_ADMIN_MAX_PARAMS];
+    size_t scratch_n;
+
+    *path_known = 0;
+    for (size_t i = 0; i < s->o.n_routes; i++) {
+        const struct gh_admin_route *r = &s->o.routes[i];
+        if (!match_pattern(r->pattern, path, len, scratch, &scratch_n))
+            continue;
+        *path_known = 1;
+        if (h2o_memis(method.base, method.len, r->method, strlen(r->method))) {
+            memcpy(spans, scratch, sizeof scratch);
+            *n = scratch_n;
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static int list_has(const char *list, const char *method)
+{
+    size_t n = strlen(method);
+
+    for (const char *p = list; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        if (len == n && memcmp(p, method, n) == 0)
+            return 1;
+        p += len;
+        p += strspn(p, ", ");
+    }
+    return 0;
+}
+
+/* "GET, POST": the methods of every route whose pattern fits the path, for the 405's Allow. */
+static char *allowed_methods(const struct gh_admin_server *s, h2o_req_t *req, const char *path,
+                             size_t len)
+{
+    struct span spans[GH_ADMIN_MAX_PARAMS];
+    size_t cap = 1, used = 0, n;
+    char *list;
+
+    for (size_t i = 0; i < s->o.n_routes; i++)
+        cap += strlen(s->o.routes[i].method) + 2;
+    list = h2o_mem_alloc_pool(&req->pool, cap);
+    list[0] = '\0';
+    for (size_t i = 0; i < s->o.n_routes; i++) {
+        const char *m = s->o.routes[i].method;
+        if (!match_pattern(s->o.routes[i].pattern, path, len, spans, &n) || list_has(list, m))
+            continue;
+        used += (size_t)snprintf(list + used, cap - used, "%s%s", used ? ", " : "", m);
+    }
+    return list;
+}
+
+/* NULL when the request carries the admin token, else why not. Tokens are compared as SHA-256
+ * digests with CRYPTO_memcmp, so neither their content nor their length shows in the timing. */
+static const char *check_token(const struct gh_admin_server *s, h2o_req_t *req, int *presented)
+{
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    ssize_t at = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    h2o_iovec_t v;
+    size_t i = 6, end;
+
+    *presented = 0;
+    if (at == -1)
+        return "this call needs the admin token (Authorization: Bearer <token>)";
+    if (h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, at) != -1)
+        return "the request has more than one Authorization header";
+    v = req->headers.entries[at].value;
+    if (v.len < 7 || !h2o_lcstris(v.base, 6, H2O_STRLIT("bearer")) || v.base[6] != ' ')
+        return "the Authorization header must use the Bearer scheme";
+    while (i < v.len && v.base[i] == ' ')
+        i++;
+    end = v.len;
+    while (end > i && (v.base[end - 1] == ' ' || v.base[end - 1] == '\t'))
+        end--;
+    if (end == i)
+        return "the bearer token is empty";
+    *presented = 1;
+    SHA256((const unsigned char *)v.base + i, end - i, digest);
+    int ok = CRYPTO_memcmp(digest, s->token_digest, sizeof digest) == 0;
+    OPENSSL_cleanse(digest, sizeof digest);
+    return ok ? NULL : "the admin token is not valid";
+}
+
+/* The peer's address for the audit log; an IPv4 client of a dual-stack listener shows as IPv4. */
+static const char *peer_address(h2o_req_t *req)
+{
+    struct sockaddr_storage ss;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    char *buf = h2o_mem_alloc_pool(&req->pool, INET6_ADDRSTRLEN);
+    socklen_t len = sock != NULL ? h2o_socket_getpeername(sock, (struct sockaddr *)&ss) : 0;
+
+    if (len != 0 && ss.ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+        if (inet_ntop(AF_INET, &sin->sin_addr, buf, INET6_ADDRSTRLEN) != NULL)
+            return buf;
+    } else if (len != 0 && ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) &&
+            inet_ntop(AF_INET, sin6->sin6_addr.s6_addr + 12, buf, INET6_ADDRSTRLEN) != NULL)
+            return buf;
+        if (inet_ntop(AF_INET6, &sin6->sin6_addr, buf, INET6_ADDRSTRLEN) != NULL)
+            return buf;
+    }
+    return "unknown";
+}
+
+static const char *pool_strdup(h2o_req_t *req, const char *s, size_t len)
+{
+    return h2o_strdup(&req->pool, s, len).base;
+}
+
+static void call_handler(const struct gh_admin_server *s, h2o_req_t *req,
+                         const struct gh_admin_route *route, const struct span *spans, size_t n,
+                         size_t path_len, struct gh_admin_response *res)
+{
+    struct gh_admin_request ar;
+
+    memset(&ar, 0, sizeof ar);
+    ar.method = pool_strdup(req, req->method.base, req->method.len);
+    ar.path = pool_strdup(req, req->path.base, path_len);
+    ar.query = path_len < req->path.len
+                   ? pool_strdup(req, req->path.base + path_len + 1, req->path.len - path_len - 1)
+                   : "";
+    ar.body = req->entity.len != 0 ? (const unsigned char *)req->entity.base : NULL;
+    ar.body_len = req->entity.len;
+    ar.remote_addr = peer_address(req);
+    for (size_t i = 0; i < n; i++)
+        ar.params[i] = pool_strdup(req, req->path.base + spans[i].off, spans[i].len);
+    ar.n_params = n;
+    route->handler(s->o.app, &ar, res);
+}
+
+static void response_clear(struct gh_admin_response *res)
+{
+    json_decref(res->body);
+    free(res->text);
+    res->body = NULL;
+    res->text = NULL;
+    res->content_type = NULL;
+}
+
+static const char *reason_phrase(int status)
+{
+    static const struct {
+        int status;
+        const char *reason;
+    } table[] = {
+        {200, "OK"},           {201, "Created"},
+        {202, "Accepted"},     {204, "No Content"},
+        {304, "Not Modified"}, {400, "Bad Request"},
+        {401, "Unauthorized"}, {403, "Forbidden"},
+        {404, "Not Found"},    {405, "Method Not Allowed"},
+        {409, "Conflict"},     {413, "Payload Too Large"},
+        {415, "Unsupported Media Type"},
+        {422, "Unprocessable Entity"},
+        {429, "Too Many Requests"},
+        {500, "Internal Server Error"},
+        {502, "Bad Gateway"},  {503, "Service Unavailable"},
+        {504, "Gateway Timeout"},
+    };
+
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (table[i].status == status)
+            return table[i].reason;
+    return status < 400 ? "OK" : "Error";
+}
+
+static void add_header(h2o_req_t *req, const h2o_token_t *token, const char *value)
+{
+    h2o_iovec_t v = h2o_strdup(&req->pool, value, SIZE_MAX);
+    h2o_add_header(&req->pool, &req->res.headers, token, NULL, v.base, v.len);
+}
+
+/* Serializes and sends `res`, then frees what it owns. Every answer but 204/304 carries a
+ * Content-Length: without one, h2o 2.2 sends non-200 answers unframed and drops keep-alive. */
+static void send_response(h2o_req_t *req, struct gh_admin_response *res)
+{
+    int status = res->status == 0 ? 200 : res->status;
+    char *owned = NULL;
+    const char *bytes = "", *type = NULL;
+    size_t len = 0;
+
+    if (status < 200 || status > 599) {
+        response_clear(res);
+        status = 500;
+        bytes = INTERNAL_ERROR_JSON;
+        type = "application/json";
+    } else if (status != 204 && status != 304 && res->body != NULL) {
+        owned = json_dumps(res->body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+        if (owned == NULL)
+            status = 500;
+        bytes = owned != NULL ? owned : INTERNAL_ERROR_JSON;
+        type = "application/json";
+    } else if (status != 204 && status != 304 && res->text != NULL) {
+        bytes = res->text;
+        type = res->content_type != NULL ? res->content_type : "text/plain; charset=utf-8";
+    }
+    if (status != 204 && status != 304) {
+        len = strlen(bytes);
+        req->res.content_length = len;
+    }
+    req->res.status = status;
+    req->res.reason = reason_phrase(status);
+    if (type != NULL)
+        add_header(req, H2O_TOKEN_CONTENT_TYPE, type);
+    add_header(req, H2O_TOKEN_CACHE_CONTROL, "no-store");
+    h2o_send_inline(req, bytes, len); /* copies the bytes into the request's pool */
+    free(owned);
+    response_clear(res);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    const struct gh_admin_server *s = ((struct admin_handler *)self)->server;
+    struct gh_admin_response res = {0};
+    struct span spans[GH_ADMIN_MAX_PARAMS];
+    size_t n = 0, path_len = req->query_at < req->path.len ? req->query_at : req->path.len;
+    int path_known, presented;
+    const char *why;
+    const struct gh_admin_route *route =
+        find_route(s, req->method, req->path.base, path_len, spans, &n, &path_known);
+
+    if (route == NULL && !path_known) {
+        gh_admin_error(&res, 404, "not_found", NULL, "no admin API resource has this path");
+    } else if (route == NULL) {
+        const char *allow = allowed_methods(s, req, req->path.base, path_len);
+        add_header(req, H2O_TOKEN_ALLOW, allow);
+        gh_admin_error(&res, 405, "method_not_allowed", NULL,
+                       "this resource does not take this method; it takes %s", allow);
+    } else if (!route->public_route && (why = check_token(s, req, &presented)) != NULL) {
+        add_header(req, H2O_TOKEN_WWW_AUTHENTICATE,
+                   presented ? REALM ", error=\"invalid_token\"" : REALM);
+        gh_admin_error(&res, 401, "unauthorized", NULL, "%s", why);
+    } else if (req->entity.len > GH_ADMIN_MAX_BODY) {
+        gh_admin_error(&res, 413, "payload_too_large", NULL,
+                       "the request body is larger than %d bytes", GH_ADMIN_MAX_BODY);
+    } else {
+        call_handler(s, req, route, spans, n, path_len, &res);
+    }
+    send_response(req, &res);
+    return 0;
+}
+
+/* ---- the admin thread ---- */
+
+static void on_conn_close(void *data)
+{
+    struct conn *c = data;
+
+    h2o_linklist_unlink(&c->link);
+    free(c);
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    struct gh_admin_server *s = listener->data;
+
+    if (err != NULL)
+        return;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        struct conn *c;
+        if (sock == NULL)
+            return;
+        if ((c = calloc(1, sizeof *c)) == NULL) {
+            h2o_socket_close(sock);
+            continue;
+        }
+        c->sock = sock;
+        h2o_linklist_insert(&s->conns, &c->link);
+        sock->on_close.cb = on_conn_close; /* set before h2o_accept, which may close it */
+        sock->on_close.data = c;
+        h2o_accept(&s->accept_ctx, sock);
+    }
+}
+
+static void on_wake(h2o_socket_t *sock, const char *err)
+{
+    struct gh_admin_server *s = sock->data;
+
+    if (sock->input->size != 0)
+        h2o_buffer_consume(&sock->input, sock->input->size);
+    if (err != NULL || atomic_load(&s->stopping))
+        s->stop_seen = 1;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* One turn of the loop. h2o_evloop_run fails with EINTR when a signal lands (and with other
+ * errors we cannot fix); neither may end the loop, but a persistent one must not spin it. */
+static void run_once(struct gh_admin_server *s, int32_t max_wait_ms)
+{
+    if (h2o_evloop_run(s->loop, max_wait_ms) != 0 && errno != EINTR) {
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+}
+
+static void shutdown_conns(struct gh_admin_server *s, int how)
+{
+    for (h2o_linklist_t *node = s->conns.next; node != &s->conns; node = node->next) {
+        struct conn *c = H2O_STRUCT_FROM_MEMBER(struct conn, link, node);
+        shutdown(h2o_socket_get_fd(c->sock), how);
+    }
+}
+
+/*
+ * h2o 2.2's HTTP/1 has no way to end its idle keep-alive connections on request. Shutting down
+ * the read side of each socket does it: an idle connection reads end-of-file and closes, a request
+ * in progress is answered first (with Connection: close, as shutdown is requested) and then reads
+ * end-of-file. Connections still open after the grace period (a client that does not read its
+ * answer) are shut down both ways, which fails their writes.
+ */
+static void drain_connections(struct gh_admin_server *s)
+{
+    uint64_t deadline = now_ms() + DRAIN_GRACE_MS;
+    int forced = 0;
+
+    h2o_socket_read_stop(s->listener);
+    h2o_socket_close(s->listener);
+    s->listener = NULL;
+    /* what h2o_context_request_shutdown does for HTTP/1; the function itself would also arm
+     * HTTP/2's graceful-shutdown timer, which outlives the connections and trips an assertion in
+     * h2o_context_dispose */
+    s->ctx.shutdown_requested = 1;
+    shutdown_conns(s, SHUT_RD);
+    while (!h2o_linklist_is_empty(&s->conns)) {
+        run_once(s, DRAIN_POLL_MS);
+        if (!forced && now_ms() >= deadline) {
+            shutdown_conns(s, SHUT_RDWR);
+            forced = 1;
+        }
+    }
+}
+
+/*
+ * h2o 2.2.5's h2o_evloop_destroy frees the loop but never closes its epoll descriptor, an int
+ * right after h2o_evloop_t in the epoll backend's private struct. It is read from there only for
+ * this library version, and closed only when /proc says it is an epoll instance, so a different
+ * layout leaks one descriptor rather than closing somebody else's.
+ */
+static int loop_epoll_fd(h2o_evloop_t *loop)
+{
+#if defined(__linux__) && H2O_LIBRARY_VERSION_MAJOR == 0 && H2O_LIBRARY_VERSION_MINOR == 13
+    struct epoll_loop {
+        h2o_evloop_t super;
+        int ep;
+    };
+    char path[64], target[64];
+    int fd;
+    ssize_t n;
+
+    memcpy(&fd, (const char *)loop + offsetof(struct epoll_loop, ep), sizeof fd);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    if (fd < 0 || (n = readlink(path, target, sizeof target - 1)) < 0)
+        return -1;
+    target[n] = '\0';
+    return strcmp(target, "anon_inode:[eventpoll]") == 0 ? fd : -1;
+#else
+    (void)loop;
+    return -1;
+#endif
+}
+
+static void teardown_loop(struct gh_admin_server *s)
+{
+    int epoll_fd = loop_epoll_fd(s->loop);
+
+    h2o_socket_read_stop(s->waker);
+    h2o_socket_close(s->waker);
+    h2o_context_dispose(&s->ctx);
+    /* h2o_multithread_destroy_queue (called above) closes the queue's pipe but, in the evloop
+     * build of 2.2.5, never frees the queue itself */
+    free(s->ctx.queue);
+    h2o_evloop_destroy(s->loop); /* frees the sockets closed above */
+    if (epoll_fd >= 0)
+        close(epoll_fd);
+}
+
+/*
+ * h2o keeps per-thread free lists (socket buffers, memory-pool chunks) that nothing empties when a
+ * thread ends, so every admin thread would leak them. The socket buffers' list is public; the pool
+ * chunks' list is reached by taking more chunks from a pool than the list can hold (16 in 2.2.5)
+ * and freeing them ourselves instead of giving them back.
+ */
+static void release_thread_caches(void)
+{
+    enum { CHUNKS = 64 };
+    h2o_mem_recycle_t *buffers = &h2o_socket_buffer_prototype.allocator;
+    void *chunks[CHUNKS];
+    size_t taken = 0, size;
+    h2o_mem_pool_t pool;
+
+    while (buffers->cnt != 0)
+        free(h2o_mem_alloc_recycle(buffers, 0));
+    h2o_mem_init_pool(&pool);
+    size = (pool.chunk_offset / 4 - 1) & ~(size_t)15; /* the largest piece still cut from a chunk */
+    while (taken < CHUNKS) {
+        void *before = pool.chunks;
+        h2o_mem_alloc_pool(&pool, size);
+        if (pool.chunks != before)
+            chunks[taken++] = pool.chunks;
+    }
+    for (size_t i = 0; i < taken; i++)
+        free(chunks[i]);
+    h2o_mem_init_pool(&pool); /* forget the freed chunks; the pool has nothing else */
+}
+
+static void *admin_thread(void *arg)
+{
+    struct gh_admin_server *s = arg;
+
+    s->loop = h2o_evloop_create();
+    h2o_context_init(&s->ctx, s->loop, &s->config);
+    s->accept_ctx.ctx = &s->ctx;
+    s->accept_ctx.hosts = s->config.hosts;
+    h2o_linklist_init_anchor(&s->conns);
+    s->listener = h2o_evloop_socket_create(s->loop, s->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
+    s->listener->data = s;
+    h2o_socket_read_start(s->listener, on_accept);
+    s->waker = h2o_evloop_socket_create(s->loop, s->wake_fds[0], 0);
+    s->waker->data = s;
+    h2o_socket_read_start(s->waker, on_wake);
+
+    while (!s->stop_seen)
+        run_once(s, INT32_MAX);
+    drain_connections(s);
+    teardown_loop(s);
+    release_thread_caches();
+    return NULL;
+}
+
+static void setup_config(struct gh_admin_server *s)
+{
+    h2o_hostconf_t *host;
+    h2o_pathconf_t *path;
+    struct admin_handler *handler;
+
+    h2o_config_init(&s->config);
+    s->config.server_name = h2o_iovec_init(H2O_STRLIT("gatehouse"));
+    s->config.max_request_entity_size = H2O_ENTITY_LIMIT;
+    s->config.http1.upgrade_to_http2 = 0; /* HTTP/1.1 only: no h2c, no prior-knowledge HTTP/2 */
+    host = h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    path = h2o_config_register_path(host, "/", 0);
+    handler = (struct admin_handler *)h2o_create_handler(path, sizeof *handler);
+    handler->server = s;
+    handler->super.on_req = on_req;
+}
+
+/* The admin thread starts with every signal blocked: signals go to the process's own threads,
+ * and a write to a client that went away fails with EPIPE instead of raising SIGPIPE. */
+static int spawn_thread(struct gh_admin_server *s, char *error, size_t cap)
+{
+    sigset_t all, old;
+    int rc;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&s->thread, NULL, admin_thread, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        set_error(error, cap, "cannot start the admin thread");
+        return GH_ERR_IO;
+    }
+    return GH_OK;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+int gh_admin_server_start(const struct gh_admin_server_options *options,
+                          struct gh_admin_server **out, char *error, size_t cap)
+{
+    struct gh_admin_server *s = NULL;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int rc;
+
+    set_error(error, cap, "%s", "");
+    if (out == NULL)
+        return GH_ERR_INVALID_ARG;
+    *out = NULL;
+    if ((rc = check_options(options, error, cap)) != GH_OK)
+        return rc;
+    if (parse_listen(options->listen, &ss, &len) != 0) {
+        set_error(error, cap, "the admin listen address must be host:port or [v6]:port, got '%.64s'",
+                  options->listen);
+        return GH_ERR_INVALID_ARG;
+    }
+    if ((s = calloc(1, sizeof *s)) == NULL)
+        return GH_ERR_NOMEM;
+    s->o = *options;
+    s->listen_fd = s->wake_fds[0] = s->wake_fds[1] = -1;
+    atomic_init(&s->stopping, 0);
+    SHA256((const unsigned char *)options->admin_token, strlen(options->admin_token),
+           s->token_digest);
+    if ((rc = open_listener(s, &ss, len, error, cap)) != GH_OK ||
+        (rc = open_wake_pipe(s, error, cap)) != GH_OK)
+        goto out;
+    setup_config(s);
+    if ((rc = spawn_thread(s, error, cap)) != GH_OK) {
+        h2o_config_dispose(&s->config);
+        goto out;
+    }
+    *out = s;
+    s = NULL;
+out:
+    if (s != NULL) {
+        close_fd(&s->listen_fd);
+        close_fd(&s->wake_fds[0]);
+        close_fd(&s->wake_fds[1]);
+        OPENSSL_cleanse(s->token_digest, sizeof s->token_digest);
+        free(s);
+    }
+    return rc;
+}
+
+const char *gh_admin_server_address(const struct gh_admin_server *s)
+{
+    return s != NULL ? s->address : "";
+}
+
+void gh_admin_server_stop(struct gh_admin_server *s)
+{
+    if (s == NULL)
+        return;
+    atomic_store(&s->stopping, 1);
+    /* the loop owns the read end until it has read this byte, so the write cannot hit a closed
+     * pipe; a full pipe (EAGAIN) already holds a wake-up */
+    while (write(s->wake_fds[1], "x", 1) < 0 && errno == EINTR)
+        ;
+    pthread_join(s->thread, NULL);
+    h2o_config_dispose(&s->config);
+    close_fd(&s->wake_fds[1]);
+    OPENSSL_cleanse(s->token_digest, sizeof s->token_digest);
+    free(s);
+}
+
+/* ---- helpers for handlers ---- */
+
+/* A JSON string of `s`; bytes that are not valid UTF-8 (a cut message, a client's bytes) become
+ * '?' rather than making the whole answer fail. */
+static json_t *utf8_string(const char *s)
+{
+    json_t *v = json_string(s);
+    char *copy;
+
+    if (v != NULL || (copy = strdup(s)) == NULL)
+        return v;
+    for (char *p = copy; *p != '\0'; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    v = json_string(copy);
+    free(copy);
+    return v;
+}
+
+void gh_admin_error(struct gh_admin_response *res, int status, const char *code, const char *field,
+                    const char *fmt, ...)
+{
+    char message[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    response_clear(res);
+    res->status = status;
+    if ((res->body = json_object()) == NULL)
+        return;
+    json_object_set_new(res->body, "error", utf8_string(code));
+    json_object_set_new(res->body, "message", utf8_string(message));
+    if (field != NULL)
+        json_object_set_new(res->body, "field", utf8_string(field));
+}
+
+json_t *gh_admin_json_body(const struct gh_admin_request *req, struct gh_admin_response *res)
+{
+    json_error_t err;
+    json_t *obj = NULL, *any;
+    int rc;
+
+    if (req->body == NULL || req->body_len == 0) {
+        gh_admin_error(res, 400, "bad_request", NULL, "the body is not a JSON object: it is empty");
+        return NULL;
+    }
+    rc = gh_json_parse_object(req->body, req->body_len, &obj);
+    if (rc == GH_OK)
+        return obj;
+    if (rc == GH_ERR_JSON_DEPTH) {
+        gh_admin_error(res, 400, "bad_request", NULL,
+                       "the body is not a JSON object: it nests deeper than %d levels",
+                       GH_JSON_MAX_DEPTH);
+    } else if (rc == GH_ERR_JSON_DUPLICATE) {
+        gh_admin_error(res, 400, "bad_request", NULL,
+                       "the body is not a JSON object: an object in it repeats a member name");
+    } else if (rc == GH_ERR_JSON_NOT_OBJECT) {
+        gh_admin_error(res, 400, "bad_request", NULL,
+                       "the body is not a JSON object: it is JSON of another type");
+    } else {
+        /* parsed again only to say where; Jansson's own text is not used since it quotes input */
+        any = json_loadb((const char *)req->body, req->body_len, JSON_DECODE_ANY, &err);
+        json_decref(any);
+        gh_admin_error(res, 400, "bad_request", NULL,
+                       "the body is not a JSON object: it is not valid JSON (line %d, column %d)",
+                       err.line, err.column);
+    }
+    return NULL;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes `len` bytes of a query component into `dst` (room for len + 1): %XX escapes and '+'
+ * for a space, as in HTML forms. -1 for a broken escape or %00, which no caller can use. */
+static int percent_decode(const char *src, size_t len, char *dst)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        if (src[i] == '%') {
+            int hi = i + 2 < len ? hex_value(src[i + 1]) : -1;
+            int lo = hi >= 0 ? hex_value(src[i + 2]) : -1;
+            if (lo < 0 || (hi | lo) == 0)
+                return -1;
+            dst[o++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            dst[o++] = src[i] == '+' ? ' ' : src[i];
+        }
+    }
+    dst[o] = '\0';
+    return 0;
+}
+
+char *gh_admin_query_param(const struct gh_admin_request *req, const char *name)
+{
+    const char *p = req != NULL && req->query != NULL ? req->query : "";
+
+    while (name != NULL && *p != '\0') {
+        size_t len = strcspn(p, "&"), key_len = strcspn(p, "=&");
+        char *key = malloc(key_len + 1), *value;
+        int match = key != NULL && percent_decode(p, key_len, key) == 0 && strcmp(key, name) == 0;
+        free(key);
+        if (match) {
+            size_t value_len = key_len < len ? len - key_len - 1 : 0;
+            if ((value = malloc(value_len + 1)) == NULL)
+                return NULL;
+            if (percent_decode(p + len - value_len, value_len, value) == 0)
+                return value;
+            free(value);
+            return NULL; /* the first occurrence decides, even when it is broken */
+        }
+        p += len;
+        p += *p == '&';
+    }
+    return NULL;
+}

@@ -1,0 +1,82 @@
+/*
+ * The admin API's HTTP layer (SPEC §6): an h2o listener on its own thread and event loop, a route
+ * table with `{param}` segments, bearer-token authentication compared in constant time, request
+ * bodies capped, and JSON answers. Handlers run on the admin thread and answer synchronously, so
+ * they may use the store and wait for the provider manager; nothing here touches the data plane.
+ */
+#ifndef GH_ADMIN_HTTP_H
+#define GH_ADMIN_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define GH_ADMIN_MAX_BODY (1024 * 1024)
+#define GH_ADMIN_MAX_PARAMS 4
+
+struct gh_admin_request {
+    const char *method;          /* NUL-terminated copies */
+    const char *path;            /* without the query string, percent-decoding NOT applied */
+    const char *query;           /* after '?', "" when none */
+    const unsigned char *body;   /* NULL when empty; not NUL-terminated */
+    size_t body_len;
+    const char *remote_addr;     /* "127.0.0.1" or "::1", for the audit log */
+    const char *params[GH_ADMIN_MAX_PARAMS]; /* values of the route's {params}, in order */
+    size_t n_params;
+};
+
+struct gh_admin_response {
+    int status;                  /* 200 when left 0 */
+    json_t *body;                /* owned by the response; sent as application/json */
+    char *text;                  /* or a malloc'd text body (metrics), sent as text/plain */
+    const char *content_type;    /* overrides the type of `text` (static string) */
+};
+
+typedef void (*gh_admin_handler)(void *app, const struct gh_admin_request *req,
+                                 struct gh_admin_response *res);
+
+struct gh_admin_route {
+    const char *method;          /* "GET", "POST", "PATCH", "PUT", "DELETE" */
+    const char *pattern;         /* "/v1/collections/{id}/endpoints" */
+    gh_admin_handler handler;
+    int public_route;            /* 1: no admin token needed (only /healthz) */
+};
+
+struct gh_admin_server_options {
+    const char *listen;          /* "127.0.0.1:9901", "[::1]:0"; port 0 picks an ephemeral one */
+    const char *admin_token;     /* the bearer token every non-public route requires */
+    const struct gh_admin_route *routes;
+    size_t n_routes;
+    void *app;                   /* passed to every handler */
+};
+
+struct gh_admin_server;
+
+/*
+ * Binds the listener and starts the admin thread. Errors: GH_ERR_INVALID_ARG for a bad `listen`
+ * (message in `error`), GH_ERR_IO when the address cannot be bound. The options and what they
+ * point to must outlive the server.
+ */
+int gh_admin_server_start(const struct gh_admin_server_options *options, struct gh_admin_server **out,
+                          char *error, size_t cap);
+
+/* The bound address as "host:port" (with the real port when 0 was asked for). */
+const char *gh_admin_server_address(const struct gh_admin_server *s);
+
+/* Stops accepting, finishes the request in progress, joins the thread, frees everything. NULL ok. */
+void gh_admin_server_stop(struct gh_admin_server *s);
+
+/*
+ * Helpers for handlers. gh_admin_error fills `res` with
+ * {"error": code, "message": message, "field": field (omitted when NULL)} and `status`.
+ */
+void gh_admin_error(struct gh_admin_response *res, int status, const char *code, const char *field,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* The request body as a JSON object (new reference), or NULL after answering 400 bad_request
+ * ("the body is not a JSON object: ...") into `res`. */
+json_t *gh_admin_json_body(const struct gh_admin_request *req, struct gh_admin_response *res);
+
+/* The value of query parameter `name` (percent-decoded, malloc'd; the caller frees it), or NULL. */
+char *gh_admin_query_param(const struct gh_admin_request *req, const char *name);
+
+#endif

@@ -1,0 +1,155 @@
+/*
+ * `gatehouse help <admin command>`: one text per command, written for an operator at a terminal,
+ * plus the options and exit statuses every admin command shares. Kept apart from the route and
+ * flag tables of cmd_admin.c so those stay readable as tables; test_cli_admin checks that each
+ * text names its flags.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cmd_admin.h"
+
+static const char common_help[] =
+    "\n"
+    "options of every admin command:\n"
+    "  --admin-url URL   the admin API (env GATEHOUSE_ADMIN_URL; default http://127.0.0.1:9901)\n"
+    "  --db DB           the server's store, whose directory holds the file admin-token\n"
+    "                    (env GATEHOUSE_DB; default sqlite:./gatehouse.db)\n"
+    "  --json            print the API's JSON answer instead of a table or key: value view\n"
+    "  --dry-run         print the request (method, URL, JSON body) instead of sending it, and\n"
+    "                    exit 0; the admin token is never printed, the body is (a jwt key too)\n"
+    "  --data JSON       (create, update) a JSON object of fields; the flags override its members\n"
+    "  --limit N         (list) stop after N objects; by default every page is fetched\n"
+    "\n"
+    "The admin token comes from GATEHOUSE_ADMIN_TOKEN, else from the file admin-token in the\n"
+    "directory of the --db path (the server writes it there on its first start).\n"
+    "Booleans are true or false; numbers are whole numbers; lists are comma lists ('' is empty).\n"
+    "Exit status: 0 success; 1 the API answered an error, printed as\n"
+    "  gatehouse: STATUS ERROR: MESSAGE (field: FIELD)\n"
+    "2 bad usage, or the admin API cannot be reached.\n";
+
+static const struct {
+    const char *command;
+    const char *text;
+} helps[] = {
+    {"collections",
+     "usage: gatehouse collections list\n"
+     "       gatehouse collections get ID\n"
+     "       gatehouse collections create --name NAME --path /PREFIX --upstream URL [FIELDS]\n"
+     "       gatehouse collections update ID FIELDS\n"
+     "       gatehouse collections delete ID\n"
+     "\n"
+     "A collection is a public path prefix proxied to one upstream.\n"
+     "  --name NAME                       unique name\n"
+     "  --version VERSION                 default v1\n"
+     "  --path /PREFIX                    public URL prefix, e.g. /orders/v1\n"
+     "  --upstream URL                    http:// or https:// base URL\n"
+     "  --timeout-ms N                    upstream timeout (default 30000)\n"
+     "  --active true|false               default true\n"
+     "  --forward-authorization true|false  send Authorization upstream (default true)\n"},
+    {"endpoints",
+     "usage: gatehouse endpoints list COLLECTION_ID\n"
+     "       gatehouse endpoints get ID\n"
+     "       gatehouse endpoints create COLLECTION_ID --method METHOD --path /PATH [FIELDS]\n"
+     "       gatehouse endpoints update ID FIELDS\n"
+     "       gatehouse endpoints delete ID\n"
+     "\n"
+     "An endpoint is a method and path inside a collection.\n"
+     "  --method METHOD       GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or ANY\n"
+     "  --path /PATH          relative to the collection: /items/:id, a final /* for any rest\n"
+     "  --name NAME\n"
+     "  --timeout-ms N        default: the collection's\n"
+     "  --active true|false   default true\n"},
+    {"clients",
+     "usage: gatehouse clients list\n"
+     "       gatehouse clients get ID\n"
+     "       gatehouse clients create --name NAME [--description TEXT] [--active true|false]\n"
+     "       gatehouse clients update ID FIELDS\n"
+     "       gatehouse clients delete ID\n"
+     "\n"
+     "A client is an API consumer (a company, a team).\n"
+     "  --name NAME\n"
+     "  --description TEXT\n"
+     "  --active true|false   default true\n"},
+    {"profiles",
+     "usage: gatehouse profiles list\n"
+     "       gatehouse profiles get ID\n"
+     "       gatehouse profiles create --client ID --name NAME --auth-type oidc|jwt|token "
+     "[FIELDS]\n"
+     "       gatehouse profiles update ID FIELDS\n"
+     "       gatehouse profiles delete ID\n"
+     "\n"
+     "An access profile grants collections to a client. `create` prints the profile's first key\n"
+     "in plain text: it is shown only once.\n"
+     "  --client ID                 client_id\n"
+     "  --name NAME\n"
+     "  --auth-type TYPE            oidc, jwt or token\n"
+     "  --collections ID,ID         collection_ids granted\n"
+     "  --discovery-url URL         oidc_discovery_url (oidc)\n"
+     "  --jwks-uri URL              oidc_jwks_uri (oidc)\n"
+     "  --jwt-key-file FILE         jwt_key (jwt): the file's text, PEM, JWK or HMAC secret,\n"
+     "                              sent as it is (64 KiB at most)\n"
+     "  --key-claim NAME            the claim that carries the key\n"
+     "  --policy ID                 policy_id ('' for none)\n"
+     "  --required-claims A,B       default exp ('' for none)\n"
+     "  --allowed-issuers A,B\n"
+     "  --audiences A,B\n"
+     "  --algorithms A,B            e.g. RS256,ES256\n"
+     "  --leeway N                  leeway_seconds (default 60, at most 300)\n"
+     "  --ip-allow CIDR,CIDR\n"
+     "  --ip-deny CIDR,CIDR\n"
+     "  --active true|false         default true\n"
+     "  --no-validate               save an oidc profile without fetching its IdP's keys\n"},
+    {"keys",
+     "usage: gatehouse keys list PROFILE_ID\n"
+     "       gatehouse keys create PROFILE_ID [--grace-seconds N]\n"
+     "       gatehouse keys delete PROFILE_ID KEY_ID\n"
+     "\n"
+     "Access profile keys. `create` makes a new key, prints it in plain text (shown only once)\n"
+     "and revokes the profile's other keys at once, or after --grace-seconds N.\n"},
+    {"policies",
+     "usage: gatehouse policies list\n"
+     "       gatehouse policies get ID\n"
+     "       gatehouse policies create --name NAME [--rate-limit N/SECONDS] [--quota N/SECONDS]\n"
+     "       gatehouse policies update ID FIELDS\n"
+     "       gatehouse policies delete ID\n"
+     "\n"
+     "A policy limits the requests of each access profile that uses it.\n"
+     "  --name NAME\n"
+     "  --rate-limit N/SECONDS      e.g. 100/60; none for no limit\n"
+     "  --quota N/SECONDS           e.g. 100000/86400; none for no quota\n"},
+    {"providers",
+     "usage: gatehouse providers list\n"
+     "       gatehouse providers get ID\n"
+     "       gatehouse providers refresh ID\n"
+     "\n"
+     "The identity providers of oidc profiles: issuer, signing keys, last fetch, last error.\n"
+     "`refresh` fetches the provider's discovery document and keys now.\n"},
+    {"explain",
+     "usage: gatehouse explain --method METHOD --path PATH [--header 'Name: value']...\n"
+     "\n"
+     "Runs the gateway's checks on a request without proxying it and prints each step taken,\n"
+     "then the final status and reason.\n"
+     "  --method METHOD\n"
+     "  --path PATH                 the public path, e.g. /orders/v1/items/7\n"
+     "  --header 'Name: value'      a request header; may repeat\n"},
+    {"config",
+     "usage: gatehouse config export [--secrets] [FILE]\n"
+     "       gatehouse config apply FILE\n"
+     "\n"
+     "export writes the whole configuration as pretty JSON to FILE (made mode 0600) or to\n"
+     "standard output; --secrets includes key hashes and jwt keys. apply replaces the whole\n"
+     "configuration with FILE's, atomically: all of it or nothing.\n"},
+};
+
+int gh_cli_admin_help(const char *name, FILE *out)
+{
+    for (size_t i = 0; i < sizeof helps / sizeof helps[0]; i++) {
+        if (strcmp(helps[i].command, name) == 0) {
+            fputs(helps[i].text, out);
+            fputs(common_help, out);
+            return 0;
+        }
+    }
+    return -1;
+}

@@ -1,0 +1,19 @@
+/*
+ * Logs as one JSON object per line on standard output (SPEC §5), so that log pipelines need no
+ * parser of ours. Callers pass their fields as a JSON object; nothing secret may ever be in it.
+ */
+#ifndef GH_COMMON_LOG_H
+#define GH_COMMON_LOG_H
+
+#include <jansson.h>
+
+enum gh_log_level { GH_LOG_DEBUG, GH_LOG_INFO, GH_LOG_WARN, GH_LOG_ERROR };
+
+/* The least level written (GH_LOG_INFO by default); from "debug", "info", "warn", "error". */
+int gh_log_set_level(const char *name);
+
+/* Writes {"time":..., "level":..., "msg": msg, ...fields} and a newline; takes `fields` (may be
+ * NULL). */
+void gh_log(enum gh_log_level level, const char *msg, json_t *fields);
+
+#endif

@@ -1,0 +1,709 @@
+/*
+ * The store's rules around the backend: every write is one transaction that validates the input,
+ * checks references and the collection path rule, writes, audits and bumps the generation, or
+ * changes nothing. The profile hook (an IdP fetch, seconds long) runs before the lock is taken, so
+ * the provider thread can keep saving its cache through the same store meanwhile.
+ */
+#include "store/store.h"
+
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/error.h"
+#include "store/backend.h"
+#include "store/model.h"
+#include "store/validate.h"
+
+struct gh_store {
+    struct gh_store_backend b;
+    pthread_mutex_t lock;
+    uint64_t generation;
+    struct gh_oidc_persistence persistence;
+};
+
+static const char *const plurals[GH_KIND_COUNT] = {"collections", "endpoints", "clients",
+                                                   "profiles",    "policies",  "keys"};
+
+const char *gh_kind_plural(enum gh_kind kind)
+{
+    return kind >= 0 && kind < GH_KIND_COUNT ? plurals[kind] : "objects";
+}
+
+static void now_rfc3339(char *buf, size_t cap)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int cache_load(void *ctx, const char *url, struct gh_persisted_keys *out)
+{
+    struct gh_store *s = ctx;
+    pthread_mutex_lock(&s->lock);
+    int rc = s->b.cache_load(s->b.db, url, out);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int cache_save(void *ctx, const char *url, const struct gh_persisted_keys *keys)
+{
+    struct gh_store *s = ctx;
+    pthread_mutex_lock(&s->lock);
+    int rc = s->b.cache_save(s->b.db, url, keys);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int gh_store_open(const char *url, struct gh_store **out, char *error, size_t cap)
+{
+    struct gh_store *s;
+    int rc;
+
+    *out = NULL;
+    if (strncmp(url, "sqlite:", 7) != 0 || url[7] == '\0') {
+        snprintf(error, cap,
+                 "the store URL must be sqlite:PATH (or sqlite::memory:), not \"%.100s\"", url);
+        return GH_ERR_INVALID_ARG;
+    }
+    if ((s = calloc(1, sizeof *s)) == NULL)
+        return GH_ERR_NOMEM;
+    if ((rc = gh_sqlite_backend_open(url + 7, &s->b, error, cap)) != GH_OK ||
+        (rc = s->b.read_generation(s->b.db, &s->generation)) != GH_OK) {
+        if (rc != GH_OK && s->b.close != NULL) {
+            snprintf(error, cap, "cannot read the configuration generation");
+            s->b.close(s->b.db);
+        }
+        free(s);
+        return rc;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    s->persistence = (struct gh_oidc_persistence){s, cache_load, cache_save};
+    *out = s;
+    return GH_OK;
+}
+
+void gh_store_close(struct gh_store *s)
+{
+    if (s == NULL)
+        return;
+    s->b.close(s->b.db);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+uint64_t gh_store_generation(const struct gh_store *s)
+{
+    return __atomic_load_n(&s->generation, __ATOMIC_ACQUIRE);
+}
+
+const struct gh_oidc_persistence *gh_store_persistence(struct gh_store *s)
+{
+    return &s->persistence;
+}
+
+int gh_store_ping(struct gh_store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int ok = s->b.ping(s->b.db);
+    pthread_mutex_unlock(&s->lock);
+    return ok;
+}
+
+/* ---- checks that need the database (called inside the transaction) ---- */
+
+static int exists(struct gh_store *s, enum gh_kind kind, const char *id)
+{
+    json_t *doc = NULL;
+    if (id == NULL || s->b.fetch(s->b.db, kind, id, &doc) != GH_OK || doc == NULL)
+        return 0;
+    json_decref(doc);
+    return 1;
+}
+
+static int check_references(struct gh_store *s, enum gh_kind kind, const json_t *doc,
+                            struct gh_store_error *err)
+{
+    size_t i;
+    json_t *item;
+    if (kind != GH_KIND_PROFILE)
+        return GH_OK;
+    const char *client = json_string_value(json_object_get(doc, "client_id"));
+    const char *policy = json_string_value(json_object_get(doc, "policy_id"));
+    if (!exists(s, GH_KIND_CLIENT, client)) {
+        gh_model_error(err, 422, "client_id", "client_id names no client");
+        return GH_ERR_INVALID_ARG;
+    }
+    if (policy != NULL && !exists(s, GH_KIND_POLICY, policy)) {
+        gh_model_error(err, 422, "policy_id", "policy_id names no policy");
+        return GH_ERR_INVALID_ARG;
+    }
+    json_array_foreach(json_object_get(doc, "collection_ids"), i, item)
+    {
+        if (!exists(s, GH_KIND_COLLECTION, json_string_value(item))) {
+            gh_model_error(err, 422, "collection_ids",
+                           "collection_ids item %zu names no collection", i);
+            return GH_ERR_INVALID_ARG;
+        }
+    }
+    return GH_OK;
+}
+
+/* SPEC §1: no collection path may be a prefix by segments of another. */
+static int check_path_overlap(struct gh_store *s, const json_t *doc, struct gh_store_error *err)
+{
+    json_t *all = NULL, *other;
+    size_t i;
+    const char *path = json_string_value(json_object_get(doc, "path"));
+    const char *id = json_string_value(json_object_get(doc, "id"));
+    int rc = GH_OK;
+
+    if (s->b.page(s->b.db, GH_KIND_COLLECTION, NULL, NULL, 0, &all) != GH_OK) {
+        json_decref(all);
+        gh_model_error(err, 500, NULL, "the database failed while reading collections");
+        return GH_ERR_IO;
+    }
+    json_array_foreach(all, i, other)
+    {
+        const char *other_path = json_string_value(json_object_get(other, "path"));
+        if (strcmp(json_string_value(json_object_get(other, "id")), id) != 0 &&
+            gh_paths_overlap(path, other_path)) {
+            gh_model_error(err, 409, "path",
+                           "path %.255s overlaps the path %.255s of collection %s", path,
+                           other_path, json_string_value(json_object_get(other, "id")));
+            rc = GH_ERR_INVALID_ARG;
+            break;
+        }
+    }
+    json_decref(all);
+    return rc;
+}
+
+static int check_with_db(struct gh_store *s, enum gh_kind kind, const json_t *doc,
+                         struct gh_store_error *err)
+{
+    if (kind == GH_KIND_COLLECTION)
+        return check_path_overlap(s, doc, err);
+    return check_references(s, kind, doc, err);
+}
+
+/* Ends a write transaction: audit, generation, commit; or rollback when `rc` is an error. */
+static int finish_write(struct gh_store *s, int rc, const char *action, enum gh_kind kind,
+                        const char *id, const json_t *detail, const struct gh_write_options *w,
+                        struct gh_store_error *err)
+{
+    uint64_t generation;
+    if (rc == GH_OK) {
+        char *text = detail != NULL ? json_dumps(detail, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        if (s->b.audit(s->b.db, action, kind, id,
+                       w != NULL && w->actor ? w->actor->remote_addr : NULL, text) != GH_OK ||
+            s->b.bump_generation(s->b.db, &generation) != GH_OK) {
+            gh_model_error(err, 500, NULL, "the database failed while recording the change");
+            rc = GH_ERR_IO;
+        }
+        free(text);
+    }
+    if (rc == GH_OK && (rc = s->b.commit(s->b.db, err)) == GH_OK)
+        __atomic_store_n(&s->generation, generation, __ATOMIC_RELEASE);
+    if (rc != GH_OK)
+        s->b.rollback(s->b.db);
+    return rc;
+}
+
+/* A document ordered as the API shows it: id first, then the fields, then the timestamps. */
+static json_t *with_identity(const char *id, json_t *fields, const char *created,
+                             const char *updated)
+{
+    json_t *doc = json_pack("{s:s}", "id", id);
+    json_object_update(doc, fields);
+    json_object_set_new(doc, "created_at", json_string(created));
+    json_object_set_new(doc, "updated_at", json_string(updated));
+    return doc;
+}
+
+/* Inserts a new key for a profile and returns its public document plus "key" (plain text). */
+static int insert_key(struct gh_store *s, const char *profile_id, json_t **out,
+                      struct gh_store_error *err)
+{
+    char id[40], plain[64], hash[65], prefix[9], now[32];
+    json_t *doc;
+    int rc;
+
+    if (gh_model_new_id(GH_KIND_KEY, id) != GH_OK ||
+        gh_model_new_key(plain, hash, prefix) != GH_OK) {
+        gh_model_error(err, 500, NULL, "the random number generator failed");
+        return GH_ERR_INTERNAL;
+    }
+    now_rfc3339(now, sizeof now);
+    doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:n}", "id", id, "profile_id", profile_id, "prefix",
+                    prefix, "hash", hash, "created_at", now, "expires_at");
+    rc = s->b.insert(s->b.db, GH_KIND_KEY, doc, err);
+    if (rc == GH_OK) {
+        *out = gh_model_public(GH_KIND_KEY, doc, 0);
+        json_object_set_new(*out, "key", json_string(plain));
+    }
+    OPENSSL_cleanse(plain, sizeof plain);
+    json_decref(doc);
+    return rc;
+}
+
+static int run_hook(enum gh_kind kind, const json_t *doc, const struct gh_write_options *w,
+                    struct gh_store_error *err)
+{
+    if (kind != GH_KIND_PROFILE || w == NULL || w->check_profile == NULL)
+        return GH_OK;
+    return w->check_profile(w->check_ctx, doc, err);
+}
+
+int gh_store_create(struct gh_store *s, enum gh_kind kind, const char *parent_id,
+                    const json_t *input, const struct gh_write_options *w, json_t **out,
+                    struct gh_store_error *err)
+{
+    json_t *fields = NULL, *doc = NULL, *key = NULL;
+    char id[40], now[32];
+    int rc;
+
+    *out = NULL;
+    if (kind == GH_KIND_KEY)
+        return gh_store_key_rotate(s, parent_id, 0, w, out, err);
+    if ((rc = gh_model_merge(kind, NULL, input, &fields, err)) != GH_OK)
+        return rc;
+    if (kind == GH_KIND_ENDPOINT)
+        json_object_set_new(fields, "collection_id",
+                            json_string(parent_id != NULL ? parent_id : ""));
+    if ((rc = run_hook(kind, fields, w, err)) != GH_OK) {
+        json_decref(fields);
+        return rc;
+    }
+    if (gh_model_new_id(kind, id) != GH_OK) {
+        json_decref(fields);
+        gh_model_error(err, 500, NULL, "the random number generator failed");
+        return GH_ERR_INTERNAL;
+    }
+    now_rfc3339(now, sizeof now);
+    doc = with_identity(id, fields, now, now);
+    json_decref(fields);
+    pthread_mutex_lock(&s->lock);
+    if ((rc = s->b.begin(s->b.db, err)) == GH_OK) {
+        if (kind == GH_KIND_ENDPOINT && !exists(s, GH_KIND_COLLECTION, parent_id)) {
+            gh_model_error(err, 404, NULL, "no collection has the id %.64s",
+                           parent_id ? parent_id : "");
+            rc = GH_ERR_INVALID_ARG;
+        }
+        if (rc == GH_OK && (rc = check_with_db(s, kind, doc, err)) == GH_OK)
+            rc = s->b.insert(s->b.db, kind, doc, err);
+        if (rc == GH_OK && kind == GH_KIND_PROFILE)
+            rc = insert_key(s, id, &key, err);
+        json_t *shown = gh_model_public(kind, doc, 0);
+        rc = finish_write(s, rc, "create", kind, id, shown, w, err);
+        if (rc == GH_OK) {
+            *out = shown;
+            if (key != NULL)
+                json_object_set(*out, "key", json_object_get(key, "key"));
+        } else {
+            json_decref(shown);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    json_decref(key);
+    json_decref(doc);
+    return rc;
+}
+
+/* The stored document of `id`, or 404 into `err`. Call with the lock held. */
+static int load(struct gh_store *s, enum gh_kind kind, const char *id, json_t **doc,
+                struct gh_store_error *err)
+{
+    if (s->b.fetch(s->b.db, kind, id, doc) != GH_OK) {
+        gh_model_error(err, 500, NULL, "the database failed while reading");
+        return GH_ERR_IO;
+    }
+    if (*doc == NULL) {
+        gh_model_error(err, 404, NULL, "no %.20s has the id %.64s", gh_kind_plural(kind), id);
+        return GH_ERR_INVALID_ARG;
+    }
+    return GH_OK;
+}
+
+int gh_store_update(struct gh_store *s, enum gh_kind kind, const char *id, const json_t *patch,
+                    const struct gh_write_options *w, json_t **out, struct gh_store_error *err)
+{
+    json_t *base = NULL, *doc = NULL;
+    char now[32];
+    int rc;
+
+    *out = NULL;
+    if (kind == GH_KIND_KEY) {
+        gh_model_error(err, 422, NULL, "keys cannot be changed; make a new one instead");
+        return GH_ERR_INVALID_ARG;
+    }
+    pthread_mutex_lock(&s->lock);
+    rc = load(s, kind, id, &base, err);
+    pthread_mutex_unlock(&s->lock);
+    if (rc != GH_OK || (rc = gh_model_merge(kind, base, patch, &doc, err)) != GH_OK ||
+        (rc = run_hook(kind, doc, w, err)) != GH_OK)
+        goto out;
+    now_rfc3339(now, sizeof now);
+    json_object_set_new(doc, "updated_at", json_string(now));
+    pthread_mutex_lock(&s->lock);
+    if ((rc = s->b.begin(s->b.db, err)) == GH_OK) {
+        json_t *current = NULL;
+        /* the object may have gone while the hook ran */
+        if ((rc = load(s, kind, id, &current, err)) == GH_OK &&
+            (rc = check_with_db(s, kind, doc, err)) == GH_OK)
+            rc = s->b.replace(s->b.db, kind, doc, err);
+        json_decref(current);
+        json_t *shown = gh_model_public(kind, doc, 0);
+        rc = finish_write(s, rc, "update", kind, id, patch != NULL ? shown : NULL, w, err);
+        if (rc == GH_OK)
+            *out = shown;
+        else
+            json_decref(shown);
+    }
+    pthread_mutex_unlock(&s->lock);
+out:
+    json_decref(base);
+    json_decref(doc);
+    return rc;
+}
+
+int gh_store_delete(struct gh_store *s, enum gh_kind kind, const char *id,
+                    const struct gh_write_options *w, struct gh_store_error *err)
+{
+    json_t *doc = NULL;
+    char why[256];
+    int rc;
+
+    pthread_mutex_lock(&s->lock);
+    if ((rc = s->b.begin(s->b.db, err)) == GH_OK) {
+        if ((rc = load(s, kind, id, &doc, err)) == GH_OK &&
+            s->b.references(s->b.db, kind, id, why, sizeof why) > 0) {
+            gh_model_error(err, 409, NULL, "%s cannot be deleted: %s", id, why);
+            rc = GH_ERR_INVALID_ARG;
+        }
+        if (rc == GH_OK)
+            rc = s->b.remove(s->b.db, kind, id, err);
+        rc = finish_write(s, rc, "delete", kind, id, NULL, w, err);
+    }
+    pthread_mutex_unlock(&s->lock);
+    json_decref(doc);
+    return rc;
+}
+
+int gh_store_get(struct gh_store *s, enum gh_kind kind, const char *id, json_t **out,
+                 struct gh_store_error *err)
+{
+    json_t *doc = NULL;
+    pthread_mutex_lock(&s->lock);
+    int rc = load(s, kind, id, &doc, err);
+    pthread_mutex_unlock(&s->lock);
+    *out = rc == GH_OK ? gh_model_public(kind, doc, 0) : NULL;
+    json_decref(doc);
+    return rc;
+}
+
+int gh_store_list(struct gh_store *s, enum gh_kind kind, const char *parent_id, const char *after,
+                  int limit, json_t **out, struct gh_store_error *err)
+{
+    json_t *docs = NULL, *data = json_array(), *doc;
+    size_t i;
+    int rc;
+
+    *out = NULL;
+    if (limit == 0)
+        limit = 100;
+    if (limit < 1 || limit > 1000) {
+        json_decref(data);
+        gh_model_error(err, 422, "limit", "limit must be from 1 to 1000");
+        return GH_ERR_INVALID_ARG;
+    }
+    pthread_mutex_lock(&s->lock);
+    rc = s->b.page(s->b.db, kind, parent_id, after, limit + 1, &docs);
+    pthread_mutex_unlock(&s->lock);
+    if (rc != GH_OK) {
+        json_decref(docs);
+        json_decref(data);
+        gh_model_error(err, 500, NULL, "the database failed while listing");
+        return rc;
+    }
+    json_array_foreach(docs, i, doc)
+    {
+        if (i < (size_t)limit)
+            json_array_append_new(data, gh_model_public(kind, doc, 0));
+    }
+    json_t *next = json_array_size(docs) > (size_t)limit
+                       ? json_incref(json_object_get(json_array_get(data, (size_t)limit - 1), "id"))
+                       : json_null();
+    *out = json_pack("{s:o, s:o}", "data", data, "next", next);
+    json_decref(docs);
+    return GH_OK;
+}
+
+/* Revokes the profile's other keys at once, or at now + grace. Call inside the transaction. */
+static int retire_keys(struct gh_store *s, const char *profile_id, int64_t grace,
+                       struct gh_store_error *err)
+{
+    json_t *keys = NULL, *key;
+    size_t i;
+    char until[32];
+    time_t t = time(NULL) + (time_t)grace;
+    struct tm tm;
+    int rc = s->b.page(s->b.db, GH_KIND_KEY, profile_id, NULL, 0, &keys);
+
+    gmtime_r(&t, &tm);
+    strftime(until, sizeof until, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_array_foreach(keys, i, key)
+    {
+        if (rc != GH_OK)
+            break;
+        const char *expires = json_string_value(json_object_get(key, "expires_at"));
+        if (grace <= 0) {
+            rc = s->b.remove(s->b.db, GH_KIND_KEY, json_string_value(json_object_get(key, "id")),
+                             err);
+        } else if (expires == NULL ||
+                   strcmp(expires, until) > 0) { /* never extend a shorter grace */
+            json_object_set_new(key, "expires_at", json_string(until));
+            rc = s->b.replace(s->b.db, GH_KIND_KEY, key, err);
+        }
+    }
+    json_decref(keys);
+    return rc;
+}
+
+int gh_store_key_rotate(struct gh_store *s, const char *profile_id, int64_t grace_seconds,
+                        const struct gh_write_options *w, json_t **out, struct gh_store_error *err)
+{
+    json_t *profile = NULL, *key = NULL;
+    int rc;
+
+    *out = NULL;
+    if (grace_seconds < 0 || grace_seconds > 366LL * 86400) {
+        gh_model_error(err, 422, "grace_seconds", "grace_seconds must be from 0 to 31622400");
+        return GH_ERR_INVALID_ARG;
+    }
+    pthread_mutex_lock(&s->lock);
+    if ((rc = s->b.begin(s->b.db, err)) == GH_OK) {
+        if ((rc = load(s, GH_KIND_PROFILE, profile_id, &profile, err)) == GH_OK &&
+            (rc = retire_keys(s, profile_id, grace_seconds, err)) == GH_OK)
+            rc = insert_key(s, profile_id, &key, err);
+        json_t *detail = json_pack("{s:s?, s:I}", "prefix",
+                                   key ? json_string_value(json_object_get(key, "prefix")) : NULL,
+                                   "grace_seconds", (json_int_t)grace_seconds);
+        rc = finish_write(s, rc, "rotate", GH_KIND_KEY,
+                          key ? json_string_value(json_object_get(key, "id")) : NULL, detail, w,
+                          err);
+        json_decref(detail);
+    }
+    pthread_mutex_unlock(&s->lock);
+    json_decref(profile);
+    if (rc == GH_OK)
+        *out = key;
+    else
+        json_decref(key);
+    return rc;
+}
+
+/* ---- the whole configuration ---- */
+
+static const enum gh_kind document_order[] = {GH_KIND_POLICY,   GH_KIND_CLIENT,  GH_KIND_COLLECTION,
+                                              GH_KIND_ENDPOINT, GH_KIND_PROFILE, GH_KIND_KEY};
+
+/* Call with the lock held. */
+static int dump(struct gh_store *s, int secrets, json_t **out, struct gh_store_error *err)
+{
+    json_t *doc = json_object();
+    for (size_t k = 0; k < sizeof document_order / sizeof document_order[0]; k++) {
+        enum gh_kind kind = document_order[k];
+        json_t *all = NULL, *list = json_array(), *item;
+        size_t i;
+        if (s->b.page(s->b.db, kind, NULL, NULL, 0, &all) != GH_OK) {
+            json_decref(all);
+            json_decref(list);
+            json_decref(doc);
+            gh_model_error(err, 500, NULL, "the database failed while exporting");
+            return GH_ERR_IO;
+        }
+        json_array_foreach(all, i, item)
+            json_array_append_new(list, gh_model_public(kind, item, secrets));
+        json_object_set_new(doc, gh_kind_plural(kind), list);
+        json_decref(all);
+    }
+    *out = doc;
+    return GH_OK;
+}
+
+int gh_store_export(struct gh_store *s, int secrets, json_t **out, struct gh_store_error *err)
+{
+    pthread_mutex_lock(&s->lock);
+    int rc = dump(s, secrets, out, err);
+    pthread_mutex_unlock(&s->lock);
+    if (rc == GH_OK)
+        json_object_set_new(*out, "generation", json_integer((json_int_t)gh_store_generation(s)));
+    return rc;
+}
+
+int gh_store_load_all(struct gh_store *s, json_t **out, struct gh_store_error *err)
+{
+    pthread_mutex_lock(&s->lock);
+    int rc = dump(s, 1, out, err);
+    if (rc == GH_OK)
+        json_object_set_new(*out, "generation", json_integer((json_int_t)s->generation));
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* One imported object: same id, validated like a create; secrets missing from an export without
+ * them are carried over from the object being replaced. */
+static int import_object(struct gh_store *s, enum gh_kind kind, const json_t *item,
+                         const json_t *previous, struct gh_store_error *err)
+{
+    const char *id = json_string_value(json_object_get(item, "id"));
+    json_t *input, *fields = NULL, *doc;
+    int rc;
+
+    if (!json_is_object(item) || id == NULL || !gh_model_id_valid(kind, id)) {
+        gh_model_error(err, 422, gh_kind_plural(kind),
+                       "every item of %s needs an id of the form %s_...", gh_kind_plural(kind),
+                       gh_model_id_prefix(kind));
+        return GH_ERR_INVALID_ARG;
+    }
+    input = json_deep_copy(item);
+    const char *created = json_string_value(json_object_get(item, "created_at"));
+    char now[32];
+    now_rfc3339(now, sizeof now);
+    json_object_del(input, "id");
+    json_object_del(input, "created_at");
+    json_object_del(input, "updated_at");
+    json_t *collection = json_incref(json_object_get(input, "collection_id"));
+    json_object_del(input, "collection_id");
+    if (kind == GH_KIND_PROFILE && json_object_get(input, "jwt_key") == NULL && previous != NULL &&
+        json_is_string(json_object_get(previous, "jwt_key")))
+        json_object_set(input, "jwt_key", json_object_get(previous, "jwt_key"));
+    rc = gh_model_merge(kind, NULL, input, &fields, err);
+    json_decref(input);
+    if (rc == GH_OK) {
+        if (kind == GH_KIND_ENDPOINT)
+            json_object_set(fields, "collection_id", collection);
+        doc = with_identity(id, fields, created != NULL ? created : now, now);
+        if (kind == GH_KIND_ENDPOINT &&
+            !exists(s, GH_KIND_COLLECTION, json_string_value(collection))) {
+            gh_model_error(err, 422, "endpoints", "endpoint %s names no collection of the document",
+                           id);
+            rc = GH_ERR_INVALID_ARG;
+        }
+        if (rc == GH_OK && (rc = check_with_db(s, kind, doc, err)) == GH_OK)
+            rc = s->b.insert(s->b.db, kind, doc, err);
+        json_decref(doc);
+    }
+    json_decref(fields);
+    json_decref(collection);
+    return rc;
+}
+
+static int import_key(struct gh_store *s, const json_t *item, struct gh_store_error *err)
+{
+    const char *id = json_string_value(json_object_get(item, "id"));
+    const char *hash = json_string_value(json_object_get(item, "hash"));
+    const char *profile = json_string_value(json_object_get(item, "profile_id"));
+    if (id == NULL || !gh_model_id_valid(GH_KIND_KEY, id) || hash == NULL || strlen(hash) != 64 ||
+        strspn(hash, "0123456789abcdef") != 64 || profile == NULL ||
+        !exists(s, GH_KIND_PROFILE, profile)) {
+        gh_model_error(err, 422, "keys",
+                       "every key needs an id, the profile_id of a profile of the document and its "
+                       "64-hex hash");
+        return GH_ERR_INVALID_ARG;
+    }
+    json_t *doc = json_pack("{s:s, s:s, s:O?, s:s, s:O?, s:O?}", "id", id, "profile_id", profile,
+                            "prefix", json_object_get(item, "prefix"), "hash", hash, "created_at",
+                            json_object_get(item, "created_at"), "expires_at",
+                            json_object_get(item, "expires_at"));
+    int rc = s->b.insert(s->b.db, GH_KIND_KEY, doc, err);
+    json_decref(doc);
+    return rc;
+}
+
+static json_t *find_by_id(const json_t *list, const char *id)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach((json_t *)list, i, item)
+    {
+        if (id != NULL && json_is_string(json_object_get(item, "id")) &&
+            strcmp(json_string_value(json_object_get(item, "id")), id) == 0)
+            return item;
+    }
+    return NULL;
+}
+
+static int import_all(struct gh_store *s, const json_t *doc, const json_t *before, json_t *summary,
+                      struct gh_store_error *err)
+{
+    int rc = s->b.remove_all(s->b.db, err);
+    for (size_t k = 0; rc == GH_OK && k < sizeof document_order / sizeof document_order[0]; k++) {
+        enum gh_kind kind = document_order[k];
+        const json_t *list = json_object_get(doc, gh_kind_plural(kind)), *item;
+        size_t i;
+        if (kind == GH_KIND_KEY &&
+            list == NULL) /* no keys in the document: keep the existing ones */
+            list = json_object_get(before, "keys");
+        json_array_foreach((json_t *)list, i, item)
+        {
+            const json_t *previous = find_by_id(json_object_get(before, gh_kind_plural(kind)),
+                                                json_string_value(json_object_get(item, "id")));
+            if (kind == GH_KIND_KEY) {
+                const char *profile = json_string_value(json_object_get(item, "profile_id"));
+                if (json_object_get(doc, "keys") == NULL && !exists(s, GH_KIND_PROFILE, profile))
+                    continue; /* kept keys follow their profile out */
+                rc = import_key(s, item, err);
+            } else {
+                rc = import_object(s, kind, item, previous, err);
+            }
+            if (rc != GH_OK)
+                break;
+        }
+        json_object_set_new(summary, gh_kind_plural(kind),
+                            json_integer((json_int_t)json_array_size(list)));
+    }
+    return rc;
+}
+
+int gh_store_import(struct gh_store *s, const json_t *doc, const struct gh_write_options *w,
+                    json_t **summary, struct gh_store_error *err)
+{
+    json_t *before = NULL;
+    const char *key;
+    json_t *value;
+    int rc;
+
+    *summary = NULL;
+    json_object_foreach((json_t *)doc, key, value)
+    {
+        int known = strcmp(key, "generation") == 0;
+        for (int k = 0; k < GH_KIND_COUNT; k++)
+            known |= strcmp(key, gh_kind_plural((enum gh_kind)k)) == 0;
+        if (!known || (strcmp(key, "generation") != 0 && !json_is_array(value))) {
+            gh_model_error(err, known ? 400 : 422, key,
+                           known ? "%s must be an array" : "unknown member \"%.64s\"", key);
+            return GH_ERR_INVALID_ARG;
+        }
+    }
+    json_t *result = json_object();
+    pthread_mutex_lock(&s->lock);
+    if ((rc = dump(s, 1, &before, err)) == GH_OK && (rc = s->b.begin(s->b.db, err)) == GH_OK) {
+        rc = import_all(s, doc, before, result, err);
+        rc = finish_write(s, rc, "apply", GH_KIND_COLLECTION, NULL, result, w, err);
+    }
+    pthread_mutex_unlock(&s->lock);
+    json_decref(before);
+    if (rc == GH_OK) {
+        json_object_set_new(result, "generation", json_integer((json_int_t)gh_store_generation(s)));
+        *summary = result;
+    } else {
+        json_decref(result);
+    }
+    return rc;
+}
