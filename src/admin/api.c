@@ -39,14 +39,16 @@ int gh_app_reload(struct gh_app *app)
     json_decref(doc);
     if (rc != GH_OK)
         return rc;
+    /* the snapshot is still private here: wire each oidc profile to its provider, so the data plane
+     * never has to look one up */
     for (size_t i = 0; app->providers != NULL && i < config->n_profiles; i++) {
-        const struct gh_config_profile *p = &config->profiles[i];
-        struct gh_provider *provider;
+        struct gh_config_profile *p = &config->profiles[i];
         if (p->oidc_discovery_url != NULL)
             gh_oidc_provider_get(app->providers, GH_PROVIDER_DISCOVERY, p->oidc_discovery_url,
-                                 &provider);
+                                 &p->provider);
         else if (p->oidc_jwks_uri != NULL)
-            gh_oidc_provider_get(app->providers, GH_PROVIDER_JWKS_URI, p->oidc_jwks_uri, &provider);
+            gh_oidc_provider_get(app->providers, GH_PROVIDER_JWKS_URI, p->oidc_jwks_uri,
+                                 &p->provider);
     }
     gh_snapshot_publish(&app->config, &config->snap);
     return GH_OK;
@@ -298,8 +300,7 @@ static void keys_create(void *ctx, const struct gh_admin_request *req,
         json_t *value;
         if ((body = gh_admin_json_body(req, res)) == NULL)
             return;
-        json_object_foreach(body, key, value)
-        {
+        json_object_foreach (body, key, value) {
             if (strcmp(key, "grace_seconds") != 0) {
                 gh_admin_error(res, 422, "validation_failed", key, "unknown field \"%.64s\"", key);
                 json_decref(body);

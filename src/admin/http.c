@@ -37,10 +37,11 @@
 #define H2O_ENTITY_LIMIT (4 * 1024 * 1024)
 /* How long stopping waits for connections to finish by themselves before it cuts them. */
 #define DRAIN_GRACE_MS 2000
-#define DRAIN_POLL_MS 50
-#define ACCEPT_BATCH 16
-#define REALM "Bearer realm=\"gatehouse-admin\""
-#define INTERNAL_ERROR_JSON "{\"error\":\"internal\",\"message\":\"the answer could not be encoded\"}"
+#define DRAIN_POLL_MS  50
+#define ACCEPT_BATCH   16
+#define REALM          "Bearer realm=\"gatehouse-admin\""
+#define INTERNAL_ERROR_JSON                                                                        \
+    "{\"error\":\"internal\",\"message\":\"the answer could not be encoded\"}"
 
 struct admin_handler {
     h2o_handler_t super;
@@ -181,7 +182,7 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
         sin6->sin6_family = AF_INET6;
         *len = sizeof *sin6;
         return inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1 ? parse_port(port, &sin6->sin6_port)
-                                                                 : -1;
+                                                                : -1;
     }
     struct sockaddr_in *sin = (struct sockaddr_in *)ss;
     sin->sin_family = AF_INET;
@@ -418,17 +419,24 @@ static const char *reason_phrase(int status)
         int status;
         const char *reason;
     } table[] = {
-        {200, "OK"},           {201, "Created"},
-        {202, "Accepted"},     {204, "No Content"},
-        {304, "Not Modified"}, {400, "Bad Request"},
-        {401, "Unauthorized"}, {403, "Forbidden"},
-        {404, "Not Found"},    {405, "Method Not Allowed"},
-        {409, "Conflict"},     {413, "Payload Too Large"},
+        {200, "OK"},
+        {201, "Created"},
+        {202, "Accepted"},
+        {204, "No Content"},
+        {304, "Not Modified"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {409, "Conflict"},
+        {413, "Payload Too Large"},
         {415, "Unsupported Media Type"},
         {422, "Unprocessable Entity"},
         {429, "Too Many Requests"},
         {500, "Internal Server Error"},
-        {502, "Bad Gateway"},  {503, "Service Unavailable"},
+        {502, "Bad Gateway"},
+        {503, "Service Unavailable"},
         {504, "Gateway Timeout"},
     };
 
@@ -674,7 +682,7 @@ static void release_thread_caches(void)
         free(h2o_mem_alloc_recycle(buffers, 0));
     h2o_mem_init_pool(&pool);
     size = (pool.chunk_offset / 4 - 1) & ~(size_t)15; /* the largest piece still cut from a chunk */
-    while (taken < CHUNKS) {
+    for (int tries = 0; taken < CHUNKS && tries < CHUNKS * 64; tries++) {
         void *before = pool.chunks;
         h2o_mem_alloc_pool(&pool, size);
         if (pool.chunks != before)
@@ -682,7 +690,8 @@ static void release_thread_caches(void)
     }
     for (size_t i = 0; i < taken; i++)
         free(chunks[i]);
-    h2o_mem_init_pool(&pool); /* forget the freed chunks; the pool has nothing else */
+    pool.chunks = NULL;
+    h2o_mem_clear_pool(&pool); /* frees what was not cut from chunks, should sizes differ */
 }
 
 static void *admin_thread(void *arg)
@@ -766,7 +775,8 @@ int gh_admin_server_start(const struct gh_admin_server_options *options,
     if ((rc = check_options(options, error, cap)) != GH_OK)
         return rc;
     if (parse_listen(options->listen, &ss, &len) != 0) {
-        set_error(error, cap, "the admin listen address must be host:port or [v6]:port, got '%.64s'",
+        set_error(error, cap,
+                  "the admin listen address must be host:port or [v6]:port, got '%.64s'",
                   options->listen);
         return GH_ERR_INVALID_ARG;
     }

@@ -272,7 +272,8 @@ static struct curl_slist *request_headers(const struct gh_cli_admin *c, int has_
 {
     struct curl_slist *h = NULL, *next;
     const char *lines[] = {"Accept: application/json", "Expect:",
-                           has_body ? "Content-Type: application/json" : NULL};
+                           has_body ? "Content-Type: application/json"
+                                    : "Content-Type:"}; /* no form type on an empty POST */
 
     *auth = dup_printf("Authorization: Bearer %s", c->token);
     if (*auth == NULL || (h = curl_slist_append(NULL, *auth)) == NULL)
@@ -325,7 +326,8 @@ static int parse_answer(const struct gh_cli_admin *c, const char *url, struct an
 
     if (buf->len == 0)
         return GH_EXIT_OK;
-    answer->body = json_loadb(buf->data, buf->len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &error);
+    answer->body =
+        json_loadb(buf->data, buf->len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &error);
     if (answer->body == NULL && gh_cli_answer_ok(answer)) {
         fprintf(stderr,
                 "gatehouse: %s answered %ld with something that is not JSON (%s); is %s the "
@@ -336,8 +338,8 @@ static int parse_answer(const struct gh_cli_admin *c, const char *url, struct an
     return GH_EXIT_OK;
 }
 
-static int perform(struct gh_cli_admin *c, const char *method, const char *url,
-                   const char *payload, struct gh_cli_answer *answer)
+static int perform(struct gh_cli_admin *c, const char *method, const char *url, const char *payload,
+                   struct gh_cli_answer *answer)
 {
     struct answer_buf buf = {0};
     char errbuf[CURL_ERROR_SIZE] = "", *auth = NULL;

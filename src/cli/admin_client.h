@@ -16,8 +16,9 @@
 #define GH_CLI_ADMIN_DEFAULT_URL "http://127.0.0.1:9901"
 #define GH_CLI_ADMIN_DEFAULT_DB  "sqlite:./gatehouse.db"
 #define GH_CLI_ADMIN_TIMEOUT_MS  30000
-#define GH_CLI_ADMIN_ANSWER_MAX  (64u << 20) /* a whole configuration export fits; a runaway does not */
-#define GH_CLI_ADMIN_TOKEN_MAX   4096
+#define GH_CLI_ADMIN_ANSWER_MAX                                                                    \
+    (64u << 20) /* a whole configuration export fits; a runaway does not */
+#define GH_CLI_ADMIN_TOKEN_MAX 4096
 
 struct gh_cli_admin {
     char *base_url;     /* without a final '/' */

@@ -45,8 +45,15 @@ struct flag {
     enum ftype type;
 };
 
-enum shape { SHAPE_LIST, SHAPE_OBJECT, SHAPE_NEW_KEY, SHAPE_DELETED, SHAPE_EXPLAIN, SHAPE_EXPORT,
-             SHAPE_APPLIED };
+enum shape {
+    SHAPE_LIST,
+    SHAPE_OBJECT,
+    SHAPE_NEW_KEY,
+    SHAPE_DELETED,
+    SHAPE_EXPLAIN,
+    SHAPE_EXPORT,
+    SHAPE_APPLIED
+};
 
 enum body { BODY_NONE, BODY_CREATE, BODY_PATCH, BODY_FILE };
 
@@ -57,7 +64,7 @@ struct route {
     enum shape shape;
     enum body body;
     const struct flag *flags;
-    int file_arg;               /* 0 none, 1 an optional FILE after the arguments, 2 a required one */
+    int file_arg; /* 0 none, 1 an optional FILE after the arguments, 2 a required one */
 };
 
 static const struct flag collection_flags[] = {
@@ -72,9 +79,9 @@ static const struct flag collection_flags[] = {
 };
 
 static const struct flag endpoint_flags[] = {
-    {"--method", "method", FT_STRING},    {"--path", "path", FT_STRING},
-    {"--name", "name", FT_STRING},        {"--timeout-ms", "timeout_ms", FT_INT},
-    {"--active", "active", FT_BOOL},      {NULL, NULL, FT_STRING},
+    {"--method", "method", FT_STRING}, {"--path", "path", FT_STRING},
+    {"--name", "name", FT_STRING},     {"--timeout-ms", "timeout_ms", FT_INT},
+    {"--active", "active", FT_BOOL},   {NULL, NULL, FT_STRING},
 };
 
 static const struct flag client_flags[] = {
@@ -401,8 +408,9 @@ static int set_field(struct invocation *inv, const struct flag *f, const char *t
 
 /* ---- the command line ---- */
 
-/* Matches option `name` at argv[*i] as "--name VALUE", "--name=VALUE" or, without a value, "--name".
- * 1 when it matched (*value set when it takes one), 0 when not, -1 when its value is missing. */
+/* Matches option `name` at argv[*i] as "--name VALUE", "--name=VALUE" or, without a value,
+ * "--name". 1 when it matched (*value set when it takes one), 0 when not, -1 when its value is
+ * missing. */
 static int match_option(int argc, char **argv, int *i, const char *name, int takes_value,
                         const char **value)
 {
@@ -499,8 +507,8 @@ static void list_verbs(const char *command, char *out, size_t cap)
     out[0] = '\0';
     for (size_t i = 0; i < N_ROUTES && have < cap; i++)
         if (strcmp(routes[i].command, command) == 0 && routes[i].verb != NULL)
-            have += (size_t)snprintf(out + have, cap - have, "%s%s", have ? ", " : "",
-                                     routes[i].verb);
+            have +=
+                (size_t)snprintf(out + have, cap - have, "%s%s", have ? ", " : "", routes[i].verb);
 }
 
 /* Takes the positional arguments in order: the path's ids, then the FILE if the route has one. */
@@ -566,8 +574,8 @@ static char *build_path(const struct invocation *inv, const char *extra_query)
     if ((out = malloc(cap)) == NULL)
         goto out;
     for (const char *hole; (hole = strstr(p, "{}")) != NULL; p = hole + 2)
-        have += (size_t)snprintf(out + have, cap - have, "%.*s%s", (int)(hole - p), p,
-                                 escaped[k++]);
+        have +=
+            (size_t)snprintf(out + have, cap - have, "%.*s%s", (int)(hole - p), p, escaped[k++]);
     have += (size_t)snprintf(out + have, cap - have, "%s", p);
     if (*inv->query || extra_query)
         snprintf(out + have, cap - have, "?%s%s%s", inv->query,
@@ -605,9 +613,11 @@ static int build_body(const struct invocation *inv, json_t **body)
     *body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
     OPENSSL_cleanse(text, len); /* an export with --secrets holds key hashes */
     free(text);
-    if (!json_is_object(*body))
+    if (*body == NULL)
         return usage_error(command, "%s is not one JSON object: %s (line %d)", inv->file,
-                           *body == NULL ? error.text : "another JSON value", error.line);
+                           error.text, error.line);
+    if (!json_is_object(*body))
+        return usage_error(command, "%s is not one JSON object", inv->file);
     return GH_EXIT_OK;
 }
 
@@ -736,8 +746,8 @@ static int write_export(const struct invocation *inv, const json_t *config)
 static const char *singular(const char *command)
 {
     static const char *const names[][2] = {
-        {"collections", "collection"}, {"endpoints", "endpoint"}, {"clients", "client"},
-        {"profiles", "access profile"}, {"keys", "key"},          {"policies", "policy"},
+        {"collections", "collection"},  {"endpoints", "endpoint"}, {"clients", "client"},
+        {"profiles", "access profile"}, {"keys", "key"},           {"policies", "policy"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(names[i][0], command) == 0)
@@ -826,8 +836,8 @@ int gh_cli_admin_main(int argc, char **argv)
         return gh_cli_admin_help(command, stdout) == 0 ? GH_EXIT_OK : GH_EXIT_USAGE;
     if ((inv.route = find_route(command, argc >= 2 ? argv[1] : NULL)) == NULL) {
         list_verbs(command, verbs, sizeof verbs);
-        if (argc < 2)
-            return usage_error(command, "%s needs one of: %s", command, verbs);
+        if (argc < 2 || argv[1][0] == '-') /* options go after the verb */
+            return usage_error(command, "%s needs one of: %s, before its options", command, verbs);
         return usage_error(command, "unknown %s command '%s' (%s)", command, argv[1], verbs);
     }
     if ((inv.fields = json_object()) == NULL)

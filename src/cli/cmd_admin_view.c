@@ -51,9 +51,12 @@ static const struct {
     const char *command;
     const struct gh_cli_column *columns;
 } tables[] = {
-    {"collections", collection_columns}, {"endpoints", endpoint_columns},
-    {"clients", client_columns},         {"profiles", profile_columns},
-    {"keys", key_columns},               {"policies", policy_columns},
+    {"collections", collection_columns},
+    {"endpoints", endpoint_columns},
+    {"clients", client_columns},
+    {"profiles", profile_columns},
+    {"keys", key_columns},
+    {"policies", policy_columns},
     {"providers", provider_columns},
 };
 

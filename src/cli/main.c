@@ -41,7 +41,6 @@ static void usage(FILE *out)
           out);
 }
 
-
 static int cmd_help(int argc, char **argv)
 {
     if (argc < 2) {

@@ -57,13 +57,11 @@ static int check_audience(const json_t *aud, const struct gh_claim_rules *rules)
                    : GH_ERR_WRONG_AUDIENCE;
     if (!json_is_array(aud))
         return GH_ERR_CLAIM_TYPE;
-    json_array_foreach(aud, i, item)
-    {
+    json_array_foreach (aud, i, item) {
         if (!json_is_string(item))
             return GH_ERR_CLAIM_TYPE;
     }
-    json_array_foreach(aud, i, item)
-    {
+    json_array_foreach (aud, i, item) {
         if (string_in(json_string_value(item), rules->audiences, rules->n_audiences))
             return GH_OK;
     }

@@ -264,8 +264,7 @@ static int check_use(const json_t *obj)
         return GH_OK;
     if (!json_is_array(ops))
         return GH_ERR_JWK_MEMBER;
-    json_array_foreach(ops, i, op)
-    {
+    json_array_foreach (ops, i, op) {
         if (!json_is_string(op))
             return GH_ERR_JWK_MEMBER;
         if (strcmp(json_string_value(op), "verify") == 0)

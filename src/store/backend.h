@@ -40,6 +40,11 @@ struct gh_store_backend {
     int (*read_generation)(void *db, uint64_t *generation);
     int (*cache_load)(void *db, const char *url, struct gh_persisted_keys *out);
     int (*cache_save)(void *db, const char *url, const struct gh_persisted_keys *keys);
+    int (*quota_load_all)(void *db,
+                          void (*visit)(void *arg, const char *profile_id, int64_t window,
+                                        int64_t count),
+                          void *arg);
+    int (*quota_save)(void *db, const char *profile_id, int64_t window, int64_t count);
     int (*ping)(void *db);
     void (*close)(void *db);
 };

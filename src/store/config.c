@@ -56,7 +56,8 @@ static const char **string_list(const json_t *array, size_t *n)
     json_t *item;
     const char **list = calloc(json_array_size(array) + 1, sizeof *list);
     *n = 0;
-    json_array_foreach((json_t *)array, i, item) list[(*n)++] = json_string_value(item);
+    json_array_foreach ((json_t *)array, i, item)
+        list[(*n)++] = json_string_value(item);
     return list;
 }
 
@@ -115,8 +116,7 @@ static int build_collections(struct gh_config *c, struct index *ix)
     ix->paths = calloc(ix->path_slots, sizeof *ix->paths);
     if (c->collections == NULL || ix->paths == NULL)
         return GH_ERR_NOMEM;
-    json_array_foreach((json_t *)cols, i, item)
-    {
+    json_array_foreach ((json_t *)cols, i, item) {
         struct gh_config_collection *col = &c->collections[c->n_collections++];
         col->id = str(item, "id");
         col->name = str(item, "name");
@@ -130,8 +130,7 @@ static int build_collections(struct gh_config *c, struct index *ix)
         if (col->endpoints == NULL)
             return GH_ERR_NOMEM;
         json_t *ep;
-        json_array_foreach((json_t *)eps, j, ep)
-        {
+        json_array_foreach ((json_t *)eps, j, ep) {
             if (strcmp(str(ep, "collection_id"), col->id) != 0)
                 continue;
             struct gh_config_endpoint *e = &col->endpoints[col->n_endpoints++];
@@ -162,8 +161,7 @@ static const json_t *object_by_id(const json_t *list, const char *id)
 {
     size_t i;
     json_t *item;
-    json_array_foreach((json_t *)list, i, item)
-    {
+    json_array_foreach ((json_t *)list, i, item) {
         if (id != NULL && strcmp(str(item, "id"), id) == 0)
             return item;
     }
@@ -187,8 +185,7 @@ static struct gh_cidr *cidr_list(const json_t *array, size_t *n)
     char why[128];
     struct gh_cidr *list = calloc(json_array_size(array) + 1, sizeof *list);
     *n = 0;
-    json_array_foreach((json_t *)array, i, item)
-    {
+    json_array_foreach ((json_t *)array, i, item) {
         if (gh_cidr_parse(json_string_value(item), &list[*n], why, sizeof why) == GH_OK)
             (*n)++;
     }
@@ -234,8 +231,7 @@ static int build_profile(struct gh_config *c, struct gh_config_profile *p, const
     p->allowed_issuers =
         string_list(json_object_get(item, "allowed_issuers"), &p->n_allowed_issuers);
     p->audiences = string_list(json_object_get(item, "audiences"), &p->n_audiences);
-    json_array_foreach(json_object_get(item, "algorithms"), i, id)
-    {
+    json_array_foreach (json_object_get(item, "algorithms"), i, id) {
         enum gh_alg alg = gh_alg_from_name(json_string_value(id), json_string_length(id));
         if (alg != GH_ALG_UNKNOWN)
             p->algorithms |= GH_ALG_BIT(alg);
@@ -250,8 +246,7 @@ static int build_profile(struct gh_config *c, struct gh_config_profile *p, const
     if (p->collections == NULL || p->required_claims == NULL || p->allowed_issuers == NULL ||
         p->audiences == NULL || p->ip_allow == NULL || p->ip_deny == NULL)
         return GH_ERR_NOMEM;
-    json_array_foreach(json_object_get(item, "collection_ids"), i, id)
-    {
+    json_array_foreach (json_object_get(item, "collection_ids"), i, id) {
         const struct gh_config_collection *col = collection_by_id(c, json_string_value(id));
         if (col != NULL)
             p->collections[p->n_collections++] = col;
@@ -285,8 +280,7 @@ static int build_keys(struct gh_config *c, struct index *ix)
     ix->keys = calloc(ix->key_slots, sizeof *ix->keys);
     if (ix->keys == NULL)
         return GH_ERR_NOMEM;
-    json_array_foreach((json_t *)keys, i, item)
-    {
+    json_array_foreach ((json_t *)keys, i, item) {
         struct key_entry e = {0};
         const char *hash = str(item, "hash"), *profile = str(item, "profile_id");
         for (size_t k = 0; k < c->n_profiles && e.profile == NULL; k++) {
@@ -343,8 +337,7 @@ int gh_config_build(const json_t *doc, struct gh_config **out)
     if (c->doc == NULL || c->profiles == NULL || (rc = build_collections(c, ix)) != GH_OK)
         goto fail;
     profiles = json_object_get(c->doc, "profiles");
-    json_array_foreach((json_t *)profiles, i, item)
-    {
+    json_array_foreach ((json_t *)profiles, i, item) {
         if ((rc = build_profile(c, &c->profiles[c->n_profiles++], item)) != GH_OK)
             goto fail;
     }

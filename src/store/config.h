@@ -16,6 +16,8 @@
 #include "jose/jwk.h"
 #include "store/validate.h"
 
+struct gh_provider;
+
 enum gh_auth_type { GH_AUTH_OIDC, GH_AUTH_JWT, GH_AUTH_TOKEN };
 
 struct gh_config_endpoint {
@@ -55,6 +57,7 @@ struct gh_config_profile {
     size_t n_ip_allow, n_ip_deny;
     const char *oidc_discovery_url, *oidc_jwks_uri; /* oidc */
     struct gh_jwks *static_keys;                    /* jwt: the parsed jwt_key */
+    struct gh_provider *provider; /* oidc: wired by the publisher before publishing */
 };
 
 struct gh_config {

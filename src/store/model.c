@@ -200,8 +200,7 @@ static int check_rate(const char *name, const json_t *v, struct gh_store_error *
 {
     const char *key;
     json_t *member;
-    json_object_foreach((json_t *)v, key, member)
-    {
+    json_object_foreach ((json_t *)v, key, member) {
         if (strcmp(key, "requests") != 0 && strcmp(key, "per_seconds") != 0) {
             gh_model_error(err, 422, name,
                            "%s has an unknown member (only requests and per_seconds)", name);
@@ -263,8 +262,7 @@ static int check_list(const struct field *f, const json_t *v, struct gh_store_er
         gh_model_error(err, 422, f->name, "%s has more than 1000 items", f->name);
         return GH_ERR_INVALID_ARG;
     }
-    json_array_foreach((json_t *)v, i, item)
-    {
+    json_array_foreach ((json_t *)v, i, item) {
         if (!json_is_string(item)) {
             gh_model_error(err, 400, f->name, "%s must be an array of strings", f->name);
             return GH_ERR_INVALID_ARG;
@@ -334,8 +332,7 @@ static int check_each(const json_t *doc, const char *name, int (*fn)(const char 
     size_t i;
     json_t *item;
     char why[256];
-    json_array_foreach(json_object_get(doc, name), i, item)
-    {
+    json_array_foreach (json_object_get(doc, name), i, item) {
         if (fn(json_string_value(item), why, sizeof why) != GH_OK) {
             gh_model_error(err, 422, name, "%s item %zu: %s", name, i, why);
             return GH_ERR_INVALID_ARG;
@@ -364,8 +361,7 @@ static int algorithm_mask(const json_t *doc, unsigned *mask, struct gh_store_err
     size_t i;
     json_t *item;
     *mask = 0;
-    json_array_foreach(json_object_get(doc, "algorithms"), i, item)
-    {
+    json_array_foreach (json_object_get(doc, "algorithms"), i, item) {
         enum gh_alg alg = gh_alg_from_name(json_string_value(item), json_string_length(item));
         if (alg == GH_ALG_UNKNOWN) {
             gh_model_error(err, 422, "algorithms",
@@ -427,6 +423,17 @@ static int check_jwt_key(const json_t *doc, unsigned algs, struct gh_store_error
             gh_model_error(
                 err, 422, "algorithms",
                 "HMAC needs algorithms to be exactly one of [\"HS256\"], [\"HS384\"], [\"HS512\"]");
+            return GH_ERR_INVALID_ARG;
+        }
+        /* a public key used as an HMAC secret lets anyone who has it sign tokens: the classic key
+         * confusion attack; a JWK's text is not the secret either */
+        if (gh_jwks_from_key(json_string_value(key), json_string_length(key), GH_JWK_ALLOW_SECRET,
+                             &set) == GH_OK) {
+            gh_jwks_free(set);
+            gh_model_error(
+                err, 422, "jwt_key",
+                "jwt_key looks like a key document (PEM or JWK); an HMAC profile needs the shared "
+                "secret itself, and never a public key");
             return GH_ERR_INVALID_ARG;
         }
         size_t need = (algs & GH_ALG_BIT(GH_ALG_HS512))   ? 64
@@ -516,8 +523,7 @@ static int apply_input(const struct field *fields, json_t *doc, const json_t *in
 {
     const char *key;
     json_t *value;
-    json_object_foreach((json_t *)input, key, value)
-    {
+    json_object_foreach ((json_t *)input, key, value) {
         const struct field *f = find_field(fields, key);
         if (strcmp(key, "id") == 0 || strcmp(key, "created_at") == 0 ||
             strcmp(key, "updated_at") == 0 || (f != NULL && (f->flags & F_READONLY))) {
@@ -546,8 +552,7 @@ static json_t *in_field_order(const struct field *fields, const json_t *doc)
         if ((value = json_object_get(doc, f->name)) != NULL)
             json_object_set(ordered, f->name, value);
     }
-    json_object_foreach((json_t *)doc, key, value)
-    {
+    json_object_foreach ((json_t *)doc, key, value) {
         if (json_object_get(ordered, key) == NULL)
             json_object_set(ordered, key, value);
     }

@@ -17,7 +17,7 @@
 
 static const char *const migrations[] = {
     /* 1: the objects of SPEC §1 */
-    "CREATE TABLE collections (id TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL,"
+    ("CREATE TABLE collections (id TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL,"
     "  path TEXT NOT NULL UNIQUE, doc TEXT NOT NULL, UNIQUE (name, version));"
     "CREATE TABLE endpoints (id TEXT PRIMARY KEY,"
     "  collection_id TEXT NOT NULL REFERENCES collections(id) ON DELETE RESTRICT,"
@@ -39,14 +39,17 @@ static const char *const migrations[] = {
     "  hash TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);"
     "CREATE INDEX keys_by_profile ON keys(profile_id);"
     "CREATE INDEX endpoints_by_collection ON endpoints(collection_id);"
-    "CREATE INDEX profiles_by_client ON profiles(client_id);",
+    "CREATE INDEX profiles_by_client ON profiles(client_id);"),
     /* 2: the audit log, the IdP cache of SPEC §4, the generation of the configuration */
-    "CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,"
+    ("CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,"
     "  remote_addr TEXT, action TEXT NOT NULL, kind TEXT NOT NULL, object_id TEXT, detail TEXT);"
     "CREATE TABLE provider_cache (url TEXT PRIMARY KEY, discovery TEXT, jwks TEXT NOT NULL,"
     "  fetched_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);"
     "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-    "INSERT INTO meta (name, value) VALUES ('generation', 0);",
+    "INSERT INTO meta (name, value) VALUES ('generation', 0);"),
+    /* 3: quota counters of the gateway (SPEC §5: they survive a restart) */
+    ("CREATE TABLE quota_counters (profile_id TEXT PRIMARY KEY, window INTEGER NOT NULL,"
+    "  count INTEGER NOT NULL);"),
 };
 
 /* Per kind: the table, its constrained columns (first is id) and the parent column of lists. */
@@ -147,22 +150,36 @@ static void rollback(void *h)
     exec(s->db, "ROLLBACK");
 }
 
+/* The field a unique constraint names: "name" when it is one of the columns (composite uniques
+ * such as (client_id, name)), else the last column ((collection_id, method, path) → path). */
+static void unique_field(const char *msg, char *field, size_t cap)
+{
+    const char *p = strstr(msg, ": ");
+    field[0] = '\0';
+    for (p = p != NULL ? p + 2 : msg; *p != '\0';) {
+        const char *dot = strchr(p, '.');
+        if (dot == NULL)
+            break;
+        size_t n = strcspn(dot + 1, ", ");
+        snprintf(field, cap, "%.*s", (int)n, dot + 1);
+        if (strcmp(field, "name") == 0)
+            return;
+        p = dot + 1 + n;
+        p += strspn(p, ", ");
+    }
+}
+
 /* Turns a constraint failure into SPEC §6's 409 naming the field. */
 static int constraint_error(sqlite3 *db, enum gh_kind kind, struct gh_store_error *err)
 {
-    const char *msg = sqlite3_errmsg(db), *dot;
-    char field[64] = "";
+    char field[64];
 
     switch (sqlite3_extended_errcode(db)) {
     case SQLITE_CONSTRAINT_UNIQUE:
     case SQLITE_CONSTRAINT_PRIMARYKEY:
-        if ((dot = strchr(msg, '.')) != NULL) {
-            size_t n = strcspn(dot + 1, ", ");
-            snprintf(field, sizeof field, "%.*s", (int)(n < sizeof field ? n : sizeof field - 1),
-                     dot + 1);
-        }
-        gh_model_error(err, 409, field, "another %s already has this %s", gh_kind_plural(kind),
-                       field[0] ? field : "value");
+        unique_field(sqlite3_errmsg(db), field, sizeof field);
+        gh_model_error(err, 409, field, "another object of %s already has this %s",
+                       gh_kind_plural(kind), field[0] ? field : "value");
         return GH_ERR_INVALID_ARG;
     case SQLITE_CONSTRAINT_FOREIGNKEY:
         gh_model_error(err, 409, NULL, "this change would break a reference between objects");
@@ -200,8 +217,7 @@ static int sync_profile_collections(sqlite3 *db, const json_t *doc)
     sqlite3_bind_text(del, 1, id, -1, SQLITE_TRANSIENT);
     if (sqlite3_step(del) != SQLITE_DONE)
         goto out;
-    json_array_foreach(json_object_get(doc, "collection_ids"), i, item)
-    {
+    json_array_foreach (json_object_get(doc, "collection_ids"), i, item) {
         sqlite3_reset(ins);
         sqlite3_bind_text(ins, 1, id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(ins, 2, json_string_value(item), -1, SQLITE_TRANSIENT);
@@ -335,6 +351,8 @@ static int page(void *h, enum gh_kind kind, const char *parent_id, const char *a
     int rc, index = 1;
 
     *docs = json_array();
+    if (parent_id != NULL && t->parent == NULL)
+        return GH_ERR_INVALID_ARG; /* this kind has no parent to filter by */
     snprintf(sql, sizeof sql, "SELECT doc FROM %s WHERE id > ?%s%s%s ORDER BY id LIMIT ?", t->name,
              parent_id != NULL ? " AND " : "", parent_id != NULL ? t->parent : "",
              parent_id != NULL ? " = ?" : "");
@@ -490,6 +508,39 @@ static int cache_save(void *h, const char *url, const struct gh_persisted_keys *
     return rc;
 }
 
+static int quota_load_all(void *h, void (*visit)(void *, const char *, int64_t, int64_t), void *arg)
+{
+    struct sqlite_db *s = h;
+    sqlite3_stmt *st = NULL;
+    int rc;
+    if (sqlite3_prepare_v2(s->db, "SELECT profile_id, window, count FROM quota_counters", -1, &st,
+                           NULL) != SQLITE_OK)
+        return GH_ERR_IO;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        visit(arg, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+              sqlite3_column_int64(st, 2));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? GH_OK : GH_ERR_IO;
+}
+
+static int quota_save(void *h, const char *profile_id, int64_t window, int64_t count)
+{
+    struct sqlite_db *s = h;
+    sqlite3_stmt *st = NULL;
+    int rc;
+    if (sqlite3_prepare_v2(
+            s->db,
+            "INSERT OR REPLACE INTO quota_counters (profile_id, window, count) VALUES (?, ?, ?)",
+            -1, &st, NULL) != SQLITE_OK)
+        return GH_ERR_IO;
+    sqlite3_bind_text(st, 1, profile_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, window);
+    sqlite3_bind_int64(st, 3, count);
+    rc = sqlite3_step(st) == SQLITE_DONE ? GH_OK : GH_ERR_IO;
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int ping(void *h)
 {
     struct sqlite_db *s = h;
@@ -552,6 +603,8 @@ int gh_sqlite_backend_open(const char *path, struct gh_store_backend *out, char 
         .read_generation = read_generation,
         .cache_load = cache_load,
         .cache_save = cache_save,
+        .quota_load_all = quota_load_all,
+        .quota_save = quota_save,
         .ping = ping,
         .close = close_db,
     };

@@ -4,6 +4,7 @@
  * changes nothing. The profile hook (an IdP fetch, seconds long) runs before the lock is taken, so
  * the provider thread can keep saving its cache through the same store meanwhile.
  */
+#define _GNU_SOURCE /* strptime */
 #include "store/store.h"
 
 #include <openssl/crypto.h>
@@ -106,6 +107,25 @@ const struct gh_oidc_persistence *gh_store_persistence(struct gh_store *s)
     return &s->persistence;
 }
 
+int gh_store_quota_load_all(struct gh_store *s,
+                            void (*visit)(void *arg, const char *profile_id, int64_t window,
+                                          int64_t count),
+                            void *arg)
+{
+    pthread_mutex_lock(&s->lock);
+    int rc = s->b.quota_load_all(s->b.db, visit, arg);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int gh_store_quota_save(struct gh_store *s, const char *profile_id, int64_t window, int64_t count)
+{
+    pthread_mutex_lock(&s->lock);
+    int rc = s->b.quota_save(s->b.db, profile_id, window, count);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
 int gh_store_ping(struct gh_store *s)
 {
     pthread_mutex_lock(&s->lock);
@@ -142,8 +162,7 @@ static int check_references(struct gh_store *s, enum gh_kind kind, const json_t 
         gh_model_error(err, 422, "policy_id", "policy_id names no policy");
         return GH_ERR_INVALID_ARG;
     }
-    json_array_foreach(json_object_get(doc, "collection_ids"), i, item)
-    {
+    json_array_foreach (json_object_get(doc, "collection_ids"), i, item) {
         if (!exists(s, GH_KIND_COLLECTION, json_string_value(item))) {
             gh_model_error(err, 422, "collection_ids",
                            "collection_ids item %zu names no collection", i);
@@ -167,8 +186,7 @@ static int check_path_overlap(struct gh_store *s, const json_t *doc, struct gh_s
         gh_model_error(err, 500, NULL, "the database failed while reading collections");
         return GH_ERR_IO;
     }
-    json_array_foreach(all, i, other)
-    {
+    json_array_foreach (all, i, other) {
         const char *other_path = json_string_value(json_object_get(other, "path"));
         if (strcmp(json_string_value(json_object_get(other, "id")), id) != 0 &&
             gh_paths_overlap(path, other_path)) {
@@ -318,6 +336,11 @@ int gh_store_create(struct gh_store *s, enum gh_kind kind, const char *parent_id
 static int load(struct gh_store *s, enum gh_kind kind, const char *id, json_t **doc,
                 struct gh_store_error *err)
 {
+    if (id == NULL) {
+        *doc = NULL;
+        gh_model_error(err, 404, NULL, "no %.20s was named", gh_kind_plural(kind));
+        return GH_ERR_INVALID_ARG;
+    }
     if (s->b.fetch(s->b.db, kind, id, doc) != GH_OK) {
         gh_model_error(err, 500, NULL, "the database failed while reading");
         return GH_ERR_IO;
@@ -430,8 +453,7 @@ int gh_store_list(struct gh_store *s, enum gh_kind kind, const char *parent_id, 
         gh_model_error(err, 500, NULL, "the database failed while listing");
         return rc;
     }
-    json_array_foreach(docs, i, doc)
-    {
+    json_array_foreach (docs, i, doc) {
         if (i < (size_t)limit)
             json_array_append_new(data, gh_model_public(kind, doc, 0));
     }
@@ -456,8 +478,7 @@ static int retire_keys(struct gh_store *s, const char *profile_id, int64_t grace
 
     gmtime_r(&t, &tm);
     strftime(until, sizeof until, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_array_foreach(keys, i, key)
-    {
+    json_array_foreach (keys, i, key) {
         if (rc != GH_OK)
             break;
         const char *expires = json_string_value(json_object_get(key, "expires_at"));
@@ -527,7 +548,7 @@ static int dump(struct gh_store *s, int secrets, json_t **out, struct gh_store_e
             gh_model_error(err, 500, NULL, "the database failed while exporting");
             return GH_ERR_IO;
         }
-        json_array_foreach(all, i, item)
+        json_array_foreach (all, i, item)
             json_array_append_new(list, gh_model_public(kind, item, secrets));
         json_object_set_new(doc, gh_kind_plural(kind), list);
         json_decref(all);
@@ -556,6 +577,26 @@ int gh_store_load_all(struct gh_store *s, json_t **out, struct gh_store_error *e
     return rc;
 }
 
+/* 1 when `text` is an RFC 3339 UTC time as gatehouse writes them. */
+static int is_time(const char *text)
+{
+    struct tm tm;
+    const char *end = text != NULL ? strptime(text, "%Y-%m-%dT%H:%M:%SZ", &tm) : NULL;
+    return end != NULL && *end == '\0';
+}
+
+static int created_is_valid(const json_t *item, struct gh_store_error *err)
+{
+    const json_t *created = json_object_get(item, "created_at");
+    if (created == NULL || is_time(json_string_value(created)))
+        return 1;
+    gh_model_error(err, 422, "created_at", "%.64s: created_at must be an RFC 3339 UTC time",
+                   json_string_value(json_object_get(item, "id"))
+                       ? json_string_value(json_object_get(item, "id"))
+                       : "object");
+    return 0;
+}
+
 /* One imported object: same id, validated like a create; secrets missing from an export without
  * them are carried over from the object being replaced. */
 static int import_object(struct gh_store *s, enum gh_kind kind, const json_t *item,
@@ -571,6 +612,8 @@ static int import_object(struct gh_store *s, enum gh_kind kind, const json_t *it
                        gh_model_id_prefix(kind));
         return GH_ERR_INVALID_ARG;
     }
+    if (!created_is_valid(item, err))
+        return GH_ERR_INVALID_ARG;
     input = json_deep_copy(item);
     const char *created = json_string_value(json_object_get(item, "created_at"));
     char now[32];
@@ -604,17 +647,32 @@ static int import_object(struct gh_store *s, enum gh_kind kind, const json_t *it
     return rc;
 }
 
-static int import_key(struct gh_store *s, const json_t *item, struct gh_store_error *err)
+/* A key of the document. An export without secrets has no hash: the key keeps the hash stored
+ * under its id, so a configuration kept in git applies without ever holding a key. */
+static int import_key(struct gh_store *s, const json_t *item, const json_t *previous,
+                      struct gh_store_error *err)
 {
     const char *id = json_string_value(json_object_get(item, "id"));
     const char *hash = json_string_value(json_object_get(item, "hash"));
     const char *profile = json_string_value(json_object_get(item, "profile_id"));
+    if (hash == NULL && previous != NULL)
+        hash = json_string_value(json_object_get(previous, "hash"));
+    const json_t *expires = json_object_get(item, "expires_at");
+    if (expires != NULL && !json_is_null(expires) && !is_time(json_string_value(expires))) {
+        gh_model_error(err, 422, "expires_at",
+                       "key %.64s: expires_at must be null or an RFC 3339 UTC time",
+                       id != NULL ? id : "");
+        return GH_ERR_INVALID_ARG;
+    }
+    if (!created_is_valid(item, err))
+        return GH_ERR_INVALID_ARG;
     if (id == NULL || !gh_model_id_valid(GH_KIND_KEY, id) || hash == NULL || strlen(hash) != 64 ||
         strspn(hash, "0123456789abcdef") != 64 || profile == NULL ||
         !exists(s, GH_KIND_PROFILE, profile)) {
         gh_model_error(err, 422, "keys",
-                       "every key needs an id, the profile_id of a profile of the document and its "
-                       "64-hex hash");
+                       "every key needs an id, the profile_id of a profile of the document, and "
+                       "its 64-hex hash "
+                       "(or the id of a key the store already has)");
         return GH_ERR_INVALID_ARG;
     }
     json_t *doc = json_pack("{s:s, s:s, s:O?, s:s, s:O?, s:O?}", "id", id, "profile_id", profile,
@@ -630,8 +688,7 @@ static json_t *find_by_id(const json_t *list, const char *id)
 {
     size_t i;
     json_t *item;
-    json_array_foreach((json_t *)list, i, item)
-    {
+    json_array_foreach ((json_t *)list, i, item) {
         if (id != NULL && json_is_string(json_object_get(item, "id")) &&
             strcmp(json_string_value(json_object_get(item, "id")), id) == 0)
             return item;
@@ -650,15 +707,14 @@ static int import_all(struct gh_store *s, const json_t *doc, const json_t *befor
         if (kind == GH_KIND_KEY &&
             list == NULL) /* no keys in the document: keep the existing ones */
             list = json_object_get(before, "keys");
-        json_array_foreach((json_t *)list, i, item)
-        {
+        json_array_foreach ((json_t *)list, i, item) {
             const json_t *previous = find_by_id(json_object_get(before, gh_kind_plural(kind)),
                                                 json_string_value(json_object_get(item, "id")));
             if (kind == GH_KIND_KEY) {
                 const char *profile = json_string_value(json_object_get(item, "profile_id"));
                 if (json_object_get(doc, "keys") == NULL && !exists(s, GH_KIND_PROFILE, profile))
                     continue; /* kept keys follow their profile out */
-                rc = import_key(s, item, err);
+                rc = import_key(s, item, previous, err);
             } else {
                 rc = import_object(s, kind, item, previous, err);
             }
@@ -680,8 +736,11 @@ int gh_store_import(struct gh_store *s, const json_t *doc, const struct gh_write
     int rc;
 
     *summary = NULL;
-    json_object_foreach((json_t *)doc, key, value)
-    {
+    if (!json_is_object(doc)) {
+        gh_model_error(err, 400, NULL, "the configuration must be a JSON object");
+        return GH_ERR_INVALID_ARG;
+    }
+    json_object_foreach ((json_t *)doc, key, value) {
         int known = strcmp(key, "generation") == 0;
         for (int k = 0; k < GH_KIND_COUNT; k++)
             known |= strcmp(key, gh_kind_plural((enum gh_kind)k)) == 0;

@@ -103,6 +103,13 @@ int gh_store_import(struct gh_store *s, const json_t *doc, const struct gh_write
 /* The provider cache of SPEC §4 (last good discovery document and key set per URL). */
 const struct gh_oidc_persistence *gh_store_persistence(struct gh_store *s);
 
+/* Quota counters of the gateway's rate limiter (window index and count per profile). */
+int gh_store_quota_load_all(struct gh_store *s,
+                            void (*visit)(void *arg, const char *profile_id, int64_t window,
+                                          int64_t count),
+                            void *arg);
+int gh_store_quota_save(struct gh_store *s, const char *profile_id, int64_t window, int64_t count);
+
 /* 1 when the database answers a trivial query (readiness). */
 int gh_store_ping(struct gh_store *s);
 

@@ -1,0 +1,410 @@
+/*
+ * The decision for one request, in the order of SPEC §5's table: route (404/405), credential (401),
+ * profile binding and verification (401 invalid_token with a reason), authorization (403). Nothing
+ * is trusted from a token before its signature verified, except the one key lookup of SPEC §2 that
+ * says whose keys verify it.
+ */
+#include "gateway/pipeline.h"
+
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/base64url.h"
+#include "common/error.h"
+#include "common/json.h"
+#include "jose/jwt.h"
+
+static void step(struct gh_decision *d, int record, const char *name, int ok, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void step(struct gh_decision *d, int record, const char *name, int ok, const char *fmt, ...)
+{
+    va_list ap;
+    if (!record || d->n_steps == GH_MAX_STEPS)
+        return;
+    struct gh_step *s = &d->steps[d->n_steps++];
+    s->name = name;
+    s->ok = ok;
+    va_start(ap, fmt);
+    vsnprintf(s->detail, sizeof s->detail, fmt, ap);
+    va_end(ap);
+}
+
+static void deny(struct gh_decision *d, int status, const char *error, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void deny(struct gh_decision *d, int status, const char *error, const char *fmt, ...)
+{
+    va_list ap;
+    d->outcome = GH_OUTCOME_DENY;
+    d->status = status;
+    d->error = error;
+    va_start(ap, fmt);
+    vsnprintf(d->message, sizeof d->message, fmt, ap);
+    va_end(ap);
+}
+
+static void refuse_token(struct gh_decision *d, int reason, const char *claim)
+{
+    d->reason = reason;
+    d->token_sent = 1;
+    if (claim != NULL && (reason == GH_ERR_MISSING_CLAIM || reason == GH_ERR_CLAIM_TYPE))
+        deny(d, 401, "invalid_token", "The token was refused: %s (%s).", gh_error_message(reason),
+             claim);
+    else
+        deny(d, 401, "invalid_token", "The token was refused: %s.", gh_error_message(reason));
+}
+
+/* ---- route ---- */
+
+/* Encoded slashes, backslashes and dots could be decoded by an upstream into another path than the
+ * one we routed: refuse them rather than guess how the upstream reads them. */
+static int path_is_ambiguous(const char *path, size_t len)
+{
+    for (size_t i = 0; i + 2 < len; i++) {
+        if (path[i] == '%' && ((path[i + 1] == '2' && strchr("fFeE", path[i + 2]) && path[i + 2]) ||
+                               (path[i + 1] == '5' && (path[i + 2] == 'c' || path[i + 2] == 'C'))))
+            return 1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (path[i] == '\\' || (path[i] == '/' && i + 1 < len && path[i + 1] == '.' &&
+                                (i + 2 == len || path[i + 2] == '/' ||
+                                 (path[i + 2] == '.' && (i + 3 == len || path[i + 3] == '/')))))
+            return 1;
+    }
+    return 0;
+}
+
+static int method_is(const char *method, const struct gh_request_view *req)
+{
+    return strlen(method) == req->method_len && memcmp(method, req->method, req->method_len) == 0;
+}
+
+static int route(const struct gh_config *config, const struct gh_request_view *req,
+                 struct gh_decision *d)
+{
+    const struct gh_config_collection *col;
+    const char *rest;
+    int path_matched = 0;
+
+    if (req->path_len == 0 || req->path[0] != '/' || path_is_ambiguous(req->path, req->path_len)) {
+        deny(d, 404, "not_found", "No API matches this path.");
+        step(d, req->explain, "route", 0,
+             "the path is not a plain absolute path (encoded '/', '\\' or '.' segments)");
+        return 0;
+    }
+    col = gh_config_find_collection(config, req->path, req->path_len, &rest);
+    if (col == NULL || !col->active) {
+        deny(d, 404, "not_found", "No API matches this path.");
+        step(d, req->explain, "route", 0,
+             col == NULL ? "no collection path is a prefix of the path"
+                         : "collection %s is not active",
+             col ? col->id : "");
+        return 0;
+    }
+    d->collection = col;
+    d->rest = rest;
+    d->rest_len = req->path_len - (size_t)(rest - req->path);
+    /* an exact method wins over ANY */
+    for (int pass = 0; pass < 2 && d->endpoint == NULL; pass++) {
+        for (size_t i = 0; i < col->n_endpoints; i++) {
+            const struct gh_config_endpoint *ep = &col->endpoints[i];
+            size_t n;
+            if (!ep->active || !gh_path_match(ep->path, d->rest_len ? d->rest : "/",
+                                              d->rest_len ? d->rest_len : 1, NULL, 0, &n))
+                continue;
+            path_matched = 1;
+            if (pass == 0 ? method_is(ep->method, req) : strcmp(ep->method, "ANY") == 0) {
+                d->endpoint = ep;
+                break;
+            }
+        }
+    }
+    if (d->endpoint == NULL) {
+        if (path_matched)
+            deny(d, 405, "method_not_allowed",
+                 "This API does not accept this method on this path.");
+        else
+            deny(d, 404, "not_found", "No API matches this path.");
+        step(d, req->explain, "route", 0, "collection %s has no active endpoint for %s %.*s",
+             col->id, path_matched ? "this method on" : "any method on",
+             (int)(d->rest_len > 100 ? 100 : d->rest_len), d->rest);
+        return 0;
+    }
+    step(d, req->explain, "route", 1, "collection %s, endpoint %s (%s %s)", col->id,
+         d->endpoint->id, d->endpoint->method, d->endpoint->path);
+    return 1;
+}
+
+/* ---- credentials ---- */
+
+enum credential { CRED_NONE, CRED_KEY, CRED_JWT };
+
+/* Basic auth with user api-token: the key, decoded into `out` (cap bytes). */
+static int basic_api_token(const char *b64, size_t len, char *out, size_t cap, size_t *out_len)
+{
+    unsigned char decoded[512];
+    if (len == 0 || len % 4 != 0 || len / 4 * 3 > sizeof decoded)
+        return 0;
+    int n = EVP_DecodeBlock(decoded, (const unsigned char *)b64, (int)len);
+    if (n < 0)
+        return 0;
+    while (len > 0 && b64[len - 1] == '=') { /* DecodeBlock counts padding as zero bytes */
+        len--;
+        n--;
+    }
+    if (n < 11 || memcmp(decoded, "api-token:", 10) != 0 || (size_t)n - 10 >= cap)
+        return 0;
+    memcpy(out, decoded + 10, (size_t)n - 10);
+    *out_len = (size_t)n - 10;
+    out[*out_len] = '\0';
+    return memchr(out, '\0', *out_len) == NULL;
+}
+
+static enum credential find_credential(const struct gh_request_view *req, const char **value,
+                                       size_t *len, char *basic_buf, size_t cap)
+{
+    const char *auth = req->authorization;
+    size_t alen = req->authorization_len;
+
+    /* the api-token header wins: Authorization may then be the upstream's own credential */
+    if (req->api_token != NULL && req->api_token_len > 0) {
+        *value = req->api_token;
+        *len = req->api_token_len;
+        return CRED_KEY;
+    }
+    if (auth == NULL)
+        return CRED_NONE;
+    if (alen > 6 && strncasecmp(auth, "Basic ", 6) == 0) {
+        if (basic_api_token(auth + 6, alen - 6, basic_buf, cap, len)) {
+            *value = basic_buf;
+            return CRED_KEY;
+        }
+        return CRED_NONE;
+    }
+    if (alen > 7 && strncasecmp(auth, "Bearer ", 7) == 0) {
+        *value = auth + 7;
+        *len = alen - 7;
+        while (*len > 0 && (*value)[0] == ' ') {
+            (*value)++;
+            (*len)--;
+        }
+        return *len > 0 ? CRED_JWT : CRED_NONE;
+    }
+    return CRED_NONE;
+}
+
+static int token_auth(const struct gh_config *config, const struct gh_request_view *req,
+                      const char *key, size_t len, int64_t now, struct gh_decision *d)
+{
+    const struct gh_config_profile *p = gh_config_find_key(config, key, len, now);
+    /* the key of an oidc or jwt profile travels inside IdP tokens: it is no credential on its own
+     */
+    if (p == NULL || p->auth_type != GH_AUTH_TOKEN) {
+        refuse_token(d, GH_ERR_UNKNOWN_PROFILE_KEY, NULL);
+        step(d, req->explain, "profile", 0,
+             "the access profile key is not the key of an active token profile");
+        return 0;
+    }
+    d->profile = p;
+    step(d, req->explain, "profile", 1, "access profile %s (token)", p->id);
+    return 1;
+}
+
+/* SPEC §2: which profile a JWT is for. */
+static const struct gh_config_profile *bind_profile(const struct gh_gateway_settings *settings,
+                                                    const struct gh_config *config,
+                                                    const struct gh_jwt *jwt, int64_t now,
+                                                    const char **via)
+{
+    const char *value;
+    size_t len, index;
+
+    for (size_t i = 0; i < config->n_key_claims; i++) {
+        if (gh_json_string_member(jwt->claims, config->key_claims[i], &value, &len) != GH_OK)
+            continue;
+        const struct gh_config_profile *p = gh_config_find_key(config, value, len, now);
+        if (p != NULL && p->auth_type != GH_AUTH_TOKEN && p->key_claim != NULL &&
+            strcmp(p->key_claim, config->key_claims[i]) == 0) {
+            *via = config->key_claims[i];
+            return p;
+        }
+    }
+    if (gh_key_claims_find(&settings->default_claims, jwt->jws.header, jwt->claims, &value, &len,
+                           &index) != GH_OK)
+        return NULL;
+    *via = settings->default_claims.items[index].name;
+    const struct gh_config_profile *p = gh_config_find_key(config, value, len, now);
+    return p != NULL && p->auth_type != GH_AUTH_TOKEN && p->key_claim == NULL ? p : NULL;
+}
+
+static void keep_identity(const struct gh_jwt *jwt, struct gh_decision *d)
+{
+    const char *sub;
+    size_t len;
+    d->claims_b64 = gh_b64url_encode_alloc(jwt->jws.payload, jwt->jws.payload_len);
+    if (gh_json_string_member(jwt->claims, "sub", &sub, &len) == GH_OK)
+        d->subject = strndup(sub, len > 256 ? 256 : len);
+}
+
+static int verify_jwt(const struct gh_config_profile *p, const struct gh_jwt *jwt,
+                      const struct gh_request_view *req, int64_t now, int after_refetch,
+                      struct gh_decision *d)
+{
+    struct gh_keyset *ks = NULL;
+    const char *claim = NULL;
+    struct gh_jwt_policy policy = {
+        .algorithms = p->algorithms,
+        .keys = p->static_keys,
+        .rules = {.now = now,
+                  .leeway = p->leeway_seconds,
+                  .required = p->required_claims,
+                  .n_required = p->n_required_claims,
+                  .allowed_issuers = p->allowed_issuers,
+                  .n_allowed_issuers = p->n_allowed_issuers,
+                  .audiences = p->audiences,
+                  .n_audiences = p->n_audiences},
+    };
+    if (p->auth_type == GH_AUTH_OIDC) {
+        ks = p->provider != NULL ? gh_provider_keys(p->provider) : NULL;
+        if (ks == NULL || gh_provider_usable(p->provider, ks, now * 1000) != GH_OK) {
+            gh_keyset_unref(ks);
+            refuse_token(d, GH_ERR_KEYS_UNAVAILABLE, NULL);
+            step(d, req->explain, "signature", 0, "the identity provider's keys are unavailable");
+            return 0;
+        }
+        policy.keys = ks->jwks;
+        policy.rules.issuer = ks->issuer;
+    } else if (policy.keys == NULL) {
+        refuse_token(d, GH_ERR_KEYS_UNAVAILABLE, NULL);
+        return 0;
+    }
+    int rc = gh_jwt_verify(jwt, &policy, NULL, &claim);
+    if (rc == GH_ERR_UNKNOWN_KID && ks != NULL && !after_refetch) {
+        d->outcome = GH_OUTCOME_REFETCH;
+        d->provider = p->provider;
+        d->keyset = ks; /* the caller waits for a set newer than this one */
+        step(d, req->explain, "signature", 0,
+             "unknown kid: the identity provider's keys are refetched");
+        return 0;
+    }
+    gh_keyset_unref(ks);
+    if (rc != GH_OK) {
+        refuse_token(d, rc, claim);
+        step(d, req->explain,
+             rc >= GH_ERR_EXPIRED && rc <= GH_ERR_WRONG_AUDIENCE ? "claims" : "signature", 0,
+             "%s%s%s", gh_error_reason(rc), claim ? ": " : "", claim ? claim : "");
+        return 0;
+    }
+    step(d, req->explain, "signature", 1, "%s signature and claims verified",
+         gh_alg_name(jwt->jws.alg));
+    keep_identity(jwt, d);
+    return 1;
+}
+
+static int jwt_auth(const struct gh_gateway_settings *settings, const struct gh_config *config,
+                    const struct gh_request_view *req, const char *token, size_t len, int64_t now,
+                    int after_refetch, struct gh_decision *d)
+{
+    struct gh_jwt jwt;
+    const char *via = NULL;
+    int rc = gh_jwt_parse(token, len, &jwt), ok = 0;
+
+    if (rc != GH_OK) {
+        refuse_token(d, rc, NULL);
+        step(d, req->explain, "credential", 0, "the bearer token is not an acceptable JWT: %s",
+             gh_error_reason(rc));
+        return 0;
+    }
+    step(d, req->explain, "credential", 1, "a %s JWT", gh_alg_name(jwt.jws.alg));
+    const struct gh_config_profile *p = bind_profile(settings, config, &jwt, now, &via);
+    if (p == NULL) {
+        refuse_token(d, GH_ERR_UNKNOWN_PROFILE_KEY, NULL);
+        step(d, req->explain, "profile", 0,
+             "no access profile key in the token's claims matches an active profile");
+    } else {
+        d->profile = p;
+        step(d, req->explain, "profile", 1, "access profile %s (%s), key from claim %s", p->id,
+             p->auth_type == GH_AUTH_OIDC ? "oidc" : "jwt", via);
+        ok = verify_jwt(p, &jwt, req, now, after_refetch, d);
+    }
+    gh_jwt_clear(&jwt);
+    return ok;
+}
+
+/* ---- authorization ---- */
+
+static int in_any(const struct gh_cidr *list, size_t n, const struct gh_request_view *req)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (gh_cidr_contains(&list[i], req->family, req->addr))
+            return 1;
+    }
+    return 0;
+}
+
+static int authorize(const struct gh_request_view *req, struct gh_decision *d)
+{
+    const struct gh_config_profile *p = d->profile;
+    const char *why = !p->active          ? "the access profile is not active"
+                      : !p->client_active ? "the API client is not active"
+                      : !gh_config_grants(p, d->collection)
+                          ? "the access profile does not grant this API"
+                      : in_any(p->ip_deny, p->n_ip_deny, req) ? "the client address is denied"
+                      : p->n_ip_allow > 0 && !in_any(p->ip_allow, p->n_ip_allow, req)
+                          ? "the client address is not allowed"
+                          : NULL;
+    if (why != NULL) {
+        deny(d, 403, "forbidden", "Forbidden: %s.", why);
+        step(d, req->explain, "authorize", 0, "%s", why);
+        return 0;
+    }
+    step(d, req->explain, "authorize", 1, "profile %s of client %s may call collection %s", p->id,
+         p->client_id, d->collection->id);
+    return 1;
+}
+
+void gh_gateway_decide(const struct gh_gateway_settings *settings, const struct gh_config *config,
+                       const struct gh_request_view *req, int64_t now, int after_refetch,
+                       struct gh_decision *d)
+{
+    char basic[300];
+    const char *cred = NULL;
+    size_t cred_len = 0;
+
+    memset(d, 0, sizeof *d);
+    if (!route(config, req, d))
+        return;
+    enum credential kind = find_credential(req, &cred, &cred_len, basic, sizeof basic);
+    if (kind == CRED_NONE) {
+        deny(d, 401, "unauthorized",
+             "A credential is required: a Bearer token, an api-token header, or Basic auth with "
+             "user api-token.");
+        step(d, req->explain, "credential", 0, "no credential was sent");
+        return;
+    }
+    if (kind == CRED_KEY) {
+        step(d, req->explain, "credential", 1, "an access profile key");
+        if (!token_auth(config, req, cred, cred_len, now, d))
+            return;
+    } else if (!jwt_auth(settings, config, req, cred, cred_len, now, after_refetch, d)) {
+        return;
+    }
+    if (!authorize(req, d))
+        return;
+    d->outcome = GH_OUTCOME_ALLOW;
+    d->status = 200;
+}
+
+void gh_decision_clear(struct gh_decision *d)
+{
+    free(d->claims_b64);
+    free(d->subject);
+    gh_keyset_unref(d->keyset);
+    d->claims_b64 = d->subject = NULL;
+    d->keyset = NULL;
+}

@@ -1,0 +1,1197 @@
+/*
+ * The configuration store through its public interface (store.h) only, the way the admin API uses
+ * it: every kind goes through create, get, list, update and delete with its defaults; lists page by
+ * cursor; access profile keys are shown once and kept only as SHA-256; export and import carry a
+ * whole configuration; odd names come back byte for byte; a file database keeps everything across
+ * a reopen. The refusals (every error class, conflicts, references, the profile hook) live in
+ * test_store_rules.c. Each test starts from a fresh database, and every accepted write is checked
+ * to move the generation by exactly one, because the gateway rebuilds its snapshot on that number.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "store/store.h"
+#include "testkit.h"
+
+#define BASE62  "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+#define B64URL  BASE62 "-_"
+#define MAX_VAR 16
+
+/* The ten asymmetric algorithms a profile accepts by default (SPEC §1: "all asymmetric"). */
+#define ASYMMETRIC                                                                                 \
+    "[\"RS256\",\"RS384\",\"RS512\",\"PS256\",\"PS384\",\"PS512\",\"ES256\",\"ES384\",\"ES512\","  \
+    "\"EdDSA\"]"
+/* What a profile shows for every field the test does not set. */
+#define PROFILE_DEFAULTS                                                                           \
+    "\"collection_ids\":[],\"active\":true,\"policy_id\":null,\"key_claim\":null,"                 \
+    "\"required_claims\":[\"exp\"],\"allowed_issuers\":[],\"audiences\":[],"                       \
+    "\"algorithms\":" ASYMMETRIC ",\"leeway_seconds\":60,\"ip_allow\":[],\"ip_deny\":[]"
+
+/* Keys made once for the whole program: RSA generation is slow, and no test changes them. */
+static struct gh_testkey rsa_key, ec_key;
+static char *rsa_pem, *ec_jwk;
+static const char hmac_secret[] = "0123456789abcdef0123456789abcdef"; /* 32 bytes: HS256's floor */
+
+/*
+ * A fresh store plus named objects ("CLI", "COL", ...) that JSON templates refer to as $CLI: ids
+ * are random, so the tables below name them instead of spelling them.
+ */
+struct fixture {
+    struct gh_store *s;
+    size_t n;
+    char *names[MAX_VAR];
+    char *values[MAX_VAR];
+};
+
+/* ---- helpers ---- */
+
+static json_t *parse(const char *text)
+{
+    json_error_t e;
+    json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
+    if (v == NULL)
+        fail_msg("test JSON does not parse (%s): %s", e.text, text);
+    return v;
+}
+
+static const char *str(const json_t *obj, const char *member)
+{
+    return json_string_value(json_object_get(obj, member));
+}
+
+static char *dump(const json_t *v)
+{
+    return v != NULL ? json_dumps(v, JSON_SORT_KEYS | JSON_ENCODE_ANY) : strdup("(absent)");
+}
+
+static void fx_set(struct fixture *fx, const char *name, const char *value)
+{
+    assert_true(fx->n < MAX_VAR);
+    fx->names[fx->n] = strdup(name);
+    fx->values[fx->n++] = strdup(value);
+}
+
+static const char *fx_get(const struct fixture *fx, const char *name, size_t len)
+{
+    for (size_t i = 0; i < fx->n; i++) {
+        if (strlen(fx->names[i]) == len && memcmp(fx->names[i], name, len) == 0)
+            return fx->values[i];
+    }
+    return NULL;
+}
+
+static const char *fx_id(const struct fixture *fx, const char *name)
+{
+    const char *v = name != NULL ? fx_get(fx, name, strlen(name)) : NULL;
+    if (name != NULL && v == NULL)
+        fail_msg("the fixture has no %s", name);
+    return v;
+}
+
+/* A JSON template whose $NAME placeholders become the JSON strings of the fixture's values. */
+static json_t *expand(const struct fixture *fx, const char *tmpl)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    for (const char *p = tmpl; *p != '\0';) {
+        size_t n = *p == '$' ? strspn(p + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") : 0;
+        const char *value = n > 0 ? fx_get(fx, p + 1, n) : NULL;
+        if (value == NULL) {
+            fputc(*p++, f);
+            continue;
+        }
+        json_t *js = json_string(value);
+        char *quoted = json_dumps(js, JSON_ENCODE_ANY);
+        fputs(quoted, f);
+        free(quoted);
+        json_decref(js);
+        p += n + 1;
+    }
+    fclose(f);
+    json_t *v = parse(buf);
+    free(buf);
+    return v;
+}
+
+static void open_store(const char *url, struct gh_store **s)
+{
+    char error[256] = "";
+    if (gh_store_open(url, s, error, sizeof error) != GH_OK)
+        fail_msg("cannot open %s: %s", url, error);
+}
+
+static void fixture_open(struct fixture *fx)
+{
+    memset(fx, 0, sizeof *fx);
+    open_store("sqlite::memory:", &fx->s);
+    fx_set(fx, "PEM", rsa_pem);
+    fx_set(fx, "JWK", ec_jwk);
+    fx_set(fx, "HMAC", hmac_secret);
+}
+
+static void fixture_close(struct fixture *fx)
+{
+    gh_store_close(fx->s);
+    for (size_t i = 0; i < fx->n; i++) {
+        free(fx->names[i]);
+        free(fx->values[i]);
+    }
+    memset(fx, 0, sizeof *fx);
+}
+
+static void fail_store(const char *what, const struct gh_store_error *err)
+{
+    fail_msg("%s refused: %d %s field \"%s\": %s", what, err->status, err->code ? err->code : "",
+             err->field, err->message);
+}
+
+/* An accepted create: the object as shown, and the generation moved by exactly one. */
+static json_t *must_create(struct gh_store *s, enum gh_kind kind, const char *parent, json_t *input)
+{
+    struct gh_store_error err = {0};
+    json_t *out = NULL;
+    uint64_t generation = gh_store_generation(s);
+    if (gh_store_create(s, kind, parent, input, NULL, &out, &err) != GH_OK)
+        fail_store(gh_kind_plural(kind), &err);
+    json_decref(input);
+    assert_non_null(out);
+    assert_int_equal(gh_store_generation(s), generation + 1);
+    return out;
+}
+
+static json_t *must_update(struct gh_store *s, enum gh_kind kind, const char *id, json_t *patch)
+{
+    struct gh_store_error err = {0};
+    json_t *out = NULL;
+    uint64_t generation = gh_store_generation(s);
+    if (gh_store_update(s, kind, id, patch, NULL, &out, &err) != GH_OK)
+        fail_store("update", &err);
+    json_decref(patch);
+    assert_int_equal(gh_store_generation(s), generation + 1);
+    return out;
+}
+
+static void must_delete(struct gh_store *s, enum gh_kind kind, const char *id)
+{
+    struct gh_store_error err = {0};
+    uint64_t generation = gh_store_generation(s);
+    if (gh_store_delete(s, kind, id, NULL, &err) != GH_OK)
+        fail_store("delete", &err);
+    assert_int_equal(gh_store_generation(s), generation + 1);
+}
+
+static json_t *must_rotate(struct gh_store *s, const char *profile_id, int64_t grace)
+{
+    struct gh_store_error err = {0};
+    json_t *out = NULL;
+    uint64_t generation = gh_store_generation(s);
+    if (gh_store_key_rotate(s, profile_id, grace, NULL, &out, &err) != GH_OK)
+        fail_store("rotate", &err);
+    assert_int_equal(gh_store_generation(s), generation + 1);
+    return out;
+}
+
+/* Creates an object from a template and names its id `var` in the fixture. */
+static void fx_create(struct fixture *fx, const char *var, enum gh_kind kind, const char *parent,
+                      const char *tmpl)
+{
+    json_t *out = must_create(fx->s, kind, fx_id(fx, parent), expand(fx, tmpl));
+    fx_set(fx, var, str(out, "id"));
+    json_decref(out);
+}
+
+static json_t *must_get(struct gh_store *s, enum gh_kind kind, const char *id)
+{
+    struct gh_store_error err = {0};
+    json_t *out = NULL;
+    if (gh_store_get(s, kind, id, &out, &err) != GH_OK)
+        fail_store("get", &err);
+    return out;
+}
+
+/* The "data" of one list call (a new reference). */
+static json_t *must_list(struct gh_store *s, enum gh_kind kind, const char *parent)
+{
+    struct gh_store_error err = {0};
+    json_t *page = NULL;
+    if (gh_store_list(s, kind, parent, NULL, 1000, &page, &err) != GH_OK)
+        fail_store("list", &err);
+    assert_true(json_is_null(json_object_get(page, "next")));
+    json_t *data = json_incref(json_object_get(page, "data"));
+    json_decref(page);
+    return data;
+}
+
+static json_t *must_export(struct gh_store *s, int secrets)
+{
+    struct gh_store_error err = {0};
+    json_t *out = NULL;
+    if (gh_store_export(s, secrets, &out, &err) != GH_OK)
+        fail_store("export", &err);
+    return out;
+}
+
+static void assert_json_equal(const json_t *got, const json_t *want, const char *what)
+{
+    if (!json_equal(got, want)) {
+        char *a = dump(got), *b = dump(want);
+        fail_msg("%s:\n got  %s\n want %s", what, a, b);
+    }
+}
+
+/* Seconds since the epoch of an RFC 3339 UTC timestamp (fractional seconds allowed), or -1. */
+static long long rfc3339_seconds(const char *text)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+    struct tm tm = {0};
+    if (text == NULL || strlen(text) < sizeof shape)
+        return -1;
+    for (size_t i = 0; i + 1 < sizeof shape; i++) {
+        if (shape[i] == 'd' ? text[i] < '0' || text[i] > '9' : text[i] != shape[i])
+            return -1;
+    }
+    const char *rest = text + sizeof shape - 1;
+    if (*rest == '.' && rest[1] >= '0' && rest[1] <= '9') {
+        rest++;
+        while (*rest >= '0' && *rest <= '9')
+            rest++;
+    }
+    if (strcmp(rest, "Z") != 0 && strcmp(rest, "+00:00") != 0)
+        return -1;
+    sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+           &tm.tm_min, &tm.tm_sec);
+    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+        tm.tm_min > 59 || tm.tm_sec > 60)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (long long)timegm(&tm);
+}
+
+/* A timestamp member that is RFC 3339 and within a few seconds of `expected`. */
+static void assert_time_near(const json_t *obj, const char *member, long long expected)
+{
+    long long t = rfc3339_seconds(str(obj, member));
+    if (t < 0)
+        fail_msg("%s is not an RFC 3339 UTC timestamp: %s", member, str(obj, member));
+    if (t < expected - 5 || t > expected + 5)
+        fail_msg("%s is %s, not about %lld", member, str(obj, member), expected);
+}
+
+/* SPEC §1: prefix, '_', at least 12 base62 characters. */
+static void assert_id(const json_t *obj, const char *prefix)
+{
+    const char *id = str(obj, "id");
+    size_t plen = strlen(prefix);
+    assert_non_null(id);
+    if (strncmp(id, prefix, plen) != 0 || id[plen] != '_' || strlen(id + plen + 1) < 12 ||
+        strspn(id + plen + 1, BASE62) != strlen(id + plen + 1))
+        fail_msg("\"%s\" is not a %s_ id", id, prefix);
+}
+
+/* SPEC §1: "gk_" + 43 base64url characters (32 random bytes). */
+static void assert_plain_key(const char *key)
+{
+    assert_non_null(key);
+    assert_int_equal(strlen(key), 46);
+    assert_memory_equal(key, "gk_", 3);
+    assert_int_equal(strspn(key + 3, B64URL), 43);
+}
+
+static void sha256_hex(const char *text, char hex[65])
+{
+    unsigned char digest[32];
+    unsigned int n = 0;
+    assert_int_equal(EVP_Digest(text, strlen(text), digest, &n, EVP_sha256(), NULL), 1);
+    assert_int_equal(n, 32);
+    for (unsigned i = 0; i < n; i++)
+        sprintf(hex + 2 * i, "%02x", digest[i]);
+}
+
+/* 1 when the JSON text of `v` contains `needle` anywhere (a secret must never be shown). */
+static int shows(const json_t *v, const char *needle)
+{
+    char *text = dump(v);
+    int found = strstr(text, needle) != NULL;
+    free(text);
+    return found;
+}
+
+/* The member `id` of `list` whose "id" is `id`, or NULL. */
+static json_t *find_id(const json_t *list, const char *id)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach (list, i, item) {
+        if (str(item, "id") != NULL && strcmp(str(item, "id"), id) == 0)
+            return item;
+    }
+    return NULL;
+}
+
+/* An export without what changes on every write or import: the generation and updated_at. */
+static void strip_volatile(json_t *doc)
+{
+    const char *kind;
+    json_t *list, *item;
+    size_t i;
+    json_object_del(doc, "generation");
+    json_object_foreach (doc, kind, list) {
+        json_array_foreach (list, i, item)
+            json_object_del(item, "updated_at");
+    }
+}
+
+/* ---- create, get, list, update, delete of every kind ---- */
+
+struct crud_case {
+    const char *what;
+    enum gh_kind kind;
+    const char *prefix; /* of the id */
+    const char *parent; /* fixture name of the parent (endpoints) */
+    const char *input;  /* templates, see expand() */
+    const char *shown;  /* every field shown, without id and timestamps: the defaults filled in */
+    const char *patch;
+};
+
+#define PROFILE(auth, extra)                                                                       \
+    "{\"client_id\":$CLI,\"name\":\"p\",\"auth_type\":\"" auth "\"" extra "}"
+#define PROFILE_SHOWN(auth, extra)                                                                 \
+    "{\"client_id\":$CLI,\"name\":\"p\",\"auth_type\":\"" auth "\"," PROFILE_DEFAULTS extra "}"
+#define DISCOVERY "\"https://idp.example.com/.well-known/openid-configuration\""
+
+static const struct crud_case crud_cases[] = {
+    {"collection", GH_KIND_COLLECTION, "col", NULL,
+     "{\"name\":\"Orders\",\"path\":\"/orders/v1\","
+     "\"upstream\":\"https://orders.internal:8443/api\"}",
+     "{\"name\":\"Orders\",\"version\":\"v1\",\"path\":\"/orders/v1\","
+     "\"upstream\":\"https://orders.internal:8443/api\",\"active\":true,"
+     "\"forward_authorization\":true,\"timeout_ms\":30000}",
+     "{\"timeout_ms\":5000,\"active\":false,\"forward_authorization\":false,\"version\":\"v2\"}"},
+    {"endpoint", GH_KIND_ENDPOINT, "ep", "COL", "{\"method\":\"GET\",\"path\":\"/items/:id\"}",
+     "{\"collection_id\":$COL,\"method\":\"GET\",\"path\":\"/items/:id\",\"name\":null,"
+     "\"active\":true,\"timeout_ms\":null}",
+     "{\"name\":\"Get an item\",\"timeout_ms\":1500,\"method\":\"ANY\",\"path\":\"/files/*\"}"},
+    {"client", GH_KIND_CLIENT, "cli", NULL, "{\"name\":\"Acme\"}",
+     "{\"name\":\"Acme\",\"description\":\"\",\"active\":true}",
+     "{\"description\":\"two\\nlines\",\"active\":false,\"name\":\"Acme Corp\"}"},
+    {"policy", GH_KIND_POLICY, "pol", NULL,
+     "{\"name\":\"Gold\",\"rate_limit\":{\"requests\":100,\"per_seconds\":60}}",
+     "{\"name\":\"Gold\",\"rate_limit\":{\"requests\":100,\"per_seconds\":60},\"quota\":null}",
+     "{\"quota\":{\"requests\":100000,\"per_seconds\":86400},\"rate_limit\":null}"},
+    {"token profile", GH_KIND_PROFILE, "ap", NULL, PROFILE("token", ""),
+     PROFILE_SHOWN("token", ",\"oidc_discovery_url\":null,\"oidc_jwks_uri\":null"),
+     "{\"collection_ids\":[$COL],\"policy_id\":$POL,"
+     "\"ip_allow\":[\"10.0.0.0/8\",\"2001:db8::/32\"],\"ip_deny\":[\"10.1.2.3\"]}"},
+    {"oidc profile (discovery)", GH_KIND_PROFILE, "ap", NULL,
+     PROFILE("oidc", ",\"oidc_discovery_url\":" DISCOVERY),
+     PROFILE_SHOWN("oidc", ",\"oidc_discovery_url\":" DISCOVERY ",\"oidc_jwks_uri\":null"),
+     "{\"audiences\":[\"api://orders\"],\"leeway_seconds\":300,"
+     "\"key_claim\":\"https://gatehouse.dev/key\","
+     "\"allowed_issuers\":[\"https://idp.example.com\"]}"},
+    {"oidc profile (jwks_uri)", GH_KIND_PROFILE, "ap", NULL,
+     PROFILE("oidc", ",\"oidc_jwks_uri\":\"https://idp.example.com/jwks\""),
+     PROFILE_SHOWN(
+         "oidc", ",\"oidc_discovery_url\":null,\"oidc_jwks_uri\":\"https://idp.example.com/jwks\""),
+     "{\"oidc_jwks_uri\":null,\"oidc_discovery_url\":" DISCOVERY ",\"algorithms\":[\"ES256\"]}"},
+    {"jwt profile (PEM)", GH_KIND_PROFILE, "ap", NULL, PROFILE("jwt", ",\"jwt_key\":$PEM"),
+     PROFILE_SHOWN("jwt", ",\"oidc_discovery_url\":null,\"oidc_jwks_uri\":null"),
+     "{\"algorithms\":[\"RS256\",\"PS256\"],\"required_claims\":[]}"},
+    {"jwt profile (JWK)", GH_KIND_PROFILE, "ap", NULL, PROFILE("jwt", ",\"jwt_key\":$JWK"),
+     PROFILE_SHOWN("jwt", ",\"oidc_discovery_url\":null,\"oidc_jwks_uri\":null"),
+     "{\"algorithms\":[\"ES256\"],\"active\":false}"},
+    {"jwt profile (HMAC)", GH_KIND_PROFILE, "ap", NULL,
+     PROFILE("jwt", ",\"algorithms\":[\"HS256\"],\"jwt_key\":$HMAC"),
+     "{\"client_id\":$CLI,\"name\":\"p\",\"auth_type\":\"jwt\",\"collection_ids\":[],"
+     "\"active\":true,\"policy_id\":null,\"key_claim\":null,\"required_claims\":[\"exp\"],"
+     "\"allowed_issuers\":[],\"audiences\":[],\"algorithms\":[\"HS256\"],\"leeway_seconds\":60,"
+     "\"ip_allow\":[],\"ip_deny\":[],\"oidc_discovery_url\":null,\"oidc_jwks_uri\":null}",
+     "{\"required_claims\":[\"exp\",\"sub\"],\"key_claim\":\"gatehouse_key\"}"},
+};
+
+/* What every shown object shares: its id, its timestamps, and never a secret. */
+static void check_shown(const struct crud_case *c, const json_t *obj, const json_t *fields,
+                        long long now)
+{
+    assert_id(obj, c->prefix);
+    assert_time_near(obj, "created_at", now);
+    assert_time_near(obj, "updated_at", now);
+    assert_null(json_object_get(obj, "jwt_key"));
+    assert_null(json_object_get(obj, "hash"));
+    json_t *copy = json_deep_copy(obj);
+    json_object_del(copy, "id");
+    json_object_del(copy, "created_at");
+    json_object_del(copy, "updated_at");
+    json_object_del(copy, "key");
+    assert_json_equal(copy, fields, c->what);
+    json_decref(copy);
+}
+
+/* get and list show `obj` as it is (minus the one-time "key"). */
+static void check_read_back(struct fixture *fx, const struct crud_case *c, const json_t *obj)
+{
+    json_t *want = json_deep_copy(obj), *got = must_get(fx->s, c->kind, str(obj, "id"));
+    json_object_del(want, "key");
+    assert_json_equal(got, want, c->what);
+    json_t *all = must_list(fx->s, c->kind, NULL);
+    assert_json_equal(find_id(all, str(obj, "id")), want, c->what);
+    if (c->parent != NULL) {
+        json_t *mine = must_list(fx->s, c->kind, fx_id(fx, c->parent));
+        assert_json_equal(find_id(mine, str(obj, "id")), want, c->what);
+        json_decref(mine);
+    }
+    json_decref(all);
+    json_decref(got);
+    json_decref(want);
+}
+
+static void run_crud_case(const struct crud_case *c)
+{
+    struct fixture fx;
+    struct gh_store_error err = {0};
+    json_t *fields, *created, *updated, *gone = NULL;
+    long long now = (long long)time(NULL);
+
+    fixture_open(&fx);
+    fx_create(&fx, "CLI", GH_KIND_CLIENT, NULL, "{\"name\":\"owner\"}");
+    fx_create(&fx, "POL", GH_KIND_POLICY, NULL, "{\"name\":\"basic\"}");
+    fx_create(&fx, "COL", GH_KIND_COLLECTION, NULL,
+              "{\"name\":\"shop\",\"path\":\"/shop\",\"upstream\":\"http://shop.internal\"}");
+    fields = expand(&fx, c->shown);
+    created = must_create(fx.s, c->kind, fx_id(&fx, c->parent), expand(&fx, c->input));
+    check_shown(c, created, fields, now);
+    assert_string_equal(str(created, "created_at"), str(created, "updated_at"));
+    if (c->kind == GH_KIND_PROFILE)
+        assert_plain_key(str(created, "key"));
+    else
+        assert_null(json_object_get(created, "key"));
+    check_read_back(&fx, c, created);
+
+    json_t *patch = expand(&fx, c->patch);
+    json_object_update(fields, patch);
+    updated = must_update(fx.s, c->kind, str(created, "id"), patch);
+    check_shown(c, updated, fields, now);
+    assert_string_equal(str(updated, "id"), str(created, "id"));
+    assert_string_equal(str(updated, "created_at"), str(created, "created_at"));
+    check_read_back(&fx, c, updated);
+
+    must_delete(fx.s, c->kind, str(created, "id"));
+    assert_int_not_equal(gh_store_get(fx.s, c->kind, str(created, "id"), &gone, &err), GH_OK);
+    assert_int_equal(err.status, 404);
+    assert_null(gone);
+    json_t *all = must_list(fx.s, c->kind, NULL);
+    assert_null(find_id(all, str(created, "id")));
+    json_decref(all);
+    json_decref(fields);
+    json_decref(created);
+    json_decref(updated);
+    fixture_close(&fx);
+}
+
+static void test_crud_every_kind(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof crud_cases / sizeof crud_cases[0]; i++) {
+        print_message("  %s\n", crud_cases[i].what);
+        run_crud_case(&crud_cases[i]);
+    }
+}
+
+/* jwt_key is write-only (SPEC §1): kept for the gateway, shown only in a secret export. */
+static void test_jwt_key_write_only(void **state)
+{
+    struct fixture *fx = *state;
+    fx_create(fx, "CLI", GH_KIND_CLIENT, NULL, "{\"name\":\"owner\"}");
+    fx_create(fx, "PRF", GH_KIND_PROFILE, NULL, PROFILE("jwt", ",\"jwt_key\":$PEM"));
+    json_t *plain = must_export(fx->s, 0), *secret = must_export(fx->s, 1), *all = NULL;
+    json_t *got = must_get(fx->s, GH_KIND_PROFILE, fx_id(fx, "PRF"));
+    struct gh_store_error err = {0};
+
+    assert_false(shows(plain, "BEGIN PUBLIC KEY"));
+    assert_false(shows(got, "BEGIN PUBLIC KEY"));
+    json_t *profile = find_id(json_object_get(secret, "profiles"), fx_id(fx, "PRF"));
+    assert_string_equal(str(profile, "jwt_key"), rsa_pem);
+    assert_int_equal(gh_store_load_all(fx->s, &all, &err), GH_OK);
+    profile = find_id(json_object_get(all, "profiles"), fx_id(fx, "PRF"));
+    assert_string_equal(str(profile, "jwt_key"), rsa_pem);
+    assert_int_equal(json_integer_value(json_object_get(all, "generation")),
+                     gh_store_generation(fx->s));
+    /* an update that does not name jwt_key keeps it */
+    json_decref(must_update(fx->s, GH_KIND_PROFILE, fx_id(fx, "PRF"), parse("{\"active\":false}")));
+    json_decref(secret);
+    secret = must_export(fx->s, 1);
+    profile = find_id(json_object_get(secret, "profiles"), fx_id(fx, "PRF"));
+    assert_string_equal(str(profile, "jwt_key"), rsa_pem);
+    json_decref(plain);
+    json_decref(secret);
+    json_decref(all);
+    json_decref(got);
+}
+
+/* ---- lists ---- */
+
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Follows the cursors from the start; every id comes once, in id order. Returns the page count. */
+static size_t walk_pages(struct gh_store *s, int limit, char **ids, size_t n)
+{
+    char after[64] = "";
+    size_t seen = 0, pages = 0;
+    for (;;) {
+        struct gh_store_error err = {0};
+        json_t *page = NULL, *item;
+        size_t i;
+        if (gh_store_list(s, GH_KIND_CLIENT, NULL, after[0] ? after : NULL, limit, &page, &err))
+            fail_store("list", &err);
+        pages++;
+        json_array_foreach (json_object_get(page, "data"), i, item) {
+            assert_true(seen < n);
+            assert_string_equal(str(item, "id"), ids[seen++]);
+        }
+        const json_t *next = json_object_get(page, "next");
+        int last = json_is_null(next);
+        if (!last) {
+            assert_string_equal(json_string_value(next), ids[seen - 1]);
+            snprintf(after, sizeof after, "%s", json_string_value(next));
+        }
+        json_decref(page);
+        if (last)
+            break;
+    }
+    assert_int_equal(seen, n);
+    return pages;
+}
+
+static void test_list_paging(void **state)
+{
+    struct fixture *fx = *state;
+    char *ids[101], name[32];
+    for (size_t i = 0; i < 101; i++) {
+        snprintf(name, sizeof name, "client %zu", i);
+        json_t *out = must_create(fx->s, GH_KIND_CLIENT, NULL, json_pack("{s:s}", "name", name));
+        ids[i] = strdup(str(out, "id"));
+        json_decref(out);
+        if (i == 24) { /* 25 objects, 10 a page: 10 + 10 + 5 */
+            qsort(ids, 25, sizeof ids[0], compare_strings);
+            assert_int_equal(walk_pages(fx->s, 10, ids, 25), 3);
+        }
+    }
+    qsort(ids, 101, sizeof ids[0], compare_strings);
+    assert_int_equal(walk_pages(fx->s, 0, ids, 101), 2); /* 0: the default of 100 */
+    assert_int_equal(walk_pages(fx->s, 1000, ids, 101), 1);
+    for (size_t i = 0; i < 101; i++)
+        free(ids[i]);
+}
+
+/* Endpoints list by collection, profiles by client, keys by profile. */
+static void test_list_by_parent(void **state)
+{
+    struct fixture *fx = *state;
+    static const char *const upstream = ",\"upstream\":\"http://up\"}";
+    char text[128];
+    for (int c = 0; c < 2; c++) {
+        snprintf(text, sizeof text, "{\"name\":\"c%d\",\"path\":\"/c%d\"%s", c, c, upstream);
+        fx_create(fx, c ? "COL1" : "COL0", GH_KIND_COLLECTION, NULL, text);
+    }
+    fx_create(fx, "E0", GH_KIND_ENDPOINT, "COL0", "{\"method\":\"GET\",\"path\":\"/\"}");
+    fx_create(fx, "E1", GH_KIND_ENDPOINT, "COL1", "{\"method\":\"GET\",\"path\":\"/\"}");
+    fx_create(fx, "E2", GH_KIND_ENDPOINT, "COL1", "{\"method\":\"POST\",\"path\":\"/\"}");
+    fx_create(fx, "CLI", GH_KIND_CLIENT, NULL, "{\"name\":\"a\"}");
+    fx_create(fx, "CLI2", GH_KIND_CLIENT, NULL, "{\"name\":\"b\"}");
+    fx_create(fx, "P0", GH_KIND_PROFILE, NULL, PROFILE("token", ""));
+    fx_create(fx, "P1", GH_KIND_PROFILE, NULL,
+              "{\"client_id\":$CLI2,\"name\":\"q\",\"auth_type\":\"token\"}");
+    json_t *l0 = must_list(fx->s, GH_KIND_ENDPOINT, fx_id(fx, "COL0"));
+    json_t *l1 = must_list(fx->s, GH_KIND_ENDPOINT, fx_id(fx, "COL1"));
+    json_t *lp = must_list(fx->s, GH_KIND_PROFILE, fx_id(fx, "CLI2"));
+    json_t *lk = must_list(fx->s, GH_KIND_KEY, fx_id(fx, "P0"));
+    json_t *all = must_list(fx->s, GH_KIND_KEY, NULL);
+    assert_int_equal(json_array_size(l0), 1);
+    assert_non_null(find_id(l0, fx_id(fx, "E0")));
+    assert_int_equal(json_array_size(l1), 2);
+    assert_null(find_id(l1, fx_id(fx, "E0")));
+    assert_int_equal(json_array_size(lp), 1);
+    assert_non_null(find_id(lp, fx_id(fx, "P1")));
+    assert_int_equal(json_array_size(lk), 1);
+    assert_string_equal(str(json_array_get(lk, 0), "profile_id"), fx_id(fx, "P0"));
+    assert_int_equal(json_array_size(all), 2);
+    json_decref(l0);
+    json_decref(l1);
+    json_decref(lp);
+    json_decref(lk);
+    json_decref(all);
+}
+
+/* ---- access profile keys ---- */
+
+/* The profile's keys as listed (a new reference), none showing a plain key or a hash. */
+static json_t *profile_keys(struct gh_store *s, const char *profile_id)
+{
+    json_t *keys = must_list(s, GH_KIND_KEY, profile_id), *key;
+    size_t i;
+    json_array_foreach (keys, i, key) {
+        assert_id(key, "key");
+        assert_string_equal(str(key, "profile_id"), profile_id);
+        assert_null(json_object_get(key, "key"));
+        assert_null(json_object_get(key, "hash"));
+    }
+    return keys;
+}
+
+/* The hash the secret export keeps for key `key_id`, checked to be sha256(plain) when given. */
+static void assert_key_hash(struct gh_store *s, const char *key_id, const char *plain)
+{
+    json_t *doc = must_export(s, 1);
+    json_t *key = find_id(json_object_get(doc, "keys"), key_id);
+    char hex[65];
+    assert_non_null(key);
+    sha256_hex(plain, hex);
+    assert_string_equal(str(key, "hash"), hex);
+    assert_false(shows(doc, plain)); /* only the hash is kept */
+    json_decref(doc);
+}
+
+static void test_key_shown_once(void **state)
+{
+    struct fixture *fx = *state;
+    long long now = (long long)time(NULL);
+    fx_create(fx, "CLI", GH_KIND_CLIENT, NULL, "{\"name\":\"owner\"}");
+    json_t *created = must_create(fx->s, GH_KIND_PROFILE, NULL, expand(fx, PROFILE("token", "")));
+    const char *plain = str(created, "key"), *id = str(created, "id");
+    assert_plain_key(plain);
+
+    json_t *got = must_get(fx->s, GH_KIND_PROFILE, id),
+           *list = must_list(fx->s, GH_KIND_PROFILE, NULL);
+    json_t *keys = profile_keys(fx->s, id), *plain_export = must_export(fx->s, 0);
+    assert_false(shows(got, plain));
+    assert_false(shows(list, plain));
+    assert_false(shows(keys, plain));
+    assert_false(shows(plain_export, plain));
+    assert_false(shows(plain_export, "\"hash\""));
+    assert_null(json_object_get(got, "key"));
+    assert_int_equal(json_array_size(keys), 1);
+    json_t *key = json_array_get(keys, 0);
+    assert_memory_equal(str(key, "prefix"), plain, 8);
+    assert_int_equal(strlen(str(key, "prefix")), 8);
+    assert_time_near(key, "created_at", now);
+    assert_true(json_is_null(json_object_get(key, "expires_at")));
+    json_t *one = must_get(fx->s, GH_KIND_KEY, str(key, "id"));
+    assert_json_equal(one, key, "get key");
+    assert_key_hash(fx->s, str(key, "id"), plain);
+    json_decref(one);
+    json_decref(got);
+    json_decref(list);
+    json_decref(keys);
+    json_decref(plain_export);
+    json_decref(created);
+}
+
+/* Without grace the new key is the only one left, at once (SPEC §1). */
+static void test_key_rotate_without_grace(void **state)
+{
+    struct fixture *fx = *state;
+    char old_hash[65];
+    fx_create(fx, "CLI", GH_KIND_CLIENT, NULL, "{\"name\":\"owner\"}");
+    json_t *created = must_create(fx->s, GH_KIND_PROFILE, NULL, expand(fx, PROFILE("token", "")));
+    const char *id = str(created, "id");
+    sha256_hex(str(created, "key"), old_hash);
+
+    json_t *rotated = must_rotate(fx->s, id, 0);
+    assert_id(rotated, "key");
+    assert_plain_key(str(rotated, "key"));
+    assert_string_not_equal(str(rotated, "key"), str(created, "key"));
+    assert_null(json_object_get(rotated, "hash"));
+    json_t *keys = profile_keys(fx->s, id);
+    assert_int_equal(json_array_size(keys), 1);
+    assert_string_equal(str(json_array_get(keys, 0), "id"), str(rotated, "id"));
+    assert_key_hash(fx->s, str(rotated, "id"), str(rotated, "key"));
+    json_t *doc = must_export(fx->s, 1);
+    assert_false(shows(doc, old_hash));
+    json_decref(doc);
+
+    /* creating a key through gh_store_create is the same rotation */
+    json_t *made = must_create(fx->s, GH_KIND_KEY, id, NULL);
+    assert_plain_key(str(made, "key"));
+    json_decref(keys);
+    keys = profile_keys(fx->s, id);
+    assert_int_equal(json_array_size(keys), 1);
+    assert_string_equal(str(json_array_get(keys, 0), "id"), str(made, "id"));
+    json_decref(made);
+    json_decref(keys);
+    json_decref(rotated);
+    json_decref(created);
+}
+
+/* The only key of `keys` other than `new_id`. */
+static json_t *other_key(const json_t *keys, const char *new_id)
+{
+    json_t *found = NULL, *key;
+    size_t i;
+    json_array_foreach (keys, i, key) {
+        if (strcmp(str(key, "id"), new_id) != 0)
+            found = key;
+    }
+    assert_non_null(found);
+    return found;
+}
+
+static void test_key_rotate_with_grace(void **state)
+{
+    struct fixture *fx = *state;
+    fx_create(fx, "CLI", GH_KIND_CLIENT, NULL, "{\"name\":\"owner\"}");
+    json_t *created = must_create(fx->s, GH_KIND_PROFILE, NULL, expand(fx, PROFILE("token", "")));
+    const char *id = str(created, "id");
+    long long now = (long long)time(NULL);
+
+    json_t *rotated = must_rotate(fx->s, id, 300);
+    json_t *keys = profile_keys(fx->s, id);
+    assert_int_equal(json_array_size(keys), 2);
+    json_t *fresh = find_id(keys, str(rotated, "id")), *old = other_key(keys, str(rotated, "id"));
+    assert_true(json_is_null(json_object_get(fresh, "expires_at")));
+    assert_time_near(old, "expires_at", now + 300);
+    assert_key_hash(fx->s, str(old, "id"), str(created, "key"));
+    assert_key_hash(fx->s, str(rotated, "id"), str(rotated, "key"));
+    json_decref(keys);
+    json_decref(rotated);
+    json_decref(created);
+}
+
+/* A second rotation with a longer grace must not give the first old key more time. */
+static void test_key_rotate_twice_keeps_shorter_expiry(void **state)
+{
+    struct fixture *fx = *state;
+    fx_create(fx, "CLI", GH_KIND_CLIENT, NULL, "{\"name\":\"owner\"}");
+    fx_create(fx, "PRF", GH_KIND_PROFILE, NULL, PROFILE("token", ""));
+    const char *id = fx_id(fx, "PRF");
+    json_t *before = profile_keys(fx->s, id);
+    char first[64], first_expiry[64];
+    snprintf(first, sizeof first, "%s", str(json_array_get(before, 0), "id"));
+    long long now = (long long)time(NULL);
+
+    json_t *second = must_rotate(fx->s, id, 300);
+    json_t *keys = profile_keys(fx->s, id);
+    snprintf(first_expiry, sizeof first_expiry, "%s", str(find_id(keys, first), "expires_at"));
+    json_t *third = must_rotate(fx->s, id, 3000);
+    json_decref(keys);
+    keys = profile_keys(fx->s, id);
+    assert_int_equal(json_array_size(keys), 3);
+    assert_string_equal(str(find_id(keys, first), "expires_at"), first_expiry);
+    assert_time_near(find_id(keys, first), "expires_at", now + 300);
+    assert_time_near(find_id(keys, str(second, "id")), "expires_at", now + 3000);
+    assert_true(json_is_null(json_object_get(find_id(keys, str(third, "id")), "expires_at")));
+    json_decref(keys);
+    json_decref(before);
+    json_decref(second);
+    json_decref(third);
+}
+
+static void test_profile_delete_removes_keys(void **state)
+{
+    struct fixture *fx = *state;
+    struct gh_store_error err = {0};
+    json_t *gone = NULL;
+    fx_create(fx, "CLI", GH_KIND_CLIENT, NULL, "{\"name\":\"owner\"}");
+    fx_create(fx, "PRF", GH_KIND_PROFILE, NULL, PROFILE("token", ""));
+    fx_create(fx, "KEEP", GH_KIND_PROFILE, NULL,
+              "{\"client_id\":$CLI,\"name\":\"keep\",\"auth_type\":\"token\"}");
+    json_t *rotated = must_rotate(fx->s, fx_id(fx, "PRF"), 300);
+    must_delete(fx->s, GH_KIND_PROFILE, fx_id(fx, "PRF"));
+    json_t *keys = must_list(fx->s, GH_KIND_KEY, fx_id(fx, "PRF"));
+    json_t *all = must_list(fx->s, GH_KIND_KEY, NULL), *doc = must_export(fx->s, 1);
+    assert_int_equal(json_array_size(keys), 0);
+    assert_int_equal(json_array_size(all), 1); /* only the other profile's key */
+    assert_string_equal(str(json_array_get(all, 0), "profile_id"), fx_id(fx, "KEEP"));
+    assert_int_equal(json_array_size(json_object_get(doc, "keys")), 1);
+    assert_int_not_equal(gh_store_get(fx->s, GH_KIND_KEY, str(rotated, "id"), &gone, &err), GH_OK);
+    assert_int_equal(err.status, 404);
+    json_decref(keys);
+    json_decref(all);
+    json_decref(doc);
+    json_decref(rotated);
+}
+
+/* ---- export and import ---- */
+
+/* A configuration with one of everything, some keys in grace. */
+static void build_config(struct fixture *fx)
+{
+    fx_create(fx, "POL", GH_KIND_POLICY, NULL,
+              "{\"name\":\"gold\",\"rate_limit\":{\"requests\":10,\"per_seconds\":1}}");
+    fx_create(fx, "CLI", GH_KIND_CLIENT, NULL, "{\"name\":\"acme\",\"description\":\"a\\nb\"}");
+    fx_create(fx, "COL", GH_KIND_COLLECTION, NULL,
+              "{\"name\":\"shop\",\"path\":\"/shop\",\"upstream\":\"http://shop:8080/v1\"}");
+    fx_create(fx, "EP", GH_KIND_ENDPOINT, "COL", "{\"method\":\"GET\",\"path\":\"/items/:id\"}");
+    fx_create(fx, "TOK", GH_KIND_PROFILE, NULL,
+              PROFILE("token", ",\"collection_ids\":[$COL],\"policy_id\":$POL"));
+    fx_create(fx, "OIDC", GH_KIND_PROFILE, NULL,
+              "{\"client_id\":$CLI,\"name\":\"web\",\"auth_type\":\"oidc\","
+              "\"oidc_discovery_url\":" DISCOVERY "}");
+    fx_create(fx, "JWT", GH_KIND_PROFILE, NULL,
+              "{\"client_id\":$CLI,\"name\":\"pem\",\"auth_type\":\"jwt\",\"jwt_key\":$PEM}");
+    fx_create(fx, "HS", GH_KIND_PROFILE, NULL,
+              "{\"client_id\":$CLI,\"name\":\"hs\",\"auth_type\":\"jwt\",\"jwt_key\":$HMAC,"
+              "\"algorithms\":[\"HS256\"]}");
+    json_decref(must_rotate(fx->s, fx_id(fx, "TOK"), 600));
+}
+
+static json_t *must_import(struct gh_store *s, const json_t *doc)
+{
+    struct gh_store_error err = {0};
+    json_t *summary = NULL;
+    uint64_t generation = gh_store_generation(s);
+    if (gh_store_import(s, doc, NULL, &summary, &err) != GH_OK)
+        fail_store("import", &err);
+    assert_int_equal(gh_store_generation(s), generation + 1);
+    assert_int_equal(json_integer_value(json_object_get(summary, "generation")), generation + 1);
+    return summary;
+}
+
+static void test_export_import_round_trip(void **state)
+{
+    struct fixture *fx = *state;
+    struct fixture other;
+    build_config(fx);
+    json_t *first = must_export(fx->s, 1);
+    assert_int_equal(json_integer_value(json_object_get(first, "generation")),
+                     gh_store_generation(fx->s));
+
+    fixture_open(&other);
+    json_t *summary = must_import(other.s, first);
+    assert_int_equal(json_integer_value(json_object_get(summary, "profiles")), 4);
+    assert_int_equal(json_integer_value(json_object_get(summary, "keys")), 5);
+    json_t *second = must_export(other.s, 1);
+    strip_volatile(first);
+    strip_volatile(second);
+    assert_json_equal(second, first, "export after import");
+    fixture_close(&other);
+    json_decref(summary);
+    json_decref(first);
+    json_decref(second);
+}
+
+/* A document without "keys" keeps the keys of the profiles that remain, and only theirs. */
+static void test_import_without_keys_keeps_keys(void **state)
+{
+    struct fixture *fx = *state;
+    build_config(fx);
+    json_t *before = must_export(fx->s, 1), *doc = json_deep_copy(before);
+    const char *dropped = fx_id(fx, "HS");
+    json_t *profiles = json_object_get(doc, "profiles"), *item;
+    size_t i, kept = 0;
+    json_object_del(doc, "keys");
+    json_array_foreach (profiles, i, item) {
+        if (strcmp(str(item, "id"), dropped) == 0)
+            break;
+    }
+    assert_int_equal(json_array_remove(profiles, i), 0);
+    json_decref(must_import(fx->s, doc));
+
+    json_t *after = must_export(fx->s, 1), *key;
+    json_array_foreach (json_object_get(before, "keys"), i, key) {
+        json_t *now = find_id(json_object_get(after, "keys"), str(key, "id"));
+        if (strcmp(str(key, "profile_id"), dropped) == 0) {
+            assert_null(now);
+            continue;
+        }
+        assert_json_equal(now, key, "kept key");
+        kept++;
+    }
+    assert_int_equal(json_array_size(json_object_get(after, "keys")), kept);
+    assert_int_equal(kept, 4); /* the token profile's two, the oidc and the PEM profile's one */
+    json_decref(before);
+    json_decref(after);
+    json_decref(doc);
+}
+
+/* A non-secret export has no jwt_key: applying it keeps each profile's key from before. */
+static void test_import_carries_jwt_key(void **state)
+{
+    struct fixture *fx = *state;
+    build_config(fx);
+    json_t *doc = must_export(fx->s, 0);
+    json_object_del(doc, "keys"); /* the keys of a public export: see the next test */
+    json_decref(must_import(fx->s, doc));
+    json_t *after = must_export(fx->s, 1);
+    json_t *jwt = find_id(json_object_get(after, "profiles"), fx_id(fx, "JWT"));
+    json_t *hs = find_id(json_object_get(after, "profiles"), fx_id(fx, "HS"));
+    assert_string_equal(str(jwt, "jwt_key"), rsa_pem);
+    assert_string_equal(str(hs, "jwt_key"), hmac_secret);
+    json_decref(after);
+    json_decref(doc);
+}
+
+/*
+ * What GET /v1/config answers can be PUT back unchanged (SPEC §6): its keys carry no hash, and must
+ * then stay as they are, exactly as a missing jwt_key is carried over.
+ */
+static void test_import_public_export_as_is(void **state)
+{
+    struct fixture *fx = *state;
+    build_config(fx);
+    json_t *before = must_export(fx->s, 1), *doc = must_export(fx->s, 0);
+    json_decref(must_import(fx->s, doc));
+    json_t *after = must_export(fx->s, 1);
+    strip_volatile(before);
+    strip_volatile(after);
+    assert_json_equal(after, before, "configuration after applying its own public export");
+    json_decref(before);
+    json_decref(after);
+    json_decref(doc);
+}
+
+/* ---- strange input, byte for byte ---- */
+
+static void assert_same_bytes(const json_t *v, const char *want, size_t len, const char *what)
+{
+    if (!json_is_string(v) || json_string_length(v) != len ||
+        memcmp(json_string_value(v), want, len) != 0)
+        fail_msg("%s did not come back byte for byte", what);
+}
+
+/* Creates a client with `name` and `description` and reads both back every way there is. */
+static void check_round_trip(struct gh_store *s, const char *name, const char *description)
+{
+    json_t *input = json_pack("{s:s, s:s}", "name", name, "description", description);
+    assert_non_null(input);
+    json_t *out = must_create(s, GH_KIND_CLIENT, NULL, input);
+    json_t *got = must_get(s, GH_KIND_CLIENT, str(out, "id")),
+           *all = must_list(s, GH_KIND_CLIENT, NULL);
+    json_t *doc = must_export(s, 0);
+    const json_t *seen[] = {out, got, find_id(all, str(out, "id")),
+                            find_id(json_object_get(doc, "clients"), str(out, "id"))};
+    for (size_t i = 0; i < sizeof seen / sizeof seen[0]; i++) {
+        assert_same_bytes(json_object_get(seen[i], "name"), name, strlen(name), name);
+        assert_same_bytes(json_object_get(seen[i], "description"), description, strlen(description),
+                          description);
+    }
+    json_decref(out);
+    json_decref(got);
+    json_decref(all);
+    json_decref(doc);
+}
+
+static void test_strange_input_byte_exact(void **state)
+{
+    struct fixture *fx = *state;
+    static const char *const names[] = {
+        "say \"hello\" and 'bye'",
+        "back\\slash \\\\ \\n \\u0041",
+        "'; DROP TABLE clients; --",
+        "Robert'); DELETE FROM profiles WHERE ('1'='1",
+        "%s%n%x {} [] $1 ?1 :name",
+        "fox \xF0\x9F\xA6\x8A key \xF0\x9F\x94\x91 family "
+        "\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7",
+        "\xD7\xA9\xD7\x9C\xD7\x95\xD7\x9D \xD9\x85\xD8\xB1\xD8\xAD\xD8\xA8\xD8\xA7 \xE2\x80\xAE"
+        "abc",
+        "e\xCC\x81 a\xCC\x88 Z\xCD\x91\xCD\x92\xCD\x93",
+        "\xEF\xBB\xBF"
+        "BOM and \xE2\x80\x8B zero width",
+    };
+    char long_name[1001];
+    for (size_t i = 0; i < 250; i++)
+        memcpy(long_name + 4 * i, "\xF0\x9F\xA6\x8A", 4); /* 1000 bytes, 250 characters */
+    long_name[1000] = '\0';
+
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        check_round_trip(fx->s, names[i], "line one\nline two\r\n\ttabbed \"quoted\" \\ end\n");
+    check_round_trip(fx->s, long_name, "");
+    json_t *all = must_list(fx->s, GH_KIND_CLIENT, NULL);
+    assert_int_equal(json_array_size(all), sizeof names / sizeof names[0] + 1);
+    json_decref(all);
+    /* the same fragment where a column is constrained too */
+    json_decref(must_create(fx->s, GH_KIND_POLICY, NULL, json_pack("{s:s}", "name", names[2])));
+    json_decref(must_create(
+        fx->s, GH_KIND_COLLECTION, NULL,
+        json_pack("{s:s, s:s, s:s}", "name", names[2], "path", "/x", "upstream", "http://x")));
+}
+
+/* ---- a database file ---- */
+
+static void remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[512];
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        assert_int_equal(unlink(path), 0);
+    }
+    closedir(d);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+static void test_file_survives_reopen(void **state)
+{
+    struct fixture *fx = *state;
+    char dir[] = "/tmp/gh_test_store_XXXXXX", url[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(url, sizeof url, "sqlite:%s/gatehouse.db", dir);
+    gh_store_close(fx->s);
+    open_store(url, &fx->s);
+    build_config(fx);
+    json_t *before = must_export(fx->s, 1);
+    uint64_t generation = gh_store_generation(fx->s);
+    assert_int_equal(generation, 9);
+    gh_store_close(fx->s);
+
+    open_store(url, &fx->s);
+    assert_int_equal(gh_store_generation(fx->s), generation);
+    assert_int_equal(gh_store_ping(fx->s), 1);
+    json_t *after = must_export(fx->s, 1);
+    assert_json_equal(after, before, "configuration after reopening");
+    json_decref(must_create(fx->s, GH_KIND_CLIENT, NULL, parse("{\"name\":\"later\"}")));
+    gh_store_close(fx->s);
+    open_store(url, &fx->s);
+    assert_int_equal(gh_store_generation(fx->s), generation + 1);
+    gh_store_close(fx->s);
+    fx->s = NULL;
+    remove_tree(dir);
+    json_decref(before);
+    json_decref(after);
+}
+
+static void assert_cached(struct gh_store *s, const char *url, const struct gh_persisted_keys *want)
+{
+    const struct gh_oidc_persistence *p = gh_store_persistence(s);
+    struct gh_persisted_keys got;
+    assert_int_equal(p->load(p->ctx, url, &got), GH_OK);
+    if (want->discovery == NULL)
+        assert_null(got.discovery);
+    else
+        assert_string_equal(got.discovery, want->discovery);
+    assert_string_equal(got.jwks, want->jwks);
+    assert_int_equal(got.fetched_at, want->fetched_at);
+    assert_int_equal(got.expires_at, want->expires_at);
+    free(got.discovery);
+    free(got.jwks);
+}
+
+/* SPEC §4: the last good documents per URL outlive a restart; they are no configuration change. */
+static void test_provider_cache(void **state)
+{
+    struct fixture *fx = *state;
+    static const char u1[] = "https://idp.example.com/.well-known/openid-configuration";
+    static const char u2[] = "https://other.example.com/jwks";
+    struct gh_persisted_keys a = {"{\"issuer\":\"https://idp.example.com\"}", "{\"keys\":[]}",
+                                  1700000000123, 1700000900123};
+    struct gh_persisted_keys b = {NULL, "{\"keys\":[{\"kty\":\"EC\"}]}", 1, 2}, none;
+    char dir[] = "/tmp/gh_test_store_XXXXXX", url[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(url, sizeof url, "sqlite:%s/cache.db", dir);
+    gh_store_close(fx->s);
+    open_store(url, &fx->s);
+
+    const struct gh_oidc_persistence *p = gh_store_persistence(fx->s);
+    assert_int_not_equal(p->load(p->ctx, u1, &none), GH_OK); /* nothing kept yet */
+    assert_int_equal(p->save(p->ctx, u1, &b), GH_OK);
+    assert_int_equal(p->save(p->ctx, u1, &a), GH_OK); /* replaces */
+    assert_int_equal(p->save(p->ctx, u2, &b), GH_OK);
+    assert_cached(fx->s, u1, &a);
+    assert_cached(fx->s, u2, &b);
+    assert_int_equal(gh_store_generation(fx->s), 0);
+    gh_store_close(fx->s);
+    open_store(url, &fx->s);
+    assert_cached(fx->s, u1, &a);
+    assert_cached(fx->s, u2, &b);
+    gh_store_close(fx->s);
+    fx->s = NULL;
+    remove_tree(dir);
+}
+
+/* ---- set-up ---- */
+
+static char *public_pem(EVP_PKEY *pkey)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *data = NULL, *out = NULL;
+    long n;
+    if (bio != NULL && PEM_write_bio_PUBKEY(bio, pkey) == 1 &&
+        (n = BIO_get_mem_data(bio, &data)) > 0)
+        out = strndup(data, (size_t)n);
+    BIO_free(bio);
+    return out;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (gh_testkey_generate(GH_ALG_RS256, "rsa", 0, &rsa_key) != 0 ||
+        gh_testkey_generate(GH_ALG_ES256, "ec", 0, &ec_key) != 0)
+        return -1;
+    rsa_pem = public_pem(rsa_key.priv);
+    ec_jwk = gh_testkey_public_jwk(&ec_key);
+    return rsa_pem != NULL && ec_jwk != NULL ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    free(rsa_pem);
+    free(ec_jwk);
+    gh_testkey_clear(&rsa_key);
+    gh_testkey_clear(&ec_key);
+    return 0;
+}
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof *fx);
+    if (fx == NULL)
+        return -1;
+    fixture_open(fx);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_close(*state);
+    free(*state);
+    return 0;
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crud_every_kind),
+        T(test_jwt_key_write_only),
+        T(test_list_paging),
+        T(test_list_by_parent),
+        T(test_key_shown_once),
+        T(test_key_rotate_without_grace),
+        T(test_key_rotate_with_grace),
+        T(test_key_rotate_twice_keeps_shorter_expiry),
+        T(test_profile_delete_removes_keys),
+        T(test_export_import_round_trip),
+        T(test_import_without_keys_keeps_keys),
+        T(test_import_carries_jwt_key),
+        T(test_import_public_export_as_is),
+        T(test_strange_input_byte_exact),
+        T(test_file_survives_reopen),
+        T(test_provider_cache),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
