@@ -11,6 +11,11 @@
 #include <time.h>
 
 #include "admin/app.h"
+
+#include <arpa/inet.h>
+#include <strings.h>
+
+#include "gateway/pipeline.h"
 #include "common/error.h"
 
 /* ---- plumbing ---- */
@@ -420,11 +425,90 @@ static void config_put(void *ctx, const struct gh_admin_request *req, struct gh_
     answer(app, res, rc, out, &err, 200, 1);
 }
 
+/* The header `name` of an explain request's "headers" object (names compared case-insensitively).
+ */
+static const char *explain_header(const json_t *headers, const char *name, size_t *len)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach ((json_t *)headers, key, value) {
+        if (strcasecmp(key, name) == 0 && json_is_string(value)) {
+            *len = json_string_length(value);
+            return json_string_value(value);
+        }
+    }
+    *len = 0;
+    return NULL;
+}
+
+static json_t *explain_answer(const struct gh_decision *d)
+{
+    json_t *steps = json_array();
+    for (size_t i = 0; i < d->n_steps; i++)
+        json_array_append_new(steps, json_pack("{s:s, s:b, s:s}", "step", d->steps[i].name, "ok",
+                                               d->steps[i].ok, "detail", d->steps[i].detail));
+    const char *reason = d->outcome == GH_OUTCOME_REFETCH ? "unknown_kid"
+                         : d->reason != 0                 ? gh_error_reason(d->reason)
+                                                          : NULL;
+    return json_pack(
+        "{s:i, s:s?, s:s?, s:s, s:s?, s:s?, s:s?, s:o}", "status",
+        d->outcome == GH_OUTCOME_REFETCH ? 401 : d->status, "error",
+        d->outcome == GH_OUTCOME_REFETCH ? "invalid_token" : d->error, "reason", reason, "message",
+        d->outcome == GH_OUTCOME_ALLOW     ? "The request would be proxied."
+        : d->outcome == GH_OUTCOME_REFETCH ? "The token's kid is unknown: the gateway would "
+                                             "refetch the IdP's keys and decide again."
+                                           : d->message,
+        "collection_id", d->collection ? d->collection->id : NULL, "endpoint_id",
+        d->endpoint ? d->endpoint->id : NULL, "profile_id", d->profile ? d->profile->id : NULL,
+        "steps", steps);
+}
+
+/* POST /v1/explain: the gateway's checks for a described request, without proxying it. */
 static void explain(void *ctx, const struct gh_admin_request *req, struct gh_admin_response *res)
 {
-    (void)ctx, (void)req;
-    gh_admin_error(res, 501, "not_implemented", NULL,
-                   "explain needs the gateway pipeline, which is not built yet");
+    struct gh_app *app = ctx;
+    struct gh_request_view view = {.family = 4, .addr = {127, 0, 0, 1}, .explain = 1};
+    struct gh_decision d;
+    json_t *body = gh_admin_json_body(req, res);
+    if (body == NULL)
+        return;
+    const json_t *method = json_object_get(body, "method"), *path = json_object_get(body, "path");
+    const json_t *headers = json_object_get(body, "headers"),
+                 *client = json_object_get(body, "client_ip");
+    if (!json_is_string(method) || !json_is_string(path) ||
+        (headers != NULL && !json_is_object(headers)) ||
+        (client != NULL && !json_is_string(client))) {
+        gh_admin_error(res, 400, "bad_request", NULL,
+                       "explain needs {\"method\": string, \"path\": string, \"headers\": object, "
+                       "\"client_ip\": string (optional)}");
+        json_decref(body);
+        return;
+    }
+    if (client != NULL) {
+        if (inet_pton(AF_INET, json_string_value(client), view.addr) != 1) {
+            view.family = 6;
+            if (inet_pton(AF_INET6, json_string_value(client), view.addr) != 1) {
+                gh_admin_error(res, 422, "validation_failed", "client_ip",
+                               "client_ip is not an IP address");
+                json_decref(body);
+                return;
+            }
+        }
+    }
+    view.method = json_string_value(method);
+    view.method_len = json_string_length(method);
+    view.path = json_string_value(path);
+    view.path_len = strcspn(view.path, "?"); /* the gateway routes without the query string */
+    view.authorization = explain_header(headers, "authorization", &view.authorization_len);
+    view.api_token = explain_header(headers, "api-token", &view.api_token_len);
+    struct gh_config *config = gh_app_config(app);
+    static const struct gh_gateway_settings no_settings;
+    gh_gateway_decide(app->settings != NULL ? app->settings : &no_settings, config, &view,
+                      (int64_t)time(NULL), 0, &d);
+    res->body = explain_answer(&d);
+    gh_decision_clear(&d);
+    gh_config_unref(config);
+    json_decref(body);
 }
 
 /* ---- health ---- */

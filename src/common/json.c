@@ -1,6 +1,6 @@
 /*
- * The limits of SPEC §3 around Jansson. Depth is measured by a scan before parsing so that a token
- * of ten thousand '[' costs one pass over its bytes, not ten thousand recursive parser frames.
+ * The limits of SPEC §3 on parsed JSON, and small readers over Jansson values. Nesting is limited
+ * while parsing (json_parse.c) and can be measured on its own (gh_json_depth) without parsing.
  */
 #include "common/json.h"
 
@@ -37,16 +37,12 @@ int gh_json_depth(const void *buf, size_t len, int max_depth)
 
 int gh_json_parse_object(const void *buf, size_t len, json_t **out)
 {
-    json_error_t err;
     json_t *value;
+    int rc;
 
     *out = NULL;
-    if (gh_json_depth(buf, len, GH_JSON_MAX_DEPTH) > GH_JSON_MAX_DEPTH)
-        return GH_ERR_JSON_DEPTH;
-    value = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
-    if (value == NULL)
-        return json_error_code(&err) == json_error_duplicate_key ? GH_ERR_JSON_DUPLICATE
-                                                                 : GH_ERR_JSON_SYNTAX;
+    if ((rc = gh_json_read(buf, len, &value)) != GH_OK)
+        return rc;
     if (!json_is_object(value)) {
         json_decref(value);
         return GH_ERR_JSON_NOT_OBJECT;

@@ -18,6 +18,9 @@
  */
 int gh_json_parse_object(const void *buf, size_t len, json_t **out);
 
+/* Parses any JSON value with the same rules (our own strict reader, see json_parse.c). */
+int gh_json_read(const void *buf, size_t len, json_t **out);
+
 /* Nesting depth of the JSON text (objects and arrays), or max_depth + 1 once it passes max_depth.
  */
 int gh_json_depth(const void *buf, size_t len, int max_depth);

@@ -12,6 +12,8 @@
 #include <openssl/hmac.h>
 #include <openssl/rsa.h>
 #include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
 
 #include "common/error.h"
 
@@ -81,27 +83,120 @@ static int verify_hmac(const struct gh_alg_info *info, const struct gh_jwk *key,
     return equal ? GH_OK : GH_ERR_BAD_SIGNATURE;
 }
 
-static int verify_pkey(const struct gh_alg_info *info, const struct gh_jwk *key,
-                       const unsigned char *msg, size_t msg_len, const unsigned char *sig,
-                       size_t sig_len)
+/*
+ * Verification contexts are costly to set up (a provider lookup, parameter copies) and reusable, so
+ * each thread keeps the last ones it made, per key and algorithm. The cache holds a reference to
+ * each key, so a key freed elsewhere can never alias a new one at the same address.
+ */
+#define CTX_CACHE_SLOTS 64
+
+struct ctx_entry {
+    EVP_PKEY *pkey;
+    enum gh_alg alg;
+    EVP_PKEY_CTX *ctx;
+};
+
+struct ctx_cache {
+    struct ctx_entry slots[CTX_CACHE_SLOTS];
+    EVP_MD_CTX *md;
+};
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_free(void *arg)
+{
+    struct ctx_cache *cache = arg;
+    for (size_t i = 0; i < CTX_CACHE_SLOTS; i++) {
+        EVP_PKEY_CTX_free(cache->slots[i].ctx);
+        EVP_PKEY_free(cache->slots[i].pkey);
+    }
+    EVP_MD_CTX_free(cache->md);
+    free(cache);
+}
+
+static void cache_init(void)
+{
+    pthread_key_create(&cache_key, cache_free);
+}
+
+static struct ctx_cache *thread_cache(void)
+{
+    pthread_once(&cache_once, cache_init);
+    struct ctx_cache *cache = pthread_getspecific(cache_key);
+    if (cache == NULL && (cache = calloc(1, sizeof *cache)) != NULL) {
+        if ((cache->md = EVP_MD_CTX_new()) == NULL || pthread_setspecific(cache_key, cache) != 0) {
+            cache_free(cache);
+            return NULL;
+        }
+    }
+    return cache;
+}
+
+static EVP_PKEY_CTX *new_verify_ctx(const struct gh_alg_info *info, EVP_PKEY *pkey)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+    const EVP_MD *md = digest_for(info);
+    if (ctx == NULL || EVP_PKEY_verify_init(ctx) != 1 || EVP_PKEY_CTX_set_signature_md(ctx, md) != 1 ||
+        (info->family == GH_FAMILY_RSA_PSS &&
+         (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+          EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) != 1 ||
+          EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) != 1)) ||
+        (info->family == GH_FAMILY_RSA_PKCS1 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1)) {
+        EVP_PKEY_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* The thread's verification context for (key, alg), made on first use. */
+static EVP_PKEY_CTX *cached_ctx(struct ctx_cache *cache, const struct gh_alg_info *info, enum gh_alg alg,
+                                EVP_PKEY *pkey)
+{
+    size_t slot = (((uintptr_t)pkey >> 4) ^ (uintptr_t)alg) % CTX_CACHE_SLOTS;
+    struct ctx_entry *e = &cache->slots[slot];
+    if (e->pkey == pkey && e->alg == alg)
+        return e->ctx;
+    EVP_PKEY_CTX *ctx = new_verify_ctx(info, pkey);
+    if (ctx == NULL || EVP_PKEY_up_ref(pkey) != 1) {
+        EVP_PKEY_CTX_free(ctx);
+        return NULL;
+    }
+    EVP_PKEY_CTX_free(e->ctx);
+    EVP_PKEY_free(e->pkey);
+    *e = (struct ctx_entry){pkey, alg, ctx};
+    return ctx;
+}
+
+/* RSA and ECDSA: hash once, then verify the digest with the thread's cached context. */
+static int verify_digest(const struct gh_alg_info *info, enum gh_alg alg, const struct gh_jwk *key,
+                         const unsigned char *msg, size_t msg_len, const unsigned char *sig, size_t sig_len)
+{
+    struct ctx_cache *cache = thread_cache();
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    EVP_PKEY_CTX *ctx;
+
+    if (cache == NULL || (ctx = cached_ctx(cache, info, alg, key->pkey)) == NULL)
+        return GH_ERR_NOMEM;
+    if (EVP_DigestInit_ex2(cache->md, digest_for(info), NULL) != 1 ||
+        EVP_DigestUpdate(cache->md, msg, msg_len) != 1 || EVP_DigestFinal_ex(cache->md, digest, &digest_len) != 1)
+        return GH_ERR_INTERNAL;
+    return EVP_PKEY_verify(ctx, sig, sig_len, digest, digest_len) == 1 ? GH_OK : GH_ERR_BAD_SIGNATURE;
+}
+
+/* EdDSA signs the message itself (no prehash): a one-shot DigestVerify. */
+static int verify_eddsa(const struct gh_jwk *key, const unsigned char *msg, size_t msg_len, const unsigned char *sig,
+                        size_t sig_len)
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    EVP_PKEY_CTX *pctx = NULL;
-    const EVP_MD *md = info->family == GH_FAMILY_EDDSA ? NULL : digest_for(info);
     int rc = GH_ERR_BAD_SIGNATURE;
 
     if (ctx == NULL)
         return GH_ERR_NOMEM;
-    if (EVP_DigestVerifyInit(ctx, &pctx, md, NULL, key->pkey) != 1)
-        goto out;
-    if (info->family == GH_FAMILY_RSA_PSS &&
-        (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-         EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1 ||
-         EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) != 1))
-        goto out;
-    if (EVP_DigestVerify(ctx, sig, sig_len, msg, msg_len) == 1)
+    if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key->pkey) == 1 &&
+        EVP_DigestVerify(ctx, sig, sig_len, msg, msg_len) == 1)
         rc = GH_OK;
-out:
     EVP_MD_CTX_free(ctx);
     return rc;
 }
@@ -123,19 +218,19 @@ int gh_sig_verify(enum gh_alg alg, const struct gh_jwk *key, const unsigned char
     case GH_FAMILY_RSA_PSS:
         if (sig_len != (size_t)EVP_PKEY_get_size(key->pkey))
             return GH_ERR_SIG_LENGTH;
-        rc = verify_pkey(info, key, msg, msg_len, sig, sig_len);
+        rc = verify_digest(info, alg, key, msg, msg_len, sig, sig_len);
         break;
     case GH_FAMILY_ECDSA:
         if (sig_len != 2 * info->ec_coord_len)
             return GH_ERR_SIG_LENGTH;
         rc = ecdsa_raw_to_der(sig, info->ec_coord_len, der, &der_len);
         if (rc == GH_OK)
-            rc = verify_pkey(info, key, msg, msg_len, der, der_len);
+            rc = verify_digest(info, alg, key, msg, msg_len, der, der_len);
         break;
     case GH_FAMILY_EDDSA:
         if (sig_len != 64)
             return GH_ERR_SIG_LENGTH;
-        rc = verify_pkey(info, key, msg, msg_len, sig, sig_len);
+        rc = verify_eddsa(key, msg, msg_len, sig, sig_len);
         break;
     default:
         rc = GH_ERR_KEY_MISMATCH;

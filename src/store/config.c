@@ -61,12 +61,34 @@ static const char **string_list(const json_t *array, size_t *n)
     return list;
 }
 
-static int64_t parse_time(const char *rfc3339)
+/* RFC 3339 date-time ("2026-11-29T21:00:00Z", "...T21:00:00.5+01:00") → epoch seconds; -1 when it is
+ * not one, so that a key whose expiry cannot be read is refused rather than kept forever. */
+static int64_t parse_time(const char *text)
 {
     struct tm tm = {0};
-    if (rfc3339 == NULL || strptime(rfc3339, "%Y-%m-%dT%H:%M:%SZ", &tm) == NULL)
-        return 0;
-    return (int64_t)timegm(&tm);
+    const char *p = text != NULL ? strptime(text, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    int64_t offset = 0;
+
+    if (p == NULL)
+        return -1;
+    if (*p == '.') { /* fractions of a second do not change the second the key expires in */
+        p++;
+        if (*p < '0' || *p > '9')
+            return -1;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if ((*p == '+' || *p == '-') && p[1] >= '0' && p[1] <= '2' && p[2] >= '0' && p[2] <= '9' &&
+               p[3] == ':' && p[4] >= '0' && p[4] <= '5' && p[5] >= '0' && p[5] <= '9') {
+        offset = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600 + ((p[4] - '0') * 10 + (p[5] - '0')) * 60;
+        offset = *p == '+' ? offset : -offset;
+        p += 6;
+    } else {
+        return -1;
+    }
+    return *p == '\0' ? (int64_t)timegm(&tm) - offset : -1;
 }
 
 static void config_destroy(struct gh_snapshot *snap)
@@ -289,7 +311,11 @@ static int build_keys(struct gh_config *c, struct index *ix)
         }
         if (hash == NULL || e.profile == NULL || hex_to_bytes(hash, e.hash, sizeof e.hash) != 0)
             continue;
-        e.expires_at = parse_time(str(item, "expires_at"));
+        if (str(item, "expires_at") != NULL) {
+            e.expires_at = parse_time(str(item, "expires_at"));
+            if (e.expires_at <= 0)
+                continue; /* an unreadable expiry: the key does not work (fail closed) */
+        }
         e.used = 1;
         size_t slot = hash_bytes(e.hash, sizeof e.hash) & (ix->key_slots - 1);
         while (ix->keys[slot].used)
