@@ -14,12 +14,17 @@
 #include "store/config.h"
 #include "store/store.h"
 
+struct gh_gateway_server;
+struct gh_gateway_settings;
+
 struct gh_app {
     struct gh_store *store;
     struct gh_oidc_manager *providers;
     struct gh_snapshot_slot config; /* struct gh_config */
     int64_t validate_timeout_ms;    /* how long saving an oidc profile may wait for its IdP */
     int64_t started_at;             /* epoch seconds, for /metrics */
+    struct gh_gateway_server *gateway; /* the data plane, for /metrics; NULL until it runs */
+    const struct gh_gateway_settings *settings; /* what explain decides with: the gateway's own */
 };
 
 /* The admin API's routes (SPEC §6), for gh_admin_server_options. */

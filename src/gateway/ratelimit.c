@@ -7,6 +7,7 @@
  */
 #include "gateway/ratelimit.h"
 
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@
 struct slot {
     _Atomic uint64_t key;   /* hash of the profile id, 0 when empty */
     _Atomic(char *) id;     /* the id, set once by the thread that claimed the slot */
-    atomic_llong tat_us;    /* GCRA: theoretical arrival time, in microseconds */
+    atomic_llong tat_ns; /* GCRA: theoretical arrival time, in nanoseconds */
     _Atomic uint64_t quota; /* window index << 32 | count */
     atomic_int dirty;       /* quota changed since the last flush */
 };
@@ -108,41 +109,43 @@ static struct slot *slot_for(struct gh_ratelimiter *rl, const char *id)
             seen = empty;
         }
         if (seen == key) {
-            char *owner = atomic_load(&s->id);
-            /* a slot just claimed may not show its id yet; the hash alone decides then */
-            if (owner == NULL || strcmp(owner, id) == 0)
+            char *owner;
+            /* a slot just claimed shows its id only once its preloaded quota is in place */
+            while ((owner = atomic_load(&s->id)) == NULL)
+                sched_yield();
+            if (strcmp(owner, id) == 0)
                 return s;
         }
     }
     return NULL;
 }
 
-/* GCRA in microseconds (so rates up to a million a second keep their meaning): 1 when the
- * request fits, with the bucket's state in *v. */
+/* GCRA in nanoseconds (so even the largest policy, a billion a second, keeps its meaning; int64
+ * nanoseconds last until 2262): 1 when the request fits, with the bucket's state in *v. */
 static int check_rate(struct slot *s, const struct gh_config_rate *r, int64_t now_ms,
                       struct gh_rate_verdict *v)
 {
-    int64_t now = now_ms * 1000, period = r->per_seconds * 1000000;
+    int64_t now = now_ms * 1000000, period = r->per_seconds * 1000000000;
     int64_t interval = period / r->requests > 0 ? period / r->requests : 1;
     int64_t burst = period - interval; /* `requests` back to back, then one per interval */
-    long long tat = atomic_load(&s->tat_us), next;
+    long long tat = atomic_load(&s->tat_ns), next;
 
     for (;;) {
         int64_t base = tat > now ? tat : now;
         if (base - now > burst) {
-            v->retry_after = (base - burst - now + 999999) / 1000000;
+            v->retry_after = (base - burst - now + 999999999) / 1000000000;
             if (v->retry_after < 1)
                 v->retry_after = 1;
             v->remaining = 0;
-            v->reset_seconds = (base - now + 999999) / 1000000;
+            v->reset_seconds = (base - now + 999999999) / 1000000000;
             return 0;
         }
         next = base + interval;
-        if (atomic_compare_exchange_weak(&s->tat_us, &tat, next))
+        if (atomic_compare_exchange_weak(&s->tat_ns, &tat, next))
             break;
     }
     v->remaining = (burst - (next - now)) / interval + 1;
-    v->reset_seconds = (next - now + 999999) / 1000000;
+    v->reset_seconds = (next - now + 999999999) / 1000000000;
     return 1;
 }
 
