@@ -31,6 +31,23 @@ struct gh_config *gh_app_config(struct gh_app *app)
     return (struct gh_config *)gh_snapshot_acquire(&app->config);
 }
 
+/* SPEC §1: one provider per URL that oidc profiles use; the others stop being fetched and listed.
+ */
+static void retain_used_providers(struct gh_app *app, const struct gh_config *config)
+{
+    struct gh_provider **used;
+    size_t n = 0;
+    if (app->providers == NULL || config == NULL ||
+        (used = calloc(config->n_profiles + 1, sizeof *used)) == NULL)
+        return;
+    for (size_t i = 0; i < config->n_profiles; i++) {
+        if (config->profiles[i].provider != NULL)
+            used[n++] = config->profiles[i].provider;
+    }
+    gh_oidc_retain(app->providers, used, n);
+    free(used);
+}
+
 int gh_app_reload(struct gh_app *app)
 {
     struct gh_store_error err;
@@ -55,6 +72,7 @@ int gh_app_reload(struct gh_app *app)
             gh_oidc_provider_get(app->providers, GH_PROVIDER_JWKS_URI, p->oidc_jwks_uri,
                                  &p->provider);
     }
+    retain_used_providers(app, config);
     gh_snapshot_publish(&app->config, &config->snap);
     return GH_OK;
 }
@@ -91,6 +109,8 @@ static int check_oidc_profile(void *ctx, const json_t *profile, struct gh_store_
         rc = gh_provider_check_now(p, app->validate_timeout_ms);
     if (rc == GH_OK)
         return GH_OK;
+    struct gh_config *current =
+        gh_app_config(app); /* a refused profile leaves no provider behind */
     json_t *status = p != NULL && rc != GH_ERR_URL_INSECURE && rc != GH_ERR_URL_INVALID
                          ? gh_provider_status(p)
                          : NULL;
@@ -102,6 +122,8 @@ static int check_oidc_profile(void *ctx, const json_t *profile, struct gh_store_
              "%s: %s (save with ?validate=false to skip this check)", field,
              detail != NULL ? detail : gh_error_message(rc));
     json_decref(status);
+    retain_used_providers(app, current);
+    gh_config_unref(current);
     return GH_ERR_INVALID_ARG;
 }
 
@@ -359,18 +381,42 @@ static struct gh_provider *provider_by_id(struct gh_app *app, const char *id)
     return found;
 }
 
+static int by_id(const void *a, const void *b)
+{
+    return strcmp(gh_provider_id(*(struct gh_provider *const *)a),
+                  gh_provider_id(*(struct gh_provider *const *)b));
+}
+
+/* Pages like every list: ordered by id, ?limit= and ?after=. */
 static void providers_list(void *ctx, const struct gh_admin_request *req,
                            struct gh_admin_response *res)
 {
     struct gh_app *app = ctx;
-    size_t n = 0;
+    size_t n = 0, shown = 0;
+    int limit;
+    if (!parse_limit(req, &limit, res))
+        return;
+    limit = limit ? limit : 100;
+    char *after = gh_admin_query_param(req, "after");
     struct gh_provider **all = app->providers ? gh_oidc_providers(app->providers, &n) : NULL;
-    json_t *data = json_array();
-    (void)req;
-    for (size_t i = 0; i < n; i++)
+    json_t *data = json_array(), *next = json_null();
+    const char *last = NULL;
+    if (n > 0)
+        qsort(all, n, sizeof *all, by_id);
+    for (size_t i = 0; i < n; i++) {
+        if (after != NULL && strcmp(gh_provider_id(all[i]), after) <= 0)
+            continue;
+        if (shown == (size_t)limit) { /* more remain: the cursor is the last one shown */
+            next = json_string(last);
+            break;
+        }
         json_array_append_new(data, gh_provider_status(all[i]));
+        last = gh_provider_id(all[i]);
+        shown++;
+    }
     free(all);
-    res->body = json_pack("{s:o, s:n}", "data", data, "next");
+    free(after);
+    res->body = json_pack("{s:o, s:o}", "data", data, "next", next);
 }
 
 static void providers_get(void *ctx, const struct gh_admin_request *req,

@@ -29,6 +29,8 @@ struct gh_provider {
     enum gh_provider_source source;
     char expected_issuer[2048];
     struct gh_snapshot_slot slot;
+    atomic_int retired; /* no profile uses it: not fetched, not listed (never freed: snapshots may
+                           still point at it) */
 
     /* shared with other threads, under `lock` */
     pthread_mutex_t lock;
@@ -360,7 +362,8 @@ static int64_t service_provider(struct gh_provider *p, int64_t now)
     if (!p->loaded)
         load_persisted(p);
     pthread_mutex_lock(&p->lock);
-    if (!p->busy && (p->refresh_requested || p->refetch_requested || now >= p->next_refresh_ms)) {
+    if (!p->busy && (!atomic_load(&p->retired) || p->refresh_requested || p->refetch_requested) &&
+        (p->refresh_requested || p->refetch_requested || now >= p->next_refresh_ms)) {
         kid = p->refetch_requested && !p->refresh_requested && now < p->next_refresh_ms;
         p->busy = start = 1;
         p->refresh_requested = p->refetch_requested = 0;
@@ -504,6 +507,7 @@ static struct gh_provider *provider_new(struct gh_oidc_manager *m, enum gh_provi
     snprintf(p->expected_issuer, sizeof p->expected_issuer, "%s", issuer);
     make_id(url, p->id);
     gh_snapshot_slot_init(&p->slot);
+    atomic_init(&p->retired, 0);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->ready_cond, NULL);
     return p;
@@ -542,6 +546,11 @@ int gh_oidc_provider_get(struct gh_oidc_manager *m, enum gh_provider_source sour
     pthread_mutex_unlock(&m->lock);
     if (p == NULL)
         return GH_ERR_NOMEM;
+    if (atomic_exchange(&p->retired, 0)) { /* used again: its keys may be old, fetch at once */
+        pthread_mutex_lock(&p->lock);
+        p->refresh_requested = 1;
+        pthread_mutex_unlock(&p->lock);
+    }
     curl_multi_wakeup(m->multi);
     *out = p;
     return GH_OK;
@@ -553,11 +562,26 @@ struct gh_provider **gh_oidc_providers(struct gh_oidc_manager *m, size_t *count)
 
     pthread_mutex_lock(&m->lock);
     list = malloc((m->count ? m->count : 1) * sizeof *list);
-    *count = list != NULL ? m->count : 0;
-    if (list != NULL)
-        memcpy(list, m->providers, m->count * sizeof *list);
+    *count = 0;
+    for (size_t i = 0; list != NULL && i < m->count; i++) {
+        if (!atomic_load(&m->providers[i]->retired))
+            list[(*count)++] = m->providers[i];
+    }
     pthread_mutex_unlock(&m->lock);
     return list;
+}
+
+void gh_oidc_retain(struct gh_oidc_manager *m, struct gh_provider *const *keep, size_t n)
+{
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->count; i++) {
+        int used = 0;
+        for (size_t k = 0; k < n && !used; k++)
+            used = keep[k] == m->providers[i];
+        if (!used)
+            atomic_store(&m->providers[i]->retired, 1);
+    }
+    pthread_mutex_unlock(&m->lock);
 }
 
 const char *gh_provider_id(const struct gh_provider *p)

@@ -96,7 +96,11 @@ enum gh_provider_source { GH_PROVIDER_DISCOVERY, GH_PROVIDER_JWKS_URI };
 int gh_oidc_provider_get(struct gh_oidc_manager *m, enum gh_provider_source source, const char *url,
                          struct gh_provider **out);
 
-/* Every provider, in creation order; *count receives their number. The array is the caller's to
+/* Retires every provider not in `keep` (no profile uses it any more): it is no longer fetched,
+ * listed or counted for readiness, until gh_oidc_provider_get asks for its URL again. */
+void gh_oidc_retain(struct gh_oidc_manager *m, struct gh_provider *const *keep, size_t n);
+
+/* Every provider in use (not retired), in creation order; *count receives their number. The array is the caller's to
  * free (the providers are not). */
 struct gh_provider **gh_oidc_providers(struct gh_oidc_manager *m, size_t *count);
 

@@ -631,7 +631,19 @@ static int import_object(struct gh_store *s, enum gh_kind kind, const json_t *it
     if (rc == GH_OK) {
         if (kind == GH_KIND_ENDPOINT)
             json_object_set(fields, "collection_id", collection);
-        doc = with_identity(id, fields, created != NULL ? created : now, now);
+        /* an apply that leaves an object as it was leaves its updated_at too */
+        json_t *unchanged = previous != NULL ? json_deep_copy(previous) : NULL;
+        if (unchanged != NULL) {
+            json_object_del(unchanged, "id");
+            json_object_del(unchanged, "created_at");
+            json_object_del(unchanged, "updated_at");
+        }
+        const char *updated = unchanged != NULL && json_equal(unchanged, fields)
+                                  ? json_string_value(json_object_get(previous, "updated_at"))
+                                  : NULL;
+        doc = with_identity(id, fields, created != NULL ? created : now,
+                            updated != NULL ? updated : now);
+        json_decref(unchanged);
         if (kind == GH_KIND_ENDPOINT &&
             !exists(s, GH_KIND_COLLECTION, json_string_value(collection))) {
             gh_model_error(err, 422, "endpoints", "endpoint %s names no collection of the document",
