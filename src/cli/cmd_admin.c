@@ -723,8 +723,8 @@ static int write_export(const struct invocation *inv, const json_t *config)
         return GH_EXIT_USAGE;
     if (inv->file == NULL || strcmp(inv->file, "-") == 0) {
         rc = printf("%s\n", text) < 0 ? GH_EXIT_USAGE : GH_EXIT_OK;
-    } else if ((fd = open(inv->file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0 &&
-               (strstr(inv->query, "secrets") == NULL || fchmod(fd, 0600) == 0)) {
+    } else if ((fd = open(inv->file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) >= 0 &&
+               fchmod(fd, 0600) == 0) { /* an existing file too: exports name every object */
         size_t done = 0;
         ssize_t n = 0;
         while (done < len && (n = write(fd, text + done, len - done)) > 0)

@@ -178,8 +178,8 @@ static int constraint_error(sqlite3 *db, enum gh_kind kind, struct gh_store_erro
     case SQLITE_CONSTRAINT_UNIQUE:
     case SQLITE_CONSTRAINT_PRIMARYKEY:
         unique_field(sqlite3_errmsg(db), field, sizeof field);
-        gh_model_error(err, 409, field, "another object of %s already has this %s",
-                       gh_kind_plural(kind), field[0] ? field : "value");
+        gh_model_error(err, 409, field, "another %s already has this %s",
+                       gh_kind_singular(kind), field[0] ? field : "value");
         return GH_ERR_INVALID_ARG;
     case SQLITE_CONSTRAINT_FOREIGNKEY:
         gh_model_error(err, 409, NULL, "this change would break a reference between objects");

@@ -29,6 +29,13 @@ struct gh_store {
 static const char *const plurals[GH_KIND_COUNT] = {"collections", "endpoints", "clients",
                                                    "profiles",    "policies",  "keys"};
 
+const char *gh_kind_singular(enum gh_kind kind)
+{
+    static const char *const singulars[GH_KIND_COUNT] = {"collection", "endpoint", "client",
+                                                         "profile",    "policy",   "key"};
+    return kind >= 0 && kind < GH_KIND_COUNT ? singulars[kind] : "object";
+}
+
 const char *gh_kind_plural(enum gh_kind kind)
 {
     return kind >= 0 && kind < GH_KIND_COUNT ? plurals[kind] : "objects";
@@ -346,7 +353,7 @@ static int load(struct gh_store *s, enum gh_kind kind, const char *id, json_t **
         return GH_ERR_IO;
     }
     if (*doc == NULL) {
-        gh_model_error(err, 404, NULL, "no %.20s has the id %.64s", gh_kind_plural(kind), id);
+        gh_model_error(err, 404, NULL, "no %s has the id %.64s", gh_kind_singular(kind), id);
         return GH_ERR_INVALID_ARG;
     }
     return GH_OK;

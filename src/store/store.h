@@ -119,5 +119,6 @@ int gh_store_load_all(struct gh_store *s, json_t **out, struct gh_store_error *e
 
 /* Names of the kinds as the API spells them in paths and documents ("collections", ...). */
 const char *gh_kind_plural(enum gh_kind kind);
+const char *gh_kind_singular(enum gh_kind kind); /* "collection", ... */
 
 #endif
