@@ -5,7 +5,7 @@ ASAN_BUILD  ?= build-asan
 FUZZ_BUILD  ?= build-fuzz
 TSAN_BUILD  ?= build-tsan
 # the tests that run threads: what ThreadSanitizer is for
-TSAN_TESTS  ?= test_oidc_provider|test_snapshot
+TSAN_TESTS  ?= test_oidc_provider|test_snapshot|test_ratelimit|test_admin_http|test_mockidp
 JOBS        ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 ARGS        ?=
