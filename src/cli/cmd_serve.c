@@ -1,7 +1,8 @@
 /*
  * `gatehouse serve` (SPEC §7): reads its flags (each with an environment twin), opens the store,
- * starts the provider manager and the admin listener, and waits for SIGTERM or SIGINT to stop them
- * in order. The data plane listener joins here with the gateway (issue #5).
+ * starts the provider manager, the admin listener and the gateway (the data plane), and waits for
+ * SIGTERM or SIGINT to stop them in order: the gateway first, so that its requests in flight are
+ * drained while the configuration, the providers and the store they use are still there.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,8 @@
 #include "common/base64url.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "gateway/ratelimit.h"
+#include "gateway/server.h"
 #include "jose/keyclaims.h"
 
 #ifndef GH_VERSION
@@ -140,6 +143,55 @@ static int64_t parse_duration_ms(const char *text)
     return v * unit * 1000;
 }
 
+/* "8MiB", "512KiB", "1MB", "64k" or plain bytes → bytes; 0 when malformed, 0 or above 1 GiB
+ * (the gateway holds a whole body in memory before proxying it). */
+static size_t parse_size(const char *text)
+{
+    static const struct {
+        const char *suffix;
+        unsigned long long factor;
+    } units[] = {{"", 1},
+                 {"B", 1},
+                 {"k", 1024},
+                 {"K", 1024},
+                 {"KiB", 1024},
+                 {"KB", 1000},
+                 {"M", 1024 * 1024},
+                 {"MiB", 1024 * 1024},
+                 {"MB", 1000000},
+                 {"G", 1024 * 1024 * 1024},
+                 {"GiB", 1024 * 1024 * 1024},
+                 {"GB", 1000000000}};
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+
+    if (errno != 0 || end == text || text[0] == '-' || text[0] == '+' || v == 0)
+        return 0;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].suffix) == 0)
+            return v <= (1ULL << 30) / units[i].factor ? (size_t)(v * units[i].factor) : 0;
+    }
+    return 0;
+}
+
+/* --threads: 1..1024, or unset for one per core (0). */
+static int parse_threads(const char *text, unsigned *out)
+{
+    char *end;
+    long v;
+
+    *out = 0;
+    if (text == NULL || *text == '\0')
+        return 0;
+    errno = 0;
+    v = strtol(text, &end, 10);
+    if (errno != 0 || *end != '\0' || end == text || v < 1 || v > 1024)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
 /* The directory of the store's file ("." for sqlite::memory:), where admin-token lives. */
 static void data_dir_of(const char *db, char *out, size_t cap)
 {
@@ -203,7 +255,73 @@ struct services {
     struct gh_admin_server *admin;
     struct gh_admin_server_options admin_options;
     char token[256];
+    struct gh_gateway_settings settings;
+    int settings_ready;
+    struct gh_quota_persistence quota;
+    struct gh_ratelimiter *ratelimiter;
+    struct gh_gateway_options gateway_options;
+    struct gh_gateway_server *gateway;
 };
+
+/* The rate limiter's quota counters live in the store (they survive a restart). */
+static int quota_load_all(void *ctx, gh_quota_visit visit, void *arg)
+{
+    return gh_store_quota_load_all(ctx, visit, arg);
+}
+
+static int quota_save(void *ctx, const char *profile_id, int64_t window, int64_t count)
+{
+    return gh_store_quota_save(ctx, profile_id, window, count);
+}
+
+/* The gateway's flags, checked before anything starts. */
+static int gateway_flags(const struct serve_opts *o, struct services *s)
+{
+    struct gh_gateway_options *g = &s->gateway_options;
+
+    memset(g, 0, sizeof *g);
+    if ((g->max_body = parse_size(o->max_body)) == 0)
+        return usage("--max-body must be a size from 1 byte to 1GiB, like 8MiB or 65536, not",
+                     o->max_body);
+    if (parse_threads(o->threads, &g->threads) != 0)
+        return usage("--threads must be a number from 1 to 1024, not", o->threads);
+    if ((o->tls_cert == NULL) != (o->tls_key == NULL))
+        return usage("--tls-cert and --tls-key go together; missing",
+                     o->tls_cert == NULL ? "--tls-cert" : "--tls-key");
+    if (gh_key_claims_parse(o->key_claims, &s->settings.default_claims) != GH_OK)
+        return usage("--key-claims must be a comma-separated list of 1 to 16 claim names, not",
+                     o->key_claims);
+    s->settings_ready = 1;
+    s->app.settings = &s->settings; /* explain decides as the gateway does */
+    g->listen = o->listen;
+    g->tls_cert = o->tls_cert;
+    g->tls_key = o->tls_key;
+    g->settings = &s->settings;
+    return GH_EXIT_OK;
+}
+
+static int start_gateway(const struct serve_opts *o, struct services *s)
+{
+    char error[512];
+
+    s->quota = (struct gh_quota_persistence){s->store, quota_load_all, quota_save};
+    if (gh_ratelimiter_new(&s->quota, &s->ratelimiter) != GH_OK) {
+        fprintf(stderr, "gatehouse serve: cannot make the rate limiter\n");
+        return GH_EXIT_FAIL;
+    }
+    s->gateway_options.config = &s->app.config;
+    s->gateway_options.ratelimiter = s->ratelimiter;
+    if (gh_gateway_server_start(&s->gateway_options, &s->gateway, error, sizeof error) != GH_OK) {
+        fprintf(stderr, "gatehouse serve: gateway listener %s: %s\n", o->listen, error);
+        return GH_EXIT_FAIL;
+    }
+    s->app.gateway = s->gateway;
+    gh_log(GH_LOG_INFO, "gateway listening",
+           json_pack("{s:s, s:i, s:b, s:I}", "address", gh_gateway_server_address(s->gateway),
+                     "threads", (int)gh_gateway_server_threads(s->gateway), "tls",
+                     o->tls_cert != NULL, "max_body", (json_int_t)s->gateway_options.max_body));
+    return GH_EXIT_OK;
+}
 
 static int start_services(const struct serve_opts *o, struct services *s)
 {
@@ -213,6 +331,8 @@ static int start_services(const struct serve_opts *o, struct services *s)
 
     if (max_stale < 0)
         return usage("--max-stale must be a duration like 90s, 30m, 24h or 2d, not", o->max_stale);
+    if ((rc = gateway_flags(o, s)) != GH_EXIT_OK)
+        return rc;
     data_dir_of(o->db, dir, sizeof dir);
     if ((rc = admin_token(dir, s->token, sizeof s->token)) != GH_EXIT_OK)
         return rc;
@@ -245,12 +365,21 @@ static int start_services(const struct serve_opts *o, struct services *s)
     }
     gh_log(GH_LOG_INFO, "admin API listening",
            json_pack("{s:s, s:s}", "address", gh_admin_server_address(s->admin), "store", o->db));
-    return GH_EXIT_OK;
+    return start_gateway(o, s);
 }
 
 static void stop_services(struct services *s)
 {
+    /* first, with a drain: its requests still use the configuration, providers and store */
+    gh_gateway_server_stop(s->gateway);
+    if (s->ratelimiter != NULL)
+        gh_ratelimiter_flush(s->ratelimiter); /* quota counters into the store */
     gh_admin_server_stop(s->admin);
+    s->app.gateway = NULL;
+    gh_gateway_server_free(s->gateway); /* its counters served /metrics until the admin stopped */
+    gh_ratelimiter_free(s->ratelimiter);
+    if (s->settings_ready)
+        gh_key_claims_clear(&s->settings.default_claims);
     gh_oidc_manager_free(s->manager); /* before the store: it saves into it */
     gh_snapshot_slot_clear(&s->app.config);
     gh_store_close(s->store);

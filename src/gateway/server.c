@@ -1,0 +1,775 @@
+/*
+ * The data plane's threads and sockets: one listening socket per worker on the same address
+ * (SO_REUSEPORT lets the kernel spread connections over them without a shared accept lock), one
+ * h2o event loop and context per worker, TLS with ALPN when asked, and an orderly stop: close the
+ * listeners, let the connections finish what they are doing (HTTP/2 ones get GOAWAY, idle HTTP/1
+ * ones are shut for reading), cut what is still open after the drain period, then free everything,
+ * including what h2o 2.2.5 keeps per thread and forgets to free.
+ */
+#define _GNU_SOURCE /* dl_iterate_phdr */
+#include "gateway/server_internal.h"
+
+#include <arpa/inet.h>
+#include <link.h>
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "common/log.h"
+
+#define DEFAULT_MAX_BODY (8 * 1024 * 1024)
+#define DEFAULT_DRAIN_MS 30000
+#define CUT_GRACE_MS     2000 /* after the drain: how long cut connections get to close */
+#define DRAIN_POLL_MS    50
+#define ACCEPT_BATCH     16
+#define MAX_THREADS      1024
+#define LOG_BUFFER_MAX   (16 * 1024 * 1024)
+
+const char *const gh_gateway_code_names[GH_GW_CODE_COUNT] = {
+    "not_found",        "method_not_allowed", "unauthorized",      "invalid_token",
+    "forbidden",        "rate_limited",       "payload_too_large", "bad_gateway",
+    "upstream_timeout", "bad_request",        "unavailable",       "error",
+};
+
+const char *const gh_gateway_reason_names[GH_GW_REASON_COUNT] = {
+    "malformed",        "too_large",     "unsupported_header", "alg_not_allowed",
+    "unknown_kid",      "key_mismatch",  "weak_key",           "bad_signature",
+    "expired",          "not_yet_valid", "issued_in_future",   "bad_claim_type",
+    "missing_claim",    "wrong_issuer",  "wrong_audience",     "unknown_profile_key",
+    "keys_unavailable", "other",
+};
+
+const uint64_t gh_gateway_latency_bounds_us[GH_GW_LATENCY_BUCKETS] = {
+    500,    1000,   2500,   5000,    10000,   25000,   50000,
+    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
+};
+
+/* An accepted connection, known so that stopping can end the idle keep-alive ones. */
+struct gw_conn {
+    h2o_linklist_t link;
+    h2o_socket_t *sock;
+};
+
+static void set_error(char *error, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_error(char *error, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (error == NULL || cap == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(error, cap, fmt, ap);
+    va_end(ap);
+}
+
+uint64_t gw_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_ms(void)
+{
+    return gw_now_ns() / 1000000u;
+}
+
+struct gw_worker *gw_worker_of(h2o_context_t *ctx)
+{
+    return H2O_STRUCT_FROM_MEMBER(struct gw_worker, ctx, ctx);
+}
+
+int gw_worker_post(struct gw_worker *w, h2o_multithread_message_t *msg)
+{
+    int ok;
+
+    /* held across the send: once teardown has taken the lock after closing, no sender is still
+     * writing to the queue's pipe */
+    pthread_mutex_lock(&w->post_lock);
+    ok = w->post_ready && !w->post_closed;
+    if (ok)
+        h2o_multithread_send_message(&w->receiver, msg);
+    pthread_mutex_unlock(&w->post_lock);
+    return ok;
+}
+
+void gw_worker_saw_http2(struct gw_worker *w)
+{
+    w->saw_http2 = 1;
+}
+
+/* ---- addresses and listening sockets ---- */
+
+static int parse_port(const char *s, in_port_t *port)
+{
+    unsigned long v = 0;
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 5 || strspn(s, "0123456789") != n)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        v = v * 10 + (unsigned long)(s[i] - '0');
+    if (v > 65535)
+        return -1;
+    *port = htons((uint16_t)v);
+    return 0;
+}
+
+/* "a.b.c.d:port", "[v6]:port", or ":port" / "*:port" for every IPv4 address. Numeric only: a
+ * listener is never a name to resolve. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[INET6_ADDRSTRLEN];
+    const char *begin = listen, *end, *port;
+    int v6 = listen[0] == '[';
+
+    memset(ss, 0, sizeof *ss);
+    if (v6) {
+        begin = listen + 1;
+        if ((end = strchr(begin, ']')) == NULL || end[1] != ':')
+            return -1;
+        port = end + 2;
+    } else {
+        if ((end = strrchr(listen, ':')) == NULL || memchr(listen, ':', (size_t)(end - listen)))
+            return -1;
+        port = end + 1;
+    }
+    if ((size_t)(end - begin) >= sizeof host)
+        return -1;
+    memcpy(host, begin, (size_t)(end - begin));
+    host[end - begin] = '\0';
+    if (v6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+        sin6->sin6_family = AF_INET6;
+        *len = sizeof *sin6;
+        return inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1 ? parse_port(port, &sin6->sin6_port)
+                                                                : -1;
+    }
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    sin->sin_family = AF_INET;
+    *len = sizeof *sin;
+    if (strcmp(host, "") == 0 || strcmp(host, "*") == 0)
+        sin->sin_addr.s_addr = htonl(INADDR_ANY);
+    else if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+        return -1;
+    return parse_port(port, &sin->sin_port);
+}
+
+static void format_address(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
+        snprintf(out, cap, "[%s]:%u", host, ntohs(sin6->sin6_port));
+    } else {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
+        snprintf(out, cap, "%s:%u", host, ntohs(sin->sin_port));
+    }
+}
+
+static int open_one(struct sockaddr_storage *ss, socklen_t len, int *fd_out)
+{
+    int on = 1, fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
+        bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, SOMAXCONN) != 0) {
+        int saved = errno;
+        if (fd >= 0)
+            close(fd);
+        errno = saved;
+        return -1;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+/* Every worker's socket on one address; with port 0, the first one's port is the others'. */
+static int open_listeners(struct gh_gateway_server *s, struct sockaddr_storage *ss, socklen_t len,
+                          char *error, size_t cap)
+{
+    char reason[128];
+
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        if (open_one(ss, len, &s->workers[i].listen_fd) != 0) {
+            strerror_r(errno, reason, sizeof reason);
+            set_error(error, cap, "cannot listen on %s: %s", s->o.listen, reason);
+            return GH_ERR_IO;
+        }
+        if (i == 0) {
+            socklen_t bound_len = sizeof *ss;
+            if (getsockname(s->workers[0].listen_fd, (struct sockaddr *)ss, &bound_len) != 0) {
+                set_error(error, cap, "cannot read the address of %s", s->o.listen);
+                return GH_ERR_IO;
+            }
+            format_address(ss, s->address, sizeof s->address);
+        }
+    }
+    return GH_OK;
+}
+
+/* ---- TLS ---- */
+
+static int tls_failure(char *error, size_t cap, const char *what, const char *file)
+{
+    char reason[256] = "unknown error";
+    unsigned long e = ERR_peek_last_error();
+
+    if (e != 0)
+        ERR_error_string_n(e, reason, sizeof reason);
+    ERR_clear_error();
+    set_error(error, cap, "%s %s: %s", what, file, reason);
+    return GH_ERR_IO;
+}
+
+static int setup_server_tls(struct gh_gateway_server *s, char *error, size_t cap)
+{
+    if (s->o.tls_cert == NULL)
+        return GH_OK;
+    if ((s->server_tls = SSL_CTX_new(TLS_server_method())) == NULL)
+        return tls_failure(error, cap, "cannot create a TLS context for", s->o.listen);
+    SSL_CTX_set_min_proto_version(s->server_tls, TLS1_2_VERSION);
+    SSL_CTX_set_options(s->server_tls, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                           SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (SSL_CTX_use_certificate_chain_file(s->server_tls, s->o.tls_cert) != 1)
+        return tls_failure(error, cap, "cannot load the TLS certificate", s->o.tls_cert);
+    if (SSL_CTX_use_PrivateKey_file(s->server_tls, s->o.tls_key, SSL_FILETYPE_PEM) != 1)
+        return tls_failure(error, cap, "cannot load the TLS key", s->o.tls_key);
+    if (SSL_CTX_check_private_key(s->server_tls) != 1)
+        return tls_failure(error, cap, "the TLS key does not match the certificate", s->o.tls_cert);
+    /* h2 first, then http/1.1, for clients that offer both */
+    h2o_ssl_register_alpn_protocols(s->server_tls, h2o_alpn_protocols);
+    return GH_OK;
+}
+
+/* Upstreams over https are verified like any client would: chain and host name. */
+static int setup_client_tls(struct gh_gateway_server *s, char *error, size_t cap)
+{
+    if ((s->client_tls = SSL_CTX_new(TLS_client_method())) == NULL)
+        return tls_failure(error, cap, "cannot create a TLS context for", "upstreams");
+    SSL_CTX_set_min_proto_version(s->client_tls, TLS1_2_VERSION);
+    SSL_CTX_set_verify(s->client_tls, SSL_VERIFY_PEER, NULL);
+    if (SSL_CTX_set_default_verify_paths(s->client_tls) != 1)
+        ERR_clear_error(); /* no system store: only an explicit CA file can verify */
+    if (s->o.upstream_ca_file != NULL &&
+        SSL_CTX_load_verify_locations(s->client_tls, s->o.upstream_ca_file, NULL) != 1)
+        return tls_failure(error, cap, "cannot load the upstream CA file", s->o.upstream_ca_file);
+    return GH_OK;
+}
+
+/* ---- h2o configuration ---- */
+
+static void setup_config(struct gh_gateway_server *s)
+{
+    h2o_hostconf_t *host;
+    h2o_pathconf_t *path;
+    h2o_handler_t *handler;
+
+    h2o_config_init(&s->config);
+    s->config.server_name = h2o_iovec_init(H2O_STRLIT("gatehouse"));
+    s->config.max_request_entity_size = s->o.max_body;
+    s->config.http1.upgrade_to_http2 = 0; /* plain text is HTTP/1.1 only; h2 comes by ALPN */
+    s->config.proxy.ssl_ctx = s->client_tls;
+    s->config.proxy.preserve_x_forwarded_proto = 0; /* ours, from the connection, replaces it */
+    s->config.proxy.emit_x_forwarded_headers = 1;   /* X-Forwarded-For gets the client appended */
+    host = h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    path = h2o_config_register_path(host, "/", 0);
+    handler = h2o_create_handler(path, sizeof *handler);
+    handler->on_req = gw_on_req;
+    /* h2o answers some errors itself (413 over max_body, 400 for broken bodies) on the host's
+     * fallback path: it gets the same response hooks, so those answers are JSON too */
+    gw_register_response_hooks(path);
+    gw_register_response_hooks(&host->fallback_path);
+    path->error_log.emit_request_errors = 0; /* upstream errors go to the access log instead */
+    host->fallback_path.error_log.emit_request_errors = 0;
+}
+
+/* ---- the worker thread ---- */
+
+static void on_conn_close(void *data)
+{
+    struct gw_conn *c = data;
+
+    h2o_linklist_unlink(&c->link);
+    free(c);
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    struct gw_worker *w = listener->data;
+
+    if (err != NULL)
+        return;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        struct gw_conn *c;
+        if (sock == NULL)
+            return;
+        if ((c = calloc(1, sizeof *c)) == NULL) {
+            h2o_socket_close(sock);
+            continue;
+        }
+        c->sock = sock;
+        h2o_linklist_insert(&w->conns, &c->link);
+        sock->on_close.cb = on_conn_close; /* before h2o_accept, which may close it */
+        sock->on_close.data = c;
+        h2o_accept(&w->accept_ctx, sock);
+    }
+}
+
+/* h2o_evloop_run fails with EINTR when a signal lands (and with errors we cannot fix); neither
+ * may end the loop, but a persistent one must not spin it. */
+static void run_once(struct gw_worker *w, int32_t max_wait_ms)
+{
+    if (h2o_evloop_run(w->loop, max_wait_ms) != 0 && errno != EINTR) {
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+}
+
+static int is_http2(h2o_socket_t *sock)
+{
+    h2o_iovec_t proto;
+
+    if (sock->ssl == NULL)
+        return 0; /* plain text never upgrades (upgrade_to_http2 is off) */
+    proto = h2o_socket_ssl_get_selected_protocol(sock);
+    return proto.len >= 2 && memcmp(proto.base, "h2", 2) == 0;
+}
+
+static void shutdown_conns(struct gw_worker *w, int how, int spare_http2)
+{
+    for (h2o_linklist_t *node = w->conns.next; node != &w->conns; node = node->next) {
+        struct gw_conn *c = H2O_STRUCT_FROM_MEMBER(struct gw_conn, link, node);
+        if (!spare_http2 || !is_http2(c->sock))
+            shutdown(h2o_socket_get_fd(c->sock), how);
+    }
+}
+
+/*
+ * HTTP/1 in h2o 2.2 cannot end idle keep-alive connections on request: shutting down the read
+ * side does it (an idle one reads end-of-file and closes; one with a request in progress is not
+ * reading, answers with Connection: close as shutdown is requested, then reads end-of-file).
+ * HTTP/2 connections get GOAWAY from h2o_context_request_shutdown and close when their streams
+ * are done. Parked requests' waits are answered within the provider's wait limit (5 s).
+ */
+static void drain(struct gw_worker *w)
+{
+    uint64_t deadline = now_ms() + (uint64_t)w->server->o.drain_ms, cut_at = 0;
+
+    h2o_socket_read_stop(w->listener);
+    h2o_socket_close(w->listener);
+    w->listener = NULL;
+    h2o_context_request_shutdown(&w->ctx);
+    shutdown_conns(w, SHUT_RD, 1);
+    while (!h2o_linklist_is_empty(&w->conns) || w->parks != 0) {
+        run_once(w, DRAIN_POLL_MS);
+        uint64_t now = now_ms();
+        if (cut_at == 0 && now >= deadline) {
+            shutdown_conns(w, SHUT_RDWR, 0);
+            cut_at = now;
+            gh_log(GH_LOG_WARN, "gateway drain period over: cutting connections",
+                   json_pack("{s:i}", "worker", (int)w->index));
+        } else if (cut_at != 0 && now >= cut_at + CUT_GRACE_MS) {
+            w->abandoned = 1;
+            gh_log(GH_LOG_ERROR, "gateway worker could not close its connections; leaving them",
+                   json_pack("{s:i}", "worker", (int)w->index));
+            return;
+        }
+    }
+}
+
+/* Sockets the worker's pools lent out and that are still open (closing TLS ones takes a turn). */
+static size_t lent_sockets(struct gw_worker *w)
+{
+    size_t lent = 0;
+
+    for (size_t i = 0; i < w->n_pools; i++) {
+        h2o_socketpool_t *pool = &w->pools[i]->pool;
+        size_t idle = 0;
+        pthread_mutex_lock(&pool->_shared.mutex);
+        for (h2o_linklist_t *n = pool->_shared.sockets.next; n != &pool->_shared.sockets;
+             n = n->next)
+            idle++;
+        pthread_mutex_unlock(&pool->_shared.mutex);
+        size_t count = __atomic_load_n(&pool->_shared.count, __ATOMIC_SEQ_CST);
+        lent += count > idle ? count - idle : 0;
+    }
+    return lent;
+}
+
+/*
+ * h2o 2.2.5's h2o_evloop_destroy frees the loop but never closes its epoll descriptor, an int
+ * right after h2o_evloop_t in the epoll backend's private struct. It is read from there only for
+ * this library version and closed only when /proc says it is an epoll instance, so another
+ * layout leaks one descriptor instead of closing somebody else's.
+ */
+static int loop_epoll_fd(h2o_evloop_t *loop)
+{
+#if defined(__linux__) && H2O_LIBRARY_VERSION_MAJOR == 0 && H2O_LIBRARY_VERSION_MINOR == 13
+    struct layout {
+        h2o_evloop_t super;
+        int ep;
+    };
+    char path[64], target[64];
+    int fd;
+    ssize_t n;
+
+    memcpy(&fd, (const char *)loop + offsetof(struct layout, ep), sizeof fd);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    if (fd < 0 || (n = readlink(path, target, sizeof target - 1)) < 0)
+        return -1;
+    target[n] = '\0';
+    return strcmp(target, "anon_inode:[eventpoll]") == 0 ? fd : -1;
+#else
+    (void)loop;
+    return -1;
+#endif
+}
+
+/* The calling thread's TLS block of the module that holds `inside` (libh2o's). */
+struct tls_block {
+    const void *inside;
+    const char *base;
+    size_t size;
+};
+
+static int find_tls_block(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    struct tls_block *b = arg;
+
+    (void)size;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const char *base = info->dlpi_tls_data;
+        size_t memsz = info->dlpi_phdr[i].p_memsz;
+        if (info->dlpi_phdr[i].p_type != PT_TLS || base == NULL)
+            continue;
+        if ((const char *)b->inside >= base && (const char *)b->inside < base + memsz) {
+            b->base = base;
+            b->size = memsz;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * h2o 2.2.5 recycles HTTP/2 write buffers through a thread-local list that is static in its
+ * library (`wbuf_buffer_prototype`), so nothing frees them when a worker ends. It lives in the
+ * same TLS block as the public h2o_socket_buffer_prototype and is the one buffer prototype there
+ * whose initial buffer has HTTP/2's 81920 bytes: found by that signature, used only when exactly
+ * one place in the block has it.
+ */
+static h2o_buffer_prototype_t *find_http2_buffers(void)
+{
+    enum { HTTP2_OUTBUF = 81920, RECYCLE_MAX = 16 };
+    struct tls_block b = {&h2o_socket_buffer_prototype, NULL, 0};
+    h2o_buffer_prototype_t *found = NULL;
+    int matches = 0;
+
+    dl_iterate_phdr(find_tls_block, &b);
+    for (size_t off = 0; b.base != NULL && off + sizeof *found <= b.size; off += sizeof(void *)) {
+        h2o_buffer_prototype_t *p = (h2o_buffer_prototype_t *)(uintptr_t)(b.base + off);
+        if (p->allocator.max == RECYCLE_MAX && p->allocator.cnt <= RECYCLE_MAX &&
+            p->_initial_buf.capacity == HTTP2_OUTBUF && p->_initial_buf.size == 0 &&
+            p->_initial_buf.bytes == NULL && p->_initial_buf._prototype == NULL) {
+            found = p;
+            matches++;
+        }
+    }
+    return matches == 1 ? found : NULL;
+}
+
+/*
+ * h2o keeps per-thread free lists (socket buffers, HTTP/2 write buffers, memory-pool chunks) that
+ * nothing empties when a thread ends. The socket buffers' list is public, the HTTP/2 one is
+ * found above. The pool chunks' list is emptied by taking more
+ * chunks from a pool than the list holds (16 in 2.2.5) and freeing them ourselves.
+ */
+static void release_thread_caches(struct gw_worker *w)
+{
+    enum { CHUNKS = 64 };
+    h2o_mem_recycle_t *buffers = &h2o_socket_buffer_prototype.allocator;
+    void *chunks[CHUNKS];
+    size_t taken = 0, piece;
+    h2o_mem_pool_t pool;
+
+    while (buffers->cnt != 0)
+        free(h2o_mem_alloc_recycle(buffers, 0));
+    h2o_buffer_prototype_t *http2 = w->saw_http2 ? find_http2_buffers() : NULL;
+    while (http2 != NULL && http2->allocator.cnt != 0)
+        free(h2o_mem_alloc_recycle(&http2->allocator, 0));
+    h2o_mem_init_pool(&pool);
+    piece = (pool.chunk_offset / 4 - 1) & ~(size_t)15; /* still cut from a chunk */
+    for (int tries = 0; taken < CHUNKS && tries < CHUNKS * 64; tries++) {
+        void *before = pool.chunks;
+        h2o_mem_alloc_pool(&pool, piece);
+        if (pool.chunks != before)
+            chunks[taken++] = pool.chunks;
+    }
+    for (size_t i = 0; i < taken; i++)
+        free(chunks[i]);
+    pool.chunks = NULL;
+    h2o_mem_clear_pool(&pool);
+}
+
+static void teardown(struct gw_worker *w)
+{
+    int epoll_fd;
+
+    pthread_mutex_lock(&w->post_lock);
+    w->post_closed = 1;
+    pthread_mutex_unlock(&w->post_lock);
+    run_once(w, 0); /* wake-ups posted before the close */
+    for (int turns = 0; lent_sockets(w) != 0 && turns < 100; turns++)
+        run_once(w, 10);
+    h2o_multithread_unregister_receiver(w->ctx.queue, &w->receiver);
+    gw_proxy_dispose(w);
+    /* the GOAWAY timer of h2o_context_request_shutdown may still be linked: unlink it, or
+     * h2o_context_dispose trips over it */
+    if (h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&w->ctx.http2._graceful_shutdown_timeout);
+    epoll_fd = loop_epoll_fd(w->loop);
+    h2o_context_dispose(&w->ctx);
+    free(w->ctx.queue); /* h2o_multithread_destroy_queue closes its pipe but never frees it */
+    h2o_evloop_destroy(w->loop);
+    if (epoll_fd >= 0)
+        close(epoll_fd);
+    release_thread_caches(w);
+}
+
+static void *worker_main(void *arg)
+{
+    struct gw_worker *w = arg;
+    struct gh_gateway_server *s = w->server;
+
+    w->loop = h2o_evloop_create();
+    h2o_context_init(&w->ctx, w->loop, &s->config);
+    h2o_linklist_init_anchor(&w->conns);
+    h2o_multithread_register_receiver(w->ctx.queue, &w->receiver, gw_on_messages);
+    pthread_mutex_lock(&w->post_lock);
+    w->post_ready = 1;
+    pthread_mutex_unlock(&w->post_lock);
+    w->accept_ctx.ctx = &w->ctx;
+    w->accept_ctx.hosts = s->config.hosts;
+    w->accept_ctx.ssl_ctx = s->server_tls;
+    w->listener = h2o_evloop_socket_create(w->loop, w->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
+    w->listen_fd = -1; /* the socket owns it now */
+    w->listener->data = w;
+    h2o_socket_read_start(w->listener, on_accept);
+
+    while (!atomic_load(&s->stopping))
+        run_once(w, INT32_MAX);
+    drain(w);
+    if (w->abandoned) {
+        pthread_mutex_lock(&w->post_lock);
+        w->post_closed = 1; /* late notifies free their own parks */
+        pthread_mutex_unlock(&w->post_lock);
+        return NULL;
+    }
+    teardown(w);
+    return NULL;
+}
+
+/* Workers start with every signal blocked: signals go to the process's own threads, and a write
+ * to a client that went away fails with EPIPE instead of raising SIGPIPE. */
+static int spawn_workers(struct gh_gateway_server *s, char *error, size_t cap)
+{
+    sigset_t all, old;
+    int rc = 0;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    for (unsigned i = 0; i < s->n_workers && rc == 0; i++) {
+        rc = pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]);
+        s->workers[i].thread_started = rc == 0;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        set_error(error, cap, "cannot start the gateway's worker threads");
+        return GH_ERR_IO;
+    }
+    return GH_OK;
+}
+
+/* ---- start and stop ---- */
+
+static int check_options(const struct gh_gateway_options *o, char *error, size_t cap)
+{
+    if (o == NULL || o->listen == NULL || o->config == NULL || o->settings == NULL) {
+        set_error(error, cap, "the gateway needs a listen address, a configuration and settings");
+        return GH_ERR_INVALID_ARG;
+    }
+    if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
+        set_error(error, cap, "--tls-cert and --tls-key go together");
+        return GH_ERR_INVALID_ARG;
+    }
+    if (o->threads > MAX_THREADS) {
+        set_error(error, cap, "at most %d gateway threads", MAX_THREADS);
+        return GH_ERR_INVALID_ARG;
+    }
+    return GH_OK;
+}
+
+static unsigned default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
+}
+
+static struct gh_gateway_server *server_new(const struct gh_gateway_options *o)
+{
+    struct gh_gateway_server *s = calloc(1, sizeof *s);
+
+    if (s == NULL)
+        return NULL;
+    s->o = *o;
+    if (s->o.threads == 0)
+        s->o.threads = default_threads();
+    if (s->o.max_body == 0)
+        s->o.max_body = DEFAULT_MAX_BODY;
+    if (s->o.drain_ms <= 0)
+        s->o.drain_ms = DEFAULT_DRAIN_MS;
+    s->n_workers = s->o.threads;
+    atomic_init(&s->stopping, 0);
+    if ((s->workers = calloc(s->n_workers, sizeof *s->workers)) == NULL) {
+        free(s);
+        return NULL;
+    }
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        s->workers[i].server = s;
+        s->workers[i].index = i;
+        s->workers[i].listen_fd = -1;
+        pthread_mutex_init(&s->workers[i].post_lock, NULL);
+    }
+    return s;
+}
+
+/* Joins the workers that run and releases what exists but the server itself and its counters;
+ * the half-built server of a failed start goes the same way. */
+static void server_shutdown(struct gh_gateway_server *s, int configured)
+{
+    atomic_store(&s->stopping, 1);
+    for (unsigned i = 0; i < s->n_workers; i++)
+        if (s->workers[i].thread_started)
+            gw_worker_post(&s->workers[i], NULL);
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        struct gw_worker *w = &s->workers[i];
+        if (w->thread_started)
+            pthread_join(w->thread, NULL);
+        s->abandoned |= w->abandoned;
+        if (w->listen_fd >= 0)
+            close(w->listen_fd);
+        w->listen_fd = -1;
+    }
+    gh_accesslog_stop(s->log);
+    s->log = NULL;
+    s->stopped = 1;
+    if (s->abandoned)
+        return; /* a loop still references all of it; the process is ending anyway */
+    for (unsigned i = 0; i < s->n_workers; i++)
+        pthread_mutex_destroy(&s->workers[i].post_lock);
+    if (configured)
+        h2o_config_dispose(&s->config);
+    SSL_CTX_free(s->server_tls);
+    SSL_CTX_free(s->client_tls);
+    s->server_tls = s->client_tls = NULL;
+}
+
+static void server_free(struct gh_gateway_server *s)
+{
+    if (s->abandoned)
+        return;
+    free(s->workers);
+    free(s);
+}
+
+int gh_gateway_server_start(const struct gh_gateway_options *options,
+                            struct gh_gateway_server **out, char *error, size_t cap)
+{
+    struct gh_gateway_server *s;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int rc;
+
+    set_error(error, cap, "%s", "");
+    if (out == NULL)
+        return GH_ERR_INVALID_ARG;
+    *out = NULL;
+    if ((rc = check_options(options, error, cap)) != GH_OK)
+        return rc;
+    if (parse_listen(options->listen, &ss, &len) != 0) {
+        set_error(error, cap, "the listen address must be host:port or [v6]:port, got '%.64s'",
+                  options->listen);
+        return GH_ERR_INVALID_ARG;
+    }
+    if ((s = server_new(options)) == NULL)
+        return GH_ERR_NOMEM;
+    if ((rc = open_listeners(s, &ss, len, error, cap)) != GH_OK ||
+        (rc = setup_server_tls(s, error, cap)) != GH_OK ||
+        (rc = setup_client_tls(s, error, cap)) != GH_OK) {
+        server_shutdown(s, 0);
+        server_free(s);
+        return rc;
+    }
+    if (gh_accesslog_start(stdout, LOG_BUFFER_MAX, &s->metrics.log_lines_dropped, &s->log) !=
+        GH_OK) {
+        set_error(error, cap, "cannot start the access log's writer");
+        server_shutdown(s, 0);
+        server_free(s);
+        return GH_ERR_IO;
+    }
+    setup_config(s);
+    if ((rc = spawn_workers(s, error, cap)) != GH_OK) {
+        server_shutdown(s, 1);
+        server_free(s);
+        return rc;
+    }
+    *out = s;
+    return GH_OK;
+}
+
+const char *gh_gateway_server_address(const struct gh_gateway_server *s)
+{
+    return s != NULL ? s->address : "";
+}
+
+unsigned gh_gateway_server_threads(const struct gh_gateway_server *s)
+{
+    return s != NULL ? s->n_workers : 0;
+}
+
+const struct gh_gateway_metrics *gh_gateway_server_metrics(const struct gh_gateway_server *s)
+{
+    return s != NULL ? &s->metrics : NULL;
+}
+
+void gh_gateway_server_stop(struct gh_gateway_server *s)
+{
+    if (s != NULL && !s->stopped)
+        server_shutdown(s, 1);
+}
+
+void gh_gateway_server_free(struct gh_gateway_server *s)
+{
+    if (s == NULL)
+        return;
+    gh_gateway_server_stop(s);
+    server_free(s);
+}
