@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "gateway/pipeline.h"
+#include "gateway/server.h"
 #include "common/error.h"
 
 /* ---- plumbing ---- */
@@ -613,6 +614,63 @@ static void metric(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
     }
 }
 
+/* The data plane's counters (SPEC §5): requests by status class, refusals by code and reason,
+ * upstream failures, cache hits, parked requests and the latency histogram (cumulative buckets). */
+static void gateway_metrics(const struct gh_gateway_metrics *g, char **buf, size_t *len,
+                            size_t *cap)
+{
+    static const char *const classes[6] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    metric(buf, len, cap,
+           "# HELP gatehouse_requests_total Gateway requests by status class (none: client gone).\n"
+           "# TYPE gatehouse_requests_total counter\n");
+    for (int i = 0; i < 6; i++)
+        metric(buf, len, cap, "gatehouse_requests_total{class=\"%s\"} %llu\n", classes[i],
+               (unsigned long long)atomic_load(&g->by_class[i]));
+    metric(buf, len, cap,
+           "# HELP gatehouse_refusals_total Error answers by code.\n# TYPE "
+           "gatehouse_refusals_total counter\n");
+    for (int i = 0; i < GH_GW_CODE_COUNT; i++)
+        metric(buf, len, cap, "gatehouse_refusals_total{code=\"%s\"} %llu\n",
+               gh_gateway_code_names[i], (unsigned long long)atomic_load(&g->refusals[i]));
+    metric(buf, len, cap,
+           "# HELP gatehouse_invalid_token_total 401 invalid_token answers by reason.\n"
+           "# TYPE gatehouse_invalid_token_total counter\n");
+    for (int i = 0; i < GH_GW_REASON_COUNT; i++)
+        metric(buf, len, cap, "gatehouse_invalid_token_total{reason=\"%s\"} %llu\n",
+               gh_gateway_reason_names[i], (unsigned long long)atomic_load(&g->invalid_token[i]));
+    metric(
+        buf, len, cap,
+        "# TYPE gatehouse_upstream_errors_total "
+        "counter\ngatehouse_upstream_errors_total{kind=\"refused_or_reset\"} %llu\n"
+        "gatehouse_upstream_errors_total{kind=\"timeout\"} "
+        "%llu\ngatehouse_upstream_errors_total{kind=\"broken_answer\"} %llu\n"
+        "# TYPE gatehouse_token_cache_hits_total counter\ngatehouse_token_cache_hits_total %llu\n"
+        "# TYPE gatehouse_parked_requests_total counter\ngatehouse_parked_requests_total %llu\n"
+        "# TYPE gatehouse_access_log_dropped_total counter\ngatehouse_access_log_dropped_total "
+        "%llu\n",
+        (unsigned long long)atomic_load(&g->upstream_errors),
+        (unsigned long long)atomic_load(&g->upstream_timeouts),
+        (unsigned long long)atomic_load(&g->upstream_broken),
+        (unsigned long long)atomic_load(&g->cache_hits),
+        (unsigned long long)atomic_load(&g->parked),
+        (unsigned long long)atomic_load(&g->log_lines_dropped));
+    metric(buf, len, cap,
+           "# HELP gatehouse_request_duration_seconds Gateway request latency.\n"
+           "# TYPE gatehouse_request_duration_seconds histogram\n");
+    unsigned long long total = 0;
+    for (int i = 0; i <= GH_GW_LATENCY_BUCKETS; i++) {
+        total += (unsigned long long)atomic_load(&g->latency[i]);
+        if (i < GH_GW_LATENCY_BUCKETS)
+            metric(buf, len, cap, "gatehouse_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                   (double)gh_gateway_latency_bounds_us[i] / 1e6, total);
+    }
+    metric(buf, len, cap,
+           "gatehouse_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+           "gatehouse_request_duration_seconds_sum %.6f\ngatehouse_request_duration_seconds_count "
+           "%llu\n",
+           total, (double)atomic_load(&g->latency_sum_us) / 1e6, total);
+}
+
 static void metrics(void *ctx, const struct gh_admin_request *req, struct gh_admin_response *res)
 {
     struct gh_app *app = ctx;
@@ -665,6 +723,8 @@ static void metrics(void *ctx, const struct gh_admin_request *req, struct gh_adm
     }
     free(all);
     gh_config_unref(config);
+    if (app->gateway != NULL)
+        gateway_metrics(gh_gateway_server_metrics(app->gateway), &buf, &len, &cap);
     res->text = buf;
     res->content_type = "text/plain; version=0.0.4";
 }

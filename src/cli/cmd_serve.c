@@ -386,6 +386,20 @@ static void stop_services(struct services *s)
     OPENSSL_cleanse(s->token, sizeof s->token);
 }
 
+/* Waits for SIGTERM or SIGINT; meanwhile, every few seconds, saves the quota counters (off the
+ * worker loops, which never do I/O) so a crash loses at most those seconds of counting. */
+static int wait_for_stop(const sigset_t *stop_signals, struct services *s)
+{
+    const struct timespec period = {5, 0};
+    for (;;) {
+        int sig = sigtimedwait(stop_signals, NULL, &period);
+        if (sig == SIGTERM || sig == SIGINT)
+            return sig;
+        if (s->ratelimiter != NULL)
+            gh_ratelimiter_flush(s->ratelimiter);
+    }
+}
+
 int gh_cli_serve(int argc, char **argv)
 {
     struct serve_opts o = {0};
@@ -402,10 +416,12 @@ int gh_cli_serve(int argc, char **argv)
     sigaddset(&stop_signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* the database holds key hashes and HMAC secrets: nothing we create is for other users */
+    umask(077);
     if ((rc = start_services(&o, &s)) == GH_EXIT_OK) {
         gh_log(GH_LOG_INFO, "gatehouse started",
                json_pack("{s:s, s:i}", "version", GH_VERSION, "pid", (int)getpid()));
-        sigwait(&stop_signals, &sig);
+        sig = wait_for_stop(&stop_signals, &s);
         gh_log(GH_LOG_INFO, "stopping",
                json_pack("{s:s}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
     }

@@ -19,7 +19,7 @@
 struct slot {
     _Atomic uint64_t key;   /* hash of the profile id, 0 when empty */
     _Atomic(char *) id;     /* the id, set once by the thread that claimed the slot */
-    atomic_llong tat_ns; /* GCRA: theoretical arrival time, in nanoseconds */
+    atomic_llong tat_ns;    /* GCRA: theoretical arrival time, in nanoseconds */
     _Atomic uint64_t quota; /* window index << 32 | count */
     atomic_int dirty;       /* quota changed since the last flush */
 };
@@ -144,7 +144,9 @@ static int check_rate(struct slot *s, const struct gh_config_rate *r, int64_t no
         if (atomic_compare_exchange_weak(&s->tat_ns, &tat, next))
             break;
     }
-    v->remaining = (burst - (next - now)) / interval + 1;
+    /* whole requests left in the burst; next - now may pass burst by less than one interval, so
+     * add the interval first: C division truncates toward zero, not down */
+    v->remaining = (burst - (next - now) + interval) / interval;
     v->reset_seconds = (next - now + 999999999) / 1000000000;
     return 1;
 }
