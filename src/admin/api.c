@@ -627,6 +627,19 @@ static void gateway_metrics(const struct gh_gateway_metrics *g, char **buf, size
         metric(buf, len, cap, "gatehouse_requests_total{class=\"%s\"} %llu\n", classes[i],
                (unsigned long long)atomic_load(&g->by_class[i]));
     metric(buf, len, cap,
+           "# HELP gatehouse_collection_requests_total Gateway requests by collection and status "
+           "class.\n# TYPE gatehouse_collection_requests_total counter\n");
+    for (int i = 0; i < GH_GW_COLLECTION_SLOTS; i++) {
+        const struct gh_gateway_collection_count *c = &g->collections[i];
+        for (int k = 0; atomic_load(&c->ready) && k < 6; k++) {
+            unsigned long long n = (unsigned long long)atomic_load(&c->by_class[k]);
+            if (n > 0)
+                metric(buf, len, cap,
+                       "gatehouse_collection_requests_total{collection=\"%s\",class=\"%s\"} %llu\n",
+                       c->id, classes[k], n);
+        }
+    }
+    metric(buf, len, cap,
            "# HELP gatehouse_refusals_total Error answers by code.\n# TYPE "
            "gatehouse_refusals_total counter\n");
     for (int i = 0; i < GH_GW_CODE_COUNT; i++)

@@ -357,6 +357,29 @@ static void write_line(const struct gw_req *g, int status, uint64_t duration_us)
         gh_accesslog_write(g->worker->server->log, l.buf, l.len);
 }
 
+/* The counters of collection `id`, claimed on first use (lock-free, like the rate limiter). */
+static struct gh_gateway_collection_count *collection_count(struct gh_gateway_metrics *m,
+                                                            const char *id)
+{
+    uint64_t key = 1469598103934665603ULL;
+    for (const char *p = id; *p; p++)
+        key = (key ^ (unsigned char)*p) * 1099511628211ULL;
+    key = key ? key : 1;
+    for (size_t n = 0, i = key % GH_GW_COLLECTION_SLOTS; n < GH_GW_COLLECTION_SLOTS;
+         n++, i = (i + 1) % GH_GW_COLLECTION_SLOTS) {
+        struct gh_gateway_collection_count *c = &m->collections[i];
+        uint64_t seen = atomic_load(&c->key), empty = 0;
+        if (seen == 0 && atomic_compare_exchange_strong(&c->key, &empty, key)) {
+            snprintf(c->id, sizeof c->id, "%s", id);
+            atomic_store(&c->ready, 1);
+            return c;
+        }
+        if ((seen == key || empty == key) && atomic_load(&c->ready) && strcmp(c->id, id) == 0)
+            return c;
+    }
+    return NULL;
+}
+
 static void count_request(const struct gw_req *g, int status, uint64_t duration_us)
 {
     struct gh_gateway_metrics *m = &g->worker->server->metrics;
@@ -364,6 +387,11 @@ static void count_request(const struct gw_req *g, int status, uint64_t duration_
 
     count(&m->requests);
     count(&m->by_class[status >= 100 && status < 600 ? status / 100 : 0]);
+    if (g->decision.collection != NULL) {
+        struct gh_gateway_collection_count *c = collection_count(m, g->decision.collection->id);
+        if (c != NULL)
+            count(&c->by_class[status >= 100 && status < 600 ? status / 100 : 0]);
+    }
     while (bucket < GH_GW_LATENCY_BUCKETS && duration_us > gh_gateway_latency_bounds_us[bucket])
         bucket++;
     count(&m->latency[bucket]);

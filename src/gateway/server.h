@@ -47,6 +47,16 @@ extern const char *const gh_gateway_reason_names[GH_GW_REASON_COUNT];
 extern const uint64_t gh_gateway_latency_bounds_us[GH_GW_LATENCY_BUCKETS];
 
 /* Every field is only ever added to, with relaxed atomics; readers see each one consistent. */
+/* Requests per collection (SPEC §5 metrics): slots claimed by collection id on first use. A
+ * collection beyond the table's room is counted under the empty id. */
+#define GH_GW_COLLECTION_SLOTS 1024
+struct gh_gateway_collection_count {
+    _Atomic uint64_t key; /* hash of the id, 0 while the slot is free */
+    atomic_int ready;     /* the id below is written */
+    char id[48];
+    atomic_uint_fast64_t by_class[6]; /* as gh_gateway_metrics.by_class */
+};
+
 struct gh_gateway_metrics {
     atomic_uint_fast64_t requests;
     /* [0] requests that ended without an answer (client gone), [1]..[5] 1xx..5xx */
@@ -63,6 +73,7 @@ struct gh_gateway_metrics {
     atomic_uint_fast64_t latency[GH_GW_LATENCY_BUCKETS + 1];
     atomic_uint_fast64_t latency_sum_us;
     atomic_uint_fast64_t log_lines_dropped; /* access-log lines lost because stdout was stuck */
+    struct gh_gateway_collection_count collections[GH_GW_COLLECTION_SLOTS];
 };
 
 struct gh_gateway_options {
