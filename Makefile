@@ -10,7 +10,7 @@ JOBS        ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 ARGS        ?=
 
-.PHONY: all deps build run test unit e2e asan tsan fuzz bench format clean
+.PHONY: all deps build run test unit e2e demo asan tsan fuzz bench format clean
 
 all: build
 
@@ -33,6 +33,10 @@ e2e: build
 	GATEHOUSE_BIN=$(abspath $(BUILD))/gatehouse npm test --prefix tests/e2e
 
 test: unit e2e
+
+# a real OpenID Provider, an upstream and gatehouse, configured with the CLI: see tests/e2e/demo.mjs
+demo: build
+	GATEHOUSE_BIN=$(abspath $(BUILD))/gatehouse node tests/e2e/demo.mjs
 
 $(ASAN_BUILD)/CMakeCache.txt:
 	CC=clang cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DGH_SANITIZE=ON
