@@ -171,6 +171,7 @@ static int fill_view(struct gw_req *g)
     ssize_t auth = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     ssize_t key = h2o_find_header_by_str(&req->headers, H2O_STRLIT("api-token"), -1);
 
+    v->cache = g->worker->tokens;
     v->method = req->input.method.base;
     v->method_len = req->input.method.len;
     v->path = req->input.path.base;
@@ -269,6 +270,9 @@ static void decide(struct gw_req *g, int after_refetch)
         gh_gateway_decide(settings, g->config, &g->view, (int64_t)time(NULL), after_refetch,
                           &g->decision);
         g->decided = 1;
+        if (g->decision.cache_hit)
+            atomic_fetch_add_explicit(&g->worker->server->metrics.cache_hits, 1,
+                                      memory_order_relaxed);
         if (g->decision.outcome != GH_OUTCOME_REFETCH)
             break;
         enum park_outcome o = park(g);

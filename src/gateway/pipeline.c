@@ -2,10 +2,13 @@
  * The decision for one request, in the order of SPEC §5's table: route (404/405), credential (401),
  * profile binding and verification (401 invalid_token with a reason), authorization (403). Nothing
  * is trusted from a token before its signature verified, except the one key lookup of SPEC §2 that
- * says whose keys verify it.
+ * says whose keys verify it. A token whose very bytes verified before, against what is still the
+ * current configuration and key set, skips parsing and verification through the calling thread's
+ * verified-token cache; routing and authorization run on every request all the same.
  */
 #include "gateway/pipeline.h"
 
+#include <math.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -215,11 +218,17 @@ static int token_auth(const struct gh_config *config, const struct gh_request_vi
     return 1;
 }
 
-/* SPEC §2: which profile a JWT is for. */
-static const struct gh_config_profile *bind_profile(const struct gh_gateway_settings *settings,
-                                                    const struct gh_config *config,
-                                                    const struct gh_jwt *jwt, int64_t now,
-                                                    const char **via)
+/* What bound a JWT to its profile: the claim and the access profile key it carried. */
+struct binding {
+    const struct gh_config_profile *profile;
+    const char *via;
+    const char *key; /* a slice of the token's claims */
+    size_t key_len;
+};
+
+/* SPEC §2: which profile a JWT is for; 0 when none. */
+static int bind_profile(const struct gh_gateway_settings *settings, const struct gh_config *config,
+                        const struct gh_jwt *jwt, int64_t now, struct binding *b)
 {
     const char *value;
     size_t len, index;
@@ -230,16 +239,18 @@ static const struct gh_config_profile *bind_profile(const struct gh_gateway_sett
         const struct gh_config_profile *p = gh_config_find_key(config, value, len, now);
         if (p != NULL && p->auth_type != GH_AUTH_TOKEN && p->key_claim != NULL &&
             strcmp(p->key_claim, config->key_claims[i]) == 0) {
-            *via = config->key_claims[i];
-            return p;
+            *b = (struct binding){p, config->key_claims[i], value, len};
+            return 1;
         }
     }
     if (gh_key_claims_find(&settings->default_claims, jwt->jws.header, jwt->claims, &value, &len,
                            &index) != GH_OK)
-        return NULL;
-    *via = settings->default_claims.items[index].name;
+        return 0;
     const struct gh_config_profile *p = gh_config_find_key(config, value, len, now);
-    return p != NULL && p->auth_type != GH_AUTH_TOKEN && p->key_claim == NULL ? p : NULL;
+    if (p == NULL || p->auth_type == GH_AUTH_TOKEN || p->key_claim != NULL)
+        return 0;
+    *b = (struct binding){p, settings->default_claims.items[index].name, value, len};
+    return 1;
 }
 
 static void keep_identity(const struct gh_jwt *jwt, struct gh_decision *d)
@@ -251,9 +262,11 @@ static void keep_identity(const struct gh_jwt *jwt, struct gh_decision *d)
         d->subject = strndup(sub, len > 256 ? 256 : len);
 }
 
+/* On success *key_generation is the generation of the provider's key set that verified (0 for
+ * static keys), for the verified-token cache. */
 static int verify_jwt(const struct gh_config_profile *p, const struct gh_jwt *jwt,
                       const struct gh_request_view *req, int64_t now, int after_refetch,
-                      struct gh_decision *d)
+                      uint64_t *key_generation, struct gh_decision *d)
 {
     struct gh_keyset *ks = NULL;
     const char *claim = NULL;
@@ -279,6 +292,7 @@ static int verify_jwt(const struct gh_config_profile *p, const struct gh_jwt *jw
         }
         policy.keys = ks->jwks;
         policy.rules.issuer = ks->issuer;
+        *key_generation = ks->generation;
     } else if (policy.keys == NULL) {
         refuse_token(d, GH_ERR_KEYS_UNAVAILABLE, NULL);
         return 0;
@@ -306,14 +320,121 @@ static int verify_jwt(const struct gh_config_profile *p, const struct gh_jwt *jw
     return 1;
 }
 
+/* ---- the verified-token cache ---- */
+
+/* For oidc profiles: the provider still publishes the key set that verified, and may serve it. */
+static int keys_unchanged(const struct gh_config_profile *p, const struct gh_token_record *r,
+                          int64_t now)
+{
+    struct gh_keyset *ks;
+    int same;
+
+    if (p->auth_type != GH_AUTH_OIDC)
+        return r->key_generation == 0; /* static keys belong to the snapshot, compared already */
+    ks = p->provider != NULL ? gh_provider_keys(p->provider) : NULL;
+    same = ks != NULL && ks->generation == r->key_generation &&
+           gh_provider_usable(p->provider, ks, now * 1000) == GH_OK;
+    gh_keyset_unref(ks);
+    return same;
+}
+
+/*
+ * A cached verification stands for parsing, binding and verifying only while everything they read
+ * is unchanged: the settings, the snapshot (its address and its generation, as a freed snapshot's
+ * address may be reused), the profile's provider and its key set generation, which must still be
+ * usable. Anything else is a miss and the record goes, so the full path decides (and refuses)
+ * exactly as it would without a cache. The cache's own clock check covers exp and leeway.
+ */
+static int from_cache(const struct gh_gateway_settings *settings, const struct gh_config *config,
+                      const struct gh_request_view *req, const unsigned char *hash, int64_t now,
+                      struct gh_decision *d)
+{
+    const struct gh_token_record *r = gh_token_cache_find(req->cache, hash, now);
+    const struct gh_config_profile *p = NULL;
+
+    if (r == NULL)
+        return 0;
+    if (r->settings == settings && r->config == config &&
+        r->config_generation == config->generation && r->profile_index < config->n_profiles)
+        p = &config->profiles[r->profile_index];
+    if (p == NULL || p->provider != r->provider || !keys_unchanged(p, r, now) ||
+        (d->claims_b64 = strdup(r->claims_b64)) == NULL ||
+        (r->subject != NULL && (d->subject = strdup(r->subject)) == NULL)) {
+        free(d->claims_b64);
+        d->claims_b64 = NULL;
+        gh_token_cache_forget(req->cache, hash);
+        return 0;
+    }
+    d->profile = p;
+    d->cache_hit = 1;
+    step(d, req->explain, "credential", 1, "a JWT seen before");
+    step(d, req->explain, "profile", 1, "access profile %s (%s), bound earlier (cache)", p->id,
+         p->auth_type == GH_AUTH_OIDC ? "oidc" : "jwt");
+    step(d, req->explain, "signature", 1, "verified earlier (cache)");
+    return 1;
+}
+
+/* The exp claim as the claim checks read it: whole seconds, a fraction counting down. Only read
+ * after verification, which refused any exp that is not a sane number. */
+static int token_exp(const json_t *claims, int64_t *exp)
+{
+    const json_t *member = json_object_get(claims, "exp");
+
+    if (json_is_integer(member))
+        *exp = (int64_t)json_integer_value(member);
+    else if (json_is_real(member))
+        *exp = (int64_t)floor(json_real_value(member));
+    else
+        return 0;
+    return 1;
+}
+
+/*
+ * Keeps a verification that just succeeded. `r` comes with what the caller knows (settings,
+ * snapshot, time, key generation); the rest is filled here. The record lives until exp plus the
+ * profile's leeway, capped by the cache's TTL. The binding of SPEC §2 depends on time only through
+ * the profile key's expiry (a key never becomes valid later), so a token whose key stops being
+ * valid within that life (a key rotation's grace period) is not cached at all.
+ */
+static void remember(struct gh_token_cache *cache, const unsigned char *hash,
+                     struct gh_token_record *r, const struct binding *b, const struct gh_jwt *jwt,
+                     const struct gh_decision *d)
+{
+    const struct gh_config_profile *p = b->profile;
+    int64_t exp;
+
+    if (d->claims_b64 == NULL)
+        return; /* they could not be kept (no memory): nothing to replay */
+    r->profile_index = (size_t)(p - r->config->profiles);
+    r->provider = p->provider;
+    r->until = r->checked_at + GH_TOKEN_CACHE_TTL;
+    if (token_exp(jwt->claims, &exp) && exp + p->leeway_seconds < r->until)
+        r->until = exp + p->leeway_seconds;
+    r->claims_b64 = d->claims_b64;
+    r->subject = d->subject;
+    if (r->until > r->checked_at &&
+        gh_config_find_key(r->config, b->key, b->key_len, r->until - 1) == p)
+        gh_token_cache_insert(cache, hash, r);
+}
+
 static int jwt_auth(const struct gh_gateway_settings *settings, const struct gh_config *config,
                     const struct gh_request_view *req, const char *token, size_t len, int64_t now,
                     int after_refetch, struct gh_decision *d)
 {
+    unsigned char hash[GH_TOKEN_HASH_LEN];
+    struct gh_token_record rec = {.settings = settings,
+                                  .config = config,
+                                  .config_generation = config->generation,
+                                  .checked_at = now};
+    struct binding b;
     struct gh_jwt jwt;
-    const char *via = NULL;
-    int rc = gh_jwt_parse(token, len, &jwt), ok = 0;
+    /* an oversized token is refused by the parser: no point hashing it */
+    int cacheable = req->cache != NULL && len <= GH_TOKEN_MAX &&
+                    gh_token_cache_hash(req->cache, token, len, hash) == GH_OK;
 
+    if (cacheable && from_cache(settings, config, req, hash, now, d))
+        return 1;
+    int rc = gh_jwt_parse(token, len, &jwt), ok = 0;
     if (rc != GH_OK) {
         refuse_token(d, rc, NULL);
         step(d, req->explain, "credential", 0, "the bearer token is not an acceptable JWT: %s",
@@ -321,16 +442,17 @@ static int jwt_auth(const struct gh_gateway_settings *settings, const struct gh_
         return 0;
     }
     step(d, req->explain, "credential", 1, "a %s JWT", gh_alg_name(jwt.jws.alg));
-    const struct gh_config_profile *p = bind_profile(settings, config, &jwt, now, &via);
-    if (p == NULL) {
+    if (!bind_profile(settings, config, &jwt, now, &b)) {
         refuse_token(d, GH_ERR_UNKNOWN_PROFILE_KEY, NULL);
         step(d, req->explain, "profile", 0,
              "no access profile key in the token's claims matches an active profile");
     } else {
-        d->profile = p;
-        step(d, req->explain, "profile", 1, "access profile %s (%s), key from claim %s", p->id,
-             p->auth_type == GH_AUTH_OIDC ? "oidc" : "jwt", via);
-        ok = verify_jwt(p, &jwt, req, now, after_refetch, d);
+        d->profile = b.profile;
+        step(d, req->explain, "profile", 1, "access profile %s (%s), key from claim %s",
+             b.profile->id, b.profile->auth_type == GH_AUTH_OIDC ? "oidc" : "jwt", b.via);
+        ok = verify_jwt(b.profile, &jwt, req, now, after_refetch, &rec.key_generation, d);
+        if (ok && cacheable)
+            remember(req->cache, hash, &rec, &b, &jwt, d);
     }
     gh_jwt_clear(&jwt);
     return ok;

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gateway/tokencache.h"
 #include "jose/keyclaims.h"
 #include "oidc/provider.h"
 #include "store/config.h"
@@ -27,6 +28,9 @@ struct gh_request_view {
     int family; /* 4 or 6: the client's address */
     uint8_t addr[16];
     int explain; /* record each step in the decision (for POST /v1/explain) */
+    /* The calling thread's verified-token cache, or NULL for none (explain: every step runs).
+     * Never shared between threads: the pipeline reads and fills it without locks. */
+    struct gh_token_cache *cache;
 };
 
 /* Shared by every request, immutable while serving. */
@@ -64,6 +68,7 @@ struct gh_decision {
     char *subject;    /* the token's sub when a string (owned), for logs; NULL otherwise */
     struct gh_provider *provider; /* REFETCH: whom to ask */
     struct gh_keyset *keyset;     /* REFETCH: the set the kid was missing from (owned reference) */
+    int cache_hit; /* the JWT's verification was taken from req->cache (the server counts it) */
     struct gh_step steps[GH_MAX_STEPS];
     size_t n_steps;
 };
@@ -71,7 +76,8 @@ struct gh_decision {
 /*
  * Decides for `req` against `config` at `now` (epoch seconds). `after_refetch` says a refetch for
  * this request already happened, so an unknown kid is now final. Always fills *d; release it with
- * gh_decision_clear.
+ * gh_decision_clear. With req->cache, a JWT that verified before may skip its verification (then
+ * d->cache_hit is set), and one that verifies now is remembered; refusals never are.
  */
 void gh_gateway_decide(const struct gh_gateway_settings *settings, const struct gh_config *config,
                        const struct gh_request_view *req, int64_t now, int after_refetch,

@@ -558,6 +558,11 @@ static void *worker_main(void *arg)
     struct gw_worker *w = arg;
     struct gh_gateway_server *s = w->server;
 
+    /* made here so its pages are first touched by the thread that uses them; without one the
+     * worker still serves, verifying every token */
+    if (gh_token_cache_new(GH_TOKEN_CACHE_ENTRIES, GH_TOKEN_CACHE_BYTES, &w->tokens) != GH_OK)
+        gh_log(GH_LOG_WARN, "gateway worker runs without its verified-token cache",
+               json_pack("{s:i}", "worker", (int)w->index));
     w->loop = h2o_evloop_create();
     h2o_context_init(&w->ctx, w->loop, &s->config);
     h2o_linklist_init_anchor(&w->conns);
@@ -580,9 +585,12 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&w->post_lock);
         w->post_closed = 1; /* late notifies free their own parks */
         pthread_mutex_unlock(&w->post_lock);
-        return NULL;
+    } else {
+        teardown(w); /* its last turns of the loop may still decide requests */
     }
-    teardown(w);
+    /* nothing runs this loop any more, abandoned or not: no request is decided after this */
+    gh_token_cache_free(w->tokens);
+    w->tokens = NULL;
     return NULL;
 }
 

@@ -66,7 +66,7 @@ struct gh_gateway_metrics {
     atomic_uint_fast64_t upstream_errors;   /* refused, reset or broke before answering (502) */
     atomic_uint_fast64_t upstream_timeouts; /* slower than the endpoint's timeout_ms (504) */
     atomic_uint_fast64_t upstream_broken;   /* failed after its answer had started */
-    atomic_uint_fast64_t cache_hits;        /* verified-token cache: not built yet, always 0 */
+    atomic_uint_fast64_t cache_hits;        /* requests whose token the verified-token cache knew */
     atomic_uint_fast64_t parked;            /* requests that waited for a key refetch */
     /* NOT cumulative: latency[i] counts requests with bounds[i-1] < duration <= bounds[i];
      * Prometheus printers add them up. latency[GH_GW_LATENCY_BUCKETS] is the +Inf rest. */

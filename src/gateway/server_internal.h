@@ -22,6 +22,7 @@
 #include "gateway/pipeline.h"
 #include "gateway/ratelimit.h"
 #include "gateway/server.h"
+#include "gateway/tokencache.h"
 #include "oidc/provider.h"
 #include "store/config.h"
 
@@ -77,6 +78,7 @@ struct gw_worker {
     h2o_socket_t *listener;
     h2o_linklist_t conns;
     h2o_multithread_receiver_t receiver; /* parked requests' wake-ups */
+    struct gh_token_cache *tokens;       /* verified tokens; NULL when it could not be made */
     size_t parks;                        /* registered waits whose park is not freed yet */
     struct gw_client **clients;
     size_t n_clients;
