@@ -483,13 +483,16 @@ static int retire_keys(struct gh_store *s, const char *profile_id, int64_t grace
     struct tm tm;
     int rc = s->b.page(s->b.db, GH_KIND_KEY, profile_id, NULL, 0, &keys);
 
+    char now[32];
+    now_rfc3339(now, sizeof now);
     gmtime_r(&t, &tm);
     strftime(until, sizeof until, "%Y-%m-%dT%H:%M:%SZ", &tm);
     json_array_foreach (keys, i, key) {
         if (rc != GH_OK)
             break;
         const char *expires = json_string_value(json_object_get(key, "expires_at"));
-        if (grace <= 0) {
+        /* keys whose grace is over are gone too: rotations must not pile them up */
+        if (grace <= 0 || (expires != NULL && strcmp(expires, now) <= 0)) {
             rc = s->b.remove(s->b.db, GH_KIND_KEY, json_string_value(json_object_get(key, "id")),
                              err);
         } else if (expires == NULL ||

@@ -774,6 +774,30 @@ static void test_key_rotate_with_grace(void **state)
     json_decref(created);
 }
 
+/* Keys whose grace is over are removed by the next rotation, so rotations never pile them up. */
+static void test_key_rotate_drops_expired_keys(void **state)
+{
+    struct fixture *fx = *state;
+    fx_create(fx, "CLI", GH_KIND_CLIENT, NULL, "{\"name\":\"owner\"}");
+    fx_create(fx, "PRF", GH_KIND_PROFILE, NULL, PROFILE("token", ""));
+    const char *id = fx_id(fx, "PRF");
+
+    json_t *second = must_rotate(fx->s, id, 1); /* the first key expires in a second */
+    json_t *keys = profile_keys(fx->s, id);
+    assert_int_equal(json_array_size(keys), 2);
+    json_decref(keys);
+    sleep(2);
+    json_t *third = must_rotate(fx->s, id, 600);
+    keys = profile_keys(fx->s, id);
+    /* the expired first key is gone; the second is in its grace; the third is new */
+    assert_int_equal(json_array_size(keys), 2);
+    assert_non_null(find_id(keys, str(second, "id")));
+    assert_non_null(find_id(keys, str(third, "id")));
+    json_decref(keys);
+    json_decref(second);
+    json_decref(third);
+}
+
 /* A second rotation with a longer grace must not give the first old key more time. */
 static void test_key_rotate_twice_keeps_shorter_expiry(void **state)
 {
@@ -1183,6 +1207,7 @@ int main(void)
         T(test_key_shown_once),
         T(test_key_rotate_without_grace),
         T(test_key_rotate_with_grace),
+        T(test_key_rotate_drops_expired_keys),
         T(test_key_rotate_twice_keeps_shorter_expiry),
         T(test_profile_delete_removes_keys),
         T(test_export_import_round_trip),
