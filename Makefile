@@ -8,9 +8,10 @@ TSAN_BUILD  ?= build-tsan
 TSAN_TESTS  ?= test_oidc_provider|test_snapshot|test_ratelimit|test_admin_http|test_mockidp
 JOBS        ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
+SOAK_MINUTES ?= 10
 ARGS        ?=
 
-.PHONY: all deps build run test unit e2e demo asan tsan fuzz bench format clean
+.PHONY: all deps build run test unit e2e demo soak asan tsan fuzz bench bench-gateway format clean
 
 all: build
 
@@ -38,6 +39,11 @@ test: unit e2e
 demo: build
 	GATEHOUSE_BIN=$(abspath $(BUILD))/gatehouse node tests/e2e/demo.mjs
 
+# mixed traffic, IdP key rotations and configuration changes for SOAK_MINUTES with gatehouse's RSS
+# sampled; not part of `make test`: see tests/soak/README.md
+soak: build
+	GATEHOUSE_BIN=$(abspath $(BUILD))/gatehouse node tests/soak/soak.mjs --minutes $(SOAK_MINUTES)
+
 $(ASAN_BUILD)/CMakeCache.txt:
 	CC=clang cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DGH_SANITIZE=ON
 
@@ -63,6 +69,10 @@ fuzz: deps $(FUZZ_BUILD)/CMakeCache.txt
 
 bench: build
 	bash bench/run.sh $(BUILD)
+
+# gatehouse against a plain nginx reverse proxy, with wrk, on loopback (bench/README.md)
+bench-gateway: build
+	bash bench/gateway.sh $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

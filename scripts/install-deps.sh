@@ -9,7 +9,7 @@ packages=(
   libh2o-evloop-dev libssl-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev
   libcmocka-dev
   clang libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes
-  wrk                        # benchmarks only
+  wrk nginx                  # benchmarks only (bench/gateway.sh runs nginx in a temporary prefix)
 )
 
 # Node.js runs the end-to-end tests and the real OpenID Provider (npm's oidc-provider). A machine
@@ -33,7 +33,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Packages such as nginx start their service when installed (on port 80): the project only runs
+  # them itself, on loopback, in temporary prefixes. Refuse service starts during the install.
+  policy=/usr/sbin/policy-rc.d
+  made_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    made_policy=1
+  fi
+  status=0
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" || status=$?
+  [ "$made_policy" = 1 ] && rm -f "$policy"
+  [ "$status" = 0 ] || exit "$status"
 fi
 
 # npm packages of the end-to-end tests, exactly as locked; reinstalled only when the lock changed.
