@@ -143,6 +143,14 @@ static int route(const struct gh_config *config, const struct gh_request_view *r
     return 1;
 }
 
+/* The time to judge a key set's staleness by: the provider manager's millisecond clock, which
+ * /readyz uses too (so both flip at the same moment), or the caller's `now` when that is later. */
+static int64_t usable_clock_ms(const struct gh_provider *provider, int64_t now)
+{
+    int64_t ms = provider != NULL ? gh_provider_now_ms(provider) : 0;
+    return ms > now * 1000 ? ms : now * 1000;
+}
+
 /* ---- credentials ---- */
 
 enum credential { CRED_NONE, CRED_KEY, CRED_JWT };
@@ -284,7 +292,8 @@ static int verify_jwt(const struct gh_config_profile *p, const struct gh_jwt *jw
     };
     if (p->auth_type == GH_AUTH_OIDC) {
         ks = p->provider != NULL ? gh_provider_keys(p->provider) : NULL;
-        if (ks == NULL || gh_provider_usable(p->provider, ks, now * 1000) != GH_OK) {
+        if (ks == NULL ||
+            gh_provider_usable(p->provider, ks, usable_clock_ms(p->provider, now)) != GH_OK) {
             gh_keyset_unref(ks);
             refuse_token(d, GH_ERR_KEYS_UNAVAILABLE, NULL);
             step(d, req->explain, "signature", 0, "the identity provider's keys are unavailable");
@@ -333,7 +342,7 @@ static int keys_unchanged(const struct gh_config_profile *p, const struct gh_tok
         return r->key_generation == 0; /* static keys belong to the snapshot, compared already */
     ks = p->provider != NULL ? gh_provider_keys(p->provider) : NULL;
     same = ks != NULL && ks->generation == r->key_generation &&
-           gh_provider_usable(p->provider, ks, now * 1000) == GH_OK;
+           gh_provider_usable(p->provider, ks, usable_clock_ms(p->provider, now)) == GH_OK;
     gh_keyset_unref(ks);
     return same;
 }

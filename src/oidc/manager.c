@@ -103,6 +103,11 @@ int64_t gh_oidc_now_ms(const struct gh_oidc_manager *m)
     return now_of(&m->o);
 }
 
+int64_t gh_provider_now_ms(const struct gh_provider *p)
+{
+    return now_of(&p->m->o);
+}
+
 /* ---- waiters (called with p->lock held) ---- */
 
 static void notify_all(struct gh_provider *p, int result)

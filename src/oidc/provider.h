@@ -100,8 +100,8 @@ int gh_oidc_provider_get(struct gh_oidc_manager *m, enum gh_provider_source sour
  * listed or counted for readiness, until gh_oidc_provider_get asks for its URL again. */
 void gh_oidc_retain(struct gh_oidc_manager *m, struct gh_provider *const *keep, size_t n);
 
-/* Every provider in use (not retired), in creation order; *count receives their number. The array is the caller's to
- * free (the providers are not). */
+/* Every provider in use (not retired), in creation order; *count receives their number. The array
+ * is the caller's to free (the providers are not). */
 struct gh_provider **gh_oidc_providers(struct gh_oidc_manager *m, size_t *count);
 
 /* Stable id of the provider ("prv_" + 16 base62 characters derived from its URL). */
@@ -120,6 +120,10 @@ int gh_provider_usable(const struct gh_provider *p, const struct gh_keyset *ks, 
 
 /* The manager's clock, in ms since the epoch. */
 int64_t gh_oidc_now_ms(const struct gh_oidc_manager *m);
+
+/* The same clock through one of its providers: what gh_provider_usable must be asked with, so the
+ * data plane and /readyz agree to the millisecond. */
+int64_t gh_provider_now_ms(const struct gh_provider *p);
 
 /*
  * A wait for a refetch, owned by the caller. `notify` is called exactly once, ON THE MANAGER
