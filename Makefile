@@ -11,7 +11,7 @@ FUZZ_SECONDS ?= 60
 SOAK_MINUTES ?= 10
 ARGS        ?=
 
-.PHONY: all deps build run test unit e2e demo soak asan tsan fuzz bench bench-gateway format clean
+.PHONY: all deps build run test unit e2e demo soak asan tsan fuzz bench bench-gateway bench-apache format clean
 
 all: build
 
@@ -73,6 +73,10 @@ bench: build
 # gatehouse against a plain nginx reverse proxy, with wrk, on loopback (bench/README.md)
 bench-gateway: build
 	bash bench/gateway.sh $(BUILD)
+
+# the same beside Apache + mod_auth_openidc (needs apache2 libapache2-mod-auth-openidc)
+bench-apache: build
+	bash bench/apache.sh $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
