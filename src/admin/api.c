@@ -684,6 +684,39 @@ static void gateway_metrics(const struct gh_gateway_metrics *g, char **buf, size
            total, (double)atomic_load(&g->latency_sum_us) / 1e6, total);
 }
 
+/* One sample per provider and family, each provider's figures read once. */
+static void provider_metrics(struct gh_provider **all, size_t n, char **buf, size_t *len,
+                             size_t *cap)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } families[] = {
+        {"gatehouse_provider_fetches_total", "counter", "HTTP fetches of IdP documents."},
+        {"gatehouse_provider_failures_total", "counter", "Refreshes of IdP keys that failed."},
+        {"gatehouse_provider_available", "gauge", "Whether the provider has usable keys."},
+    };
+    unsigned long long(*values)[3] = calloc(n + 1, sizeof *values);
+    if (values == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        struct gh_provider_counters c;
+        json_t *status = gh_provider_status(all[i]);
+        gh_provider_counters(all[i], &c);
+        values[i][0] = (unsigned long long)c.fetches;
+        values[i][1] = (unsigned long long)c.failures;
+        values[i][2] = json_is_true(json_object_get(status, "available"));
+        json_decref(status);
+    }
+    for (size_t f = 0; f < 3; f++) {
+        metric(buf, len, cap, "# HELP %s %s\n# TYPE %s %s\n", families[f].name, families[f].help,
+               families[f].name, families[f].type);
+        for (size_t i = 0; i < n; i++)
+            metric(buf, len, cap, "%s{provider=\"%s\"} %llu\n", families[f].name,
+                   gh_provider_id(all[i]), values[i][f]);
+    }
+    free(values);
+}
+
 static void metrics(void *ctx, const struct gh_admin_request *req, struct gh_admin_response *res)
 {
     struct gh_app *app = ctx;
@@ -707,33 +740,7 @@ static void metrics(void *ctx, const struct gh_admin_request *req, struct gh_adm
            "gatehouse_config_objects{kind=\"collections\"} %zu\n"
            "gatehouse_config_objects{kind=\"profiles\"} %zu\n",
            config ? config->n_collections : 0, config ? config->n_profiles : 0);
-    metric(&buf, &len, &cap,
-           "# HELP gatehouse_provider_fetches_total HTTP fetches of IdP documents.\n"
-           "# TYPE gatehouse_provider_fetches_total counter\n");
-    for (size_t i = 0; i < n; i++) {
-        struct gh_provider_counters c;
-        gh_provider_counters(all[i], &c);
-        metric(&buf, &len, &cap, "gatehouse_provider_fetches_total{provider=\"%s\"} %llu\n",
-               gh_provider_id(all[i]), (unsigned long long)c.fetches);
-    }
-    metric(&buf, &len, &cap,
-           "# HELP gatehouse_provider_failures_total Refreshes of IdP keys that failed.\n"
-           "# TYPE gatehouse_provider_failures_total counter\n");
-    for (size_t i = 0; i < n; i++) {
-        struct gh_provider_counters c;
-        gh_provider_counters(all[i], &c);
-        metric(&buf, &len, &cap, "gatehouse_provider_failures_total{provider=\"%s\"} %llu\n",
-               gh_provider_id(all[i]), (unsigned long long)c.failures);
-    }
-    metric(&buf, &len, &cap,
-           "# HELP gatehouse_provider_available Whether the provider has usable keys.\n"
-           "# TYPE gatehouse_provider_available gauge\n");
-    for (size_t i = 0; i < n; i++) {
-        json_t *status = gh_provider_status(all[i]);
-        metric(&buf, &len, &cap, "gatehouse_provider_available{provider=\"%s\"} %d\n",
-               gh_provider_id(all[i]), json_is_true(json_object_get(status, "available")));
-        json_decref(status);
-    }
+    provider_metrics(all, n, &buf, &len, &cap);
     free(all);
     gh_config_unref(config);
     if (app->gateway != NULL)
