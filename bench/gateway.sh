@@ -337,6 +337,11 @@ measure() { # TARGET SCENARIO ROUND FILE FIRST COUNT
         'BEGIN { split(wrk, w, " "); t = (w[1] + w[2]) * hz - w0; printf "%d", (t < 0 ? 0 : t) }')
     R[$target,$scen,$round,wrk_cpu_us]=$(awk -v t="$wrk_ticks" -v r="${R[$target,$scen,$round,requests]}" \
         -v hz="$clk_tck" 'BEGIN { printf "%.1f", t / hz * 1e6 / r }')
+    # what one request costs the whole stack (wrk, proxy, upstream): with the CPUs as the only limit,
+    # throughput is the CPUs over this
+    R[$target,$scen,$round,stack_us]=$(awk -v a="${R[$target,$scen,$round,cpu_us]}" \
+        -v b="${R[$target,$scen,$round,up_cpu_us]}" -v c="${R[$target,$scen,$round,wrk_cpu_us]}" \
+        'BEGIN { printf "%.1f", a + b + c }')
     # what the rest of the machine (other jobs) took meanwhile, in % of all CPUs: busy time minus
     # the proxy's, the upstream's and wrk's
     R[$target,$scen,$round,others]=$(awk -v b=$((mb1 - mb0)) -v t=$((mt1 - mt0)) \
@@ -459,8 +464,8 @@ for scen in a b c; do
     done
 done
 echo
-echo "| scenario | throughput gatehouse/nginx | target | p99 gatehouse/nginx | target | proxy CPU/req gatehouse/nginx | quiet rounds: throughput, p99 | gatehouse non-2xx | cache hits |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| scenario | throughput gatehouse/nginx | target | p99 gatehouse/nginx | target | proxy CPU/req gatehouse/nginx | CPU-bound estimate | quiet rounds: throughput, p99 | gatehouse non-2xx | cache hits |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 all_met=1
 for scen in a b c; do
     t=$(ratio_list $scen rps)
@@ -485,8 +490,9 @@ for scen in a b c; do
     else
         quiet="none of $rounds"
     fi
-    printf '| %s | **%.2f**%s | %s | **%.2f**%s | ≤ 1.5 %s | %.2f | %s | %s | %s |\n' "${name[$scen]}" "$tm" \
-        "${tr_:+ ($tr_)}" "$t_goal" "$pm" "${pr_:+ ($pr_)}" "$p_ok" "$(ratio_list $scen cpu_us | median)" "$quiet" \
+    printf '| %s | **%.2f**%s | %s | **%.2f**%s | ≤ 1.5 %s | %.2f | %.2f | %s | %s | %s |\n' "${name[$scen]}" "$tm" \
+        "${tr_:+ ($tr_)}" "$t_goal" "$pm" "${pr_:+ ($pr_)}" "$p_ok" "$(ratio_list $scen cpu_us | median)" \
+        "$(awk -v r="$(ratio_list $scen stack_us | median)" 'BEGIN { print 1 / r }')" "$quiet" \
         "$(field_list gatehouse $scen gh_non2xx | sum_list)" "$(field_list gatehouse $scen cache_hits | sum_list)"
 done
 echo
@@ -499,4 +505,6 @@ done
 echo "# wrk counted errors as non-2xx/3xx answers plus socket errors; gatehouse non-2xx from its /metrics"
 echo "# other jobs' CPU: the machine's busy time during a run minus the proxy's, the upstream's and wrk's;"
 echo "# quiet rounds: those where it stayed at most 10% for both runs (medians of their ratios)"
+echo "# CPU-bound estimate: nginx's stack CPU per request (wrk + proxy + upstream) over gatehouse's, the"
+echo "# throughput ratio when the machine's CPUs are the only limit and nobody else uses them"
 [[ $all_met == 1 ]] && echo "# every target met" || echo "# some targets missed (see bench/README.md, Gateway vs nginx)"
