@@ -336,9 +336,10 @@ static int token_verify(int argc, char **argv)
         exit_code = print_refusal(rc, claim);
         goto out;
     }
-    print_json(json_pack("{s:b, s:s, s:s%, s:O, s:O}", "valid", 1, "alg", gh_alg_name(jwt.jws.alg),
-                         "kid", jwt.jws.kid, jwt.jws.kid_len, "header", jwt.jws.header, "claims",
-                         jwt.claims));
+    /* a token without kid is valid too: kid is then null (json_pack's s% refuses NULL) */
+    print_json(json_pack("{s:b, s:s, s:o, s:O, s:O}", "valid", 1, "alg", gh_alg_name(jwt.jws.alg),
+                         "kid", jwt.jws.kid ? json_stringn(jwt.jws.kid, jwt.jws.kid_len) : json_null(),
+                         "header", jwt.jws.header, "claims", jwt.claims));
     exit_code = GH_EXIT_OK;
 out:
     gh_jwt_clear(&jwt);

@@ -140,6 +140,15 @@ static void test_verify_valid_with_each_key_source(void **state)
     json_decref(obj);
     snprintf(args, sizeof args, "token verify --key rsa.pem --now=" NOW " %s", t_rsa);
     assert_int_equal(run(args), 0);
+    /* a token without kid: valid, and the answer says kid null (it once printed nothing) */
+    char *no_kid = gh_test_sign(&rsa, "{\"alg\":\"RS256\"}", CLAIMS);
+    snprintf(args, sizeof args, "token verify --key rsa.pem --now=" NOW " %s", no_kid);
+    assert_int_equal(run(args), 0);
+    obj = out_json();
+    assert_true(json_is_true(json_object_get(obj, "valid")));
+    assert_true(json_is_null(json_object_get(obj, "kid")));
+    json_decref(obj);
+    free(no_kid);
     snprintf(args, sizeof args,
              "token verify --key ec.jwk --now " NOW " --issuer https://idp.example "
              "--audience billing --audience orders --require exp,sub %s",
