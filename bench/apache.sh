@@ -6,14 +6,15 @@
 #     2048 key made for the run, issuer http://127.0.0.1:PORT, Cache-Control max-age=3600;
 #   - Apache 2.4 (event MPM, its own ServerRoot and bench/apache/httpd.conf.in, nothing of
 #     /etc/apache2) with Debian's mod_auth_openidc as an OAuth 2.0 resource server: local JWT
-#     validation against that JWKS (OIDCOAuthVerifyJwksUri), `Require claim` for iss and aud, and
-#     mod_proxy_http to the upstream;
+#     validation against that JWKS (OIDCOAuthVerifyJwksUri; over https, as this module version
+#     takes no http URL there), `Require claim` for iss and aud, and mod_proxy_http to the upstream;
 #   - gatehouse (BUILD_DIR/gatehouse) configured through its admin API with an `oidc` profile whose
 #     oidc_discovery_url is that IdP, with allowed_issuers, audiences and algorithms RS256;
 #   - nginx as a plain reverse proxy to the same upstream (the baseline, no auth);
 # checks that both validators accept a valid token (200 with the upstream's body) and refuse a
-# tampered one, a spliced one, a wrong audience, a wrong issuer, an expired one and none (no
-# 2xx), then drives the three with the same wrk command and requests:
+# tampered one, a spliced one, a wrong audience, a wrong issuer, an expired one, one with alg
+# "none" and no token at all (401 or 403), then drives the three with the same wrk command and
+# the same requests:
 #   (a) one token repeated (gatehouse may serve it from its verified-token cache),
 #   (b) a fresh token per request (signed beforehand by bench/apache/idp.mjs, each with its own
 #       jti; walked through by bench/gateway/tokens.lua; before each gatehouse run one
@@ -317,6 +318,7 @@ sign "$tokens/wrong-aud.txt" 1 "$issuer" api://billing
 sign "$tokens/wrong-iss.txt" 1 "http://127.0.0.1:$up_port"
 sign "$tokens/expired.txt" 1 "$issuer" "$audience" -600
 good=$(cat "$tokens/one.txt")
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
 # one base64url character of the signature changed (not the last: its low bits may not count)
 sig=${good##*.}
 mid=$((${#sig} / 2))
@@ -328,7 +330,8 @@ declare -A bad=(
     [wrong-aud]=$(cat "$tokens/wrong-aud.txt")
     [wrong-iss]=$(cat "$tokens/wrong-iss.txt")
     [expired]=$(cat "$tokens/expired.txt")
-    [none]=''
+    [alg-none]="$(printf '{"alg":"none","typ":"at+jwt","kid":"%s"}' "$kid" | b64url).$(cut -d. -f2 <<<"$good")."
+    [no-token]=''
 )
 declare -A url=(
     [nginx]="http://127.0.0.1:$proxy_port$path"
@@ -342,7 +345,7 @@ for target in nginx apache gatehouse; do
     [[ $body == '{"ok":true} 200' ]] || fail "$target answered a valid token with: $body"
     [[ $target == nginx ]] && continue
     line="$target: valid 200"
-    for kind in tampered spliced wrong-aud wrong-iss expired none; do
+    for kind in tampered spliced wrong-aud wrong-iss expired alg-none no-token; do
         code=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' \
             ${bad[$kind]:+-H "Authorization: Bearer ${bad[$kind]}"} "${url[$target]}")
         [[ $code == 401 || $code == 403 ]] || fail "$target answered $code to a $kind token (want 401 or 403)"

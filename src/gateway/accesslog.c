@@ -1,7 +1,10 @@
 /*
  * Two buffers swap between the workers and the writer thread: workers append to `pending` under
  * the lock (a memcpy), the writer takes the whole of it, releases the lock and writes it to the
- * stream in one locked fwrite, so its lines never interleave with gh_log's. Escaping lives here
+ * stream in one locked fwrite, so its lines never interleave with gh_log's.
+ * The writer is woken by the first line into an empty buffer, then lets lines gather for
+ * FLUSH_MS (or until HIGH_WATER bytes) before it writes: waking it for every line cost a futex
+ * wake, two context switches and a write per request, about a tenth of a proxied request's CPU. Escaping lives here
  * too because every field of an access-log line comes from a client or from configuration.
  */
 #include "gateway/accesslog.h"
@@ -11,8 +14,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/error.h"
+
+#define FLUSH_MS   20         /* the longest a line waits in memory under load */
+#define HIGH_WATER (64 << 10) /* or this many bytes: a worker wakes the writer early */
 
 struct gh_accesslog {
     FILE *out;
@@ -26,6 +33,22 @@ struct gh_accesslog {
     int stopping; /* under lock */
 };
 
+/* Under the lock: waits until FLUSH_MS have passed, HIGH_WATER bytes are queued or we stop. */
+static void gather(struct gh_accesslog *log)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += FLUSH_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (log->len < HIGH_WATER && !log->stopping)
+        if (pthread_cond_timedwait(&log->wake, &log->lock, &until) != 0)
+            break; /* ETIMEDOUT */
+}
+
 static void *writer_main(void *arg)
 {
     struct gh_accesslog *log = arg;
@@ -38,6 +61,7 @@ static void *writer_main(void *arg)
             pthread_cond_wait(&log->wake, &log->lock);
         if (log->len == 0)
             break; /* stopping, and everything is written */
+        gather(log);
         char *full = log->pending;
         size_t full_len = log->len, full_cap = log->cap;
         log->pending = mine; /* the workers fill the other buffer meanwhile */
@@ -71,7 +95,11 @@ int gh_accesslog_start(FILE *out, size_t max_buffered, atomic_uint_fast64_t *dro
     log->max = max_buffered;
     log->dropped = dropped;
     pthread_mutex_init(&log->lock, NULL);
-    pthread_cond_init(&log->wake, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* FLUSH_MS is not moved by clock steps */
+    pthread_cond_init(&log->wake, &attr);
+    pthread_condattr_destroy(&attr);
     /* signals belong to the process's own threads */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -108,7 +136,8 @@ void gh_accesslog_write(struct gh_accesslog *log, const char *line, size_t len)
         memcpy(log->pending + log->len, line, len);
         log->len += len;
     }
-    wake = !lost && log->len == len; /* the writer sleeps only while the buffer is empty */
+    /* the writer sleeps until the first line, then gathers until FLUSH_MS or HIGH_WATER */
+    wake = !lost && (log->len == len || (log->len >= HIGH_WATER && log->len - len < HIGH_WATER));
     pthread_mutex_unlock(&log->lock);
     if (wake)
         pthread_cond_signal(&log->wake);

@@ -8,6 +8,7 @@
  */
 #include "gateway/server_internal.h"
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,24 @@ static int request_id_is_sane(const char *s, size_t len)
     return 1;
 }
 
+/* 16 random bytes from a per-thread batch: RAND_bytes costs a getpid() system call per call (its
+ * fork check), so one call serves 64 request ids. 0 when the generator fails. */
+static int random_id_bytes(unsigned char out[16])
+{
+    static _Thread_local unsigned char batch[64 * 16];
+    static _Thread_local size_t used = sizeof batch;
+
+    if (used == sizeof batch) {
+        if (RAND_bytes(batch, sizeof batch) != 1)
+            return 0;
+        used = 0;
+    }
+    memcpy(out, batch + used, 16);
+    OPENSSL_cleanse(batch + used, 16); /* handed out once */
+    used += 16;
+    return 1;
+}
+
 /* The caller's X-Request-Id when it is sane, so traces join up; else 128 random bits in hex. */
 static void set_request_id(struct gw_req *g, h2o_req_t *req)
 {
@@ -62,7 +81,7 @@ static void set_request_id(struct gw_req *g, h2o_req_t *req)
         g->request_id[req->headers.entries[at].value.len] = '\0';
         return;
     }
-    if (RAND_bytes(random, sizeof random) != 1) {
+    if (!random_id_bytes(random)) {
         /* never expected; a time and address based id still tells requests apart */
         uint64_t a = gw_now_ns(), b = (uint64_t)(uintptr_t)g;
         memcpy(random, &a, 8);
