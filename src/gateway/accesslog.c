@@ -4,8 +4,9 @@
  * stream in one locked fwrite, so its lines never interleave with gh_log's.
  * The writer is woken by the first line into an empty buffer, then lets lines gather for
  * FLUSH_MS (or until HIGH_WATER bytes) before it writes: waking it for every line cost a futex
- * wake, two context switches and a write per request, about a tenth of a proxied request's CPU. Escaping lives here
- * too because every field of an access-log line comes from a client or from configuration.
+ * wake, two context switches and a write per request, about a tenth of a proxied request's CPU.
+ * Escaping lives here too because every field of an access-log line comes from a client or from
+ * configuration.
  */
 #include "gateway/accesslog.h"
 

@@ -1,13 +1,15 @@
 /*
- * The upstream side of an allowed request. h2o 2.2's reverse proxy does the HTTP work (request
- * line and body, keep-alive, streaming the answer back, X-Forwarded-For/-Proto and Via); we give
- * it a destination per request with h2o_reprocess_request and an h2o_req_overrides_t, which makes
- * it proxy instead of routing. What the overrides point to is per worker thread: an HTTP client
- * context per distinct timeout (h2o's I/O timeout is fixed per context) and a keep-alive pool per
- * upstream scheme://host:port. Pools are per thread, not shared, because a pooled socket carries
- * buffers from its thread's free lists and the pool's expiry runs on one loop's clock.
- * Headers are rewritten here first: hop-by-hop ones and every incoming X-Gatehouse-* go, the
- * identity of the caller comes in.
+ * The upstream side of an allowed request: one HTTP/1.1 exchange with the collection's upstream
+ * over a keep-alive connection of upstream.c. The request head is written here (SPEC §5's header
+ * rules: hop-by-hop and incoming X-Gatehouse-* headers go, the caller's identity comes in), the
+ * answer's head is read with http1parse.c and handed to h2o, and its body is relayed as it comes,
+ * reading no further ahead of a slow client than BODY_AHEAD bytes.
+ * An exchange lives in its request's memory pool; the pool's dispose hook (or h2o's stop, when
+ * the client leaves mid-answer) ends whatever is still going. Failures before the answer's head
+ * are our JSON 502/504; after it, the client's connection is cut, as the answer is already
+ * partly sent. A pooled connection that fails before a single byte of answer is most likely one
+ * the upstream closed while we reused it: an idempotent request is then tried once more on a
+ * new connection (RFC 9110 9.2.2).
  */
 #include "gateway/server_internal.h"
 
@@ -15,108 +17,75 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define POOL_IDLE_MS 2000 /* keep-alive connections unused this long are closed */
-#define MAX_POOLS    256  /* per worker; more upstreams connect without keep-alive */
-#define MAX_CLIENTS  64   /* distinct timeouts per worker; more share h2o's default (30 s) */
+#include "gateway/http1parse.h"
 
-/* ---- per-worker resources ---- */
+#define MAX_TIMEOUTS 64         /* distinct timeouts per worker; more share the default */
+#define DEFAULT_MS   30000      /* an endpoint without timeout_ms */
+#define HEAD_MAX     (64 << 10) /* an upstream answer's head */
+#define BODY_AHEAD   (1 << 20)  /* body bytes read from the upstream before the client takes them */
 
-static h2o_http1client_ctx_t *client_for(struct gw_worker *w, int timeout_ms)
+/* ---- per-worker timeouts ---- */
+
+static h2o_timeout_t *timeout_for(struct gw_worker *w, int timeout_ms)
 {
-    uint64_t ms = timeout_ms > 0 ? (uint64_t)timeout_ms : 30000;
-    struct gw_client *c, **grown;
+    uint64_t ms = timeout_ms > 0 ? (uint64_t)timeout_ms : DEFAULT_MS;
+    struct gw_timeout *t, **grown;
 
-    for (size_t i = 0; i < w->n_clients; i++)
-        if (w->clients[i]->timeout_ms == ms)
-            return &w->clients[i]->ctx;
-    if (w->n_clients == MAX_CLIENTS || (c = calloc(1, sizeof *c)) == NULL)
-        return &w->ctx.proxy.client_ctx;
-    if ((grown = realloc(w->clients, (w->n_clients + 1) * sizeof *grown)) == NULL) {
-        free(c);
-        return &w->ctx.proxy.client_ctx;
+    for (size_t i = 0; i < w->n_timeouts; i++)
+        if (w->timeouts[i]->ms == ms)
+            return &w->timeouts[i]->timeout;
+    if (w->n_timeouts == MAX_TIMEOUTS || (t = calloc(1, sizeof *t)) == NULL)
+        return w->n_timeouts != 0 ? &w->timeouts[0]->timeout : NULL;
+    if ((grown = realloc(w->timeouts, (w->n_timeouts + 1) * sizeof *grown)) == NULL) {
+        free(t);
+        return w->n_timeouts != 0 ? &w->timeouts[0]->timeout : NULL;
     }
-    w->clients = grown;
-    c->timeout_ms = ms;
-    h2o_timeout_init(w->loop, &c->io_timeout, ms);
-    c->ctx.loop = w->loop;
-    c->ctx.getaddr_receiver = &w->ctx.receivers.hostinfo_getaddr;
-    c->ctx.io_timeout = &c->io_timeout;
-    c->ctx.websocket_timeout = NULL; /* no upgrades through the gateway */
-    c->ctx.ssl_ctx = w->server->client_tls;
-    w->clients[w->n_clients++] = c;
-    return &c->ctx;
-}
-
-/* The pool for the upstream's scheme, host and port; NULL when the worker has too many. */
-static h2o_socketpool_t *pool_for(struct gw_worker *w, const h2o_url_t *up)
-{
-    char key[512];
-    struct gw_pool *p, **grown;
-    uint16_t port = h2o_url_get_port(up);
-    int n = snprintf(key, sizeof key, "%.*s://%.*s:%u", (int)up->scheme->name.len,
-                     up->scheme->name.base, (int)up->host.len, up->host.base, (unsigned)port);
-
-    if (n < 0 || (size_t)n >= sizeof key)
-        return NULL;
-    h2o_strtolower(key, (size_t)n);
-    for (size_t i = 0; i < w->n_pools; i++)
-        if (strcmp(w->pools[i]->key, key) == 0)
-            return &w->pools[i]->pool;
-    if (w->n_pools == MAX_POOLS || (p = calloc(1, sizeof *p)) == NULL)
-        return NULL;
-    if ((p->key = strdup(key)) == NULL ||
-        (grown = realloc(w->pools, (w->n_pools + 1) * sizeof *grown)) == NULL) {
-        free(p->key);
-        free(p);
-        return NULL;
-    }
-    w->pools = grown;
-    h2o_socketpool_init_by_hostport(&p->pool, up->host, port, up->scheme == &H2O_URL_SCHEME_HTTPS,
-                                    SIZE_MAX);
-    h2o_socketpool_set_timeout(&p->pool, w->loop, POOL_IDLE_MS);
-    w->pools[w->n_pools++] = p;
-    return &p->pool;
+    w->timeouts = grown;
+    t->ms = ms;
+    h2o_timeout_init(w->loop, &t->timeout, ms);
+    w->timeouts[w->n_timeouts++] = t;
+    return &t->timeout;
 }
 
 void gw_proxy_dispose(struct gw_worker *w)
 {
-    for (size_t i = 0; i < w->n_pools; i++) {
-        h2o_socketpool_dispose(&w->pools[i]->pool);
-        free(w->pools[i]->key);
-        free(w->pools[i]);
+    gw_upstream_dispose(w);
+    for (size_t i = 0; i < w->n_timeouts; i++) {
+        h2o_timeout_dispose(w->loop, &w->timeouts[i]->timeout);
+        free(w->timeouts[i]);
     }
-    free(w->pools);
-    w->pools = NULL;
-    w->n_pools = 0;
-    for (size_t i = 0; i < w->n_clients; i++) {
-        h2o_timeout_dispose(w->loop, &w->clients[i]->io_timeout);
-        free(w->clients[i]);
-    }
-    free(w->clients);
-    w->clients = NULL;
-    w->n_clients = 0;
+    free(w->timeouts);
+    w->timeouts = NULL;
+    w->n_timeouts = 0;
 }
 
-/* ---- the upstream request ---- */
+/* ---- the request head ---- */
 
-/* 1 when `name` is one of the comma-separated tokens of the Connection headers: those headers
- * are hop-by-hop too (RFC 9110 7.6.1). */
+/* 1 when `name` is one of the comma-separated tokens of `list` (a Connection header's value). */
+static int listed(const char *list, size_t list_len, const char *name, size_t name_len)
+{
+    const char *p = list, *end = list + list_len;
+
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+            p++;
+        const char *start = p;
+        while (p < end && *p != ',' && *p != ' ' && *p != '\t')
+            p++;
+        if (p > start && h2o_lcstris(start, (size_t)(p - start), name, name_len))
+            return 1;
+    }
+    return 0;
+}
+
+/* Headers named by the request's Connection headers are hop-by-hop too (RFC 9110 7.6.1). */
 static int named_by_connection(const h2o_req_t *req, const h2o_iovec_t *name)
 {
     for (size_t i = 0; i < req->headers.size; i++) {
         const h2o_header_t *h = &req->headers.entries[i];
-        if (h->name != &H2O_TOKEN_CONNECTION->buf)
-            continue;
-        const char *p = h->value.base, *end = p + h->value.len;
-        while (p < end) {
-            while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-                p++;
-            const char *start = p;
-            while (p < end && *p != ',' && *p != ' ' && *p != '\t')
-                p++;
-            if (p > start && h2o_lcstris(start, (size_t)(p - start), name->base, name->len))
-                return 1;
-        }
+        if (h->name == &H2O_TOKEN_CONNECTION->buf &&
+            listed(h->value.base, h->value.len, name->base, name->len))
+            return 1;
     }
     return 0;
 }
@@ -124,24 +93,32 @@ static int named_by_connection(const h2o_req_t *req, const h2o_iovec_t *name)
 static int is_dropped(const h2o_req_t *req, const h2o_header_t *h, int forward_authorization,
                       int has_connection)
 {
-    static const char *const names[] = {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "proxy-authorization",
-        "http2-settings",
-        "api-token",
-        "x-request-id",
-        "x-forwarded-host",
-        "x-forwarded-proto",
-        /* h2o writes these itself; a second copy would let the upstream pick */
-        "host",
-        "content-length",
-        "expect",
+    static const struct {
+        const char *name;
+        size_t len;
+    } names[] = {
+#define NAME(s) {s, sizeof s - 1}
+        NAME("connection"),
+        NAME("keep-alive"),
+        NAME("proxy-connection"),
+        NAME("te"),
+        NAME("trailer"),
+        NAME("transfer-encoding"),
+        NAME("upgrade"),
+        NAME("proxy-authorization"),
+        NAME("http2-settings"),
+        NAME("api-token"),
+        NAME("x-request-id"),
+        NAME("x-forwarded-host"),
+        NAME("x-forwarded-proto"),
+        /* written below, from the connection or merged with the received ones */
+        NAME("host"),
+        NAME("content-length"),
+        NAME("expect"),
+        NAME("x-forwarded-for"),
+        NAME("via"),
+        NAME("cookie"),
+#undef NAME
     };
     const h2o_iovec_t *name = h->name;
 
@@ -150,42 +127,77 @@ static int is_dropped(const h2o_req_t *req, const h2o_header_t *h, int forward_a
     if (!forward_authorization && name == &H2O_TOKEN_AUTHORIZATION->buf)
         return 1;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (h2o_lcstris(name->base, name->len, names[i], strlen(names[i])))
+        if (h2o_lcstris(name->base, name->len, names[i].name, names[i].len))
             return 1;
     return has_connection && named_by_connection(req, name);
 }
 
-/* The values are not copied: the decision and the configuration they come from live until the
- * request ends, and h2o's proxy copies them into the upstream request before that. */
-static void add(h2o_req_t *req, h2o_headers_t *headers, const char *name, size_t name_len,
-                const char *value)
+/* The values of every header called `name`, joined by `sep`; length 0 when there is none. */
+static h2o_iovec_t joined(h2o_req_t *req, const h2o_token_t *name, const char *sep)
 {
-    h2o_add_header_by_str(&req->pool, headers, name, name_len, 1, NULL, value, strlen(value));
+    h2o_iovec_t out = h2o_iovec_init(NULL, 0);
+
+    for (size_t i = 0; i < req->headers.size; i++) {
+        if (req->headers.entries[i].name != &name->buf)
+            continue;
+        out = out.len == 0 ? req->headers.entries[i].value
+                           : h2o_concat(&req->pool, out, h2o_iovec_init(sep, strlen(sep)),
+                                        req->headers.entries[i].value);
+    }
+    return out;
 }
 
-/* X-Forwarded-For and -Proto are h2o's: it appends the client to the first and sets the second
- * from the connection, dropping any sent one. */
-static void rewrite_headers(struct gw_req *g)
-{
-    h2o_req_t *req = g->req;
-    const struct gh_decision *d = &g->decision;
-    int has_connection = h2o_find_header(&req->headers, H2O_TOKEN_CONNECTION, -1) != -1;
-    h2o_headers_t out;
+struct head_writer {
+    h2o_req_t *req;
+    char *buf;
+    size_t len, cap;
+};
 
-    memset(&out, 0, sizeof out);
-    h2o_vector_reserve(&req->pool, &out, req->headers.size + 6);
-    for (size_t i = 0; i < req->headers.size; i++)
-        if (!is_dropped(req, &req->headers.entries[i], d->collection->forward_authorization,
-                        has_connection))
-            out.entries[out.size++] = req->headers.entries[i];
-    add(req, &out, H2O_STRLIT("x-gatehouse-client-id"), d->profile->client_id);
-    add(req, &out, H2O_STRLIT("x-gatehouse-profile-id"), d->profile->id);
-    if (d->profile->auth_type != GH_AUTH_TOKEN && d->claims_b64 != NULL)
-        add(req, &out, H2O_STRLIT("x-gatehouse-claims"), d->claims_b64);
-    add(req, &out, H2O_STRLIT("x-request-id"), g->request_id);
-    h2o_add_header_by_str(&req->pool, &out, H2O_STRLIT("x-forwarded-host"), 1, NULL,
-                          req->input.authority.base, req->input.authority.len);
-    req->headers = out;
+static void put(struct head_writer *hw, const char *s, size_t n)
+{
+    if (hw->len + n > hw->cap) {
+        size_t cap = hw->cap * 2 > hw->len + n ? hw->cap * 2 : hw->len + n + 1024;
+        char *grown = h2o_mem_alloc_pool(&hw->req->pool, cap);
+        memcpy(grown, hw->buf, hw->len);
+        hw->buf = grown;
+        hw->cap = cap;
+    }
+    memcpy(hw->buf + hw->len, s, n);
+    hw->len += n;
+}
+
+static void put_header(struct head_writer *hw, const char *name, size_t name_len, const char *value,
+                       size_t value_len)
+{
+    put(hw, name, name_len);
+    put(hw, ": ", 2);
+    put(hw, value, value_len);
+    put(hw, "\r\n", 2);
+}
+
+static void put_header_str(struct head_writer *hw, const char *name, const char *value)
+{
+    put_header(hw, name, strlen(name), value, strlen(value));
+}
+
+/* The client's address as text, for X-Forwarded-For. */
+static h2o_iovec_t client_address(h2o_req_t *req)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    char *buf = h2o_mem_alloc_pool(&req->pool, NI_MAXHOST);
+    size_t n = len != 0 ? h2o_socket_getnumerichost((struct sockaddr *)&ss, len, buf) : SIZE_MAX;
+
+    return n != SIZE_MAX ? h2o_iovec_init(buf, n) : h2o_iovec_init(NULL, 0);
+}
+
+/* A body's length goes with every method that has one or is expected to (RFC 9110 8.6). */
+static int needs_content_length(const h2o_req_t *req)
+{
+    return req->entity.base != NULL ||
+           h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) ||
+           h2o_memis(req->method.base, req->method.len, H2O_STRLIT("PUT")) ||
+           h2o_memis(req->method.base, req->method.len, H2O_STRLIT("PATCH"));
 }
 
 /* <upstream base path><rest of the request path><?query as received>, with no "//" where the
@@ -206,21 +218,522 @@ static h2o_iovec_t upstream_path(struct gw_req *g, const h2o_url_t *up)
     return h2o_concat(&req->pool, base, rest, query);
 }
 
-/* Location headers that point into the upstream base are turned back into the public path.
- * h2o compares by prefix, so both sides get a trailing '/'. */
-static void location_rewrite(struct gw_req *g, const h2o_url_t *up, h2o_req_overrides_t *ov)
+/* The request line and headers for the upstream (SPEC §5). */
+static h2o_iovec_t request_head(struct gw_req *g, const h2o_url_t *up)
 {
     h2o_req_t *req = g->req;
-    const struct gh_config_collection *col = g->decision.collection;
-    h2o_url_t *match = h2o_mem_alloc_pool(&req->pool, sizeof *match);
-    int slash = up->path.len > 0 && up->path.base[up->path.len - 1] == '/';
+    const struct gh_decision *d = &g->decision;
+    int has_connection = h2o_find_header(&req->headers, H2O_TOKEN_CONNECTION, -1) != -1;
+    struct head_writer hw = {req, NULL, 0, 0};
+    h2o_iovec_t path = upstream_path(g, up), value;
+    char number[24];
 
-    *match = *up;
-    if (!slash)
-        match->path = h2o_concat(&req->pool, up->path, h2o_iovec_init(H2O_STRLIT("/")));
-    ov->location_rewrite.match = match;
-    ov->location_rewrite.path_prefix = h2o_concat(
-        &req->pool, h2o_iovec_init(col->path, col->path_len), h2o_iovec_init(H2O_STRLIT("/")));
+    put(&hw, req->method.base, req->method.len);
+    put(&hw, " ", 1);
+    put(&hw, path.base, path.len);
+    put(&hw, " HTTP/1.1\r\n", 11);
+    put_header(&hw, H2O_STRLIT("host"), up->authority.base, up->authority.len);
+    for (size_t i = 0; i < req->headers.size; i++) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        if (!is_dropped(req, h, d->collection->forward_authorization, has_connection))
+            put_header(&hw, h->orig_name != NULL ? h->orig_name : h->name->base, h->name->len,
+                       h->value.base, h->value.len);
+    }
+    /* HTTP/2 may split cookies into several fields; HTTP/1.1 wants one (RFC 9113 8.2.3) */
+    if ((value = joined(req, H2O_TOKEN_COOKIE, "; ")).len != 0)
+        put_header(&hw, H2O_STRLIT("cookie"), value.base, value.len);
+    if (needs_content_length(req)) {
+        int n = snprintf(number, sizeof number, "%zu", req->entity.len);
+        put_header(&hw, H2O_STRLIT("content-length"), number, (size_t)n);
+    }
+    put_header_str(&hw, "x-gatehouse-client-id", d->profile->client_id);
+    put_header_str(&hw, "x-gatehouse-profile-id", d->profile->id);
+    if (d->profile->auth_type != GH_AUTH_TOKEN && d->claims_b64 != NULL)
+        put_header_str(&hw, "x-gatehouse-claims", d->claims_b64);
+    put_header_str(&hw, "x-request-id", g->request_id);
+    /* the client is appended to what the proxies before us said */
+    h2o_iovec_t client = client_address(req), xff = joined(req, H2O_TOKEN_X_FORWARDED_FOR, ", ");
+    if (client.len != 0)
+        xff = xff.len != 0 ? h2o_concat(&req->pool, xff, h2o_iovec_init(H2O_STRLIT(", ")), client)
+                           : client;
+    if (xff.len != 0)
+        put_header(&hw, H2O_STRLIT("x-forwarded-for"), xff.base, xff.len);
+    put_header(&hw, H2O_STRLIT("x-forwarded-proto"), req->scheme->name.base, req->scheme->name.len);
+    put_header(&hw, H2O_STRLIT("x-forwarded-host"), req->input.authority.base,
+               req->input.authority.len);
+    /* a proxy says it was there (RFC 9110 7.6.3), after the ones before it */
+    value = joined(req, H2O_TOKEN_VIA, ", ");
+    value = value.len != 0
+                ? h2o_concat(&req->pool, value, h2o_iovec_init(H2O_STRLIT(", 1.1 gatehouse")))
+                : h2o_iovec_init(H2O_STRLIT("1.1 gatehouse"));
+    put_header(&hw, H2O_STRLIT("via"), value.base, value.len);
+    put(&hw, "\r\n", 2);
+    return h2o_iovec_init(hw.buf, hw.len);
+}
+
+/* ---- the exchange ---- */
+
+struct exchange {
+    struct gw_req *g;
+    h2o_req_t *req;
+    struct gw_worker *w;
+    struct gw_pool *pool;
+    const h2o_url_t *up;
+    h2o_timeout_t *io_timeout;
+    h2o_timeout_entry_t timer;
+    struct gw_connect connect;
+    struct gw_upstream_conn *conn;
+    h2o_iovec_t out[2]; /* the request head and body */
+    size_t n_out;
+    int connecting, writing, reused, retried, answered_bytes;
+    /* the answer */
+    int head_done, no_body, chunked, until_close, keep_alive, body_done, ended;
+    uint64_t body_left;
+    struct gw_chunked dechunk;
+    h2o_generator_t generator;
+    h2o_buffer_t *ready;   /* body bytes h2o has not been given yet */
+    h2o_buffer_t *sending; /* given to h2o, until it calls proceed */
+    int in_send, paused;
+    const char *broken; /* a failure after the head, to be sent once h2o is ready */
+};
+
+static void on_read(h2o_socket_t *sock, const char *err);
+
+static void timer_restart(struct exchange *x)
+{
+    if (h2o_timeout_is_linked(&x->timer))
+        h2o_timeout_unlink(&x->timer);
+    if (x->io_timeout != NULL)
+        h2o_timeout_link(x->w->loop, x->io_timeout, &x->timer);
+}
+
+/* Lets go of the connection: back to the pool when the answer was read whole and nothing is being
+ * written, else closed. */
+static void drop_conn(struct exchange *x, int reusable)
+{
+    if (x->conn == NULL)
+        return;
+    x->conn->sock->data = NULL;
+    gw_conn_release(x->conn, reusable && !x->writing && x->keep_alive && x->body_done);
+    x->conn = NULL;
+    x->writing = 0;
+}
+
+/* Stops everything upstream-side; the answer to the client is the caller's business. */
+static void stop_upstream(struct exchange *x)
+{
+    if (h2o_timeout_is_linked(&x->timer))
+        h2o_timeout_unlink(&x->timer);
+    if (x->connecting) {
+        gw_connect_cancel(&x->connect);
+        x->connecting = 0;
+    }
+    drop_conn(x, 0);
+}
+
+static void count(atomic_uint_fast64_t *counter)
+{
+    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+}
+
+/* No answer came: ours goes instead, 504 for the timeout, 502 otherwise. */
+static void fail_before_head(struct exchange *x, const char *why, int timed_out)
+{
+    struct gw_req *g = x->g;
+    struct gh_gateway_metrics *m = &x->w->server->metrics;
+
+    stop_upstream(x);
+    x->ended = 1;
+    g->upstream_error = why;
+    if (timed_out) {
+        count(&m->upstream_timeouts);
+        gw_respond(g, 504, GH_GW_UPSTREAM_TIMEOUT, "The upstream service did not answer in time.");
+    } else {
+        count(&m->upstream_errors);
+        gw_respond(g, 502, GH_GW_BAD_GATEWAY,
+                   "The upstream service could not be reached or broke off its answer.");
+    }
+}
+
+static void send_ready(struct exchange *x);
+
+/* The answer broke after its head went out: the client's connection is cut, so it cannot take
+ * a partial body for a whole one. */
+static void fail_body(struct exchange *x, const char *why)
+{
+    stop_upstream(x);
+    if (x->g->upstream_error == NULL) {
+        x->g->upstream_error = why;
+        count(&x->w->server->metrics.upstream_broken);
+    }
+    x->broken = why;
+    send_ready(x);
+}
+
+/* Hands what is ready to h2o, when it is not busy with the last batch. */
+static void send_ready(struct exchange *x)
+{
+    h2o_send_state_t state;
+    h2o_iovec_t vec;
+
+    if (x->in_send || x->ended)
+        return;
+    if (x->broken != NULL) {
+        state = H2O_SEND_STATE_ERROR;
+    } else if (x->body_done) {
+        state = H2O_SEND_STATE_FINAL;
+    } else if (x->ready->size == 0) {
+        return;
+    } else {
+        state = H2O_SEND_STATE_IN_PROGRESS;
+    }
+    h2o_buffer_t *swap = x->sending;
+    x->sending = x->ready;
+    x->ready = swap;
+    vec = h2o_iovec_init(x->sending->bytes, x->sending->size);
+    x->in_send = 1;
+    x->ended = state != H2O_SEND_STATE_IN_PROGRESS;
+    h2o_send(x->req, &vec, vec.len != 0 ? 1 : 0,
+             state); /* may end the request: touch nothing after */
+}
+
+static void on_proceed(h2o_generator_t *generator, h2o_req_t *req)
+{
+    struct exchange *x = H2O_STRUCT_FROM_MEMBER(struct exchange, generator, generator);
+
+    (void)req;
+    x->in_send = 0;
+    h2o_buffer_consume(&x->sending, x->sending->size);
+    if (x->paused && x->conn != NULL) {
+        x->paused = 0;
+        h2o_socket_read_start(x->conn->sock, on_read);
+        timer_restart(x);
+    }
+    send_ready(x);
+}
+
+/* The client left while the answer was on its way. */
+static void on_stop(h2o_generator_t *generator, h2o_req_t *req)
+{
+    struct exchange *x = H2O_STRUCT_FROM_MEMBER(struct exchange, generator, generator);
+
+    (void)req;
+    x->ended = 1;
+    stop_upstream(x);
+}
+
+/* Runs when the request's pool goes: whatever is still going stops. */
+static void on_dispose(void *p)
+{
+    struct exchange *x = p;
+
+    stop_upstream(x);
+    h2o_buffer_dispose(&x->ready);
+    h2o_buffer_dispose(&x->sending);
+}
+
+/* ---- the answer's head ---- */
+
+static int is_method(const h2o_req_t *req, const char *name, size_t len)
+{
+    return h2o_memis(req->method.base, req->method.len, name, len);
+}
+
+/* A Location into the upstream's base is turned back into the public path: the same scheme,
+ * host and port, and a path under the base. Anything else passes unchanged. */
+static h2o_iovec_t public_location(struct exchange *x, const char *value, size_t len)
+{
+    h2o_req_t *req = x->req;
+    const struct gh_config_collection *col = x->g->decision.collection;
+    h2o_url_t loc;
+    h2o_iovec_t base = x->up->path;
+
+    if (base.len > 0 && base.base[base.len - 1] == '/')
+        base.len--;
+    if (h2o_url_parse(value, len, &loc) != 0 || loc.scheme != x->up->scheme ||
+        !h2o_lcstris(loc.host.base, loc.host.len, x->up->host.base, x->up->host.len) ||
+        h2o_url_get_port(&loc) != h2o_url_get_port(x->up) || loc.path.len < base.len + 1 ||
+        memcmp(loc.path.base, base.base, base.len) != 0 || loc.path.base[base.len] != '/')
+        return h2o_strdup(&req->pool, value, len);
+    h2o_iovec_t rest = h2o_iovec_init(loc.path.base + base.len, loc.path.len - base.len);
+    return h2o_concat(&req->pool, req->scheme->name, h2o_iovec_init(H2O_STRLIT("://")),
+                      req->input.authority, h2o_iovec_init(col->path, col->path_len), rest);
+}
+
+/* Takes the upstream's status and headers, and how its body is framed (RFC 9112 6.3). 0, or -1
+ * with `why` for an answer we will not pass on. */
+static int take_head(struct exchange *x, struct gw_http1_response *res, const char **why)
+{
+    h2o_req_t *req = x->req;
+    const char *connection = NULL, *te = NULL;
+    size_t connection_len = 0, te_len = 0, length = SIZE_MAX;
+
+    for (size_t i = 0; i < res->n_headers; i++) {
+        struct gw_http1_header *h = &res->headers[i];
+        h2o_strtolower((char *)h->name, h->name_len);
+        if (h2o_memis(h->name, h->name_len, H2O_STRLIT("connection"))) {
+            connection = h->value; /* several are rare; the last one counts */
+            connection_len = h->value_len;
+        } else if (h2o_memis(h->name, h->name_len, H2O_STRLIT("transfer-encoding"))) {
+            if (te != NULL) {
+                *why = "invalid response (Transfer-Encoding repeated)";
+                return -1;
+            }
+            te = h->value;
+            te_len = h->value_len;
+        } else if (h2o_memis(h->name, h->name_len, H2O_STRLIT("content-length"))) {
+            size_t n = h2o_strtosize(h->value, h->value_len);
+            if (n == SIZE_MAX || (length != SIZE_MAX && n != length)) {
+                *why = "invalid response (Content-Length)";
+                return -1;
+            }
+            length = n;
+        }
+    }
+    if (te != NULL && length != SIZE_MAX) {
+        *why = "invalid response (both Transfer-Encoding and Content-Length)"; /* smuggling */
+        return -1;
+    }
+    if (te != NULL && !h2o_lcstris(te, te_len, H2O_STRLIT("chunked"))) {
+        *why = "invalid response (a transfer coding other than chunked)";
+        return -1;
+    }
+    x->keep_alive =
+        res->minor_version == 1 &&
+        (connection == NULL || !listed(connection, connection_len, H2O_STRLIT("close")));
+    x->no_body = is_method(req, H2O_STRLIT("HEAD")) || res->status == 204 || res->status == 304;
+    x->chunked = !x->no_body && te != NULL;
+    x->until_close = !x->no_body && te == NULL && length == SIZE_MAX;
+    x->body_left = length != SIZE_MAX ? length : 0;
+    if (x->until_close)
+        x->keep_alive = 0;
+
+    req->res.status = res->status;
+    req->res.reason = h2o_strdup(&req->pool, res->reason, res->reason_len).base;
+    if (length != SIZE_MAX && res->status != 204)
+        req->res.content_length = length;
+    for (size_t i = 0; i < res->n_headers; i++) {
+        struct gw_http1_header *h = &res->headers[i];
+        const h2o_token_t *token = h2o_lookup_token(h->name, h->name_len);
+        if (token != NULL && (token->proxy_should_drop_for_res ||
+                              token == H2O_TOKEN_CONTENT_LENGTH || token == H2O_TOKEN_SERVER))
+            continue; /* hop-by-hop, or h2o writes its own */
+        if (connection != NULL && listed(connection, connection_len, h->name, h->name_len))
+            continue;
+        h2o_iovec_t value = token == H2O_TOKEN_LOCATION
+                                ? public_location(x, h->value, h->value_len)
+                                : h2o_strdup(&req->pool, h->value, h->value_len);
+        if (token != NULL)
+            h2o_add_header(&req->pool, &req->res.headers, token, NULL, value.base, value.len);
+        else
+            h2o_add_header_by_str(&req->pool, &req->res.headers,
+                                  h2o_strdup(&req->pool, h->name, h->name_len).base, h->name_len, 0,
+                                  NULL, value.base, value.len);
+    }
+    x->g->upstream_status = res->status;
+    return 0;
+}
+
+/* Reads the head when it is complete; 1 when it was taken, 0 for more bytes, -1 after failing. */
+static int read_head(struct exchange *x)
+{
+    h2o_buffer_t *in = x->conn->sock->input;
+    struct gw_http1_response res;
+    const char *why = NULL;
+    long n;
+
+    for (;;) {
+        n = gw_http1_parse_response(in->bytes, in->size, &res);
+        if (n == 0 && in->size < HEAD_MAX)
+            return 0;
+        if (n <= 0) {
+            fail_before_head(x, n == 0 ? "invalid response (head too large)" : "invalid response",
+                             0);
+            return -1;
+        }
+        if (res.status == 101) {
+            fail_before_head(x, "invalid response (protocol upgrade)", 0);
+            return -1;
+        }
+        if (res.status >= 200)
+            break;
+        h2o_buffer_consume(&x->conn->sock->input, (size_t)n); /* 1xx: the real one follows */
+        in = x->conn->sock->input;
+    }
+    if (take_head(x, &res, &why) != 0) {
+        x->keep_alive = 0;
+        fail_before_head(x, why, 0);
+        return -1;
+    }
+    h2o_buffer_consume(&x->conn->sock->input, (size_t)n);
+    x->head_done = 1;
+    x->generator.proceed = on_proceed;
+    x->generator.stop = on_stop;
+    h2o_start_response(x->req, &x->generator);
+    return 1;
+}
+
+/* ---- the answer's body ---- */
+
+static void append(struct exchange *x, const char *bytes, size_t len)
+{
+    if (len == 0)
+        return;
+    h2o_iovec_t room = h2o_buffer_reserve(&x->ready, len);
+    memcpy(room.base, bytes, len);
+    x->ready->size += len;
+}
+
+/* Moves the body bytes that have arrived to `ready`; -1 after failing. */
+static int read_body(struct exchange *x, const char *err)
+{
+    h2o_buffer_t **in = &x->conn->sock->input;
+
+    if (x->no_body) {
+        x->body_done = 1;
+    } else if (x->chunked) {
+        size_t len = (*in)->size, used;
+        int rc = gw_chunked_decode(&x->dechunk, (*in)->bytes, &len, &used);
+        if (rc < 0) {
+            fail_body(x, "invalid response (chunked body)");
+            return -1;
+        }
+        append(x, (*in)->bytes, len);
+        h2o_buffer_consume(in, used);
+        x->body_done = rc == 1;
+    } else if (x->until_close) {
+        append(x, (*in)->bytes, (*in)->size);
+        h2o_buffer_consume(in, (*in)->size);
+        x->body_done = err != NULL && err == h2o_socket_error_closed; /* its end is the close */
+    } else {
+        size_t take = (*in)->size < x->body_left ? (*in)->size : (size_t)x->body_left;
+        append(x, (*in)->bytes, take);
+        h2o_buffer_consume(in, take);
+        x->body_left -= take;
+        x->body_done = x->body_left == 0;
+    }
+    if (x->body_done && (*in)->size != 0)
+        x->keep_alive = 0; /* more than the answer came: the connection is not to be trusted */
+    if (!x->body_done && err != NULL) {
+        fail_body(x, err == h2o_socket_error_closed ? "I/O error (the answer was cut short)"
+                                                    : "I/O error");
+        return -1;
+    }
+    return 0;
+}
+
+static void start_exchange(struct exchange *x);
+
+/* A reused connection failed before one byte of answer: the upstream most likely closed it as
+ * we took it. An idempotent request goes again, once, on a new connection. */
+static int retry(struct exchange *x)
+{
+    h2o_req_t *req = x->req;
+
+    if (!x->reused || x->retried || x->answered_bytes ||
+        !(is_method(req, H2O_STRLIT("GET")) || is_method(req, H2O_STRLIT("HEAD")) ||
+          is_method(req, H2O_STRLIT("OPTIONS")) || is_method(req, H2O_STRLIT("PUT")) ||
+          is_method(req, H2O_STRLIT("DELETE")) || is_method(req, H2O_STRLIT("TRACE"))))
+        return 0;
+    x->retried = 1;
+    drop_conn(x, 0);
+    start_exchange(x);
+    return 1;
+}
+
+static void on_read(h2o_socket_t *sock, const char *err)
+{
+    struct exchange *x = sock->data;
+
+    if (sock->input->size != 0)
+        x->answered_bytes = 1;
+    if (!x->head_done) {
+        int rc = read_head(x);
+        if (rc < 0)
+            return;
+        if (rc == 0) {
+            if (err != NULL && !retry(x))
+                fail_before_head(x,
+                                 err == h2o_socket_error_closed
+                                     ? "connection closed before the answer"
+                                     : "I/O error",
+                                 0);
+            else if (err == NULL)
+                timer_restart(x);
+            return;
+        }
+    }
+    if (read_body(x, err) != 0)
+        return;
+    if (x->body_done) {
+        if (h2o_timeout_is_linked(&x->timer))
+            h2o_timeout_unlink(&x->timer);
+        drop_conn(x, 1);
+    } else if (x->ready->size >= BODY_AHEAD) {
+        h2o_socket_read_stop(sock); /* the client is slower: wait for it (on_proceed) */
+        x->paused = 1;
+        if (h2o_timeout_is_linked(&x->timer))
+            h2o_timeout_unlink(&x->timer);
+    } else {
+        timer_restart(x);
+    }
+    send_ready(x);
+}
+
+static void on_timeout(h2o_timeout_entry_t *entry)
+{
+    struct exchange *x = H2O_STRUCT_FROM_MEMBER(struct exchange, timer, entry);
+
+    if (x->head_done)
+        fail_body(x, "I/O timeout");
+    else
+        fail_before_head(x, "I/O timeout", 1);
+}
+
+static void on_written(h2o_socket_t *sock, const char *err)
+{
+    struct exchange *x = sock->data;
+
+    x->writing = 0;
+    if (err != NULL && !x->head_done && !retry(x))
+        fail_before_head(x, "I/O error (sending the request)", 0);
+}
+
+static void send_request(struct exchange *x)
+{
+    h2o_socket_t *sock = x->conn->sock;
+
+    sock->data = x;
+    h2o_socket_read_start(sock, on_read);
+    timer_restart(x);
+    x->writing = 1;
+    h2o_socket_write(sock, x->out, x->n_out, on_written);
+}
+
+static void on_connected(struct gw_connect *c, struct gw_upstream_conn *conn, const char *err)
+{
+    struct exchange *x = c->data;
+
+    x->connecting = 0;
+    if (err != NULL) {
+        fail_before_head(x, err, 0);
+        return;
+    }
+    x->conn = conn;
+    send_request(x);
+}
+
+static void start_exchange(struct exchange *x)
+{
+    x->answered_bytes = 0;
+    x->reused = !x->retried && (x->conn = gw_pool_take(x->pool)) != NULL;
+    if (x->reused) {
+        send_request(x);
+        return;
+    }
+    x->connecting = 1;
+    timer_restart(x); /* the endpoint's timeout covers connecting too */
+    gw_connect_start(&x->connect, x->w, x->pool, on_connected, x);
 }
 
 void gw_proxy_start(struct gw_req *g)
@@ -229,19 +742,30 @@ void gw_proxy_start(struct gw_req *g)
     struct gw_worker *w = g->worker;
     const struct gh_config_collection *col = g->decision.collection;
     h2o_url_t *up = h2o_mem_alloc_pool(&req->pool, sizeof *up);
-    h2o_req_overrides_t *ov;
+    struct exchange *x;
 
     if (h2o_url_parse(col->upstream, SIZE_MAX, up) != 0) {
         gw_respond(g, 502, GH_GW_BAD_GATEWAY, "The API's upstream URL is not valid.");
         return;
     }
-    ov = h2o_mem_alloc_pool(&req->pool, sizeof *ov);
-    memset(ov, 0, sizeof *ov);
-    ov->client_ctx = client_for(w, g->decision.endpoint->timeout_ms);
-    /* without a pool (too many upstreams), h2o connects to scheme://authority by itself */
-    ov->socketpool = pool_for(w, up);
-    location_rewrite(g, up, ov);
-    rewrite_headers(g);
+    x = h2o_mem_alloc_shared(&req->pool, sizeof *x, on_dispose);
+    memset(x, 0, sizeof *x);
+    x->g = g;
+    x->req = req;
+    x->w = w;
+    x->up = up;
+    x->timer.cb = on_timeout;
+    x->io_timeout = timeout_for(w, g->decision.endpoint->timeout_ms);
+    h2o_buffer_init(&x->ready, &h2o_socket_buffer_prototype);
+    h2o_buffer_init(&x->sending, &h2o_socket_buffer_prototype);
+    if ((x->pool = gw_pool_for(w, up)) == NULL) {
+        gw_respond(g, 502, GH_GW_BAD_GATEWAY, "The gateway is out of memory for upstreams.");
+        return;
+    }
+    x->out[0] = request_head(g, up);
+    x->n_out = 1;
+    if (req->entity.len != 0)
+        x->out[x->n_out++] = req->entity;
     g->proxied = 1;
-    h2o_reprocess_request(req, req->method, up->scheme, up->authority, upstream_path(g, up), ov, 0);
+    start_exchange(x);
 }

@@ -1,11 +1,9 @@
 /*
  * Every answer that does not come from an upstream, and the finishing touches on those that do.
  * Our refusals are SPEC §5's JSON errors with a Content-Length (h2o 2.2 would send them chunked
- * otherwise). Answers h2o makes by itself are rewritten into the same JSON by a response filter,
- * which sees every answer before its first byte: the proxy's plain-text 502 when an upstream
- * failed before answering (told apart from an upstream's own 502 by the error h2o's proxy logs
- * into the request, "lib/core/proxy.c"), which becomes 504 upstream_timeout for its timeouts and
- * 502 bad_gateway otherwise, and h2o's 413 and 400 for bodies it refused. The same filter adds
+ * otherwise); proxy.c answers upstream failures with them too. Answers h2o makes by itself (413
+ * and 400 for bodies it refused) are rewritten into the same JSON by a response filter, which
+ * sees every answer before its first byte. The same filter adds
  * X-Request-Id and RateLimit-* to every answer. The access log and the counters are written when
  * h2o disposes of the request, by a logger.
  */
@@ -19,7 +17,6 @@
 #include "common/error.h"
 
 #define REALM         "Bearer realm=\"gatehouse\""
-#define PROXY_MODULE  "lib/core/proxy.c"
 #define LOG_LINE_MAX  8192
 #define LOG_PATH_MAX  1024
 #define LOG_FIELD_MAX 128
@@ -157,47 +154,12 @@ void gw_respond_decision(struct gw_req *g)
 
 /* ---- the response filter ---- */
 
-/* The error h2o's proxy logged into the request, or NULL. */
-static const char *proxy_error(h2o_req_t *req)
-{
-    for (size_t i = 0; i < req->error_logs.size; i++)
-        if (strcmp(req->error_logs.entries[i].module, PROXY_MODULE) == 0)
-            return h2o_strdup(&req->pool, req->error_logs.entries[i].msg.base,
-                              req->error_logs.entries[i].msg.len)
-                .base;
-    return NULL;
-}
-
 /* h2o's plain-text error is thrown away and ours replaces it, headers and all. */
 static void replace_error(struct gw_req *g, int status, enum gh_gateway_code code,
                           const char *message)
 {
     memset(&g->req->res.headers, 0, sizeof g->req->res.headers);
     g->replacement = error_head(g, status, code, message);
-}
-
-/* A proxied request's answer starts: the upstream's, or h2o's 502 because there was none. */
-static void upstream_answer(struct gw_req *g)
-{
-    h2o_req_t *req = g->req;
-    struct gh_gateway_metrics *m = &g->worker->server->metrics;
-    const char *err = req->res.status == 502 ? proxy_error(req) : NULL;
-
-    if (err == NULL) {
-        g->upstream_status = req->res.status;
-        return;
-    }
-    g->upstream_error = err;
-    /* h2o's I/O timeout covers connecting, sending and waiting for the answer's head */
-    if (strcmp(err, "I/O timeout") == 0 || strcmp(err, "connection timeout") == 0) {
-        count(&m->upstream_timeouts);
-        replace_error(g, 504, GH_GW_UPSTREAM_TIMEOUT,
-                      "The upstream service did not answer in time.");
-    } else {
-        count(&m->upstream_errors);
-        replace_error(g, 502, GH_GW_BAD_GATEWAY,
-                      "The upstream service could not be reached or broke off its answer.");
-    }
 }
 
 /* An error h2o answered before our handler ran. */
@@ -272,9 +234,7 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
         g = gw_req_adopt(req);
     if (req->version >= 0x200)
         gw_worker_saw_http2(g->worker);
-    if (g->proxied)
-        upstream_answer(g);
-    else if (g->adopted && req->res.status >= 400)
+    if (g->adopted && req->res.status >= 400)
         h2o_answer(g);
     decorate(g);
     if (g->replacement.base != NULL) {
@@ -409,9 +369,6 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
         g = gw_req_adopt(req); /* ended before any answer or handler: still one line */
     duration_us = (gw_now_ns() - g->started_ns) / 1000;
     status = req->res.status;
-    if (g->proxied && g->upstream_status != 0 && g->upstream_error == NULL &&
-        (g->upstream_error = proxy_error(req)) != NULL)
-        count(&g->worker->server->metrics.upstream_broken); /* failed after its head */
     count_request(g, status, duration_us);
     /* 499 (nginx's "client closed request"): nothing was answered */
     write_line(g, status != 0 ? status : 499, duration_us);

@@ -284,9 +284,6 @@ static void setup_config(struct gh_gateway_server *s)
     s->config.server_name = h2o_iovec_init(H2O_STRLIT("gatehouse"));
     s->config.max_request_entity_size = s->o.max_body;
     s->config.http1.upgrade_to_http2 = 0; /* plain text is HTTP/1.1 only; h2 comes by ALPN */
-    s->config.proxy.ssl_ctx = s->client_tls;
-    s->config.proxy.preserve_x_forwarded_proto = 0; /* ours, from the connection, replaces it */
-    s->config.proxy.emit_x_forwarded_headers = 1;   /* X-Forwarded-For gets the client appended */
     host = h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     path = h2o_config_register_path(host, "/", 0);
     handler = h2o_create_handler(path, sizeof *handler);
@@ -392,25 +389,6 @@ static void drain(struct gw_worker *w)
             return;
         }
     }
-}
-
-/* Sockets the worker's pools lent out and that are still open (closing TLS ones takes a turn). */
-static size_t lent_sockets(struct gw_worker *w)
-{
-    size_t lent = 0;
-
-    for (size_t i = 0; i < w->n_pools; i++) {
-        h2o_socketpool_t *pool = &w->pools[i]->pool;
-        size_t idle = 0;
-        pthread_mutex_lock(&pool->_shared.mutex);
-        for (h2o_linklist_t *n = pool->_shared.sockets.next; n != &pool->_shared.sockets;
-             n = n->next)
-            idle++;
-        pthread_mutex_unlock(&pool->_shared.mutex);
-        size_t count = __atomic_load_n(&pool->_shared.count, __ATOMIC_SEQ_CST);
-        lent += count > idle ? count - idle : 0;
-    }
-    return lent;
 }
 
 /*
@@ -536,8 +514,9 @@ static void teardown(struct gw_worker *w)
     w->post_closed = 1;
     pthread_mutex_unlock(&w->post_lock);
     run_once(w, 0); /* wake-ups posted before the close */
-    for (int turns = 0; lent_sockets(w) != 0 && turns < 100; turns++)
-        run_once(w, 10);
+    gw_upstream_close_idle(w);
+    for (int turns = 0; w->upstream_sockets != 0 && turns < 100; turns++)
+        run_once(w, 10); /* closing a TLS connection takes a turn */
     h2o_multithread_unregister_receiver(w->ctx.queue, &w->receiver);
     gw_proxy_dispose(w);
     /* the GOAWAY timer of h2o_context_request_shutdown may still be linked: unlink it, or
@@ -565,6 +544,7 @@ static void *worker_main(void *arg)
                json_pack("{s:i}", "worker", (int)w->index));
     w->loop = h2o_evloop_create();
     h2o_context_init(&w->ctx, w->loop, &s->config);
+    gw_upstream_init(w);
     h2o_linklist_init_anchor(&w->conns);
     h2o_multithread_register_receiver(w->ctx.queue, &w->receiver, gw_on_messages);
     pthread_mutex_lock(&w->post_lock);

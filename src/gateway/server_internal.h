@@ -16,7 +16,6 @@
 #include <stdint.h>
 
 #include <h2o.h>
-#include <h2o/socketpool.h>
 
 #include "gateway/accesslog.h"
 #include "gateway/pipeline.h"
@@ -45,18 +44,35 @@ struct gh_gateway_server {
     struct gh_accesslog *log;
 };
 
-/* A per-thread HTTP client context: h2o's I/O timeout is fixed per context, so one per distinct
- * endpoint timeout_ms. Allocated one by one: the loop links their timeouts by address. */
-struct gw_client {
-    uint64_t timeout_ms;
-    h2o_timeout_t io_timeout;
-    h2o_http1client_ctx_t ctx;
+/* An I/O timeout of the worker's loop for one endpoint timeout_ms: h2o's timeouts are lists of
+ * one duration each. Allocated one by one: the loop links them by address. */
+struct gw_timeout {
+    uint64_t ms;
+    h2o_timeout_t timeout;
 };
 
-/* A per-thread keep-alive pool for one upstream scheme://host:port. */
-struct gw_pool {
-    char *key;
-    h2o_socketpool_t pool;
+/* upstream.c: a keep-alive pool of one worker for one upstream scheme://host:port */
+struct gw_pool;
+
+/* A connection to an upstream, owned by one exchange at a time or idle in its pool. */
+struct gw_upstream_conn {
+    h2o_socket_t *sock;
+    struct gw_pool *pool;
+    struct gw_worker *worker;
+    h2o_linklist_t link; /* in the pool while idle */
+    h2o_timeout_entry_t idle_timer;
+};
+
+/* A connection being made; the caller's, so it can be cancelled. */
+struct gw_connect;
+typedef void (*gw_connect_cb)(struct gw_connect *c, struct gw_upstream_conn *conn, const char *err);
+struct gw_connect {
+    struct gw_worker *worker;
+    struct gw_pool *pool;
+    h2o_hostinfo_getaddr_req_t *getaddr;
+    h2o_socket_t *sock;
+    gw_connect_cb cb;
+    void *data;
 };
 
 struct gw_worker {
@@ -80,12 +96,14 @@ struct gw_worker {
     h2o_multithread_receiver_t receiver; /* parked requests' wake-ups */
     struct gh_token_cache *tokens;       /* verified tokens; NULL when it could not be made */
     size_t parks;                        /* registered waits whose park is not freed yet */
-    struct gw_client **clients;
-    size_t n_clients;
+    struct gw_timeout **timeouts;
+    size_t n_timeouts;
     struct gw_pool **pools;
     size_t n_pools;
-    int abandoned; /* the drain gave up: leave this loop's memory alone */
-    int saw_http2; /* HTTP/2 was spoken: h2o's HTTP/2 buffers need freeing at the end */
+    h2o_timeout_t pool_idle; /* idle keep-alive connections */
+    size_t upstream_sockets; /* open upstream sockets, idle or in use */
+    int abandoned;           /* the drain gave up: leave this loop's memory alone */
+    int saw_http2;           /* HTTP/2 was spoken: h2o's HTTP/2 buffers need freeing at the end */
 };
 
 /* A wait for a key refetch. It outlives its request when the client leaves while notify runs:
@@ -118,9 +136,9 @@ struct gw_req {
     struct gh_rate_verdict rate;
 
     const char *error_code;     /* our error answer's code, for the log; NULL when none */
-    int proxied;                /* handed to h2o's proxy */
+    int proxied;                /* sent to the upstream */
     int upstream_status;        /* the upstream's answer, 0 when none came */
-    const char *upstream_error; /* h2o's reason when the upstream failed (in the request pool) */
+    const char *upstream_error; /* why the upstream exchange failed (a static string) */
     h2o_iovec_t replacement;    /* a JSON body replacing h2o's plain-text error */
 };
 
@@ -147,5 +165,23 @@ const char *gw_reason_phrase(int status);
 /* proxy.c */
 void gw_proxy_start(struct gw_req *g);
 void gw_proxy_dispose(struct gw_worker *w);
+
+/* upstream.c */
+void gw_upstream_init(struct gw_worker *w);
+/* Closes the idle connections (a stopping worker then waits for upstream_sockets to be 0). */
+void gw_upstream_close_idle(struct gw_worker *w);
+void gw_upstream_dispose(struct gw_worker *w);
+/* The worker's pool for the upstream's scheme, host and port; NULL when out of memory. */
+struct gw_pool *gw_pool_for(struct gw_worker *w, const h2o_url_t *up);
+/* An idle connection of the pool, or NULL. */
+struct gw_upstream_conn *gw_pool_take(struct gw_pool *p);
+/* Back to the pool when `reusable` (its answer was read whole, nothing more came), else closed. */
+void gw_conn_release(struct gw_upstream_conn *conn, int reusable);
+/* Connects to the pool's upstream (resolving its name, TLS with a verified certificate for
+ * https); `cb` gets the connection or a reason. */
+void gw_connect_start(struct gw_connect *c, struct gw_worker *w, struct gw_pool *p,
+                      gw_connect_cb cb, void *data);
+/* Stops a connect in progress; its callback is not called. Harmless when none is. */
+void gw_connect_cancel(struct gw_connect *c);
 
 #endif

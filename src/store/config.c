@@ -6,7 +6,9 @@
 #define _GNU_SOURCE /* timegm */
 #include "store/config.h"
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -61,8 +63,8 @@ static const char **string_list(const json_t *array, size_t *n)
     return list;
 }
 
-/* RFC 3339 date-time ("2026-11-29T21:00:00Z", "...T21:00:00.5+01:00") → epoch seconds; -1 when it is
- * not one, so that a key whose expiry cannot be read is refused rather than kept forever. */
+/* RFC 3339 date-time ("2026-11-29T21:00:00Z", "...T21:00:00.5+01:00") → epoch seconds; -1 when it
+ * is not one, so that a key whose expiry cannot be read is refused rather than kept forever. */
 static int64_t parse_time(const char *text)
 {
     struct tm tm = {0};
@@ -80,9 +82,11 @@ static int64_t parse_time(const char *text)
     }
     if (*p == 'Z' || *p == 'z') {
         p++;
-    } else if ((*p == '+' || *p == '-') && p[1] >= '0' && p[1] <= '2' && p[2] >= '0' && p[2] <= '9' &&
-               p[3] == ':' && p[4] >= '0' && p[4] <= '5' && p[5] >= '0' && p[5] <= '9') {
-        offset = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600 + ((p[4] - '0') * 10 + (p[5] - '0')) * 60;
+    } else if ((*p == '+' || *p == '-') && p[1] >= '0' && p[1] <= '2' && p[2] >= '0' &&
+               p[2] <= '9' && p[3] == ':' && p[4] >= '0' && p[4] <= '5' && p[5] >= '0' &&
+               p[5] <= '9') {
+        offset =
+            ((p[1] - '0') * 10 + (p[2] - '0')) * 3600 + ((p[4] - '0') * 10 + (p[5] - '0')) * 60;
         offset = *p == '+' ? offset : -offset;
         p += 6;
     } else {
@@ -398,13 +402,30 @@ const struct gh_config_collection *gh_config_find_collection(const struct gh_con
     return NULL;
 }
 
+/* SHA256() fetches the digest implementation from OpenSSL's providers on every call, which costs
+ * more than hashing a key; this runs once per request, so the fetch is done once per process. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static void key_hash(const char *key, size_t len, unsigned char hash[SHA256_DIGEST_LENGTH])
+{
+    pthread_once(&sha256_once, fetch_sha256);
+    if (sha256_md == NULL || EVP_Digest(key, len, hash, NULL, sha256_md, NULL) != 1)
+        SHA256((const unsigned char *)key, len, hash);
+}
+
 const struct gh_config_profile *gh_config_find_key(const struct gh_config *c, const char *key,
                                                    size_t len, int64_t now)
 {
     const struct index *ix = c->index;
     unsigned char hash[SHA256_DIGEST_LENGTH];
 
-    SHA256((const unsigned char *)key, len, hash);
+    key_hash(key, len, hash);
     size_t slot = hash_bytes(hash, sizeof hash) & (ix->key_slots - 1);
     for (; ix->keys[slot].used; slot = (slot + 1) & (ix->key_slots - 1)) {
         const struct key_entry *e = &ix->keys[slot];
