@@ -228,6 +228,12 @@ static h2o_iovec_t request_head(struct gw_req *g, const h2o_url_t *up)
     h2o_iovec_t path = upstream_path(g, up), value;
     char number[24];
 
+    /* sized once for the usual head: what came in, our headers and the claims */
+    hw.cap = 1024 + path.len + (d->claims_b64 != NULL ? strlen(d->claims_b64) : 0);
+    for (size_t i = 0; i < req->headers.size; i++)
+        hw.cap += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+    hw.buf = h2o_mem_alloc_pool(&req->pool, hw.cap);
+
     put(&hw, req->method.base, req->method.len);
     put(&hw, " ", 1);
     put(&hw, path.base, path.len);

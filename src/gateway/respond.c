@@ -267,17 +267,28 @@ static void put_id(struct gh_line *l, const char *key, const char *id)
     gh_line_str(l, key, id, id != NULL ? strlen(id) : 0, LOG_FIELD_MAX);
 }
 
+/* The date and time to the second are formatted once per second and thread, not per line. */
 static void put_time(struct gh_line *l)
 {
+    static _Thread_local time_t second = -1;
+    static _Thread_local char stamp[40];
+    static _Thread_local size_t n;
     struct timeval tv;
     struct tm tm;
-    char stamp[40];
 
     gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    size_t n = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(stamp + n, sizeof stamp - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
-    gh_line_str(l, "time", stamp, n, sizeof stamp);
+    if (tv.tv_sec != second) {
+        gmtime_r(&tv.tv_sec, &tm);
+        n = strftime(stamp, sizeof stamp - 6, "%Y-%m-%dT%H:%M:%S", &tm);
+        second = tv.tv_sec;
+    }
+    long ms = (long)(tv.tv_usec / 1000);
+    stamp[n] = '.';
+    stamp[n + 1] = (char)('0' + ms / 100);
+    stamp[n + 2] = (char)('0' + ms / 10 % 10);
+    stamp[n + 3] = (char)('0' + ms % 10);
+    stamp[n + 4] = 'Z';
+    gh_line_str(l, "time", stamp, n + 5, sizeof stamp);
 }
 
 /* No token, key, query string or header value is ever written: only ids and the path. */

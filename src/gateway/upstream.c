@@ -19,40 +19,41 @@
 #define MAX_IDLE     256  /* idle connections kept per pool and worker */
 
 struct gw_pool {
-    char *key;  /* scheme://host:port, lower case */
+    const h2o_url_scheme_t *scheme;
     char *host; /* for the name lookup, SNI and the certificate check; no IPv6 brackets */
-    char port[6];
-    int tls;
-    h2o_linklist_t idle; /* gw_conn.link, most recently used first */
+    uint16_t port;
+    char port_text[6];
+    h2o_linklist_t idle; /* gw_upstream_conn.link, most recently used first */
     size_t n_idle;
 };
 
-static struct gw_pool *pool_new(const h2o_url_t *up, const char *key)
+static h2o_iovec_t bare_host(const h2o_url_t *up)
 {
-    struct gw_pool *p = calloc(1, sizeof *p);
     h2o_iovec_t host = up->host;
 
-    if (p == NULL)
-        return NULL;
     if (host.len >= 2 && host.base[0] == '[' && host.base[host.len - 1] == ']')
         host = h2o_iovec_init(host.base + 1, host.len - 2);
-    p->key = strdup(key);
-    p->host = strndup(host.base, host.len);
-    if (p->key == NULL || p->host == NULL) {
-        free(p->key);
-        free(p->host);
+    return host;
+}
+
+static struct gw_pool *pool_new(const h2o_url_t *up)
+{
+    struct gw_pool *p = calloc(1, sizeof *p);
+    h2o_iovec_t host = bare_host(up);
+
+    if (p == NULL || (p->host = strndup(host.base, host.len)) == NULL) {
         free(p);
         return NULL;
     }
-    snprintf(p->port, sizeof p->port, "%u", (unsigned)h2o_url_get_port(up));
-    p->tls = up->scheme == &H2O_URL_SCHEME_HTTPS;
+    p->scheme = up->scheme;
+    p->port = h2o_url_get_port(up);
+    snprintf(p->port_text, sizeof p->port_text, "%u", (unsigned)p->port);
     h2o_linklist_init_anchor(&p->idle);
     return p;
 }
 
 static void pool_free(struct gw_pool *p)
 {
-    free(p->key);
     free(p->host);
     free(p);
 }
@@ -62,19 +63,17 @@ static void pool_free(struct gw_pool *p)
  * connection after POOL_IDLE_MS. */
 struct gw_pool *gw_pool_for(struct gw_worker *w, const h2o_url_t *up)
 {
-    char key[512];
+    h2o_iovec_t host = bare_host(up);
+    uint16_t port = h2o_url_get_port(up);
     struct gw_pool *p, **grown;
-    int n = snprintf(key, sizeof key, "%.*s://%.*s:%u", (int)up->scheme->name.len,
-                     up->scheme->name.base, (int)up->host.len, up->host.base,
-                     (unsigned)h2o_url_get_port(up));
 
-    if (n < 0 || (size_t)n >= sizeof key)
-        return NULL;
-    h2o_strtolower(key, (size_t)n);
-    for (size_t i = 0; i < w->n_pools; i++)
-        if (strcmp(w->pools[i]->key, key) == 0)
-            return w->pools[i];
-    if ((p = pool_new(up, key)) == NULL)
+    for (size_t i = 0; i < w->n_pools; i++) {
+        p = w->pools[i];
+        if (p->scheme == up->scheme && p->port == port &&
+            h2o_lcstris(p->host, strlen(p->host), host.base, host.len))
+            return p;
+    }
+    if ((p = pool_new(up)) == NULL)
         return NULL;
     if ((grown = realloc(w->pools, (w->n_pools + 1) * sizeof *grown)) == NULL) {
         pool_free(p);
@@ -175,7 +174,7 @@ static void on_connect(h2o_socket_t *sock, const char *err)
 {
     struct gw_connect *c = sock->data;
 
-    if (err != NULL || !c->pool->tls) {
+    if (err != NULL || c->pool->scheme != &H2O_URL_SCHEME_HTTPS) {
         connected(c, sock, err != NULL ? "connection failed" : NULL);
         return;
     }
@@ -234,13 +233,13 @@ void gw_connect_start(struct gw_connect *c, struct gw_worker *w, struct gw_pool 
     memset(&sin, 0, sizeof sin);
     if (h2o_hostinfo_aton(h2o_iovec_init(p->host, strlen(p->host)), &sin.sin_addr) == 0) {
         sin.sin_family = AF_INET;
-        sin.sin_port = htons((uint16_t)atoi(p->port));
+        sin.sin_port = htons(p->port);
         connect_to(c, (struct sockaddr *)&sin, sizeof sin);
         return;
     }
     c->getaddr = h2o_hostinfo_getaddr(
         &w->ctx.receivers.hostinfo_getaddr, h2o_iovec_init(p->host, strlen(p->host)),
-        h2o_iovec_init(p->port, strlen(p->port)), AF_UNSPEC, SOCK_STREAM, IPPROTO_TCP,
+        h2o_iovec_init(p->port_text, strlen(p->port_text)), AF_UNSPEC, SOCK_STREAM, IPPROTO_TCP,
         AI_ADDRCONFIG | AI_NUMERICSERV, on_getaddr, c);
 }
 
