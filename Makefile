@@ -74,9 +74,10 @@ bench: build
 bench-gateway: build
 	bash bench/gateway.sh $(BUILD)
 
-# the same beside Apache + mod_auth_openidc (needs apache2 libapache2-mod-auth-openidc)
+# the same beside Apache + mod_auth_openidc; each proxy on half the cores, wrk and the upstream on
+# the others, so the proxies are measured and not the load generator (bench/apache/README.md)
 bench-apache: build
-	bash bench/apache.sh $(BUILD)
+	bash bench/apache.sh $(BUILD) --pin
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -26,7 +26,7 @@
 #
 # usage: bench/apache.sh BUILD_DIR [options]
 #   --workers N          gatehouse --threads, nginx proxy worker_processes and Apache's processes
-#                        (StartServers = ServerLimit) (default: nproc)
+#                        (StartServers = ServerLimit) (default: nproc, or half of it with --pin)
 #   --apache-threads T   ThreadsPerChild of each Apache process (default: twice --connections / N,
 #                        rounded up: 32 for 2 processes and 32 connections). MaxRequestWorkers =
 #                        N * T must exceed --connections: a request in flight holds an Apache
@@ -55,7 +55,7 @@ usage() {
 cmdline="bench/apache.sh $*"
 build=$(cd "$1" && pwd) || usage
 shift
-workers=$(nproc)
+workers=
 apache_threads=
 pin=0
 upstream_workers=1
@@ -82,6 +82,7 @@ while [[ $# -gt 0 ]]; do
     *) echo "apache.sh: unknown option $1" >&2; usage ;;
     esac
 done
+[[ -n $workers ]] || workers=$((pin == 1 ? ($(nproc) / 2 > 0 ? $(nproc) / 2 : 1) : $(nproc)))
 [[ -n $apache_threads ]] || apache_threads=$((2 * ((connections + workers - 1) / workers)))
 for v in "$workers" "$apache_threads" "$upstream_workers" "$duration" "$warmup" "$connections" \
     "$wrk_threads" "$rounds" ${tokens_wanted:+"$tokens_wanted"}; do

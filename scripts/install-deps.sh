@@ -10,6 +10,7 @@ packages=(
   libcmocka-dev
   clang libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes
   wrk nginx                  # benchmarks only (bench/gateway.sh runs nginx in a temporary prefix)
+  apache2 libapache2-mod-auth-openidc  # bench/apache.sh's peer, run from its own ServerRoot
 )
 
 # Node.js runs the end-to-end tests and the real OpenID Provider (npm's oidc-provider). A machine
