@@ -549,7 +549,8 @@ static int read_head(struct exchange *x)
     long n;
 
     for (;;) {
-        n = gw_http1_parse_response(in->bytes, in->size, &res);
+        /* h2o reads all there is at once: a complete head can be longer than HEAD_MAX */
+        n = gw_http1_parse_response(in->bytes, in->size < HEAD_MAX ? in->size : HEAD_MAX, &res);
         if (n == 0 && in->size < HEAD_MAX)
             return 0;
         if (n <= 0) {

@@ -1,0 +1,462 @@
+// The gateway's upstream exchange (src/gateway/proxy.c, upstream.c, http1parse.c) end to end,
+// against a raw TCP upstream (lib/rawupstream.mjs) whose answers are exact bytes: framing by
+// chunks, length and close; 1xx; answers the gateway must refuse (SPEC §5: 502 bad_gateway);
+// hop-by-hop headers both ways; keep-alive pools, stale connections and the one retry; timeouts;
+// and backpressure from a slow client. The gateway runs with one worker thread, so there is one
+// pool and "which upstream connection carried this request" is a fair question.
+
+import { after, before, beforeEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+
+import { startRawUpstream } from './lib/rawupstream.mjs';
+import { gatehouseBin, haveGatehouse } from './lib/run.mjs';
+import { sleep, startServer, waitUntil } from './lib/server.mjs';
+
+// No skipping: a run without the binary must fail, not pass.
+if (!haveGatehouse()) throw new Error(`gatehouse is not built (${gatehouseBin()}): run make test`);
+
+const GATEWAY_LISTENING = /^(\{.*"msg":"gateway listening".*\})\r?\n/m;
+const MiB = 1 << 20;
+
+/** An answer with a Content-Length, keep-alive. */
+const ok = (body = 'ok', extra = '') => `HTTP/1.1 200 OK\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+
+/** Writes the pieces one by one with a pause between, so the gateway reads them separately. */
+async function writeSlowly(sock, pieces, ms = 15) {
+  for (const p of pieces) {
+    if (sock.destroyed) return;
+    sock.write(p);
+    await sleep(ms);
+  }
+}
+
+describe('gateway upstream exchange against a raw TCP upstream', () => {
+  let gh;
+  let up;
+  let key;
+  let clientId;
+
+  async function create(path, body) {
+    const r = await gh.api('POST', path, body);
+    assert.equal(r.status, 201, `POST ${path}: ${r.text}`);
+    return r.json;
+  }
+
+  /**
+   * One request through the gateway with node:http (raw headers, and it tells a cut body from a
+   * whole one). opts: method, headers (object or [name, value] pairs), body (string or array of
+   * strings, written as chunks), expectContinue (sends the body on 100 Continue), pauseMs (reads
+   * nothing that long after the head).
+   * Resolves to { status, headers, rawHeaders, body, text, json, requestId, complete, ms }.
+   */
+  function call(path, opts = {}) {
+    const started = Date.now();
+    const headers = Array.isArray(opts.headers) ? [['api-token', key], ...opts.headers]
+      : { 'api-token': key, ...(opts.headers ?? {}) };
+    return new Promise((resolve, reject) => {
+      let finish = null; // set once the head came: after that an error is a cut body, not a failure
+      const req = http.request(`${gh.gw}${path}`, {
+        method: opts.method ?? 'GET', headers, agent: false, maxHeaderSize: MiB,
+      }, (res) => {
+        const chunks = [];
+        let done = false;
+        finish = () => {
+          if (done) return;
+          done = true;
+          const body = Buffer.concat(chunks);
+          const text = body.toString('utf8');
+          const isJson = (res.headers['content-type'] ?? '').includes('json') && res.complete;
+          resolve({
+            status: res.statusCode,
+            headers: new Headers(Object.entries(res.headers).map(([n, v]) => [n, String(v)])),
+            rawHeaders: res.rawHeaders,
+            body,
+            text,
+            json: isJson ? JSON.parse(text) : undefined,
+            requestId: res.headers['x-request-id'],
+            complete: res.complete,
+            ms: Date.now() - started,
+          });
+        };
+        res.on('data', (d) => chunks.push(d));
+        res.on('end', finish);
+        res.on('error', finish); // 'aborted': the body was cut; complete says so
+        res.on('close', finish);
+        if (opts.pauseMs) {
+          res.pause();
+          setTimeout(() => res.resume(), opts.pauseMs);
+        }
+      });
+      // h2o ends a broken chunked answer with a bad chunk on purpose: the parser's error is the cut
+      req.on('error', (err) => (finish ? finish() : reject(err)));
+      if (opts.expectContinue) {
+        req.on('continue', () => req.end(opts.body.join('')));
+        req.flushHeaders();
+        return;
+      }
+      for (const piece of [].concat(opts.body ?? [])) req.write(piece);
+      req.end();
+    });
+  }
+
+  /** A hand-written request to the gateway (Connection: close); resolves to every byte back. */
+  function rawCall(method, path) {
+    return new Promise((resolve, reject) => {
+      const sock = net.connect(Number(gh.gatewayAddress.split(':')[1]), '127.0.0.1');
+      const chunks = [];
+      sock.on('data', (d) => chunks.push(d));
+      sock.on('end', () => {
+        const all = Buffer.concat(chunks).toString('latin1');
+        const cut = all.indexOf('\r\n\r\n');
+        resolve({ head: all.slice(0, cut), after: all.slice(cut + 4) });
+      });
+      sock.on('error', reject);
+      sock.write(`${method} ${path} HTTP/1.1\r\nHost: gw.test\r\napi-token: ${key}\r\nConnection: close\r\n\r\n`);
+    });
+  }
+
+  /** Asserts a SPEC §5 error answer of ours. */
+  function expectError(r, status, code, what = '') {
+    assert.equal(r.status, status, `${what}: expected ${status} ${code}, got ${r.status}: ${r.text}`);
+    assert.equal(r.headers.get('content-type'), 'application/json', what);
+    assert.deepEqual(Object.keys(r.json).sort(), ['error', 'message', 'request_id'], what);
+    assert.equal(r.json.error, code, what);
+    assert.ok(r.json.message.length > 0, what);
+    assert.equal(r.json.request_id, r.requestId, what);
+  }
+
+  /** The access-log line of a request id (the log has its own writer thread, so poll). */
+  function accessLine(requestId) {
+    return waitUntil(() => gh.output().stdout.split('\n')
+      .filter((l) => l.includes('"msg":"access"')).map((l) => JSON.parse(l))
+      .find((l) => l.request_id === requestId), { what: `the access-log line of ${requestId}` });
+  }
+
+  /** Empties the gateway's pool: the upstream closes every connection, the gateway sees it. */
+  async function freshPool() {
+    up.dropAll();
+    await sleep(100);
+  }
+
+  before(async () => {
+    up = await startRawUpstream();
+    gh = await startServer({ args: ['--threads', '1'] });
+    const [, line] = await gh.proc.waitFor(GATEWAY_LISTENING, { stream: 'stdout' });
+    gh.gatewayAddress = JSON.parse(line).address;
+    gh.gw = `http://${gh.gatewayAddress}`;
+    // /raw/v1 -> <up>/base, any method; /slow/v1 -> <up>, 300 ms timeout
+    const raw = await create('/v1/collections', { name: 'raw', path: '/raw/v1', upstream: `${up.url}/base` });
+    await create(`/v1/collections/${raw.id}/endpoints`, { method: 'ANY', path: '/*', timeout_ms: 5000 });
+    const slow = await create('/v1/collections', { name: 'slow', path: '/slow/v1', upstream: up.url });
+    await create(`/v1/collections/${slow.id}/endpoints`, { method: 'ANY', path: '/*', timeout_ms: 300 });
+    clientId = (await create('/v1/clients', { name: 'acme' })).id;
+    key = (await create('/v1/profiles', {
+      client_id: clientId, name: 'acme-token', auth_type: 'token', collection_ids: [raw.id, slow.id],
+    })).key;
+  });
+
+  after(async () => {
+    try {
+      const result = await gh?.stop();
+      if (result) {
+        assert.equal(result.code, 0, `gatehouse exited with ${result.code} ${result.signal ?? ''}\n${result.stderr}`);
+        assert.doesNotMatch(result.stderr, /Sanitizer|runtime error/, result.stderr);
+      }
+    } finally {
+      await up?.close();
+    }
+  });
+
+  beforeEach(() => {
+    up.handle = (req, sock) => sock.write(ok());
+  });
+
+  test('1. a chunked answer (extension, trailer, pieces split anywhere) arrives exact', async () => {
+    up.handle = (req, sock) => writeSlowly(sock, [
+      'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5;name="v"\r\nhel',
+      'lo\r\n1', '\r\n,\r\nA\r\n0123456789\r\n', '6\r\n world\r\n0\r\nX-Trailer: t\r\n', '\r\n']);
+    const r = await call('/raw/v1/chunked');
+    assert.equal(r.status, 200);
+    assert.ok(r.complete);
+    assert.equal(r.text, 'hello,0123456789 world');
+    const line = await accessLine(r.requestId);
+    assert.equal(line.upstream_status, 200);
+    assert.equal(line.upstream_error, undefined);
+    // the decoder ended exactly at the last CRLF: the connection is clean and carries the next one
+    const first = up.requests.at(-1).conn;
+    up.handle = (req, sock) => sock.write(ok());
+    assert.equal((await call('/raw/v1/next')).text, 'ok');
+    assert.equal(up.requests.at(-1).conn, first, 'the chunked answer left the connection reusable');
+  });
+
+  test('2. Content-Length and close-delimited answers arrive exact', async () => {
+    up.handle = (req, sock) => sock.write(ok('hello world', 'Content-Type: text/plain\r\n'));
+    assert.equal((await call('/raw/v1/length')).text, 'hello world');
+    // more bytes than announced: the body is the announced ones only
+    up.handle = (req, sock) => sock.write(`${ok('hello')}GARBAGE`);
+    assert.equal((await call('/raw/v1/extra')).text, 'hello');
+    // ... and that connection is not reused: the next answer is not read after "GARBAGE"
+    up.handle = (req, sock) => sock.write(ok());
+    const extraConn = up.requests.at(-1).conn;
+    assert.equal((await call('/raw/v1/next')).text, 'ok');
+    assert.notEqual(up.requests.at(-1).conn, extraConn);
+    // no length, no chunked: the body ends when the upstream closes (HTTP/1.1 and 1.0)
+    for (const version of ['1.1', '1.0']) {
+      up.handle = (req, sock) => writeSlowly(sock, [`HTTP/${version} 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil `, 'the close'])
+        .then(() => sock.end());
+      const r = await call('/raw/v1/close');
+      assert.equal(r.status, 200);
+      assert.ok(r.complete, `HTTP/${version}: the close ends the body, it does not cut it`);
+      assert.equal(r.text, 'until the close');
+    }
+  });
+
+  test('3. HEAD, 204 and 304 have no body, and leave the connection reusable', async () => {
+    await freshPool();
+    const base = up.accepted();
+    // each announces a length it never sends: the gateway must not wait for (or eat) a body
+    up.handle = (req, sock) => {
+      if (req.method === 'HEAD') sock.write('HTTP/1.1 404 Not Found\r\nX-Head: yes\r\nContent-Length: 5\r\n\r\n');
+      else if (req.target.endsWith('/204')) sock.write('HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n');
+      else if (req.target.endsWith('/304')) sock.write('HTTP/1.1 304 Not Modified\r\nETag: "e"\r\nContent-Length: 10\r\n\r\n');
+      else sock.write(ok('after'));
+    };
+    const head = await rawCall('HEAD', '/raw/v1/h');
+    assert.match(head.head, /^HTTP\/1\.1 404 /, 'the upstream status passes');
+    assert.match(head.head, /\r\nx-head: yes\r\n/i);
+    assert.equal(head.after, '', 'HEAD: nothing after the head');
+    for (const status of ['204', '304']) {
+      const r = await rawCall('GET', `/raw/v1/${status}`);
+      assert.match(r.head, new RegExp(`^HTTP/1\\.1 ${status} `));
+      assert.equal(r.after, '', `${status}: nothing after the head`);
+    }
+    assert.equal((await call('/raw/v1/after')).text, 'after');
+    assert.equal(up.accepted() - base, 1, 'HEAD, 204, 304 and the GET went over one connection');
+  });
+
+  test('4. 1xx answers before the real one are skipped; 101 is a 502', async () => {
+    up.handle = (req, sock) => writeSlowly(sock, ['HTTP/1.1 100 Continue\r\n\r\n',
+      `HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n${ok('real')}`]);
+    const r = await rawCall('GET', '/raw/v1/continue');
+    assert.match(r.head, /^HTTP\/1\.1 200 /, 'the first status line the client sees is the final one');
+    assert.doesNotMatch(r.head, /link:/i);
+    assert.equal(r.after, 'real');
+    up.handle = (req, sock) => sock.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    const upgraded = await call('/raw/v1/upgrade');
+    expectError(upgraded, 502, 'bad_gateway', '101');
+    assert.match((await accessLine(upgraded.requestId)).upstream_error, /upgrade/);
+  });
+
+  test('5. answers that bend the grammar are refused: 502 bad_gateway, our JSON', async () => {
+    const cases = {
+      'both Transfer-Encoding and Content-Length':
+        'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+      'two different Content-Length values': 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!',
+      'Transfer-Encoding gzip': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxxxx',
+      'a garbage status line': 'SSH-2.0-OpenSSH_9.2\r\n\r\n',
+      'a status that is not 3 digits': 'HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nok',
+      'a head over 64 KiB, in one piece': `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(70 * 1024)}\r\nContent-Length: 2\r\n\r\nok`,
+      'a bare-LF head': 'HTTP/1.1 200 OK\nContent-Length: 2\n\nok',
+    };
+    const failures = [];
+    for (const [what, bytes] of Object.entries(cases)) {
+      up.handle = (req, sock) => sock.write(bytes);
+      const r = await call('/raw/v1/bad');
+      try {
+        expectError(r, 502, 'bad_gateway', what);
+        const line = await accessLine(r.requestId);
+        assert.equal(line.upstream_status, null, what);
+        assert.match(line.upstream_error, /invalid response/, what);
+      } catch (err) {
+        failures.push(err.message.split('\n')[0]);
+      }
+    }
+    // a head over 64 KiB that comes in pieces, never finished
+    up.handle = (req, sock) => writeSlowly(sock, Array.from({ length: 20 }, (_, i) => (i === 0
+      ? 'HTTP/1.1 200 OK\r\n' : `X-Pad-${i}: ${'b'.repeat(4000)}\r\n`)), 5);
+    const r = await call('/raw/v1/bighead');
+    try {
+      expectError(r, 502, 'bad_gateway', 'a head over 64 KiB in pieces');
+      assert.match((await accessLine(r.requestId)).upstream_error, /head too large/);
+    } catch (err) {
+      failures.push(err.message.split('\n')[0]);
+    }
+    assert.deepEqual(failures, []);
+  });
+
+  test('6. hop-by-hop answer headers are dropped, the others kept (Set-Cookie twice)', async () => {
+    up.handle = (req, sock) => sock.write('HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Secret-Hop\r\n'
+      + 'Keep-Alive: timeout=5\r\nX-Secret-Hop: drop me\r\nTransfer-Encoding: chunked\r\n'
+      + 'Set-Cookie: a=1; Path=/\r\nSet-Cookie: b=2; Path=/\r\nX-Kept: yes\r\nContent-Type: text/plain\r\n\r\n'
+      + '2\r\nok\r\n0\r\n\r\n');
+    const r = await call('/raw/v1/hop');
+    assert.equal(r.text, 'ok');
+    const names = [];
+    const cookies = [];
+    for (let i = 0; i < r.rawHeaders.length; i += 2) {
+      names.push(r.rawHeaders[i].toLowerCase());
+      if (r.rawHeaders[i].toLowerCase() === 'set-cookie') cookies.push(r.rawHeaders[i + 1]);
+    }
+    assert.ok(!names.includes('keep-alive'), `keep-alive forwarded: ${names}`);
+    assert.ok(!names.includes('x-secret-hop'), `a header named by Connection forwarded: ${names}`);
+    assert.doesNotMatch(r.headers.get('connection') ?? '', /secret/i);
+    // h2o frames the client's answer itself: at most its own one Transfer-Encoding
+    assert.ok(names.filter((n) => n === 'transfer-encoding').length <= 1, `${names}`);
+    assert.deepEqual(cookies, ['a=1; Path=/', 'b=2; Path=/']);
+    assert.equal(r.headers.get('x-kept'), 'yes');
+    assert.equal(r.headers.get('content-type'), 'text/plain');
+  });
+
+  test('7. the upstream request: line, Host, Via, X-Forwarded-For, lengths, no Expect or TE', async () => {
+    const seen = (req, name) => req.headers.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v);
+    // a chunked body behind Expect: 100-continue, and headers the gateway must rewrite
+    const r = await call('/raw/v1/a/b?q=1&r=%2F&q=2', {
+      method: 'POST',
+      headers: [['host', 'public.example'], ['via', '1.0 front'], ['x-forwarded-for', '203.0.113.7'],
+        ['expect', '100-continue'], ['transfer-encoding', 'chunked'], ['x-gatehouse-client-id', 'spoofed']],
+      body: ['abc', 'def'],
+      expectContinue: true,
+    });
+    assert.equal(r.status, 200, r.text);
+    const req = up.requests.at(-1);
+    assert.equal(req.line, 'POST /base/a/b?q=1&r=%2F&q=2 HTTP/1.1');
+    assert.deepEqual(seen(req, 'host'), [`127.0.0.1:${up.port}`], 'one Host: the upstream authority');
+    assert.deepEqual(seen(req, 'via'), ['1.0 front, 1.1 gatehouse']);
+    assert.deepEqual(seen(req, 'x-forwarded-for'), ['203.0.113.7, 127.0.0.1']);
+    assert.deepEqual(seen(req, 'x-forwarded-host'), ['public.example']);
+    assert.deepEqual(seen(req, 'content-length'), ['6']);
+    assert.equal(req.body.toString(), 'abcdef');
+    assert.deepEqual(seen(req, 'expect'), []);
+    assert.deepEqual(seen(req, 'transfer-encoding'), []);
+    assert.deepEqual(seen(req, 'x-gatehouse-client-id'), [clientId]);
+    assert.deepEqual(seen(req, 'api-token'), []);
+    // an empty POST says so, and a GET at the collection's root maps to the base path
+    assert.equal((await call('/raw/v1/empty', { method: 'POST' })).status, 200);
+    assert.match(up.requests.at(-1).head, /\r\ncontent-length: 0(\r\n|$)/i);
+    assert.deepEqual(seen(up.requests.at(-1), 'content-length'), ['0']);
+    assert.equal((await call('/raw/v1/?x=%41')).status, 200);
+    assert.equal(up.requests.at(-1).line, 'GET /base/?x=%41 HTTP/1.1');
+    assert.deepEqual(seen(up.requests.at(-1), 'content-length'), [], 'no length for a GET without body');
+  });
+
+  test('8. keep-alive: 20 sequential requests use one upstream connection', async () => {
+    await freshPool();
+    const base = up.accepted();
+    const from = up.requests.length;
+    for (let i = 0; i < 20; i++) assert.equal((await call(`/raw/v1/seq/${i}`)).text, 'ok');
+    const conns = new Set(up.requests.slice(from).map((r) => r.conn));
+    assert.equal(up.requests.length - from, 20);
+    assert.equal(conns.size, 1, `connections used: ${[...conns]}`);
+    assert.equal(up.accepted() - base, 1);
+  });
+
+  test('9. a stale pooled connection: GET is retried once on a new one, POST is not', async () => {
+    // the upstream answers the first request of a connection and drops the second unanswered
+    up.handle = (req, sock) => (req.index === 2 ? sock.destroy() : sock.write(ok('fine')));
+    for (const method of ['GET', 'POST']) {
+      await freshPool();
+      const base = up.accepted();
+      const from = up.requests.length;
+      assert.equal((await call('/raw/v1/stale', { method })).text, 'fine');
+      const r = await call('/raw/v1/stale', { method });
+      const got = up.requests.slice(from).map((q) => `${q.method} conn+${q.conn - base} #${q.index}`);
+      if (method === 'GET') {
+        assert.equal(r.status, 200, `GET: ${r.text}`);
+        assert.equal(r.text, 'fine');
+        assert.deepEqual(got, ['GET conn+1 #1', 'GET conn+1 #2', 'GET conn+2 #1'], 'retried once on a new connection');
+        assert.equal(up.accepted() - base, 2);
+      } else {
+        expectError(r, 502, 'bad_gateway', 'POST on a stale connection');
+        assert.deepEqual(got, ['POST conn+1 #1', 'POST conn+1 #2'], 'a POST is never sent twice');
+        assert.equal(up.accepted() - base, 1);
+      }
+    }
+  });
+
+  test('10. the upstream closing an idle connection: the next request goes on a fresh one', async () => {
+    await freshPool();
+    up.handle = (req, sock) => {
+      sock.write(ok('idle'));
+      setTimeout(() => sock.end(), 100); // an upstream with a 100 ms keep-alive timeout
+    };
+    const first = await call('/raw/v1/idle/1');
+    assert.equal(first.text, 'idle');
+    const firstConn = up.requests.at(-1).conn;
+    await sleep(300);
+    const from = up.requests.length;
+    const second = await call('/raw/v1/idle/2');
+    assert.equal(second.status, 200);
+    assert.equal(second.text, 'idle');
+    // the closed one was dropped from the pool: the request was never written to it
+    assert.deepEqual(up.requests.slice(from).map((q) => q.conn === firstConn), [false]);
+    assert.equal((await accessLine(second.requestId)).upstream_error, undefined);
+  });
+
+  test('11. an answer cut mid-body: the client sees it cut, the log says I/O error', async () => {
+    const cuts = {
+      'Content-Length 1000, 10 sent': 'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789',
+      'chunked, cut inside a chunk': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123456789',
+    };
+    for (const [what, bytes] of Object.entries(cuts)) {
+      up.handle = (req, sock) => writeSlowly(sock, [bytes], 50).then(() => sock.destroy());
+      const r = await call('/raw/v1/cut');
+      assert.equal(r.status, 200, `${what}: the head was sent before the cut`);
+      assert.equal(r.complete, false, `${what}: the client must not take a cut body for a whole one`);
+      const line = await accessLine(r.requestId);
+      assert.equal(line.upstream_status, 200);
+      assert.match(line.upstream_error ?? '', /I\/O error/, what);
+    }
+    // and fetch, the way most clients read, rejects it
+    up.handle = (req, sock) => writeSlowly(sock, [cuts['Content-Length 1000, 10 sent']], 50).then(() => sock.destroy());
+    const res = await fetch(`${gh.gw}/raw/v1/cut`, { headers: { 'api-token': key } });
+    await assert.rejects(res.text());
+  });
+
+  test('12. timeouts: no answer in timeout_ms is a 504; a body stalled after the head is cut', async () => {
+    up.handle = () => {}; // reads the request, never answers
+    const r = await call('/slow/v1/hang');
+    expectError(r, 504, 'upstream_timeout');
+    assert.ok(r.ms >= 280 && r.ms < 2000, `answered after ${r.ms} ms (timeout_ms 300)`);
+    assert.equal((await accessLine(r.requestId)).upstream_error, 'I/O timeout');
+    up.handle = (req, sock) => sock.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial');
+    const stalled = await call('/slow/v1/stall');
+    assert.equal(stalled.status, 200);
+    assert.equal(stalled.complete, false, 'a stalled body is cut, not passed as whole');
+    assert.equal(stalled.text, 'partial');
+    assert.ok(stalled.ms >= 280 && stalled.ms < 2000, `cut after ${stalled.ms} ms (timeout_ms 300)`);
+    assert.equal((await accessLine(stalled.requestId)).upstream_error, 'I/O timeout');
+  });
+
+  test('13. backpressure: 32 MiB to a slow reader arrive exact, without the gateway buffering them', async () => {
+    const SIZE = 32 * MiB;
+    const data = randomBytes(SIZE);
+    const rss = () => Number(readFileSync(`/proc/${gh.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/)[1]) * 1024;
+    up.handle = (req, sock) => {
+      sock.write(`HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${SIZE}\r\n\r\n`);
+      sock.write(data); // all at once: only TCP flow control, i.e. the gateway reading, holds it back
+    };
+    // A first big answer read at full speed: its one-off allocations are not counted as growth,
+    // and it leaves a pooled connection that has carried a big answer before (its receive window
+    // grown by the kernel), as a busy gateway's connections are.
+    assert.equal((await call('/raw/v1/big')).body.length, SIZE);
+    const baseline = rss();
+    let peak = baseline;
+    const sampler = setInterval(() => { peak = Math.max(peak, rss()); }, 20);
+    let r;
+    try {
+      r = await call('/raw/v1/big', { pauseMs: 1000 }); // reads nothing for 1 s after the head
+    } finally {
+      clearInterval(sampler);
+    }
+    assert.equal(r.status, 200);
+    assert.ok(r.complete);
+    assert.equal(r.body.length, SIZE);
+    assert.equal(createHash('sha256').update(r.body).digest('hex'), createHash('sha256').update(data).digest('hex'), 'byte-exact');
+    // the gateway reads at most 1 MiB ahead of its client (proxy.c BODY_AHEAD); 16 MiB is slack
+    assert.ok(peak - baseline < 16 * MiB, `gateway RSS grew by ${((peak - baseline) / MiB).toFixed(1)} MiB while its client paused`);
+  });
+});
