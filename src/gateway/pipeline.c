@@ -265,7 +265,12 @@ static void keep_identity(const struct gh_jwt *jwt, struct gh_decision *d)
 {
     const char *sub;
     size_t len;
-    d->claims_b64 = gh_b64url_encode_alloc(jwt->jws.payload, jwt->jws.payload_len);
+    /* the token's own payload segment: our base64url reader accepts only the canonical encoding
+     * of a payload, so the segment is exactly what encoding the payload again would give */
+    const char *dot = memchr(jwt->jws.signing_input, '.', jwt->jws.signing_input_len);
+    const char *end = jwt->jws.signing_input + jwt->jws.signing_input_len;
+    d->claims_b64 = dot != NULL ? strndup(dot + 1, (size_t)(end - dot - 1))
+                                : gh_b64url_encode_alloc(jwt->jws.payload, jwt->jws.payload_len);
     if (gh_json_string_member(jwt->claims, "sub", &sub, &len) == GH_OK)
         d->subject = strndup(sub, len > 256 ? 256 : len);
 }

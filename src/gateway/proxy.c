@@ -743,6 +743,39 @@ static void start_exchange(struct exchange *x)
     gw_connect_start(&x->connect, x->w, x->pool, on_connected, x);
 }
 
+static int is_visible(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return 0;
+    return 1;
+}
+
+/*
+ * 1 when the request can be written as HTTP/1.1 as it is. h2o checks what HTTP/1.1 clients send,
+ * but h2o 2.2 does not check HTTP/2's :method, :path and :authority, and lets a header value with
+ * a CR, LF or NUL through as a "soft" error: written into our request head, they would split it
+ * into two requests (smuggling). So the request line's parts must be visible ASCII, the method a
+ * token, and no value may hold a line break or NUL.
+ */
+static int carriable(const h2o_req_t *req)
+{
+    if (req->method.len == 0 || !is_visible(req->method.base, req->method.len) ||
+        !is_visible(req->input.path.base, req->input.path.len) ||
+        !is_visible(req->input.authority.base, req->input.authority.len))
+        return 0;
+    for (size_t i = 0; i < req->method.len; i++)
+        if (strchr("()<>@,;:\\\"/[]?={}", req->method.base[i]) != NULL)
+            return 0;
+    for (size_t i = 0; i < req->headers.size; i++) {
+        const h2o_iovec_t *v = &req->headers.entries[i].value;
+        if (memchr(v->base, '\r', v->len) != NULL || memchr(v->base, '\n', v->len) != NULL ||
+            memchr(v->base, '\0', v->len) != NULL)
+            return 0;
+    }
+    return 1;
+}
+
 void gw_proxy_start(struct gw_req *g)
 {
     h2o_req_t *req = g->req;
@@ -751,6 +784,12 @@ void gw_proxy_start(struct gw_req *g)
     h2o_url_t *up = h2o_mem_alloc_pool(&req->pool, sizeof *up);
     struct exchange *x;
 
+    if (!carriable(req)) {
+        gw_respond(g, 400, GH_GW_BAD_REQUEST,
+                   "The request's method, path, host or a header holds characters HTTP/1.1 "
+                   "cannot carry.");
+        return;
+    }
     if (h2o_url_parse(col->upstream, SIZE_MAX, up) != 0) {
         gw_respond(g, 502, GH_GW_BAD_GATEWAY, "The API's upstream URL is not valid.");
         return;

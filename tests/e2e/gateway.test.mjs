@@ -642,6 +642,41 @@ describe('gateway: HTTPS with HTTP/2 and HTTP/1.1 (ALPN), and https upstreams', 
     }
   });
 
+  test('HTTP/2 request parts HTTP/1.1 cannot carry are refused, never written upstream', async () => {
+    // h2o 2.2 checks neither :path nor :authority of HTTP/2 requests: written as they are into the
+    // upstream's HTTP/1.1 request line or headers, a space or a line break would split it
+    const session = http2.connect(`https://${gh.gatewayAddress}`, { ca });
+    session.on('error', () => {});
+    try {
+      const send = (headers) => new Promise((resolve) => {
+        const stream = session.request({ 'api-token': key, ...headers });
+        let text = '';
+        let status;
+        stream.on('response', (h) => { status = h[':status']; });
+        stream.on('data', (d) => { text += d; });
+        stream.on('end', () => resolve({ status, text }));
+        stream.on('error', (e) => resolve({ status: 'reset', text: e.code }));
+        stream.end();
+      });
+      const before = up.requests.length;
+      for (const headers of [
+        { ':path': '/tls/v1/a b' },
+        { ':path': '/tls/v1/x HTTP/1.1\r\nhost: evil\r\n\r\nGET /tls/v1/y' },
+        { ':path': '/tls/v1/\x01' },
+        { ':path': '/tls/v1/ok', ':authority': 'evil\r\nx-gatehouse-client-id: forged' },
+      ]) {
+        const r = await send(headers);
+        assert.equal(r.status, 400, `${JSON.stringify(headers)}: ${r.status} ${r.text}`);
+        assert.equal(JSON.parse(r.text).error, 'bad_request');
+      }
+      assert.equal(up.requests.length, before, 'nothing reached the upstream');
+      const ok = await send({ ':path': '/tls/v1/fine' });
+      assert.equal(ok.status, 200, 'the connection still serves');
+    } finally {
+      session.close();
+    }
+  });
+
   test('HTTP/1.1 over TLS for clients that do not offer h2', async () => {
     const r = await httpsGet('/tls/v1/plain', { 'api-token': key });
     assert.equal(r.status, 200);
