@@ -66,6 +66,7 @@ struct gw_upstream_conn {
 /* A connection being made; the caller's, so it can be cancelled. */
 struct gw_connect;
 typedef void (*gw_connect_cb)(struct gw_connect *c, struct gw_upstream_conn *conn, const char *err);
+#define GW_CONNECT_ADDRS 4 /* addresses of a name tried in turn when connecting fails */
 struct gw_connect {
     struct gw_worker *worker;
     struct gw_pool *pool;
@@ -73,6 +74,9 @@ struct gw_connect {
     h2o_socket_t *sock;
     gw_connect_cb cb;
     void *data;
+    struct sockaddr_storage addrs[GW_CONNECT_ADDRS];
+    socklen_t addr_lens[GW_CONNECT_ADDRS];
+    size_t n_addrs, next_addr;
 };
 
 struct gw_worker {

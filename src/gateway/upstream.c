@@ -171,10 +171,21 @@ static void on_handshake(h2o_socket_t *sock, const char *err)
     connected(sock->data, sock, err);
 }
 
+static int connect_next(struct gw_connect *c);
+
 static void on_connect(h2o_socket_t *sock, const char *err)
 {
     struct gw_connect *c = sock->data;
 
+    if (err != NULL && c->next_addr < c->n_addrs) {
+        /* a name with several addresses (localhost: ::1 and 127.0.0.1): the next one may listen */
+        c->sock = NULL;
+        h2o_socket_close(sock);
+        if (connect_next(c))
+            return;
+        c->cb(c, NULL, "connection failed");
+        return;
+    }
     if (err != NULL || c->pool->scheme != &H2O_URL_SCHEME_HTTPS) {
         connected(c, sock, err != NULL ? "connection failed" : NULL);
         return;
@@ -195,8 +206,9 @@ static void connect_to(struct gw_connect *c, struct sockaddr *addr, socklen_t le
 {
     h2o_socket_t *sock = h2o_socket_connect(c->worker->loop, addr, len, on_connect);
 
-    if (sock == NULL) {
-        c->cb(c, NULL, "connection failed");
+    if (sock == NULL) { /* refused at once, or no socket of that family */
+        if (!connect_next(c))
+            c->cb(c, NULL, "connection failed");
         return;
     }
     /* h2o reads a socket until the kernel has nothing left, so the kernel's receive buffer (auto
@@ -212,6 +224,18 @@ static void connect_to(struct gw_connect *c, struct sockaddr *addr, socklen_t le
     c->sock = sock;
 }
 
+/* Connects to the next address of the name; 0 when there is none left. */
+static int connect_next(struct gw_connect *c)
+{
+    if (c->next_addr == c->n_addrs)
+        return 0;
+    size_t i = c->next_addr++;
+    connect_to(c, (struct sockaddr *)&c->addrs[i], c->addr_lens[i]);
+    return 1;
+}
+
+/* The name's addresses in the resolver's order (RFC 6724's preference), tried one after the other
+ * as long as connecting fails; h2o picks one at random and gives up with it. */
 static void on_getaddr(h2o_hostinfo_getaddr_req_t *req, const char *err, struct addrinfo *res,
                        void *data)
 {
@@ -223,8 +247,14 @@ static void on_getaddr(h2o_hostinfo_getaddr_req_t *req, const char *err, struct 
         c->cb(c, NULL, "name resolution failed");
         return;
     }
-    struct addrinfo *one = h2o_hostinfo_select_one(res);
-    connect_to(c, one->ai_addr, one->ai_addrlen);
+    for (struct addrinfo *a = res; a != NULL && c->n_addrs < GW_CONNECT_ADDRS; a = a->ai_next) {
+        if (a->ai_addrlen > sizeof c->addrs[0])
+            continue;
+        memcpy(&c->addrs[c->n_addrs], a->ai_addr, a->ai_addrlen);
+        c->addr_lens[c->n_addrs++] = (socklen_t)a->ai_addrlen;
+    }
+    if (!connect_next(c))
+        c->cb(c, NULL, "name resolution failed");
 }
 
 void gw_connect_start(struct gw_connect *c, struct gw_worker *w, struct gw_pool *p,

@@ -153,9 +153,19 @@ describe('gateway upstream exchange against a raw TCP upstream', () => {
     await create(`/v1/collections/${raw.id}/endpoints`, { method: 'ANY', path: '/*', timeout_ms: 5000 });
     const slow = await create('/v1/collections', { name: 'slow', path: '/slow/v1', upstream: up.url });
     await create(`/v1/collections/${slow.id}/endpoints`, { method: 'ANY', path: '/*', timeout_ms: 300 });
+    // by name: /named/v1 -> localhost:<up port>, /nowhere/v1 -> a name no resolver knows
+    const named = await create('/v1/collections', {
+      name: 'named', path: '/named/v1', upstream: `http://localhost:${new URL(up.url).port}/base`,
+    });
+    await create(`/v1/collections/${named.id}/endpoints`, { method: 'ANY', path: '/*', timeout_ms: 5000 });
+    const nowhere = await create('/v1/collections', {
+      name: 'nowhere', path: '/nowhere/v1', upstream: 'http://no-such-host.gatehouse.invalid:8080',
+    });
+    await create(`/v1/collections/${nowhere.id}/endpoints`, { method: 'ANY', path: '/*', timeout_ms: 5000 });
     clientId = (await create('/v1/clients', { name: 'acme' })).id;
     key = (await create('/v1/profiles', {
-      client_id: clientId, name: 'acme-token', auth_type: 'token', collection_ids: [raw.id, slow.id],
+      client_id: clientId, name: 'acme-token', auth_type: 'token',
+      collection_ids: [raw.id, slow.id, named.id, nowhere.id],
     })).key;
   });
 
@@ -352,6 +362,24 @@ describe('gateway upstream exchange against a raw TCP upstream', () => {
     assert.equal(up.requests.length - from, 20);
     assert.equal(conns.size, 1, `connections used: ${[...conns]}`);
     assert.equal(up.accepted() - base, 1);
+  });
+
+  test('8b. an upstream named by host name is resolved; a name that resolves nowhere is a 502', async () => {
+    for (let i = 0; i < 5; i++) {
+      const r = await call(`/named/v1/n/${i}`);
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.text, 'ok');
+    }
+    const last = up.requests.at(-1);
+    assert.equal(last.target, '/base/n/4');
+    assert.deepEqual(last.headers.filter(([n]) => n.toLowerCase() === 'host').map(([, v]) => v),
+      [`localhost:${new URL(up.url).port}`]);
+    const r = await call('/nowhere/v1/x');
+    assert.equal(r.status, 502, r.text);
+    assert.equal(r.json.error, 'bad_gateway');
+    const line = await accessLine(r.requestId);
+    assert.equal(line.upstream_error, 'name resolution failed');
+    assert.equal(line.upstream_status, null);
   });
 
   test('9. a stale pooled connection: GET is retried once on a new one, POST is not', async () => {
