@@ -237,6 +237,10 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
     if (g->adopted && req->res.status >= 400)
         h2o_answer(g);
     decorate(g);
+    /* an answer during the drain closes its HTTP/1.1 connection cleanly (Connection: close), so
+     * a keep-alive client does not send its next request into a socket about to be cut */
+    if (atomic_load(&g->worker->server->stopping))
+        req->http1_is_persistent = 0;
     if (g->replacement.base != NULL) {
         struct replacing_ostream *o =
             (struct replacing_ostream *)h2o_add_ostream(req, sizeof *o, slot);

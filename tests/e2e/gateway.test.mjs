@@ -855,6 +855,7 @@ describe('gateway: SIGTERM drains requests in flight, then exits', () => {
     const r = await inFlight;
     assert.equal(r.status, 200);
     assert.equal(r.json.path, '/x');
+    assert.equal(r.headers.get('connection'), 'close', 'answered during the drain: the connection ends cleanly');
     const result = await exit;
     assert.equal(result.code, 0, result.stderr);
     assert.doesNotMatch(result.stderr, /Sanitizer|runtime error/, result.stderr);
