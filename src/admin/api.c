@@ -458,6 +458,58 @@ static void config_get(void *ctx, const struct gh_admin_request *req, struct gh_
     answer(app, res, rc, out, &err, 200, 0);
 }
 
+static int same_url(const char *a, const char *b)
+{
+    return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
+/* 1 when profile `id` of the running configuration already uses this IdP. */
+static int idp_unchanged(const struct gh_config *current, const char *id, const char *discovery,
+                         const char *jwks)
+{
+    for (size_t i = 0; current != NULL && id != NULL && i < current->n_profiles; i++) {
+        const struct gh_config_profile *p = &current->profiles[i];
+        if (strcmp(p->id, id) == 0)
+            return p->auth_type == GH_AUTH_OIDC && same_url(p->oidc_discovery_url, discovery) &&
+                   same_url(p->oidc_jwks_uri, jwks);
+    }
+    return 0;
+}
+
+/* SPEC §4's IdP check for a configuration being applied: every oidc profile that is new or names
+ * another IdP than it had is checked before anything is written. Unchanged ones are not, so a
+ * configuration still applies again while one of its IdPs is down. Malformed profiles are left to
+ * the store's validation, which answers for them. */
+static int check_applied_profiles(struct gh_app *app, const json_t *doc, struct gh_store_error *err)
+{
+    const json_t *profiles = json_object_get(doc, "profiles"), *item;
+    struct gh_config *current = gh_app_config(app);
+    struct check_ctx ctx = {app};
+    size_t i;
+    int rc = GH_OK;
+
+    json_array_foreach ((json_t *)profiles, i, item) {
+        const char *auth = json_string_value(json_object_get(item, "auth_type"));
+        const char *id = json_string_value(json_object_get(item, "id"));
+        const char *discovery = json_string_value(json_object_get(item, "oidc_discovery_url"));
+        const char *jwks = json_string_value(json_object_get(item, "oidc_jwks_uri"));
+        if (auth == NULL || strcmp(auth, "oidc") != 0 || (discovery == NULL) == (jwks == NULL) ||
+            idp_unchanged(current, id, discovery, jwks))
+            continue;
+        if ((rc = check_oidc_profile(&ctx, item, err)) != GH_OK) {
+            char message[sizeof err->message + 64];
+            snprintf(message, sizeof message, "profile %.40s: %s", id != NULL ? id : "(new)",
+                     err->message);
+            snprintf(err->message, sizeof err->message, "%.*s", (int)sizeof err->message - 1,
+                     message);
+            snprintf(err->field, sizeof err->field, "profiles");
+            break;
+        }
+    }
+    gh_config_unref(current);
+    return rc;
+}
+
 static void config_put(void *ctx, const struct gh_admin_request *req, struct gh_admin_response *res)
 {
     struct gh_app *app = ctx;
@@ -467,7 +519,11 @@ static void config_put(void *ctx, const struct gh_admin_request *req, struct gh_
     json_t *body = gh_admin_json_body(req, res), *out = NULL;
     if (body == NULL)
         return;
-    int rc = gh_store_import(app->store, body, &w, &out, &err);
+    int rc = json_is_object(body) && wants_validation(req)
+                 ? check_applied_profiles(app, body, &err)
+                 : GH_OK;
+    if (rc == GH_OK)
+        rc = gh_store_import(app->store, body, &w, &out, &err);
     json_decref(body);
     answer(app, res, rc, out, &err, 200, 1);
 }

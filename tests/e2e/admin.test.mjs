@@ -712,6 +712,28 @@ describe('oidc profiles are checked against their IdP when saved (SPEC §4)', ()
     assert.equal(saved.oidc_jwks_uri, jwks);
   });
 
+  test('PUT /v1/config checks the IdP of new or changed oidc profiles; ?validate=false applies; unchanged ones are not checked again', async () => {
+    const jwks = `http://127.0.0.1:${await unusedPort()}/jwks`;
+    const base = await configOf(gh);
+    const withDead = structuredClone(base);
+    withDead.profiles.push({ id: 'ap_0000000000000000', client_id: client.id, name: 'applied-dead', auth_type: 'oidc', oidc_jwks_uri: jwks });
+    const err = await assertUnchanged(gh, async () => expectError(await gh.api('PUT', '/v1/config', withDead), 422, 'validation_failed', 'profiles'));
+    assert.match(err.message, /^profile ap_0000000000000000: oidc_jwks_uri: /, 'names the profile and its field');
+    // the real IdP passes the same check
+    const withReal = structuredClone(base);
+    withReal.profiles.push({ id: 'ap_0000000000000001', client_id: client.id, name: 'applied-real', auth_type: 'oidc', oidc_discovery_url: idp.discoveryUrl });
+    expectStatus(await gh.api('PUT', '/v1/config', withReal), 200);
+    // ?validate=false applies the dead one; applying that configuration again checks nothing
+    const now = await configOf(gh);
+    now.profiles.push(withDead.profiles.at(-1));
+    expectStatus(await gh.api('PUT', '/v1/config?validate=false', now), 200);
+    const again = await configOf(gh);
+    expectStatus(await gh.api('PUT', '/v1/config', again), 200);
+    // but pointing a saved profile at another dead IdP is checked
+    again.profiles.find((p) => p.id === 'ap_0000000000000000').oidc_jwks_uri = `${jwks}/moved`;
+    await assertUnchanged(gh, async () => expectError(await gh.api('PUT', '/v1/config', again), 422, 'validation_failed', 'profiles'));
+  });
+
   test('GET /v1/providers pages like every list (?limit=, next, ?after=)', async () => {
     const all = expectList(await gh.api('GET', '/v1/providers')).data;
     assert.ok(all.length >= 2, `at least two providers by now (${all.length})`);
