@@ -519,9 +519,8 @@ static void config_put(void *ctx, const struct gh_admin_request *req, struct gh_
     json_t *body = gh_admin_json_body(req, res), *out = NULL;
     if (body == NULL)
         return;
-    int rc = json_is_object(body) && wants_validation(req)
-                 ? check_applied_profiles(app, body, &err)
-                 : GH_OK;
+    int rc = json_is_object(body) && wants_validation(req) ? check_applied_profiles(app, body, &err)
+                                                           : GH_OK;
     if (rc == GH_OK)
         rc = gh_store_import(app->store, body, &w, &out, &err);
     json_decref(body);
