@@ -30,6 +30,7 @@
 #include <openssl/sha.h>
 
 #include "common/error.h"
+#include "common/h2oloop.h"
 #include "common/json.h"
 
 /* h2o's own cap on a request body: above ours, so that a body between the two gets our JSON 413,
@@ -38,7 +39,6 @@
 /* How long stopping waits for connections to finish by themselves before it cuts them. */
 #define DRAIN_GRACE_MS 2000
 #define DRAIN_POLL_MS  50
-#define ACCEPT_BATCH   16
 #define REALM          "Bearer realm=\"gatehouse-admin\""
 #define INTERNAL_ERROR_JSON                                                                        \
     "{\"error\":\"internal\",\"message\":\"the answer could not be encoded\"}"
@@ -46,12 +46,6 @@
 struct admin_handler {
     h2o_handler_t super;
     struct gh_admin_server *server;
-};
-
-/* An accepted connection, known so that stopping can end the idle keep-alive ones. */
-struct conn {
-    h2o_linklist_t link;
-    h2o_socket_t *sock;
 };
 
 struct gh_admin_server {
@@ -524,35 +518,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
 /* ---- the admin thread ---- */
 
-static void on_conn_close(void *data)
-{
-    struct conn *c = data;
-
-    h2o_linklist_unlink(&c->link);
-    free(c);
-}
-
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     struct gh_admin_server *s = listener->data;
 
-    if (err != NULL)
-        return;
-    for (int i = 0; i < ACCEPT_BATCH; i++) {
-        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        struct conn *c;
-        if (sock == NULL)
-            return;
-        if ((c = calloc(1, sizeof *c)) == NULL) {
-            h2o_socket_close(sock);
-            continue;
-        }
-        c->sock = sock;
-        h2o_linklist_insert(&s->conns, &c->link);
-        sock->on_close.cb = on_conn_close; /* set before h2o_accept, which may close it */
-        sock->on_close.data = c;
-        h2o_accept(&s->accept_ctx, sock);
-    }
+    if (err == NULL)
+        gh_loop_accept(listener, &s->accept_ctx, &s->conns);
 }
 
 static void on_wake(h2o_socket_t *sock, const char *err)
@@ -565,30 +536,9 @@ static void on_wake(h2o_socket_t *sock, const char *err)
         s->stop_seen = 1;
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* One turn of the loop. h2o_evloop_run fails with EINTR when a signal lands (and with other
- * errors we cannot fix); neither may end the loop, but a persistent one must not spin it. */
-static void run_once(struct gh_admin_server *s, int32_t max_wait_ms)
-{
-    if (h2o_evloop_run(s->loop, max_wait_ms) != 0 && errno != EINTR) {
-        struct timespec pause = {0, 10 * 1000 * 1000};
-        nanosleep(&pause, NULL);
-    }
-}
-
 static void shutdown_conns(struct gh_admin_server *s, int how)
 {
-    for (h2o_linklist_t *node = s->conns.next; node != &s->conns; node = node->next) {
-        struct conn *c = H2O_STRUCT_FROM_MEMBER(struct conn, link, node);
-        shutdown(h2o_socket_get_fd(c->sock), how);
-    }
+    gh_loop_shutdown_conns(&s->conns, how, NULL);
 }
 
 /*
@@ -600,7 +550,7 @@ static void shutdown_conns(struct gh_admin_server *s, int how)
  */
 static void drain_connections(struct gh_admin_server *s)
 {
-    uint64_t deadline = now_ms() + DRAIN_GRACE_MS;
+    uint64_t deadline = gh_loop_now_ms() + DRAIN_GRACE_MS;
     int forced = 0;
 
     h2o_socket_read_stop(s->listener);
@@ -612,86 +562,19 @@ static void drain_connections(struct gh_admin_server *s)
     s->ctx.shutdown_requested = 1;
     shutdown_conns(s, SHUT_RD);
     while (!h2o_linklist_is_empty(&s->conns)) {
-        run_once(s, DRAIN_POLL_MS);
-        if (!forced && now_ms() >= deadline) {
+        gh_loop_run_once(s->loop, DRAIN_POLL_MS);
+        if (!forced && gh_loop_now_ms() >= deadline) {
             shutdown_conns(s, SHUT_RDWR);
             forced = 1;
         }
     }
 }
 
-/*
- * h2o 2.2.5's h2o_evloop_destroy frees the loop but never closes its epoll descriptor, an int
- * right after h2o_evloop_t in the epoll backend's private struct. It is read from there only for
- * this library version, and closed only when /proc says it is an epoll instance, so a different
- * layout leaks one descriptor rather than closing somebody else's.
- */
-static int loop_epoll_fd(h2o_evloop_t *loop)
-{
-#if defined(__linux__) && H2O_LIBRARY_VERSION_MAJOR == 0 && H2O_LIBRARY_VERSION_MINOR == 13
-    struct epoll_loop {
-        h2o_evloop_t super;
-        int ep;
-    };
-    char path[64], target[64];
-    int fd;
-    ssize_t n;
-
-    memcpy(&fd, (const char *)loop + offsetof(struct epoll_loop, ep), sizeof fd);
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    if (fd < 0 || (n = readlink(path, target, sizeof target - 1)) < 0)
-        return -1;
-    target[n] = '\0';
-    return strcmp(target, "anon_inode:[eventpoll]") == 0 ? fd : -1;
-#else
-    (void)loop;
-    return -1;
-#endif
-}
-
 static void teardown_loop(struct gh_admin_server *s)
 {
-    int epoll_fd = loop_epoll_fd(s->loop);
-
     h2o_socket_read_stop(s->waker);
     h2o_socket_close(s->waker);
-    h2o_context_dispose(&s->ctx);
-    /* h2o_multithread_destroy_queue (called above) closes the queue's pipe but, in the evloop
-     * build of 2.2.5, never frees the queue itself */
-    free(s->ctx.queue);
-    h2o_evloop_destroy(s->loop); /* frees the sockets closed above */
-    if (epoll_fd >= 0)
-        close(epoll_fd);
-}
-
-/*
- * h2o keeps per-thread free lists (socket buffers, memory-pool chunks) that nothing empties when a
- * thread ends, so every admin thread would leak them. The socket buffers' list is public; the pool
- * chunks' list is reached by taking more chunks from a pool than the list can hold (16 in 2.2.5)
- * and freeing them ourselves instead of giving them back.
- */
-static void release_thread_caches(void)
-{
-    enum { CHUNKS = 64 };
-    h2o_mem_recycle_t *buffers = &h2o_socket_buffer_prototype.allocator;
-    void *chunks[CHUNKS];
-    size_t taken = 0, size;
-    h2o_mem_pool_t pool;
-
-    while (buffers->cnt != 0)
-        free(h2o_mem_alloc_recycle(buffers, 0));
-    h2o_mem_init_pool(&pool);
-    size = (pool.chunk_offset / 4 - 1) & ~(size_t)15; /* the largest piece still cut from a chunk */
-    for (int tries = 0; taken < CHUNKS && tries < CHUNKS * 64; tries++) {
-        void *before = pool.chunks;
-        h2o_mem_alloc_pool(&pool, size);
-        if (pool.chunks != before)
-            chunks[taken++] = pool.chunks;
-    }
-    for (size_t i = 0; i < taken; i++)
-        free(chunks[i]);
-    pool.chunks = NULL;
-    h2o_mem_clear_pool(&pool); /* frees what was not cut from chunks, should sizes differ */
+    gh_loop_destroy(&s->ctx, s->loop); /* frees the sockets closed above */
 }
 
 static void *admin_thread(void *arg)
@@ -711,10 +594,10 @@ static void *admin_thread(void *arg)
     h2o_socket_read_start(s->waker, on_wake);
 
     while (!s->stop_seen)
-        run_once(s, INT32_MAX);
+        gh_loop_run_once(s->loop, INT32_MAX);
     drain_connections(s);
     teardown_loop(s);
-    release_thread_caches();
+    gh_loop_release_thread_caches(0); /* the admin API speaks HTTP/1.1 only */
     return NULL;
 }
 

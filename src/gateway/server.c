@@ -6,11 +6,9 @@
  * ones are shut for reading), cut what is still open after the drain period, then free everything,
  * including what h2o 2.2.5 keeps per thread and forgets to free.
  */
-#define _GNU_SOURCE /* dl_iterate_phdr */
 #include "gateway/server_internal.h"
 
 #include <arpa/inet.h>
-#include <link.h>
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -24,13 +22,13 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/h2oloop.h"
 #include "common/log.h"
 
 #define DEFAULT_MAX_BODY (8 * 1024 * 1024)
 #define DEFAULT_DRAIN_MS 30000
 #define CUT_GRACE_MS     2000 /* after the drain: how long cut connections get to close */
 #define DRAIN_POLL_MS    50
-#define ACCEPT_BATCH     16
 #define MAX_THREADS      1024
 #define LOG_BUFFER_MAX   (16 * 1024 * 1024)
 
@@ -53,12 +51,6 @@ const uint64_t gh_gateway_latency_bounds_us[GH_GW_LATENCY_BUCKETS] = {
     100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
 };
 
-/* An accepted connection, known so that stopping can end the idle keep-alive ones. */
-struct gw_conn {
-    h2o_linklist_t link;
-    h2o_socket_t *sock;
-};
-
 static void set_error(char *error, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -79,11 +71,6 @@ uint64_t gw_now_ns(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t now_ms(void)
-{
-    return gw_now_ns() / 1000000u;
 }
 
 struct gw_worker *gw_worker_of(h2o_context_t *ctx)
@@ -298,45 +285,17 @@ static void setup_config(struct gh_gateway_server *s)
 
 /* ---- the worker thread ---- */
 
-static void on_conn_close(void *data)
-{
-    struct gw_conn *c = data;
-
-    h2o_linklist_unlink(&c->link);
-    free(c);
-}
-
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     struct gw_worker *w = listener->data;
 
-    if (err != NULL)
-        return;
-    for (int i = 0; i < ACCEPT_BATCH; i++) {
-        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        struct gw_conn *c;
-        if (sock == NULL)
-            return;
-        if ((c = calloc(1, sizeof *c)) == NULL) {
-            h2o_socket_close(sock);
-            continue;
-        }
-        c->sock = sock;
-        h2o_linklist_insert(&w->conns, &c->link);
-        sock->on_close.cb = on_conn_close; /* before h2o_accept, which may close it */
-        sock->on_close.data = c;
-        h2o_accept(&w->accept_ctx, sock);
-    }
+    if (err == NULL)
+        gh_loop_accept(listener, &w->accept_ctx, &w->conns);
 }
 
-/* h2o_evloop_run fails with EINTR when a signal lands (and with errors we cannot fix); neither
- * may end the loop, but a persistent one must not spin it. */
 static void run_once(struct gw_worker *w, int32_t max_wait_ms)
 {
-    if (h2o_evloop_run(w->loop, max_wait_ms) != 0 && errno != EINTR) {
-        struct timespec pause = {0, 10 * 1000 * 1000};
-        nanosleep(&pause, NULL);
-    }
+    gh_loop_run_once(w->loop, max_wait_ms);
 }
 
 static int is_http2(h2o_socket_t *sock)
@@ -351,11 +310,7 @@ static int is_http2(h2o_socket_t *sock)
 
 static void shutdown_conns(struct gw_worker *w, int how, int spare_http2)
 {
-    for (h2o_linklist_t *node = w->conns.next; node != &w->conns; node = node->next) {
-        struct gw_conn *c = H2O_STRUCT_FROM_MEMBER(struct gw_conn, link, node);
-        if (!spare_http2 || !is_http2(c->sock))
-            shutdown(h2o_socket_get_fd(c->sock), how);
-    }
+    gh_loop_shutdown_conns(&w->conns, how, spare_http2 ? is_http2 : NULL);
 }
 
 /*
@@ -367,7 +322,7 @@ static void shutdown_conns(struct gw_worker *w, int how, int spare_http2)
  */
 static void drain(struct gw_worker *w)
 {
-    uint64_t deadline = now_ms() + (uint64_t)w->server->o.drain_ms, cut_at = 0;
+    uint64_t deadline = gh_loop_now_ms() + (uint64_t)w->server->o.drain_ms, cut_at = 0;
 
     h2o_socket_read_stop(w->listener);
     h2o_socket_close(w->listener);
@@ -376,7 +331,7 @@ static void drain(struct gw_worker *w)
     shutdown_conns(w, SHUT_RD, 1);
     while (!h2o_linklist_is_empty(&w->conns) || w->parks != 0) {
         run_once(w, DRAIN_POLL_MS);
-        uint64_t now = now_ms();
+        uint64_t now = gh_loop_now_ms();
         if (cut_at == 0 && now >= deadline) {
             shutdown_conns(w, SHUT_RDWR, 0);
             cut_at = now;
@@ -391,125 +346,8 @@ static void drain(struct gw_worker *w)
     }
 }
 
-/*
- * h2o 2.2.5's h2o_evloop_destroy frees the loop but never closes its epoll descriptor, an int
- * right after h2o_evloop_t in the epoll backend's private struct. It is read from there only for
- * this library version and closed only when /proc says it is an epoll instance, so another
- * layout leaks one descriptor instead of closing somebody else's.
- */
-static int loop_epoll_fd(h2o_evloop_t *loop)
-{
-#if defined(__linux__) && H2O_LIBRARY_VERSION_MAJOR == 0 && H2O_LIBRARY_VERSION_MINOR == 13
-    struct layout {
-        h2o_evloop_t super;
-        int ep;
-    };
-    char path[64], target[64];
-    int fd;
-    ssize_t n;
-
-    memcpy(&fd, (const char *)loop + offsetof(struct layout, ep), sizeof fd);
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    if (fd < 0 || (n = readlink(path, target, sizeof target - 1)) < 0)
-        return -1;
-    target[n] = '\0';
-    return strcmp(target, "anon_inode:[eventpoll]") == 0 ? fd : -1;
-#else
-    (void)loop;
-    return -1;
-#endif
-}
-
-/* The calling thread's TLS block of the module that holds `inside` (libh2o's). */
-struct tls_block {
-    const void *inside;
-    const char *base;
-    size_t size;
-};
-
-static int find_tls_block(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    struct tls_block *b = arg;
-
-    (void)size;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const char *base = info->dlpi_tls_data;
-        size_t memsz = info->dlpi_phdr[i].p_memsz;
-        if (info->dlpi_phdr[i].p_type != PT_TLS || base == NULL)
-            continue;
-        if ((const char *)b->inside >= base && (const char *)b->inside < base + memsz) {
-            b->base = base;
-            b->size = memsz;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/*
- * h2o 2.2.5 recycles HTTP/2 write buffers through a thread-local list that is static in its
- * library (`wbuf_buffer_prototype`), so nothing frees them when a worker ends. It lives in the
- * same TLS block as the public h2o_socket_buffer_prototype and is the one buffer prototype there
- * whose initial buffer has HTTP/2's 81920 bytes: found by that signature, used only when exactly
- * one place in the block has it.
- */
-static h2o_buffer_prototype_t *find_http2_buffers(void)
-{
-    enum { HTTP2_OUTBUF = 81920, RECYCLE_MAX = 16 };
-    struct tls_block b = {&h2o_socket_buffer_prototype, NULL, 0};
-    h2o_buffer_prototype_t *found = NULL;
-    int matches = 0;
-
-    dl_iterate_phdr(find_tls_block, &b);
-    for (size_t off = 0; b.base != NULL && off + sizeof *found <= b.size; off += sizeof(void *)) {
-        h2o_buffer_prototype_t *p = (h2o_buffer_prototype_t *)(uintptr_t)(b.base + off);
-        if (p->allocator.max == RECYCLE_MAX && p->allocator.cnt <= RECYCLE_MAX &&
-            p->_initial_buf.capacity == HTTP2_OUTBUF && p->_initial_buf.size == 0 &&
-            p->_initial_buf.bytes == NULL && p->_initial_buf._prototype == NULL) {
-            found = p;
-            matches++;
-        }
-    }
-    return matches == 1 ? found : NULL;
-}
-
-/*
- * h2o keeps per-thread free lists (socket buffers, HTTP/2 write buffers, memory-pool chunks) that
- * nothing empties when a thread ends. The socket buffers' list is public, the HTTP/2 one is
- * found above. The pool chunks' list is emptied by taking more
- * chunks from a pool than the list holds (16 in 2.2.5) and freeing them ourselves.
- */
-static void release_thread_caches(struct gw_worker *w)
-{
-    enum { CHUNKS = 64 };
-    h2o_mem_recycle_t *buffers = &h2o_socket_buffer_prototype.allocator;
-    void *chunks[CHUNKS];
-    size_t taken = 0, piece;
-    h2o_mem_pool_t pool;
-
-    while (buffers->cnt != 0)
-        free(h2o_mem_alloc_recycle(buffers, 0));
-    h2o_buffer_prototype_t *http2 = w->saw_http2 ? find_http2_buffers() : NULL;
-    while (http2 != NULL && http2->allocator.cnt != 0)
-        free(h2o_mem_alloc_recycle(&http2->allocator, 0));
-    h2o_mem_init_pool(&pool);
-    piece = (pool.chunk_offset / 4 - 1) & ~(size_t)15; /* still cut from a chunk */
-    for (int tries = 0; taken < CHUNKS && tries < CHUNKS * 64; tries++) {
-        void *before = pool.chunks;
-        h2o_mem_alloc_pool(&pool, piece);
-        if (pool.chunks != before)
-            chunks[taken++] = pool.chunks;
-    }
-    for (size_t i = 0; i < taken; i++)
-        free(chunks[i]);
-    pool.chunks = NULL;
-    h2o_mem_clear_pool(&pool);
-}
-
 static void teardown(struct gw_worker *w)
 {
-    int epoll_fd;
-
     pthread_mutex_lock(&w->post_lock);
     w->post_closed = 1;
     pthread_mutex_unlock(&w->post_lock);
@@ -523,13 +361,8 @@ static void teardown(struct gw_worker *w)
      * h2o_context_dispose trips over it */
     if (h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout))
         h2o_timeout_unlink(&w->ctx.http2._graceful_shutdown_timeout);
-    epoll_fd = loop_epoll_fd(w->loop);
-    h2o_context_dispose(&w->ctx);
-    free(w->ctx.queue); /* h2o_multithread_destroy_queue closes its pipe but never frees it */
-    h2o_evloop_destroy(w->loop);
-    if (epoll_fd >= 0)
-        close(epoll_fd);
-    release_thread_caches(w);
+    gh_loop_destroy(&w->ctx, w->loop);
+    gh_loop_release_thread_caches(w->saw_http2);
 }
 
 static void *worker_main(void *arg)
