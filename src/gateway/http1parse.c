@@ -98,10 +98,13 @@ static int parse_field(const char *p, const char *eol, struct gw_http1_header *h
 
 long gw_http1_parse_response(const char *buf, size_t len, struct gw_http1_response *out)
 {
-    const char *p = buf, *end = buf + len, *eol;
+    const char *p = buf, *end, *eol;
     int bad = 0;
 
     out->n_headers = 0;
+    if (len == 0)
+        return 0; /* and an empty buffer may have no bytes at all (NULL) */
+    end = buf + len;
     if ((eol = line_end(p, end, &bad)) == NULL)
         return bad ? -1 : 0;
     if (parse_status_line(p, eol, out) != 0)

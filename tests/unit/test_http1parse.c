@@ -116,6 +116,22 @@ static void test_minimal_head(void **state)
     assert_int_equal(res.status, 999);
 }
 
+/* An upstream socket's input buffer with nothing in it has no bytes at all: (NULL, 0) is "more
+ * needed", not arithmetic on a null pointer (UBSan found it under the e2e tests). */
+static void test_empty_input_without_bytes(void **state)
+{
+    struct gw_http1_response head;
+    struct gw_chunked c;
+    size_t len = 0, used = 99;
+
+    (void)state;
+    assert_int_equal(gw_http1_parse_response(NULL, 0, &head), 0);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(gw_chunked_decode(&c, NULL, &len, &used), 0);
+    assert_int_equal(len, 0);
+    assert_int_equal(used, 0);
+}
+
 static void test_value_whitespace_trimmed(void **state)
 {
     (void)state;
@@ -673,6 +689,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_minimal_head),
+        cmocka_unit_test(test_empty_input_without_bytes),
         cmocka_unit_test(test_value_whitespace_trimmed),
         cmocka_unit_test(test_empty_and_missing_reason),
         cmocka_unit_test(test_every_prefix_is_incomplete),
