@@ -24,11 +24,11 @@
 
 #include "common/error.h"
 #include "store/store.h"
+#include "storekit.h"
 #include "testkit.h"
 
-#define BASE62  "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-#define B64URL  BASE62 "-_"
-#define MAX_VAR 16
+#define BASE62 "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+#define B64URL BASE62 "-_"
 
 /* The ten asymmetric algorithms a profile accepts by default (SPEC §1: "all asymmetric"). */
 #define ASYMMETRIC                                                                                 \
@@ -45,86 +45,19 @@ static struct gh_testkey rsa_key, ec_key;
 static char *rsa_pem, *ec_jwk;
 static const char hmac_secret[] = "0123456789abcdef0123456789abcdef"; /* 32 bytes: HS256's floor */
 
-/*
- * A fresh store plus named objects ("CLI", "COL", ...) that JSON templates refer to as $CLI: ids
- * are random, so the tables below name them instead of spelling them.
- */
-struct fixture {
-    struct gh_store *s;
-    size_t n;
-    char *names[MAX_VAR];
-    char *values[MAX_VAR];
-};
-
-/* ---- helpers ---- */
-
-static json_t *parse(const char *text)
-{
-    json_error_t e;
-    json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
-    if (v == NULL)
-        fail_msg("test JSON does not parse (%s): %s", e.text, text);
-    return v;
-}
-
-static const char *str(const json_t *obj, const char *member)
-{
-    return json_string_value(json_object_get(obj, member));
-}
+/* ---- helpers (the fixture itself is tests/kit/storekit.c, shared with test_store_rules.c) ---- */
 
 static char *dump(const json_t *v)
 {
     return v != NULL ? json_dumps(v, JSON_SORT_KEYS | JSON_ENCODE_ANY) : strdup("(absent)");
 }
 
-static void fx_set(struct fixture *fx, const char *name, const char *value)
+/* The id a fixture name stands for (NULL for NULL); a name the fixture lacks fails the test. */
+static const char *fx_id(const struct gh_fixture *fx, const char *name)
 {
-    assert_true(fx->n < MAX_VAR);
-    fx->names[fx->n] = strdup(name);
-    fx->values[fx->n++] = strdup(value);
-}
-
-static const char *fx_get(const struct fixture *fx, const char *name, size_t len)
-{
-    for (size_t i = 0; i < fx->n; i++) {
-        if (strlen(fx->names[i]) == len && memcmp(fx->names[i], name, len) == 0)
-            return fx->values[i];
-    }
-    return NULL;
-}
-
-static const char *fx_id(const struct fixture *fx, const char *name)
-{
-    const char *v = name != NULL ? fx_get(fx, name, strlen(name)) : NULL;
+    const char *v = name != NULL ? gh_fx_get(fx, name, strlen(name)) : NULL;
     if (name != NULL && v == NULL)
         fail_msg("the fixture has no %s", name);
-    return v;
-}
-
-/* A JSON template whose $NAME placeholders become the JSON strings of the fixture's values. */
-static json_t *expand(const struct fixture *fx, const char *tmpl)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    assert_non_null(f);
-    for (const char *p = tmpl; *p != '\0';) {
-        size_t n = *p == '$' ? strspn(p + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") : 0;
-        const char *value = n > 0 ? fx_get(fx, p + 1, n) : NULL;
-        if (value == NULL) {
-            fputc(*p++, f);
-            continue;
-        }
-        json_t *js = json_string(value);
-        char *quoted = json_dumps(js, JSON_ENCODE_ANY);
-        fputs(quoted, f);
-        free(quoted);
-        json_decref(js);
-        p += n + 1;
-    }
-    fclose(f);
-    json_t *v = parse(buf);
-    free(buf);
     return v;
 }
 
@@ -135,43 +68,12 @@ static void open_store(const char *url, struct gh_store **s)
         fail_msg("cannot open %s: %s", url, error);
 }
 
-static void fixture_open(struct fixture *fx)
+static void fixture_open(struct gh_fixture *fx)
 {
-    memset(fx, 0, sizeof *fx);
-    open_store("sqlite::memory:", &fx->s);
-    fx_set(fx, "PEM", rsa_pem);
-    fx_set(fx, "JWK", ec_jwk);
-    fx_set(fx, "HMAC", hmac_secret);
-}
-
-static void fixture_close(struct fixture *fx)
-{
-    gh_store_close(fx->s);
-    for (size_t i = 0; i < fx->n; i++) {
-        free(fx->names[i]);
-        free(fx->values[i]);
-    }
-    memset(fx, 0, sizeof *fx);
-}
-
-static void fail_store(const char *what, const struct gh_store_error *err)
-{
-    fail_msg("%s refused: %d %s field \"%s\": %s", what, err->status, err->code ? err->code : "",
-             err->field, err->message);
-}
-
-/* An accepted create: the object as shown, and the generation moved by exactly one. */
-static json_t *must_create(struct gh_store *s, enum gh_kind kind, const char *parent, json_t *input)
-{
-    struct gh_store_error err = {0};
-    json_t *out = NULL;
-    uint64_t generation = gh_store_generation(s);
-    if (gh_store_create(s, kind, parent, input, NULL, &out, &err) != GH_OK)
-        fail_store(gh_kind_plural(kind), &err);
-    json_decref(input);
-    assert_non_null(out);
-    assert_int_equal(gh_store_generation(s), generation + 1);
-    return out;
+    gh_fx_open(fx);
+    gh_fx_set(fx, "PEM", rsa_pem);
+    gh_fx_set(fx, "JWK", ec_jwk);
+    gh_fx_set(fx, "HMAC", hmac_secret);
 }
 
 static json_t *must_update(struct gh_store *s, enum gh_kind kind, const char *id, json_t *patch)
@@ -180,19 +82,10 @@ static json_t *must_update(struct gh_store *s, enum gh_kind kind, const char *id
     json_t *out = NULL;
     uint64_t generation = gh_store_generation(s);
     if (gh_store_update(s, kind, id, patch, NULL, &out, &err) != GH_OK)
-        fail_store("update", &err);
+        gh_fx_fail_store("update", &err);
     json_decref(patch);
     assert_int_equal(gh_store_generation(s), generation + 1);
     return out;
-}
-
-static void must_delete(struct gh_store *s, enum gh_kind kind, const char *id)
-{
-    struct gh_store_error err = {0};
-    uint64_t generation = gh_store_generation(s);
-    if (gh_store_delete(s, kind, id, NULL, &err) != GH_OK)
-        fail_store("delete", &err);
-    assert_int_equal(gh_store_generation(s), generation + 1);
 }
 
 static json_t *must_rotate(struct gh_store *s, const char *profile_id, int64_t grace)
@@ -201,18 +94,16 @@ static json_t *must_rotate(struct gh_store *s, const char *profile_id, int64_t g
     json_t *out = NULL;
     uint64_t generation = gh_store_generation(s);
     if (gh_store_key_rotate(s, profile_id, grace, NULL, &out, &err) != GH_OK)
-        fail_store("rotate", &err);
+        gh_fx_fail_store("rotate", &err);
     assert_int_equal(gh_store_generation(s), generation + 1);
     return out;
 }
 
-/* Creates an object from a template and names its id `var` in the fixture. */
-static void fx_create(struct fixture *fx, const char *var, enum gh_kind kind, const char *parent,
+/* Creates an object from a template under the parent the fixture names, and names its id `var`. */
+static void fx_create(struct gh_fixture *fx, const char *var, enum gh_kind kind, const char *parent,
                       const char *tmpl)
 {
-    json_t *out = must_create(fx->s, kind, fx_id(fx, parent), expand(fx, tmpl));
-    fx_set(fx, var, str(out, "id"));
-    json_decref(out);
+    gh_fx_create(fx, var, kind, fx_id(fx, parent), tmpl);
 }
 
 static json_t *must_get(struct gh_store *s, enum gh_kind kind, const char *id)
@@ -220,7 +111,7 @@ static json_t *must_get(struct gh_store *s, enum gh_kind kind, const char *id)
     struct gh_store_error err = {0};
     json_t *out = NULL;
     if (gh_store_get(s, kind, id, &out, &err) != GH_OK)
-        fail_store("get", &err);
+        gh_fx_fail_store("get", &err);
     return out;
 }
 
@@ -230,7 +121,7 @@ static json_t *must_list(struct gh_store *s, enum gh_kind kind, const char *pare
     struct gh_store_error err = {0};
     json_t *page = NULL;
     if (gh_store_list(s, kind, parent, NULL, 1000, &page, &err) != GH_OK)
-        fail_store("list", &err);
+        gh_fx_fail_store("list", &err);
     assert_true(json_is_null(json_object_get(page, "next")));
     json_t *data = json_incref(json_object_get(page, "data"));
     json_decref(page);
@@ -242,7 +133,7 @@ static json_t *must_export(struct gh_store *s, int secrets)
     struct gh_store_error err = {0};
     json_t *out = NULL;
     if (gh_store_export(s, secrets, &out, &err) != GH_OK)
-        fail_store("export", &err);
+        gh_fx_fail_store("export", &err);
     return out;
 }
 
@@ -286,17 +177,17 @@ static long long rfc3339_seconds(const char *text)
 /* A timestamp member that is RFC 3339 and within a few seconds of `expected`. */
 static void assert_time_near(const json_t *obj, const char *member, long long expected)
 {
-    long long t = rfc3339_seconds(str(obj, member));
+    long long t = rfc3339_seconds(gh_fx_str(obj, member));
     if (t < 0)
-        fail_msg("%s is not an RFC 3339 UTC timestamp: %s", member, str(obj, member));
+        fail_msg("%s is not an RFC 3339 UTC timestamp: %s", member, gh_fx_str(obj, member));
     if (t < expected - 5 || t > expected + 5)
-        fail_msg("%s is %s, not about %lld", member, str(obj, member), expected);
+        fail_msg("%s is %s, not about %lld", member, gh_fx_str(obj, member), expected);
 }
 
 /* SPEC §1: prefix, '_', at least 12 base62 characters. */
 static void assert_id(const json_t *obj, const char *prefix)
 {
-    const char *id = str(obj, "id");
+    const char *id = gh_fx_str(obj, "id");
     size_t plen = strlen(prefix);
     assert_non_null(id);
     if (strncmp(id, prefix, plen) != 0 || id[plen] != '_' || strlen(id + plen + 1) < 12 ||
@@ -338,7 +229,7 @@ static json_t *find_id(const json_t *list, const char *id)
     size_t i;
     json_t *item;
     json_array_foreach (list, i, item) {
-        if (str(item, "id") != NULL && strcmp(str(item, "id"), id) == 0)
+        if (gh_fx_str(item, "id") != NULL && strcmp(gh_fx_str(item, "id"), id) == 0)
             return item;
     }
     return NULL;
@@ -364,7 +255,7 @@ struct crud_case {
     enum gh_kind kind;
     const char *prefix; /* of the id */
     const char *parent; /* fixture name of the parent (endpoints) */
-    const char *input;  /* templates, see expand() */
+    const char *input;  /* templates, see gh_fx_expand() */
     const char *shown;  /* every field shown, without id and timestamps: the defaults filled in */
     const char *patch;
 };
@@ -443,16 +334,16 @@ static void check_shown(const struct crud_case *c, const json_t *obj, const json
 }
 
 /* get and list show `obj` as it is (minus the one-time "key"). */
-static void check_read_back(struct fixture *fx, const struct crud_case *c, const json_t *obj)
+static void check_read_back(struct gh_fixture *fx, const struct crud_case *c, const json_t *obj)
 {
-    json_t *want = json_deep_copy(obj), *got = must_get(fx->s, c->kind, str(obj, "id"));
+    json_t *want = json_deep_copy(obj), *got = must_get(fx->s, c->kind, gh_fx_str(obj, "id"));
     json_object_del(want, "key");
     assert_json_equal(got, want, c->what);
     json_t *all = must_list(fx->s, c->kind, NULL);
-    assert_json_equal(find_id(all, str(obj, "id")), want, c->what);
+    assert_json_equal(find_id(all, gh_fx_str(obj, "id")), want, c->what);
     if (c->parent != NULL) {
         json_t *mine = must_list(fx->s, c->kind, fx_id(fx, c->parent));
-        assert_json_equal(find_id(mine, str(obj, "id")), want, c->what);
+        assert_json_equal(find_id(mine, gh_fx_str(obj, "id")), want, c->what);
         json_decref(mine);
     }
     json_decref(all);
@@ -462,7 +353,7 @@ static void check_read_back(struct fixture *fx, const struct crud_case *c, const
 
 static void run_crud_case(const struct crud_case *c)
 {
-    struct fixture fx;
+    struct gh_fixture fx;
     struct gh_store_error err = {0};
     json_t *fields, *created, *updated, *gone = NULL;
     long long now = (long long)time(NULL);
@@ -472,35 +363,35 @@ static void run_crud_case(const struct crud_case *c)
     fx_create(&fx, "POL", GH_KIND_POLICY, NULL, "{\"name\":\"basic\"}");
     fx_create(&fx, "COL", GH_KIND_COLLECTION, NULL,
               "{\"name\":\"shop\",\"path\":\"/shop\",\"upstream\":\"http://shop.internal\"}");
-    fields = expand(&fx, c->shown);
-    created = must_create(fx.s, c->kind, fx_id(&fx, c->parent), expand(&fx, c->input));
+    fields = gh_fx_expand(&fx, c->shown);
+    created = gh_fx_must_create(fx.s, c->kind, fx_id(&fx, c->parent), gh_fx_expand(&fx, c->input));
     check_shown(c, created, fields, now);
-    assert_string_equal(str(created, "created_at"), str(created, "updated_at"));
+    assert_string_equal(gh_fx_str(created, "created_at"), gh_fx_str(created, "updated_at"));
     if (c->kind == GH_KIND_PROFILE)
-        assert_plain_key(str(created, "key"));
+        assert_plain_key(gh_fx_str(created, "key"));
     else
         assert_null(json_object_get(created, "key"));
     check_read_back(&fx, c, created);
 
-    json_t *patch = expand(&fx, c->patch);
+    json_t *patch = gh_fx_expand(&fx, c->patch);
     json_object_update(fields, patch);
-    updated = must_update(fx.s, c->kind, str(created, "id"), patch);
+    updated = must_update(fx.s, c->kind, gh_fx_str(created, "id"), patch);
     check_shown(c, updated, fields, now);
-    assert_string_equal(str(updated, "id"), str(created, "id"));
-    assert_string_equal(str(updated, "created_at"), str(created, "created_at"));
+    assert_string_equal(gh_fx_str(updated, "id"), gh_fx_str(created, "id"));
+    assert_string_equal(gh_fx_str(updated, "created_at"), gh_fx_str(created, "created_at"));
     check_read_back(&fx, c, updated);
 
-    must_delete(fx.s, c->kind, str(created, "id"));
-    assert_int_not_equal(gh_store_get(fx.s, c->kind, str(created, "id"), &gone, &err), GH_OK);
+    gh_fx_must_delete(fx.s, c->kind, gh_fx_str(created, "id"));
+    assert_int_not_equal(gh_store_get(fx.s, c->kind, gh_fx_str(created, "id"), &gone, &err), GH_OK);
     assert_int_equal(err.status, 404);
     assert_null(gone);
     json_t *all = must_list(fx.s, c->kind, NULL);
-    assert_null(find_id(all, str(created, "id")));
+    assert_null(find_id(all, gh_fx_str(created, "id")));
     json_decref(all);
     json_decref(fields);
     json_decref(created);
     json_decref(updated);
-    fixture_close(&fx);
+    gh_fx_close(&fx);
 }
 
 static void test_crud_every_kind(void **state)
@@ -515,7 +406,7 @@ static void test_crud_every_kind(void **state)
 /* jwt_key is write-only (SPEC §1): kept for the gateway, shown only in a secret export. */
 static void test_jwt_key_write_only(void **state)
 {
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     fx_create(fx, "CLI", GH_KIND_CLIENT, NULL, "{\"name\":\"owner\"}");
     fx_create(fx, "PRF", GH_KIND_PROFILE, NULL, PROFILE("jwt", ",\"jwt_key\":$PEM"));
     json_t *plain = must_export(fx->s, 0), *secret = must_export(fx->s, 1), *all = NULL;
@@ -525,18 +416,19 @@ static void test_jwt_key_write_only(void **state)
     assert_false(shows(plain, "BEGIN PUBLIC KEY"));
     assert_false(shows(got, "BEGIN PUBLIC KEY"));
     json_t *profile = find_id(json_object_get(secret, "profiles"), fx_id(fx, "PRF"));
-    assert_string_equal(str(profile, "jwt_key"), rsa_pem);
+    assert_string_equal(gh_fx_str(profile, "jwt_key"), rsa_pem);
     assert_int_equal(gh_store_load_all(fx->s, &all, &err), GH_OK);
     profile = find_id(json_object_get(all, "profiles"), fx_id(fx, "PRF"));
-    assert_string_equal(str(profile, "jwt_key"), rsa_pem);
+    assert_string_equal(gh_fx_str(profile, "jwt_key"), rsa_pem);
     assert_int_equal(json_integer_value(json_object_get(all, "generation")),
                      gh_store_generation(fx->s));
     /* an update that does not name jwt_key keeps it */
-    json_decref(must_update(fx->s, GH_KIND_PROFILE, fx_id(fx, "PRF"), parse("{\"active\":false}")));
+    json_decref(
+        must_update(fx->s, GH_KIND_PROFILE, fx_id(fx, "PRF"), gh_fx_parse("{\"active\":false}")));
     json_decref(secret);
     secret = must_export(fx->s, 1);
     profile = find_id(json_object_get(secret, "profiles"), fx_id(fx, "PRF"));
-    assert_string_equal(str(profile, "jwt_key"), rsa_pem);
+    assert_string_equal(gh_fx_str(profile, "jwt_key"), rsa_pem);
     json_decref(plain);
     json_decref(secret);
     json_decref(all);
@@ -560,11 +452,11 @@ static size_t walk_pages(struct gh_store *s, int limit, char **ids, size_t n)
         json_t *page = NULL, *item;
         size_t i;
         if (gh_store_list(s, GH_KIND_CLIENT, NULL, after[0] ? after : NULL, limit, &page, &err))
-            fail_store("list", &err);
+            gh_fx_fail_store("list", &err);
         pages++;
         json_array_foreach (json_object_get(page, "data"), i, item) {
             assert_true(seen < n);
-            assert_string_equal(str(item, "id"), ids[seen++]);
+            assert_string_equal(gh_fx_str(item, "id"), ids[seen++]);
         }
         const json_t *next = json_object_get(page, "next");
         int last = json_is_null(next);
@@ -582,12 +474,13 @@ static size_t walk_pages(struct gh_store *s, int limit, char **ids, size_t n)
 
 static void test_list_paging(void **state)
 {
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     char *ids[101], name[32];
     for (size_t i = 0; i < 101; i++) {
         snprintf(name, sizeof name, "client %zu", i);
-        json_t *out = must_create(fx->s, GH_KIND_CLIENT, NULL, json_pack("{s:s}", "name", name));
-        ids[i] = strdup(str(out, "id"));
+        json_t *out =
+            gh_fx_must_create(fx->s, GH_KIND_CLIENT, NULL, json_pack("{s:s}", "name", name));
+        ids[i] = strdup(gh_fx_str(out, "id"));
         json_decref(out);
         if (i == 24) { /* 25 objects, 10 a page: 10 + 10 + 5 */
             qsort(ids, 25, sizeof ids[0], compare_strings);
@@ -604,7 +497,7 @@ static void test_list_paging(void **state)
 /* Endpoints list by collection, profiles by client, keys by profile. */
 static void test_list_by_parent(void **state)
 {
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     static const char *const upstream = ",\"upstream\":\"http://up\"}";
     char text[128];
     for (int c = 0; c < 2; c++) {
@@ -631,7 +524,7 @@ static void test_list_by_parent(void **state)
     assert_int_equal(json_array_size(lp), 1);
     assert_non_null(find_id(lp, fx_id(fx, "P1")));
     assert_int_equal(json_array_size(lk), 1);
-    assert_string_equal(str(json_array_get(lk, 0), "profile_id"), fx_id(fx, "P0"));
+    assert_string_equal(gh_fx_str(json_array_get(lk, 0), "profile_id"), fx_id(fx, "P0"));
     assert_int_equal(json_array_size(all), 2);
     json_decref(l0);
     json_decref(l1);
@@ -649,7 +542,7 @@ static json_t *profile_keys(struct gh_store *s, const char *profile_id)
     size_t i;
     json_array_foreach (keys, i, key) {
         assert_id(key, "key");
-        assert_string_equal(str(key, "profile_id"), profile_id);
+        assert_string_equal(gh_fx_str(key, "profile_id"), profile_id);
         assert_null(json_object_get(key, "key"));
         assert_null(json_object_get(key, "hash"));
     }
@@ -664,18 +557,19 @@ static void assert_key_hash(struct gh_store *s, const char *key_id, const char *
     char hex[65];
     assert_non_null(key);
     sha256_hex(plain, hex);
-    assert_string_equal(str(key, "hash"), hex);
+    assert_string_equal(gh_fx_str(key, "hash"), hex);
     assert_false(shows(doc, plain)); /* only the hash is kept */
     json_decref(doc);
 }
 
 static void test_key_shown_once(void **state)
 {
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     long long now = (long long)time(NULL);
     fx_create(fx, "CLI", GH_KIND_CLIENT, NULL, "{\"name\":\"owner\"}");
-    json_t *created = must_create(fx->s, GH_KIND_PROFILE, NULL, expand(fx, PROFILE("token", "")));
-    const char *plain = str(created, "key"), *id = str(created, "id");
+    json_t *created =
+        gh_fx_must_create(fx->s, GH_KIND_PROFILE, NULL, gh_fx_expand(fx, PROFILE("token", "")));
+    const char *plain = gh_fx_str(created, "key"), *id = gh_fx_str(created, "id");
     assert_plain_key(plain);
 
     json_t *got = must_get(fx->s, GH_KIND_PROFILE, id),
@@ -689,13 +583,13 @@ static void test_key_shown_once(void **state)
     assert_null(json_object_get(got, "key"));
     assert_int_equal(json_array_size(keys), 1);
     json_t *key = json_array_get(keys, 0);
-    assert_memory_equal(str(key, "prefix"), plain, 8);
-    assert_int_equal(strlen(str(key, "prefix")), 8);
+    assert_memory_equal(gh_fx_str(key, "prefix"), plain, 8);
+    assert_int_equal(strlen(gh_fx_str(key, "prefix")), 8);
     assert_time_near(key, "created_at", now);
     assert_true(json_is_null(json_object_get(key, "expires_at")));
-    json_t *one = must_get(fx->s, GH_KIND_KEY, str(key, "id"));
+    json_t *one = must_get(fx->s, GH_KIND_KEY, gh_fx_str(key, "id"));
     assert_json_equal(one, key, "get key");
-    assert_key_hash(fx->s, str(key, "id"), plain);
+    assert_key_hash(fx->s, gh_fx_str(key, "id"), plain);
     json_decref(one);
     json_decref(got);
     json_decref(list);
@@ -707,33 +601,34 @@ static void test_key_shown_once(void **state)
 /* Without grace the new key is the only one left, at once (SPEC §1). */
 static void test_key_rotate_without_grace(void **state)
 {
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     char old_hash[65];
     fx_create(fx, "CLI", GH_KIND_CLIENT, NULL, "{\"name\":\"owner\"}");
-    json_t *created = must_create(fx->s, GH_KIND_PROFILE, NULL, expand(fx, PROFILE("token", "")));
-    const char *id = str(created, "id");
-    sha256_hex(str(created, "key"), old_hash);
+    json_t *created =
+        gh_fx_must_create(fx->s, GH_KIND_PROFILE, NULL, gh_fx_expand(fx, PROFILE("token", "")));
+    const char *id = gh_fx_str(created, "id");
+    sha256_hex(gh_fx_str(created, "key"), old_hash);
 
     json_t *rotated = must_rotate(fx->s, id, 0);
     assert_id(rotated, "key");
-    assert_plain_key(str(rotated, "key"));
-    assert_string_not_equal(str(rotated, "key"), str(created, "key"));
+    assert_plain_key(gh_fx_str(rotated, "key"));
+    assert_string_not_equal(gh_fx_str(rotated, "key"), gh_fx_str(created, "key"));
     assert_null(json_object_get(rotated, "hash"));
     json_t *keys = profile_keys(fx->s, id);
     assert_int_equal(json_array_size(keys), 1);
-    assert_string_equal(str(json_array_get(keys, 0), "id"), str(rotated, "id"));
-    assert_key_hash(fx->s, str(rotated, "id"), str(rotated, "key"));
+    assert_string_equal(gh_fx_str(json_array_get(keys, 0), "id"), gh_fx_str(rotated, "id"));
+    assert_key_hash(fx->s, gh_fx_str(rotated, "id"), gh_fx_str(rotated, "key"));
     json_t *doc = must_export(fx->s, 1);
     assert_false(shows(doc, old_hash));
     json_decref(doc);
 
     /* creating a key through gh_store_create is the same rotation */
-    json_t *made = must_create(fx->s, GH_KIND_KEY, id, NULL);
-    assert_plain_key(str(made, "key"));
+    json_t *made = gh_fx_must_create(fx->s, GH_KIND_KEY, id, NULL);
+    assert_plain_key(gh_fx_str(made, "key"));
     json_decref(keys);
     keys = profile_keys(fx->s, id);
     assert_int_equal(json_array_size(keys), 1);
-    assert_string_equal(str(json_array_get(keys, 0), "id"), str(made, "id"));
+    assert_string_equal(gh_fx_str(json_array_get(keys, 0), "id"), gh_fx_str(made, "id"));
     json_decref(made);
     json_decref(keys);
     json_decref(rotated);
@@ -746,7 +641,7 @@ static json_t *other_key(const json_t *keys, const char *new_id)
     json_t *found = NULL, *key;
     size_t i;
     json_array_foreach (keys, i, key) {
-        if (strcmp(str(key, "id"), new_id) != 0)
+        if (strcmp(gh_fx_str(key, "id"), new_id) != 0)
             found = key;
     }
     assert_non_null(found);
@@ -755,20 +650,22 @@ static json_t *other_key(const json_t *keys, const char *new_id)
 
 static void test_key_rotate_with_grace(void **state)
 {
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     fx_create(fx, "CLI", GH_KIND_CLIENT, NULL, "{\"name\":\"owner\"}");
-    json_t *created = must_create(fx->s, GH_KIND_PROFILE, NULL, expand(fx, PROFILE("token", "")));
-    const char *id = str(created, "id");
+    json_t *created =
+        gh_fx_must_create(fx->s, GH_KIND_PROFILE, NULL, gh_fx_expand(fx, PROFILE("token", "")));
+    const char *id = gh_fx_str(created, "id");
     long long now = (long long)time(NULL);
 
     json_t *rotated = must_rotate(fx->s, id, 300);
     json_t *keys = profile_keys(fx->s, id);
     assert_int_equal(json_array_size(keys), 2);
-    json_t *fresh = find_id(keys, str(rotated, "id")), *old = other_key(keys, str(rotated, "id"));
+    json_t *fresh = find_id(keys, gh_fx_str(rotated, "id")),
+           *old = other_key(keys, gh_fx_str(rotated, "id"));
     assert_true(json_is_null(json_object_get(fresh, "expires_at")));
     assert_time_near(old, "expires_at", now + 300);
-    assert_key_hash(fx->s, str(old, "id"), str(created, "key"));
-    assert_key_hash(fx->s, str(rotated, "id"), str(rotated, "key"));
+    assert_key_hash(fx->s, gh_fx_str(old, "id"), gh_fx_str(created, "key"));
+    assert_key_hash(fx->s, gh_fx_str(rotated, "id"), gh_fx_str(rotated, "key"));
     json_decref(keys);
     json_decref(rotated);
     json_decref(created);
@@ -777,7 +674,7 @@ static void test_key_rotate_with_grace(void **state)
 /* Keys whose grace is over are removed by the next rotation, so rotations never pile them up. */
 static void test_key_rotate_drops_expired_keys(void **state)
 {
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     fx_create(fx, "CLI", GH_KIND_CLIENT, NULL, "{\"name\":\"owner\"}");
     fx_create(fx, "PRF", GH_KIND_PROFILE, NULL, PROFILE("token", ""));
     const char *id = fx_id(fx, "PRF");
@@ -791,8 +688,8 @@ static void test_key_rotate_drops_expired_keys(void **state)
     keys = profile_keys(fx->s, id);
     /* the expired first key is gone; the second is in its grace; the third is new */
     assert_int_equal(json_array_size(keys), 2);
-    assert_non_null(find_id(keys, str(second, "id")));
-    assert_non_null(find_id(keys, str(third, "id")));
+    assert_non_null(find_id(keys, gh_fx_str(second, "id")));
+    assert_non_null(find_id(keys, gh_fx_str(third, "id")));
     json_decref(keys);
     json_decref(second);
     json_decref(third);
@@ -801,26 +698,27 @@ static void test_key_rotate_drops_expired_keys(void **state)
 /* A second rotation with a longer grace must not give the first old key more time. */
 static void test_key_rotate_twice_keeps_shorter_expiry(void **state)
 {
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     fx_create(fx, "CLI", GH_KIND_CLIENT, NULL, "{\"name\":\"owner\"}");
     fx_create(fx, "PRF", GH_KIND_PROFILE, NULL, PROFILE("token", ""));
     const char *id = fx_id(fx, "PRF");
     json_t *before = profile_keys(fx->s, id);
     char first[64], first_expiry[64];
-    snprintf(first, sizeof first, "%s", str(json_array_get(before, 0), "id"));
+    snprintf(first, sizeof first, "%s", gh_fx_str(json_array_get(before, 0), "id"));
     long long now = (long long)time(NULL);
 
     json_t *second = must_rotate(fx->s, id, 300);
     json_t *keys = profile_keys(fx->s, id);
-    snprintf(first_expiry, sizeof first_expiry, "%s", str(find_id(keys, first), "expires_at"));
+    snprintf(first_expiry, sizeof first_expiry, "%s",
+             gh_fx_str(find_id(keys, first), "expires_at"));
     json_t *third = must_rotate(fx->s, id, 3000);
     json_decref(keys);
     keys = profile_keys(fx->s, id);
     assert_int_equal(json_array_size(keys), 3);
-    assert_string_equal(str(find_id(keys, first), "expires_at"), first_expiry);
+    assert_string_equal(gh_fx_str(find_id(keys, first), "expires_at"), first_expiry);
     assert_time_near(find_id(keys, first), "expires_at", now + 300);
-    assert_time_near(find_id(keys, str(second, "id")), "expires_at", now + 3000);
-    assert_true(json_is_null(json_object_get(find_id(keys, str(third, "id")), "expires_at")));
+    assert_time_near(find_id(keys, gh_fx_str(second, "id")), "expires_at", now + 3000);
+    assert_true(json_is_null(json_object_get(find_id(keys, gh_fx_str(third, "id")), "expires_at")));
     json_decref(keys);
     json_decref(before);
     json_decref(second);
@@ -829,7 +727,7 @@ static void test_key_rotate_twice_keeps_shorter_expiry(void **state)
 
 static void test_profile_delete_removes_keys(void **state)
 {
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     struct gh_store_error err = {0};
     json_t *gone = NULL;
     fx_create(fx, "CLI", GH_KIND_CLIENT, NULL, "{\"name\":\"owner\"}");
@@ -837,14 +735,15 @@ static void test_profile_delete_removes_keys(void **state)
     fx_create(fx, "KEEP", GH_KIND_PROFILE, NULL,
               "{\"client_id\":$CLI,\"name\":\"keep\",\"auth_type\":\"token\"}");
     json_t *rotated = must_rotate(fx->s, fx_id(fx, "PRF"), 300);
-    must_delete(fx->s, GH_KIND_PROFILE, fx_id(fx, "PRF"));
+    gh_fx_must_delete(fx->s, GH_KIND_PROFILE, fx_id(fx, "PRF"));
     json_t *keys = must_list(fx->s, GH_KIND_KEY, fx_id(fx, "PRF"));
     json_t *all = must_list(fx->s, GH_KIND_KEY, NULL), *doc = must_export(fx->s, 1);
     assert_int_equal(json_array_size(keys), 0);
     assert_int_equal(json_array_size(all), 1); /* only the other profile's key */
-    assert_string_equal(str(json_array_get(all, 0), "profile_id"), fx_id(fx, "KEEP"));
+    assert_string_equal(gh_fx_str(json_array_get(all, 0), "profile_id"), fx_id(fx, "KEEP"));
     assert_int_equal(json_array_size(json_object_get(doc, "keys")), 1);
-    assert_int_not_equal(gh_store_get(fx->s, GH_KIND_KEY, str(rotated, "id"), &gone, &err), GH_OK);
+    assert_int_not_equal(gh_store_get(fx->s, GH_KIND_KEY, gh_fx_str(rotated, "id"), &gone, &err),
+                         GH_OK);
     assert_int_equal(err.status, 404);
     json_decref(keys);
     json_decref(all);
@@ -855,7 +754,7 @@ static void test_profile_delete_removes_keys(void **state)
 /* ---- export and import ---- */
 
 /* A configuration with one of everything, some keys in grace. */
-static void build_config(struct fixture *fx)
+static void build_config(struct gh_fixture *fx)
 {
     fx_create(fx, "POL", GH_KIND_POLICY, NULL,
               "{\"name\":\"gold\",\"rate_limit\":{\"requests\":10,\"per_seconds\":1}}");
@@ -882,7 +781,7 @@ static json_t *must_import(struct gh_store *s, const json_t *doc)
     json_t *summary = NULL;
     uint64_t generation = gh_store_generation(s);
     if (gh_store_import(s, doc, NULL, &summary, &err) != GH_OK)
-        fail_store("import", &err);
+        gh_fx_fail_store("import", &err);
     assert_int_equal(gh_store_generation(s), generation + 1);
     assert_int_equal(json_integer_value(json_object_get(summary, "generation")), generation + 1);
     return summary;
@@ -890,8 +789,8 @@ static json_t *must_import(struct gh_store *s, const json_t *doc)
 
 static void test_export_import_round_trip(void **state)
 {
-    struct fixture *fx = *state;
-    struct fixture other;
+    struct gh_fixture *fx = *state;
+    struct gh_fixture other;
     build_config(fx);
     json_t *first = must_export(fx->s, 1);
     assert_int_equal(json_integer_value(json_object_get(first, "generation")),
@@ -905,7 +804,7 @@ static void test_export_import_round_trip(void **state)
     strip_volatile(first);
     strip_volatile(second);
     assert_json_equal(second, first, "export after import");
-    fixture_close(&other);
+    gh_fx_close(&other);
     json_decref(summary);
     json_decref(first);
     json_decref(second);
@@ -914,7 +813,7 @@ static void test_export_import_round_trip(void **state)
 /* A document without "keys" keeps the keys of the profiles that remain, and only theirs. */
 static void test_import_without_keys_keeps_keys(void **state)
 {
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     build_config(fx);
     json_t *before = must_export(fx->s, 1), *doc = json_deep_copy(before);
     const char *dropped = fx_id(fx, "HS");
@@ -922,7 +821,7 @@ static void test_import_without_keys_keeps_keys(void **state)
     size_t i, kept = 0;
     json_object_del(doc, "keys");
     json_array_foreach (profiles, i, item) {
-        if (strcmp(str(item, "id"), dropped) == 0)
+        if (strcmp(gh_fx_str(item, "id"), dropped) == 0)
             break;
     }
     assert_int_equal(json_array_remove(profiles, i), 0);
@@ -930,8 +829,8 @@ static void test_import_without_keys_keeps_keys(void **state)
 
     json_t *after = must_export(fx->s, 1), *key;
     json_array_foreach (json_object_get(before, "keys"), i, key) {
-        json_t *now = find_id(json_object_get(after, "keys"), str(key, "id"));
-        if (strcmp(str(key, "profile_id"), dropped) == 0) {
+        json_t *now = find_id(json_object_get(after, "keys"), gh_fx_str(key, "id"));
+        if (strcmp(gh_fx_str(key, "profile_id"), dropped) == 0) {
             assert_null(now);
             continue;
         }
@@ -948,7 +847,7 @@ static void test_import_without_keys_keeps_keys(void **state)
 /* A non-secret export has no jwt_key: applying it keeps each profile's key from before. */
 static void test_import_carries_jwt_key(void **state)
 {
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     build_config(fx);
     json_t *doc = must_export(fx->s, 0);
     json_object_del(doc, "keys"); /* the keys of a public export: see the next test */
@@ -956,8 +855,8 @@ static void test_import_carries_jwt_key(void **state)
     json_t *after = must_export(fx->s, 1);
     json_t *jwt = find_id(json_object_get(after, "profiles"), fx_id(fx, "JWT"));
     json_t *hs = find_id(json_object_get(after, "profiles"), fx_id(fx, "HS"));
-    assert_string_equal(str(jwt, "jwt_key"), rsa_pem);
-    assert_string_equal(str(hs, "jwt_key"), hmac_secret);
+    assert_string_equal(gh_fx_str(jwt, "jwt_key"), rsa_pem);
+    assert_string_equal(gh_fx_str(hs, "jwt_key"), hmac_secret);
     json_decref(after);
     json_decref(doc);
 }
@@ -968,7 +867,7 @@ static void test_import_carries_jwt_key(void **state)
  */
 static void test_import_public_export_as_is(void **state)
 {
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     build_config(fx);
     json_t *before = must_export(fx->s, 1), *doc = must_export(fx->s, 0);
     json_decref(must_import(fx->s, doc));
@@ -995,12 +894,12 @@ static void check_round_trip(struct gh_store *s, const char *name, const char *d
 {
     json_t *input = json_pack("{s:s, s:s}", "name", name, "description", description);
     assert_non_null(input);
-    json_t *out = must_create(s, GH_KIND_CLIENT, NULL, input);
-    json_t *got = must_get(s, GH_KIND_CLIENT, str(out, "id")),
+    json_t *out = gh_fx_must_create(s, GH_KIND_CLIENT, NULL, input);
+    json_t *got = must_get(s, GH_KIND_CLIENT, gh_fx_str(out, "id")),
            *all = must_list(s, GH_KIND_CLIENT, NULL);
     json_t *doc = must_export(s, 0);
-    const json_t *seen[] = {out, got, find_id(all, str(out, "id")),
-                            find_id(json_object_get(doc, "clients"), str(out, "id"))};
+    const json_t *seen[] = {out, got, find_id(all, gh_fx_str(out, "id")),
+                            find_id(json_object_get(doc, "clients"), gh_fx_str(out, "id"))};
     for (size_t i = 0; i < sizeof seen / sizeof seen[0]; i++) {
         assert_same_bytes(json_object_get(seen[i], "name"), name, strlen(name), name);
         assert_same_bytes(json_object_get(seen[i], "description"), description, strlen(description),
@@ -1014,7 +913,7 @@ static void check_round_trip(struct gh_store *s, const char *name, const char *d
 
 static void test_strange_input_byte_exact(void **state)
 {
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     static const char *const names[] = {
         "say \"hello\" and 'bye'",
         "back\\slash \\\\ \\n \\u0041",
@@ -1041,8 +940,9 @@ static void test_strange_input_byte_exact(void **state)
     assert_int_equal(json_array_size(all), sizeof names / sizeof names[0] + 1);
     json_decref(all);
     /* the same fragment where a column is constrained too */
-    json_decref(must_create(fx->s, GH_KIND_POLICY, NULL, json_pack("{s:s}", "name", names[2])));
-    json_decref(must_create(
+    json_decref(
+        gh_fx_must_create(fx->s, GH_KIND_POLICY, NULL, json_pack("{s:s}", "name", names[2])));
+    json_decref(gh_fx_must_create(
         fx->s, GH_KIND_COLLECTION, NULL,
         json_pack("{s:s, s:s, s:s}", "name", names[2], "path", "/x", "upstream", "http://x")));
 }
@@ -1067,7 +967,7 @@ static void remove_tree(const char *dir)
 
 static void test_file_survives_reopen(void **state)
 {
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     char dir[] = "/tmp/gh_test_store_XXXXXX", url[128];
     assert_non_null(mkdtemp(dir));
     snprintf(url, sizeof url, "sqlite:%s/gatehouse.db", dir);
@@ -1084,7 +984,8 @@ static void test_file_survives_reopen(void **state)
     assert_int_equal(gh_store_ping(fx->s), 1);
     json_t *after = must_export(fx->s, 1);
     assert_json_equal(after, before, "configuration after reopening");
-    json_decref(must_create(fx->s, GH_KIND_CLIENT, NULL, parse("{\"name\":\"later\"}")));
+    json_decref(
+        gh_fx_must_create(fx->s, GH_KIND_CLIENT, NULL, gh_fx_parse("{\"name\":\"later\"}")));
     gh_store_close(fx->s);
     open_store(url, &fx->s);
     assert_int_equal(gh_store_generation(fx->s), generation + 1);
@@ -1114,7 +1015,7 @@ static void assert_cached(struct gh_store *s, const char *url, const struct gh_p
 /* SPEC §4: the last good documents per URL outlive a restart; they are no configuration change. */
 static void test_provider_cache(void **state)
 {
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     static const char u1[] = "https://idp.example.com/.well-known/openid-configuration";
     static const char u2[] = "https://other.example.com/jwks";
     struct gh_persisted_keys a = {"{\"issuer\":\"https://idp.example.com\"}", "{\"keys\":[]}",
@@ -1180,7 +1081,7 @@ static int group_teardown(void **state)
 
 static int setup(void **state)
 {
-    struct fixture *fx = calloc(1, sizeof *fx);
+    struct gh_fixture *fx = calloc(1, sizeof *fx);
     if (fx == NULL)
         return -1;
     fixture_open(fx);
@@ -1190,7 +1091,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    fixture_close(*state);
+    gh_fx_close(*state);
     free(*state);
     return 0;
 }

@@ -19,9 +19,9 @@
 
 #include "common/error.h"
 #include "store/store.h"
+#include "storekit.h"
 #include "testkit.h"
 
-#define MAX_VAR 32
 /* Well-formed ids that name nothing. */
 #define NO_ID(prefix) prefix "_AAAAAAAAAAAAAAAA"
 
@@ -29,14 +29,6 @@ static struct gh_testkey rsa_key, weak_key, ec_key;
 static char *rsa_pem, *weak_pem, *ec_jwk;
 static const char hmac32[] = "0123456789abcdef0123456789abcdef";
 static const char hmac31[] = "0123456789abcdef0123456789abcde";
-
-/* A store plus named values ("CLI", "PEM", ...) that JSON templates use as $CLI. */
-struct fixture {
-    struct gh_store *s;
-    size_t n;
-    char *names[MAX_VAR];
-    char *values[MAX_VAR];
-};
 
 /* What a refusal must leave: the whole configuration with secrets, and the generation. */
 struct mark {
@@ -46,104 +38,18 @@ struct mark {
 
 /* ---- helpers (see test_store.c for the accepted side) ---- */
 
-static json_t *parse(const char *text)
-{
-    json_error_t e;
-    json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
-    if (v == NULL)
-        fail_msg("test JSON does not parse (%s): %s", e.text, text);
-    return v;
-}
-
-static const char *str(const json_t *obj, const char *member)
-{
-    return json_string_value(json_object_get(obj, member));
-}
-
-static void fx_set(struct fixture *fx, const char *name, const char *value)
-{
-    assert_true(fx->n < MAX_VAR);
-    fx->names[fx->n] = strdup(name);
-    fx->values[fx->n++] = strdup(value);
-}
-
-static const char *fx_get(const struct fixture *fx, const char *name, size_t len)
-{
-    for (size_t i = 0; i < fx->n; i++) {
-        if (strlen(fx->names[i]) == len && memcmp(fx->names[i], name, len) == 0)
-            return fx->values[i];
-    }
-    return NULL;
-}
-
 /* A fixture name, or the text itself when it names nothing (literal ids, NULL). */
-static const char *fx_id(const struct fixture *fx, const char *name)
+static const char *fx_id(const struct gh_fixture *fx, const char *name)
 {
-    const char *v = name != NULL ? fx_get(fx, name, strlen(name)) : NULL;
+    const char *v = name != NULL ? gh_fx_get(fx, name, strlen(name)) : NULL;
     return v != NULL ? v : name;
 }
 
-/* A JSON template whose $NAME placeholders become the JSON strings of the fixture's values. */
-static json_t *expand(const struct fixture *fx, const char *tmpl)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    assert_non_null(f);
-    for (const char *p = tmpl; *p != '\0';) {
-        size_t n = *p == '$' ? strspn(p + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") : 0;
-        const char *value = n > 0 ? fx_get(fx, p + 1, n) : NULL;
-        if (value == NULL) {
-            fputc(*p++, f);
-            continue;
-        }
-        json_t *js = json_string(value);
-        char *quoted = json_dumps(js, JSON_ENCODE_ANY);
-        fputs(quoted, f);
-        free(quoted);
-        json_decref(js);
-        p += n + 1;
-    }
-    fclose(f);
-    json_t *v = parse(buf);
-    free(buf);
-    return v;
-}
-
-static void fail_store(const char *what, const struct gh_store_error *err)
-{
-    fail_msg("%s refused: %d %s field \"%s\": %s", what, err->status, err->code ? err->code : "",
-             err->field, err->message);
-}
-
-static json_t *must_create(struct gh_store *s, enum gh_kind kind, const char *parent, json_t *input)
-{
-    struct gh_store_error err = {0};
-    json_t *out = NULL;
-    uint64_t generation = gh_store_generation(s);
-    if (gh_store_create(s, kind, parent, input, NULL, &out, &err) != GH_OK)
-        fail_store(gh_kind_plural(kind), &err);
-    json_decref(input);
-    assert_int_equal(gh_store_generation(s), generation + 1);
-    return out;
-}
-
-static void must_delete(struct gh_store *s, enum gh_kind kind, const char *id)
-{
-    struct gh_store_error err = {0};
-    uint64_t generation = gh_store_generation(s);
-    if (gh_store_delete(s, kind, id, NULL, &err) != GH_OK)
-        fail_store("delete", &err);
-    assert_int_equal(gh_store_generation(s), generation + 1);
-}
-
-static void fx_create(struct fixture *fx, const char *var, enum gh_kind kind, const char *parent,
+/* Creates an object from a template under the parent the fixture names, and names its id `var`. */
+static void fx_create(struct gh_fixture *fx, const char *var, enum gh_kind kind, const char *parent,
                       const char *tmpl)
 {
-    json_t *out = must_create(fx->s, kind, fx_id(fx, parent), expand(fx, tmpl));
-    if (var != NULL)
-        fx_set(fx, var, str(out, "id"));
-    json_decref(out);
+    gh_fx_create(fx, var, kind, fx_id(fx, parent), tmpl);
 }
 
 static struct mark mark_state(struct gh_store *s)
@@ -151,7 +57,7 @@ static struct mark mark_state(struct gh_store *s)
     struct gh_store_error err = {0};
     struct mark m = {NULL, gh_store_generation(s)};
     if (gh_store_export(s, 1, &m.doc, &err) != GH_OK)
-        fail_store("export", &err);
+        gh_fx_fail_store("export", &err);
     return m;
 }
 
@@ -219,34 +125,21 @@ static void assert_refused(const char *what, int rc, const struct gh_store_error
 
 /* ---- the fixture every table runs against ---- */
 
-static void fixture_open(struct fixture *fx)
+static void fixture_open(struct gh_fixture *fx)
 {
-    char error[256] = "";
-    memset(fx, 0, sizeof *fx);
-    if (gh_store_open("sqlite::memory:", &fx->s, error, sizeof error) != GH_OK)
-        fail_msg("cannot open the store: %s", error);
-    fx_set(fx, "PEM", rsa_pem);
-    fx_set(fx, "WEAK", weak_pem);
-    fx_set(fx, "JWK", ec_jwk);
-    fx_set(fx, "HMAC32", hmac32);
-    fx_set(fx, "HMAC31", hmac31);
-    fx_set(fx, "NOCLI", NO_ID("cli"));
-    fx_set(fx, "NOCOL", NO_ID("col"));
-    fx_set(fx, "NOPOL", NO_ID("pol"));
-}
-
-static void fixture_close(struct fixture *fx)
-{
-    gh_store_close(fx->s);
-    for (size_t i = 0; i < fx->n; i++) {
-        free(fx->names[i]);
-        free(fx->values[i]);
-    }
-    memset(fx, 0, sizeof *fx);
+    gh_fx_open(fx);
+    gh_fx_set(fx, "PEM", rsa_pem);
+    gh_fx_set(fx, "WEAK", weak_pem);
+    gh_fx_set(fx, "JWK", ec_jwk);
+    gh_fx_set(fx, "HMAC32", hmac32);
+    gh_fx_set(fx, "HMAC31", hmac31);
+    gh_fx_set(fx, "NOCLI", NO_ID("cli"));
+    gh_fx_set(fx, "NOCOL", NO_ID("col"));
+    gh_fx_set(fx, "NOPOL", NO_ID("pol"));
 }
 
 /* Two of each kind, so that duplicates and references have something to collide with. */
-static void fixture_populate(struct fixture *fx)
+static void fixture_populate(struct gh_fixture *fx)
 {
     fx_create(fx, "CLI", GH_KIND_CLIENT, NULL, "{\"name\":\"acme\"}");
     fx_create(fx, "CLI2", GH_KIND_CLIENT, NULL, "{\"name\":\"beta\"}");
@@ -276,7 +169,7 @@ struct refusal {
     enum op op;
     enum gh_kind kind;
     const char *target; /* fixture name or literal id: the parent of a create, the updated object */
-    const char *input;  /* template, see expand() */
+    const char *input;  /* template, see gh_fx_expand() */
     int status;
     const char *field; /* NULL: not checked */
 };
@@ -503,11 +396,11 @@ static const struct refusal refusals[] = {
 };
 
 /* 0 when `r` is refused as it should be and changes nothing; 1 (reason printed) otherwise. */
-static int run_refusal(struct fixture *fx, const struct refusal *r)
+static int run_refusal(struct gh_fixture *fx, const struct refusal *r)
 {
     struct gh_store_error err = {0};
     struct mark m = mark_state(fx->s);
-    json_t *input = expand(fx, r->input), *out = NULL;
+    json_t *input = gh_fx_expand(fx, r->input), *out = NULL;
     const char *target = fx_id(fx, r->target);
     int rc = r->op == CREATE ? gh_store_create(fx->s, r->kind, target, input, NULL, &out, &err)
                              : gh_store_update(fx->s, r->kind, target, input, NULL, &out, &err);
@@ -527,11 +420,11 @@ static void test_refused_writes(void **state)
     (void)state;
     /* a fresh store per case, so that a wrongly accepted write cannot change the next case */
     for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
-        struct fixture fx;
+        struct gh_fixture fx;
         fixture_open(&fx);
         fixture_populate(&fx);
         wrong += run_refusal(&fx, &refusals[i]);
-        fixture_close(&fx);
+        gh_fx_close(&fx);
     }
     assert_int_equal(wrong, 0);
 }
@@ -539,7 +432,7 @@ static void test_refused_writes(void **state)
 /* The neighbours of the 409 cases above are fine: only exact duplicates and overlaps collide. */
 static void test_near_duplicates_accepted(void **state)
 {
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     fixture_populate(fx);
     fx_create(fx, NULL, GH_KIND_COLLECTION, NULL,
               "{\"name\":\"shopping\",\"path\":\"/shopping\",\"upstream\":\"http://z\"}");
@@ -568,21 +461,21 @@ static void test_collection_path_overlap(void **state)
     };
     (void)state;
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
-        struct fixture fx;
+        struct gh_fixture fx;
         struct gh_store_error err = {0};
         json_t *out = NULL, *second;
         char what[64];
         fixture_open(&fx);
-        json_decref(must_create(fx.s, GH_KIND_COLLECTION, NULL,
-                                json_pack("{s:s, s:s, s:s}", "name", "first", "path",
-                                          pairs[i].first, "upstream", "http://up")));
+        json_decref(gh_fx_must_create(fx.s, GH_KIND_COLLECTION, NULL,
+                                      json_pack("{s:s, s:s, s:s}", "name", "first", "path",
+                                                pairs[i].first, "upstream", "http://up")));
         second = json_pack("{s:s, s:s, s:s}", "name", "second", "path", pairs[i].second, "upstream",
                            "http://up");
         snprintf(what, sizeof what, "%s then %s", pairs[i].first, pairs[i].second);
         struct mark m = mark_state(fx.s);
         int rc = gh_store_create(fx.s, GH_KIND_COLLECTION, NULL, second, NULL, &out, &err);
         if (pairs[i].status == 0 && rc != GH_OK)
-            fail_store(what, &err);
+            gh_fx_fail_store(what, &err);
         if (pairs[i].status != 0) {
             assert_refused(what, rc, &err, pairs[i].status, "path");
             assert_unchanged(fx.s, &m, what);
@@ -590,13 +483,13 @@ static void test_collection_path_overlap(void **state)
         json_decref(m.doc);
         json_decref(out);
         json_decref(second);
-        fixture_close(&fx);
+        gh_fx_close(&fx);
     }
 }
 
 /* ---- deletes ---- */
 
-static void assert_delete_refused(struct fixture *fx, enum gh_kind kind, const char *name,
+static void assert_delete_refused(struct gh_fixture *fx, enum gh_kind kind, const char *name,
                                   int status)
 {
     struct gh_store_error err = {0};
@@ -608,13 +501,14 @@ static void assert_delete_refused(struct fixture *fx, enum gh_kind kind, const c
     assert_unchanged(fx->s, &m, what);
 }
 
-static void must_update(struct fixture *fx, enum gh_kind kind, const char *name, const char *patch)
+static void must_update(struct gh_fixture *fx, enum gh_kind kind, const char *name,
+                        const char *patch)
 {
     struct gh_store_error err = {0};
-    json_t *out = NULL, *input = expand(fx, patch);
+    json_t *out = NULL, *input = gh_fx_expand(fx, patch);
     uint64_t generation = gh_store_generation(fx->s);
     if (gh_store_update(fx->s, kind, fx_id(fx, name), input, NULL, &out, &err) != GH_OK)
-        fail_store(patch, &err);
+        gh_fx_fail_store(patch, &err);
     assert_int_equal(gh_store_generation(fx->s), generation + 1);
     json_decref(input);
     json_decref(out);
@@ -624,25 +518,25 @@ static void must_update(struct fixture *fx, enum gh_kind kind, const char *name,
  * reference went (its object deleted, or the profile changed to stop naming it). */
 static void test_delete_in_use(void **state)
 {
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     fixture_populate(fx);
     assert_delete_refused(fx, GH_KIND_COLLECTION, "COL", 409); /* endpoints and a profile */
     assert_delete_refused(fx, GH_KIND_CLIENT, "CLI", 409);
     assert_delete_refused(fx, GH_KIND_POLICY, "POL", 409);
-    must_delete(fx->s, GH_KIND_ENDPOINT, fx_id(fx, "EP"));
-    must_delete(fx->s, GH_KIND_ENDPOINT, fx_id(fx, "EP2"));
+    gh_fx_must_delete(fx->s, GH_KIND_ENDPOINT, fx_id(fx, "EP"));
+    gh_fx_must_delete(fx->s, GH_KIND_ENDPOINT, fx_id(fx, "EP2"));
     assert_delete_refused(fx, GH_KIND_COLLECTION, "COL", 409); /* still granted by PRF */
     must_update(fx, GH_KIND_PROFILE, "PRF", "{\"collection_ids\":[$COL2]}");
-    must_delete(fx->s, GH_KIND_COLLECTION, fx_id(fx, "COL"));
+    gh_fx_must_delete(fx->s, GH_KIND_COLLECTION, fx_id(fx, "COL"));
     assert_delete_refused(fx, GH_KIND_COLLECTION, "COL2", 409); /* the grant moved here */
     assert_delete_refused(fx, GH_KIND_POLICY, "POL", 409);
     must_update(fx, GH_KIND_PROFILE, "PRF", "{\"policy_id\":null}");
-    must_delete(fx->s, GH_KIND_POLICY, fx_id(fx, "POL"));
-    must_delete(fx->s, GH_KIND_PROFILE, fx_id(fx, "PRF"));
+    gh_fx_must_delete(fx->s, GH_KIND_POLICY, fx_id(fx, "POL"));
+    gh_fx_must_delete(fx->s, GH_KIND_PROFILE, fx_id(fx, "PRF"));
     assert_delete_refused(fx, GH_KIND_CLIENT, "CLI", 409); /* PRF2 is left */
-    must_delete(fx->s, GH_KIND_COLLECTION, fx_id(fx, "COL2"));
-    must_delete(fx->s, GH_KIND_PROFILE, fx_id(fx, "PRF2"));
-    must_delete(fx->s, GH_KIND_CLIENT, fx_id(fx, "CLI"));
+    gh_fx_must_delete(fx->s, GH_KIND_COLLECTION, fx_id(fx, "COL2"));
+    gh_fx_must_delete(fx->s, GH_KIND_PROFILE, fx_id(fx, "PRF2"));
+    gh_fx_must_delete(fx->s, GH_KIND_CLIENT, fx_id(fx, "CLI"));
 }
 
 /* 404 for ids that name nothing, including another kind's ids. */
@@ -663,11 +557,11 @@ static void test_unknown_ids(void **state)
         {GH_KIND_CLIENT, "no such id"},
         {GH_KIND_CLIENT, ""},
     };
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     fixture_populate(fx);
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         struct gh_store_error err = {0};
-        json_t *out = NULL, *patch = parse("{\"active\":false}");
+        json_t *out = NULL, *patch = gh_fx_parse("{\"active\":false}");
         const char *id = fx_id(fx, unknown[i].id);
         struct mark m = mark_state(fx->s);
         assert_refused(id, gh_store_get(fx->s, unknown[i].kind, id, &out, &err), &err, 404, NULL);
@@ -689,7 +583,7 @@ static void test_unknown_ids(void **state)
 /* SPEC §6: ?limit= is 1..1000 (0 means the default). */
 static void test_list_limits(void **state)
 {
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     static const int bad[] = {1001, -1, 100000};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct gh_store_error err = {0};
@@ -740,7 +634,7 @@ static void test_key_rotation_refused(void **state)
         {"PRF", -1, 422, "grace_seconds"},
         {"PRF", 366LL * 86400 + 1, 422, "grace_seconds"},
     };
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     fixture_populate(fx);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct gh_store_error err = {0};
@@ -776,7 +670,7 @@ static void test_name_length(void **state)
         {GH_KIND_ENDPOINT, "COL", "{\"method\":\"GET\",\"path\":\"/long\"}"},
         {GH_KIND_PROFILE, NULL, "{\"client_id\":$CLI,\"auth_type\":\"token\"}"},
     };
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     char name[1002];
     for (size_t i = 0; i < 500; i++)
         memcpy(name + 2 * i, "\xC3\xA9", 2); /* 500 x "é": 1000 bytes */
@@ -784,7 +678,7 @@ static void test_name_length(void **state)
     fixture_populate(fx);
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         struct gh_store_error err = {0};
-        json_t *input = expand(fx, kinds[i].tmpl), *out = NULL;
+        json_t *input = gh_fx_expand(fx, kinds[i].tmpl), *out = NULL;
         const char *parent = fx_id(fx, kinds[i].parent);
         name[1000] = 'x'; /* 1001 bytes */
         name[1001] = '\0';
@@ -796,7 +690,7 @@ static void test_name_length(void **state)
         assert_unchanged(fx->s, &m, gh_kind_plural(kinds[i].kind));
         name[1000] = '\0';
         json_object_set_new(input, "name", json_string(name));
-        out = must_create(fx->s, kinds[i].kind, parent, input);
+        out = gh_fx_must_create(fx->s, kinds[i].kind, parent, input);
         assert_int_equal(json_string_length(json_object_get(out, "name")), 1000);
         json_decref(out);
     }
@@ -827,14 +721,14 @@ static int check_hook(void *ctx, const json_t *profile, struct gh_store_error *e
 
 static void test_check_hook_refuses(void **state)
 {
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     struct hook h = {0, 1, NULL};
     struct gh_write_options w = {NULL, check_hook, &h};
     struct gh_store_error err = {0};
     json_t *out = NULL;
     fixture_populate(fx);
-    json_t *input = expand(fx, PROF("oidc", ",\"oidc_discovery_url\":" DISCOVERY));
-    json_t *patch = parse("{\"active\":false}");
+    json_t *input = gh_fx_expand(fx, PROF("oidc", ",\"oidc_discovery_url\":" DISCOVERY));
+    json_t *patch = gh_fx_parse("{\"active\":false}");
 
     struct mark m = mark_state(fx->s);
     assert_refused("hook on create",
@@ -862,28 +756,28 @@ static void test_check_hook_refuses(void **state)
 /* The hook sees only profiles, only once their fields are valid, and may let them through. */
 static void test_check_hook_accepts(void **state)
 {
-    struct fixture *fx = *state;
+    struct gh_fixture *fx = *state;
     struct hook h = {0, 0, NULL};
     struct gh_write_options w = {NULL, check_hook, &h};
     struct gh_store_error err = {0};
     json_t *out = NULL;
     fixture_populate(fx);
-    json_t *bad =
-        expand(fx, PROF("oidc", ",\"oidc_discovery_url\":" DISCOVERY ",\"leeway_seconds\":999"));
+    json_t *bad = gh_fx_expand(
+        fx, PROF("oidc", ",\"oidc_discovery_url\":" DISCOVERY ",\"leeway_seconds\":999"));
     assert_refused("invalid before the hook",
                    gh_store_create(fx->s, GH_KIND_PROFILE, NULL, bad, &w, &out, &err), &err, 422,
                    "leeway_seconds");
     assert_int_equal(h.calls, 0);
     json_decref(bad);
 
-    json_t *client = parse("{\"name\":\"not a profile\"}");
+    json_t *client = gh_fx_parse("{\"name\":\"not a profile\"}");
     assert_int_equal(gh_store_create(fx->s, GH_KIND_CLIENT, NULL, client, &w, &out, &err), GH_OK);
     assert_int_equal(h.calls, 0);
     json_decref(out);
     json_decref(client);
 
     uint64_t generation = gh_store_generation(fx->s);
-    json_t *input = expand(fx, PROF("oidc", ",\"oidc_discovery_url\":" DISCOVERY));
+    json_t *input = gh_fx_expand(fx, PROF("oidc", ",\"oidc_discovery_url\":" DISCOVERY));
     assert_int_equal(gh_store_create(fx->s, GH_KIND_PROFILE, NULL, input, &w, &out, &err), GH_OK);
     assert_int_equal(h.calls, 1);
     assert_int_equal(gh_store_generation(fx->s), generation + 1);
@@ -949,11 +843,11 @@ static const struct bad_import bad_imports[] = {
     {"document not an object", NULL, 1, "[]", 400, NULL},
 };
 
-static int run_bad_import(struct fixture *fx, const struct bad_import *b)
+static int run_bad_import(struct gh_fixture *fx, const struct bad_import *b)
 {
     struct gh_store_error err = {0};
     struct mark m = mark_state(fx->s);
-    json_t *item = expand(fx, b->item), *doc = item, *summary = NULL;
+    json_t *item = gh_fx_expand(fx, b->item), *doc = item, *summary = NULL;
     if (b->member != NULL) {
         doc = json_deep_copy(m.doc);
         if (b->replace)
@@ -979,11 +873,11 @@ static void test_import_refused(void **state)
     (void)state;
     /* a fresh store per case, as for the refused writes above */
     for (size_t i = 0; i < sizeof bad_imports / sizeof bad_imports[0]; i++) {
-        struct fixture fx;
+        struct gh_fixture fx;
         fixture_open(&fx);
         fixture_populate(&fx);
         wrong += run_bad_import(&fx, &bad_imports[i]);
-        fixture_close(&fx);
+        gh_fx_close(&fx);
     }
     assert_int_equal(wrong, 0);
 }
@@ -1029,7 +923,7 @@ static int group_teardown(void **state)
 
 static int setup(void **state)
 {
-    struct fixture *fx = calloc(1, sizeof *fx);
+    struct gh_fixture *fx = calloc(1, sizeof *fx);
     if (fx == NULL)
         return -1;
     fixture_open(fx);
@@ -1039,7 +933,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    fixture_close(*state);
+    gh_fx_close(*state);
     free(*state);
     return 0;
 }
