@@ -19,7 +19,7 @@
 
 #include "gateway/http1parse.h"
 
-#define MAX_TIMEOUTS 64         /* distinct timeouts per worker; more share the default */
+#define MAX_TIMEOUTS 64         /* distinct timeouts per worker; more share the first one */
 #define DEFAULT_MS   30000      /* an endpoint without timeout_ms */
 #define HEAD_MAX     (64 << 10) /* an upstream answer's head */
 #define BODY_AHEAD   (1 << 20)  /* body bytes read from the upstream before the client takes them */
@@ -337,11 +337,6 @@ static void stop_upstream(struct exchange *x)
     drop_conn(x, 0);
 }
 
-static void count(atomic_uint_fast64_t *counter)
-{
-    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
-}
-
 /* No answer came: ours goes instead, 504 for the timeout, 502 otherwise. */
 static void fail_before_head(struct exchange *x, const char *why, int timed_out)
 {
@@ -352,10 +347,10 @@ static void fail_before_head(struct exchange *x, const char *why, int timed_out)
     x->ended = 1;
     g->upstream_error = why;
     if (timed_out) {
-        count(&m->upstream_timeouts);
+        gw_count(&m->upstream_timeouts);
         gw_respond(g, 504, GH_GW_UPSTREAM_TIMEOUT, "The upstream service did not answer in time.");
     } else {
-        count(&m->upstream_errors);
+        gw_count(&m->upstream_errors);
         gw_respond(g, 502, GH_GW_BAD_GATEWAY,
                    "The upstream service could not be reached or broke off its answer.");
     }
@@ -370,7 +365,7 @@ static void fail_body(struct exchange *x, const char *why)
     stop_upstream(x);
     if (x->g->upstream_error == NULL) {
         x->g->upstream_error = why;
-        count(&x->w->server->metrics.upstream_broken);
+        gw_count(&x->w->server->metrics.upstream_broken);
     }
     x->broken = why;
     send_ready(x);

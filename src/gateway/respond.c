@@ -39,11 +39,6 @@ const char *gw_reason_phrase(int status)
     return status < 400 ? "OK" : "Error";
 }
 
-static void count(atomic_uint_fast64_t *counter)
-{
-    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
-}
-
 /* {"error":..., "message":..., "request_id":...} in the request's pool. */
 static h2o_iovec_t error_body(h2o_req_t *req, const char *code, const char *message,
                               const char *request_id)
@@ -93,7 +88,7 @@ static h2o_iovec_t error_head(struct gw_req *g, int status, enum gh_gateway_code
     h2o_req_t *req = g->req;
 
     g->error_code = gh_gateway_code_names[code];
-    count(&g->worker->server->metrics.refusals[code]);
+    gw_count(&g->worker->server->metrics.refusals[code]);
     req->res.status = status;
     req->res.reason = gw_reason_phrase(status);
     add_header(req, H2O_STRLIT("content-type"), H2O_STRLIT("application/json"));
@@ -139,7 +134,7 @@ static void count_reason(struct gh_gateway_metrics *m, int reason)
 
     while (i < GH_GW_REASON_COUNT - 1 && strcmp(word, gh_gateway_reason_names[i]) != 0)
         i++;
-    count(&m->invalid_token[i]);
+    gw_count(&m->invalid_token[i]);
 }
 
 void gw_respond_decision(struct gw_req *g)
@@ -360,16 +355,16 @@ static void count_request(const struct gw_req *g, int status, uint64_t duration_
     struct gh_gateway_metrics *m = &g->worker->server->metrics;
     int bucket = 0;
 
-    count(&m->requests);
-    count(&m->by_class[status >= 100 && status < 600 ? status / 100 : 0]);
+    gw_count(&m->requests);
+    gw_count(&m->by_class[status >= 100 && status < 600 ? status / 100 : 0]);
     if (g->decision.collection != NULL) {
         struct gh_gateway_collection_count *c = collection_count(m, g->decision.collection->id);
         if (c != NULL)
-            count(&c->by_class[status >= 100 && status < 600 ? status / 100 : 0]);
+            gw_count(&c->by_class[status >= 100 && status < 600 ? status / 100 : 0]);
     }
     while (bucket < GH_GW_LATENCY_BUCKETS && duration_us > gh_gateway_latency_bounds_us[bucket])
         bucket++;
-    count(&m->latency[bucket]);
+    gw_count(&m->latency[bucket]);
     atomic_fetch_add_explicit(&m->latency_sum_us, duration_us, memory_order_relaxed);
 }
 

@@ -146,6 +146,12 @@ struct gw_req {
     h2o_iovec_t replacement;    /* a JSON body replacing h2o's plain-text error */
 };
 
+/* One more on a counter that is only read for /metrics (no ordering needed). */
+static inline void gw_count(atomic_uint_fast64_t *counter)
+{
+    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+}
+
 /* server.c */
 struct gw_worker *gw_worker_of(h2o_context_t *ctx);
 uint64_t gw_now_ns(void);

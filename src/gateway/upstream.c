@@ -181,9 +181,7 @@ static void on_connect(h2o_socket_t *sock, const char *err)
         /* a name with several addresses (localhost: ::1 and 127.0.0.1): the next one may listen */
         c->sock = NULL;
         h2o_socket_close(sock);
-        if (connect_next(c))
-            return;
-        c->cb(c, NULL, "connection failed");
+        connect_next(c);
         return;
     }
     if (err != NULL || c->pool->scheme != &H2O_URL_SCHEME_HTTPS) {
@@ -260,18 +258,19 @@ static void on_getaddr(h2o_hostinfo_getaddr_req_t *req, const char *err, struct 
 void gw_connect_start(struct gw_connect *c, struct gw_worker *w, struct gw_pool *p,
                       gw_connect_cb cb, void *data)
 {
-    struct sockaddr_in sin;
+    struct sockaddr_in *sin = (struct sockaddr_in *)&c->addrs[0];
 
     memset(c, 0, sizeof *c);
     c->worker = w;
     c->pool = p;
     c->cb = cb;
     c->data = data;
-    memset(&sin, 0, sizeof sin);
-    if (h2o_hostinfo_aton(h2o_iovec_init(p->host, strlen(p->host)), &sin.sin_addr) == 0) {
-        sin.sin_family = AF_INET;
-        sin.sin_port = htons(p->port);
-        connect_to(c, (struct sockaddr *)&sin, sizeof sin);
+    if (h2o_hostinfo_aton(h2o_iovec_init(p->host, strlen(p->host)), &sin->sin_addr) == 0) {
+        sin->sin_family = AF_INET; /* an IPv4 address needs no lookup */
+        sin->sin_port = htons(p->port);
+        c->addr_lens[0] = sizeof *sin;
+        c->n_addrs = 1;
+        connect_next(c);
         return;
     }
     c->getaddr = h2o_hostinfo_getaddr(

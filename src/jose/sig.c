@@ -42,6 +42,12 @@ static const EVP_MD *digest_for(const struct gh_alg_info *info)
     }
 }
 
+const EVP_MD *gh_sig_sha256(void)
+{
+    pthread_once(&digests_once, fetch_digests);
+    return digests[0];
+}
+
 /* Re-encodes a raw R||S signature as the DER ECDSA-Sig-Value OpenSSL verifies. */
 static int ecdsa_raw_to_der(const unsigned char *sig, size_t coord, unsigned char *der,
                             size_t *der_len)
@@ -137,12 +143,14 @@ static EVP_PKEY_CTX *new_verify_ctx(const struct gh_alg_info *info, EVP_PKEY *pk
 {
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
     const EVP_MD *md = digest_for(info);
-    if (ctx == NULL || EVP_PKEY_verify_init(ctx) != 1 || EVP_PKEY_CTX_set_signature_md(ctx, md) != 1 ||
+    if (ctx == NULL || EVP_PKEY_verify_init(ctx) != 1 ||
+        EVP_PKEY_CTX_set_signature_md(ctx, md) != 1 ||
         (info->family == GH_FAMILY_RSA_PSS &&
          (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) != 1 ||
           EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) != 1 ||
           EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) != 1)) ||
-        (info->family == GH_FAMILY_RSA_PKCS1 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1)) {
+        (info->family == GH_FAMILY_RSA_PKCS1 &&
+         EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1)) {
         EVP_PKEY_CTX_free(ctx);
         return NULL;
     }
@@ -150,8 +158,8 @@ static EVP_PKEY_CTX *new_verify_ctx(const struct gh_alg_info *info, EVP_PKEY *pk
 }
 
 /* The thread's verification context for (key, alg), made on first use. */
-static EVP_PKEY_CTX *cached_ctx(struct ctx_cache *cache, const struct gh_alg_info *info, enum gh_alg alg,
-                                EVP_PKEY *pkey)
+static EVP_PKEY_CTX *cached_ctx(struct ctx_cache *cache, const struct gh_alg_info *info,
+                                enum gh_alg alg, EVP_PKEY *pkey)
 {
     size_t slot = (((uintptr_t)pkey >> 4) ^ (uintptr_t)alg) % CTX_CACHE_SLOTS;
     struct ctx_entry *e = &cache->slots[slot];
@@ -170,7 +178,8 @@ static EVP_PKEY_CTX *cached_ctx(struct ctx_cache *cache, const struct gh_alg_inf
 
 /* RSA and ECDSA: hash once, then verify the digest with the thread's cached context. */
 static int verify_digest(const struct gh_alg_info *info, enum gh_alg alg, const struct gh_jwk *key,
-                         const unsigned char *msg, size_t msg_len, const unsigned char *sig, size_t sig_len)
+                         const unsigned char *msg, size_t msg_len, const unsigned char *sig,
+                         size_t sig_len)
 {
     struct ctx_cache *cache = thread_cache();
     unsigned char digest[EVP_MAX_MD_SIZE];
@@ -180,14 +189,16 @@ static int verify_digest(const struct gh_alg_info *info, enum gh_alg alg, const 
     if (cache == NULL || (ctx = cached_ctx(cache, info, alg, key->pkey)) == NULL)
         return GH_ERR_NOMEM;
     if (EVP_DigestInit_ex2(cache->md, digest_for(info), NULL) != 1 ||
-        EVP_DigestUpdate(cache->md, msg, msg_len) != 1 || EVP_DigestFinal_ex(cache->md, digest, &digest_len) != 1)
+        EVP_DigestUpdate(cache->md, msg, msg_len) != 1 ||
+        EVP_DigestFinal_ex(cache->md, digest, &digest_len) != 1)
         return GH_ERR_INTERNAL;
-    return EVP_PKEY_verify(ctx, sig, sig_len, digest, digest_len) == 1 ? GH_OK : GH_ERR_BAD_SIGNATURE;
+    return EVP_PKEY_verify(ctx, sig, sig_len, digest, digest_len) == 1 ? GH_OK
+                                                                       : GH_ERR_BAD_SIGNATURE;
 }
 
 /* EdDSA signs the message itself (no prehash): a one-shot DigestVerify. */
-static int verify_eddsa(const struct gh_jwk *key, const unsigned char *msg, size_t msg_len, const unsigned char *sig,
-                        size_t sig_len)
+static int verify_eddsa(const struct gh_jwk *key, const unsigned char *msg, size_t msg_len,
+                        const unsigned char *sig, size_t sig_len)
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     int rc = GH_ERR_BAD_SIGNATURE;

@@ -8,13 +8,13 @@
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "common/error.h"
 #include "jose/alg.h"
+#include "jose/sig.h"
 
 struct key_entry {
     unsigned char hash[SHA256_DIGEST_LENGTH];
@@ -402,20 +402,13 @@ const struct gh_config_collection *gh_config_find_collection(const struct gh_con
     return NULL;
 }
 
-/* SHA256() fetches the digest implementation from OpenSSL's providers on every call, which costs
- * more than hashing a key; this runs once per request, so the fetch is done once per process. */
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-static void fetch_sha256(void)
-{
-    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
+/* Runs once per request: hashed with the SHA-256 fetched once (jose/sig.c), not SHA256()'s fetch
+ * per call. */
 static void key_hash(const char *key, size_t len, unsigned char hash[SHA256_DIGEST_LENGTH])
 {
-    pthread_once(&sha256_once, fetch_sha256);
-    if (sha256_md == NULL || EVP_Digest(key, len, hash, NULL, sha256_md, NULL) != 1)
+    const EVP_MD *md = gh_sig_sha256();
+
+    if (md == NULL || EVP_Digest(key, len, hash, NULL, md, NULL) != 1)
         SHA256((const unsigned char *)key, len, hash);
 }
 
