@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The front door: every target installs what is missing (scripts/install-deps.sh), configures CMake
 # once per build flavour and builds. `make run` and `make test` are the two commands of the README.
 BUILD       ?= build

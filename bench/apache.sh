@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # gatehouse vs Apache + mod_auth_openidc vs a plain nginx proxy (issue 6, the side-by-side
 # benchmark against a real peer). In one run, on 127.0.0.1 and free ports, it starts
 #   - one nginx that is both the upstream (`200 {"ok":true}` to everything) and the identity

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * What does the verified-token cache save? This measures gh_gateway_decide, the gateway's whole
  * decision for one request (route, credential, profile binding, verification, authorization), for

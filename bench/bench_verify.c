@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * How much does gatehouse add to the cryptography of a token check? For each JWS algorithm this
  * measures the full verification of a typical IdP access token (the token string in:

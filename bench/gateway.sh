@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Gateway vs nginx (issue 5, "Prove it"): in one run, on 127.0.0.1 and free ports, it starts
 #   - an upstream: nginx answering `200 {"ok":true}` to everything,
 #   - nginx as a plain reverse proxy to it (no auth, keep-alive upstream connections),

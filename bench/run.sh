@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs the benchmarks of a normal (RelWithDebInfo) build and prints their tables together with the
 # command and the machine, so a pasted result says where it came from. `make bench` calls it.
 # Extra arguments go to bench_verify (e.g. `bench/run.sh build --rounds 20 RS256 ES256`).

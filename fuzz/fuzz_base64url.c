@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * libFuzzer target for strict base64url (src/common/base64url.c). Every token segment and every
  * JWK member goes through the decoder, so it must never read or write past the sizes it promises,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * libFuzzer target for the HTTP/1.1 pieces that read upstream bytes (src/gateway/http1parse.c):
  * the response-head parser and the in-place chunked decoder. An upstream is not trusted, so

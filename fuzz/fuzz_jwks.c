@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * libFuzzer target for key loading (src/jose/jwk.c): the input is a JWK Set document, as fetched
  * from an IdP's jwks_uri, and also one operator key (a JWK or a PEM public key or certificate), as

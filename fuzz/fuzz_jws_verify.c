@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * libFuzzer target for the token path of SPEC §3: the input is a compact token, as it would arrive
  * in an Authorization header. It goes through gh_jws_parse alone, then gh_jwt_parse and

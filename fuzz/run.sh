@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs every libFuzzer target of a GH_FUZZ build for a fixed time, so `make fuzz` is one command
 # for developers and CI. Each target works on its own corpus inside the build directory, seeded
 # from fuzz/seeds/<target>/ (which is only read, so the repository never collects generated

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs, with apt-get only, the Debian packages gatehouse needs to build, test and benchmark.
 # Idempotent: it asks dpkg what is already there and installs only what is missing, so `make run`
 # and `make test` can call it every time at almost no cost. Later features add their packages here.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The identity provider of bench/apache.sh, as static files and signed tokens: no IdP server runs,
 // an nginx serves what `publish` writes, and `sign` makes the access tokens that IdP would issue.
 //

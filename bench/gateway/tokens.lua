@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- wrk script of bench/gateway.sh: every request carries "Authorization: Bearer <token>", the tokens
 -- taken in turn from a file (one per line). The requests are built once in init(), so request()
 -- costs the same for every target and every file. Each wrk thread gets its own slice of the file,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Signs COUNT distinct access tokens for bench/gateway.sh, one per line, into OUT.
 // Each token has its own jti (so its own cache key) and carries the access profile key in
 // https://gatehouse.dev/key, as SPEC §2 says; the payload is a typical IdP access token of about

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The admin API of SPEC §6: each route's handler turns the request into a store call and the
  * store's answer or refusal into JSON. After every committed change the configuration snapshot is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * What the admin API works on: the store, the provider manager and the published configuration
  * snapshot. `gatehouse serve` owns one of these; the admin thread is its only writer.

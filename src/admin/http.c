@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The admin API's HTTP layer on h2o 2.2 (libh2o-evloop): one thread runs one event loop with one
  * catch-all handler, so routing, the admin token check, the body cap and the JSON error answers

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The admin API's HTTP layer (SPEC §6): an h2o listener on its own thread and event loop, a route
  * table with `{param}` segments, bearer-token authentication compared in constant time, request

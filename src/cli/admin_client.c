@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The admin commands' HTTP client (see admin_client.h). The admin token is a credential to the
  * whole gateway, so it only ever goes into the Authorization header: it is read with a size cap,

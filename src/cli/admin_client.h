@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The HTTP side of the admin commands (SPEC §6, §7): where the admin API is, which token to
  * present, and one JSON request at a time over libcurl. It exists apart from the commands so that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The subcommands of the `gatehouse` binary (SPEC §7). Each takes the arguments after its own name
  * and returns the process exit status: 0 success, 1 an error answer or an invalid token, 2 bad

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The admin commands as data: one table of routes (command, verb, HTTP method, path, what the
  * answer is) and one table of field flags per object kind (flag, JSON member, how its value is

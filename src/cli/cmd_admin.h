@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The admin API's command-line clients (SPEC §7): `collections`, `endpoints`, `clients`,
  * `profiles`, `keys`, `policies`, `providers`, `explain` and `config`. cmd_admin.c turns the

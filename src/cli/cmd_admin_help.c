@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * `gatehouse help <admin command>`: one text per command, written for an operator at a terminal,
  * plus the options and exit statuses every admin command shares. Kept apart from the route and

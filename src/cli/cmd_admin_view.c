@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * What people see of the admin API's answers: aligned tables for lists, "member: value" views for
  * single objects, the steps of an explain, and the one-time banner of a new access profile key;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * `gatehouse serve` (SPEC §7): reads its flags (each with an environment twin), opens the store,
  * starts the provider manager, the admin listener and the gateway (the data plane), and waits for

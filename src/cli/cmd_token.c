@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * `gatehouse token verify` and `gatehouse token decode` (SPEC §7): the JOSE core on the command
  * line, for operators checking what their IdP issues and for scripts: offline with `--key` or

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Entry point of the one `gatehouse` binary: dispatches to a subcommand and prints help. Each
  * subcommand lives in its own cmd_*.c file and uses the public headers of the core only.

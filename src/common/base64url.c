@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * base64url with the strictness of SPEC §3. Decoding is table driven and branch-light because every
  * request decodes three segments of a token.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Strict base64url (RFC 4648 §5) as JWS requires it: no padding, no whitespace, nothing outside the
  * URL-safe alphabet, and canonical trailing bits, so each byte string has exactly one encoding and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The lookups behind error.h: the X-macro table expanded into arrays indexed by code, so the table
  * stays the only place where a code, its reason and its message are written.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * One project-wide set of error codes. Every refusal of a token, every key that is skipped and
  * every internal failure has a code here, defined once in the table below with its stable reason

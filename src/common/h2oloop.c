@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The event-loop chores both h2o servers share (see h2oloop.h). The teardown half works around
  * h2o 2.2.5's leaks at thread end, each explained where it is done.

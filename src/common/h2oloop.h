@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * What the two h2o servers, the admin API's thread and the gateway's workers, do alike with their
  * event loops: track accepted connections so that stopping can end them, turn the loop without

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The limits of SPEC §3 on parsed JSON, and small readers over Jansson values. Nesting is limited
  * while parsing (json_parse.c) and can be measured on its own (gh_json_depth) without parsing.

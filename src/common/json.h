@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * JSON from the network, parsed with the rules of SPEC §3: an explicit length (no NUL needed),
  * duplicate member names rejected, nesting limited before the parser recurses, and nothing but

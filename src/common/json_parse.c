@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * A strict JSON reader that builds Jansson values. Jansson's own reader spends about 85% of a
  * token's verification overhead lexing (it reads one character at a time through a stream

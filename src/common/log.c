@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * One line per event, written with a single fwrite under the stream lock so lines from several
  * threads never interleave.

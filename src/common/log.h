@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Logs as one JSON object per line on standard output (SPEC §5), so that log pipelines need no
  * parser of ours. Callers pass their fields as a JSON object; nothing secret may ever be in it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The reader side is wait-free: two counter updates around a pointer load and a reference count.
  * Sequentially consistent atomics make the writer's "swap, then see readers == 0" imply that any

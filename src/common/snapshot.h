@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Immutable, reference-counted snapshots published through a slot: one writer thread replaces the
  * current snapshot, any number of worker threads take a reference to it without locks and without

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Two buffers swap between the workers and the writer thread: workers append to `pending` under
  * the lock (a memcpy), the writer takes the whole of it, releases the lock and writes it to the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The gateway's access log (SPEC §5: one JSON line per request on stdout) without ever letting a
  * worker wait on stdout: workers append finished lines to a bounded buffer under a short lock,

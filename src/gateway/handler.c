@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * One request's way through the gateway: its state is made, the configuration snapshot it will
  * use to the end is taken, the pipeline decides, and the request is refused, proxied, or parked.

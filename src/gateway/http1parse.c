@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * RFC 9112's response head and chunked coding, strictly: lines end in CRLF, field names are
  * tokens, values hold no control bytes but HTAB, no obsolete line folding, chunk sizes are hex

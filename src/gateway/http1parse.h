@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The two pieces of HTTP/1.1 (RFC 9112) the gateway reads from upstreams: a response head and a
  * chunked body. Pure functions over bytes, no sockets, so they are tested and fuzzed alone.

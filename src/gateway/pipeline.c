@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The decision for one request, in the order of SPEC §5's table: route (404/405), credential (401),
  * profile binding and verification (401 invalid_token with a reason), authorization (403). Nothing

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The gateway's decision for one request (SPEC §2, §3, §5), with no I/O: route it to an endpoint,
  * find its credential, bind it to an access profile, verify it, and authorize it. The data plane

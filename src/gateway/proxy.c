@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The upstream side of an allowed request: one HTTP/1.1 exchange with the collection's upstream
  * over a keep-alive connection of upstream.c. The request head is written here (SPEC §5's header

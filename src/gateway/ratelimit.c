@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Per-profile limits without locks. The rate limit is GCRA (the token bucket written as one
  * "theoretical arrival time" per profile): a request passes when the time it would take the bucket

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Rate limits and quotas of access profiles (SPEC §1 policies, §5 429 answers): a token bucket per
  * profile for `rate_limit` and a fixed window counter for `quota`, shared by every worker thread

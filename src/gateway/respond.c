@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Every answer that does not come from an upstream, and the finishing touches on those that do.
  * Our refusals are SPEC §5's JSON errors with a Content-Length (h2o 2.2 would send them chunked

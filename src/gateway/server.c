@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The data plane's threads and sockets: one listening socket per worker on the same address
  * (SO_REUSEPORT lets the kernel spread connections over them without a shared accept lock), one

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The data plane (SPEC §5): N worker threads, each with its own h2o event loop and its own
  * listening socket on the same address (SO_REUSEPORT, so the kernel spreads connections), that

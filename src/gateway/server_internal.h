@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * What the data plane's files share and nobody else sees: the server, its worker threads and the
  * state of one request. server.c owns the threads and their loops, handler.c the request's way

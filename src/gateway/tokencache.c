@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The storage of the verified-token cache: a fixed table of sets of four ways, indexed by the
  * first bytes of the token's SHA-256 (uniform, so no set is favoured by the tokens' shape), with

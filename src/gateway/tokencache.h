@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The verified-token cache (ARCHITECTURE.md): a token that verified once need not pay for its
  * parsing and signature again while nothing it was checked against changed. One cache per worker

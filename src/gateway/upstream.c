@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Connections to upstreams: made (name lookup, TCP, TLS with the certificate checked) and kept
  * alive per worker thread in one pool per scheme://host:port. An idle connection stays

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The table of algorithms of RFC 7518 §3 and RFC 8037 that gatehouse supports, with the key
  * properties each requires; every other module asks this table instead of switching on names.

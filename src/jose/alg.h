@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The JWS signature algorithms gatehouse verifies, and what each one demands of a key: its type,
  * curve, digest and signature size. Sets of algorithms (a profile's `algorithms`) are bit masks.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Claim checks. Numbers are compared as whole seconds after a range check, so no claim value can
  * overflow an integer conversion, and a fractional `exp` counts down to its second.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The claim checks of SPEC §3, run only after the signature verified: types of the registered time
  * claims, required claims, times with leeway, issuer and audience.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * JWK, JWK Set, PEM and secret → struct gh_jwk. All the binding rules of SPEC §3 that concern a key
  * on its own are decided here, once, at load time: kty/crv/alg consistency, `use` and `key_ops`,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Verification keys, ready to use: a JWK (RFC 7517/7518/8037), a JWK Set, a PEM public key or
  * certificate, or an HMAC secret becomes a set of parsed OpenSSL keys once, when it is loaded, so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Parsing a compact JWS costs one allocation for all decoded bytes and one JSON parse of the
  * header; the payload is left as bytes, because only a JWT (jwt.c) gives it a meaning.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * JWS compact serialization (RFC 7515 §7.1) with the rules of SPEC §3: size caps, exactly three
  * strict base64url segments, a header that is a JSON object without duplicates or deep nesting,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * JWT = JWS + claims. Kept apart from jws.c because the Wycheproof JWS vectors (arbitrary payload
  * bytes) go through the JWS layer alone.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * A JWT (RFC 7519) as gatehouse admits it: a JWS whose payload is a JSON object of claims, verified
  * with one profile's keys and rules. This is the whole of SPEC §3 in two steps, so that the gateway

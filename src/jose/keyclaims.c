@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The claim list of SPEC §2. It is parsed once at start (from --key-claims) and read on every
  * request, so lookups are a few hash-table gets on the already parsed header and payload.

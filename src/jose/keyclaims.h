@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Where a JWT carries its access profile key (SPEC §2): an ordered list of claims, each in the
  * payload or, with the prefix "header:", in the JOSE header. The first claim present as a non-empty

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * JWS signature verification on OpenSSL 3's EVP interface. Digests are fetched once per process
  * (an implicit fetch on every call costs more than the JSON work of a whole token), and every

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The signature primitives of JWS: one call per verification, for a key that gh_jwk_fits already
  * accepted for the algorithm. Signatures are taken in their JWS form only: RSA signatures exactly

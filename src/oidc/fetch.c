@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * libcurl configuration for fetching IdP documents. Header callbacks keep only the three caching
  * headers, each bounded; the body callback stops the transfer at the size cap instead of buffering

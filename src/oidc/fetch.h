@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * One HTTP GET of an IdP document on a libcurl easy handle, with the limits of SPEC §4: TLS always
  * verified, a size cap, a time limit, no automatic redirects (the manager follows them itself, so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Discovery parsing and key set construction. A key set whose JWKS text is byte-identical to the
  * previous one keeps its generation, so caches keyed on it survive a refresh that changed nothing.

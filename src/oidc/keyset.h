@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Building a published key set from an IdP's documents, whether they were just fetched or loaded
  * from the store after a restart: both paths apply the same checks. Internal to src/oidc.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The provider manager: one thread runs a libcurl multi handle for every provider's fetches, so a
  * slow IdP never delays another, and wakes on three things: a transfer's progress, the next

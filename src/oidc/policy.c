@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * URL and caching rules. Header values come straight from the network, so parsing is defensive:
  * numbers are bounded, unknown directives are ignored, and nothing here can fail loudly.

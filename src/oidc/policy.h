@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The rules of SPEC §4 that need no network: which URLs gatehouse may fetch keys from, what issuer
  * a discovery URL implies, and how long a fetched key set is kept. Pure functions, so they are

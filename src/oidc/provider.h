@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Identity providers (SPEC §4): for every discovery URL or JWKS URI that an OIDC profile names, one
  * provider that fetches the IdP's discovery document and key set, keeps it fresh, and follows key

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * What a database must provide to hold gatehouse's configuration: transactions, documents per kind
  * with the uniqueness and reference rules of SPEC §1 enforced by the database itself (a last line

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Building the gateway's configuration snapshot. Every string points into the JSON document the
  * snapshot keeps, so building is one pass of pointer wiring plus two open-addressing hash tables

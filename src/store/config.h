@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The configuration as the gateway reads it: an immutable snapshot built from the store after each
  * committed change and published through a snapshot slot, with the indexes the request path needs —

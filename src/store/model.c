@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Field tables and the merge of API input into object documents. One table per kind says, for each
  * field, its JSON type, whether it is required, nullable or write-only, its default and its rule,

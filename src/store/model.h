@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The objects of SPEC §1 as data: each kind's fields with their types, defaults and rules, and the
  * functions that turn an admin API request body into a complete, valid object document (create) or

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The SQLite backend. WAL journaling with synchronous=FULL, so a write that was answered survives a
  * crash of the process or the machine; foreign keys on; migrations numbered, append-only, each in

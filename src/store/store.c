@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The store's rules around the backend: every write is one transaction that validates the input,
  * checks references and the collection path rule, writes, audits and bumps the generation, or

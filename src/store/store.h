@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The configuration store (SPEC §1, §6): collections, endpoints, clients, access profiles, keys and
  * policies, validated and kept in a database, with an audit record of every change. Objects travel

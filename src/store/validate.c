@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The field rules of SPEC §1 as pure functions, kept apart from the store so that the admin API,
  * `gatehouse config apply` and the gateway's router all judge a path, URL, name or address block

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Field rules of SPEC §1, as pure functions: the store calls them before any write, the gateway
  * reuses the CIDR and path matchers. Each returns GH_OK or GH_ERR_INVALID_ARG and, on error, writes

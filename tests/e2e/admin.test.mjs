@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The admin API of SPEC §6, through HTTP against the real `gatehouse serve`: every route, every
 // error class, oidc profiles checked against a real OpenID Provider (lib/idp.mjs), export/apply,
 // restart, and strange input stored byte for byte. Each describe has its own server (and data

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The admin commands of SPEC §7 (`gatehouse collections|endpoints|clients|profiles|keys|policies|
 // providers …`, `gatehouse explain`, `gatehouse config export|apply`): the real binary against a
 // real `gatehouse serve`, with --admin-url and the admin token from $GATEHOUSE_ADMIN_TOKEN or the

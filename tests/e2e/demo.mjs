@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `make demo`: gatehouse end to end in one minute, with software nobody here wrote as the IdP.
 // Starts a real OpenID Provider (oidc-provider), an upstream service and gatehouse, all on
 // loopback; configures a collection, a client and an access profile with the gatehouse CLI; gets a

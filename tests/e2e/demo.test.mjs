@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `make demo` must keep working: run it as a user would and check that it says everything
 // happened as shown (it exits non-zero otherwise).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Proofs through HTTP against the real `gatehouse serve` of what gateway.test.mjs does not show:
 // the JOSE attack corpus (tests/unit/test_attacks.c) re-made in JavaScript and sent to the data
 // plane, the access profile key lookup of SPEC §2 (custom claims, the default order, no

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The gateway (SPEC §2, §3, §5) end to end: the real `gatehouse serve` with its data plane on an
 // ephemeral port, a real OpenID Provider (lib/idp.mjs), and upstreams that echo what they received
 // (lib/upstream.mjs), so every test sees both what the client got and what the upstream got.

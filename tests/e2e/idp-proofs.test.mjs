@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Proofs with a real OpenID Provider (oidc-provider, lib/idp.mjs) of what gatehouse promises about
 // an IdP's keys and its upstreams (issue 6), sized for `make test`:
 //   - client credentials tokens end to end, with the access profile key in a claim of the IdP;

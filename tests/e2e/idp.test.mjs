@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Proves the harness itself: the real OpenID Provider on loopback issues what the gatehouse
 // end-to-end tests rely on, checked independently with jose.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // /metrics on the admin listener counts the data plane (SPEC §5): requests by collection and status
 // class, refusals by code, the latency histogram. Real binary, real upstream, all on loopback.
 

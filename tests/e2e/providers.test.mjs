@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // gatehouse against a real OpenID Provider: `gatehouse token verify` on access tokens that
 // oidc-provider issued through the client credentials grant.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Crash safety of the store: `gatehouse serve` is killed with SIGKILL in the middle of a stream of
 // admin API writes (one at a time, then 8 at once), and started again on the same directory.
 // Every write that was answered 2xx before the kill must be there, nothing may be half-written,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The gateway's upstream exchange (src/gateway/proxy.c, upstream.c, http1parse.c) end to end,
 // against a raw TCP upstream (lib/rawupstream.mjs) whose answers are exact bytes: framing by
 // chunks, length and close; 1xx; answers the gateway must refuse (SPEC §5: 502 bad_gateway);

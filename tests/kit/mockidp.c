@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The mock identity provider behind mockidp.h. Every socket is non-blocking and every wait is a
  * poll() that also watches one "stop" pipe: a single write to that pipe wakes the acceptor and each

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * A scriptable mock identity provider for the tests of the OIDC provider manager (SPEC §4). The
  * manager fetches discovery documents and key sets with libcurl on its own thread, and its rules

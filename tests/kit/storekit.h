@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The store tests' fixture (test_store.c for what the store accepts, test_store_rules.c for what
  * it refuses): a fresh in-memory store plus named values ("CLI", "PEM", ...) that JSON templates

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The test kit's implementation: OpenSSL key generation and signing, the mirror image of what
  * src/jose verifies, written independently of it (it uses only base64url from src/common).

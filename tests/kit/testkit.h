@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Test kit shared by the unit tests, fuzzers and benchmarks: makes keys of every algorithm, exports
  * their public JWK, and signs tokens the way an IdP would, so tests build real tokens instead of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `make soak`: gatehouse under ten minutes of mixed traffic, with its memory watched.
 //
 // Starts a real OpenID Provider (oidc-provider, tests/e2e/lib/idp.mjs), an upstream that echoes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The admin API's HTTP layer (src/admin/http.c) driven by real HTTP clients over loopback: libcurl
  * for ordinary calls, raw sockets where the bytes on the wire matter (an oversized Content-Length,

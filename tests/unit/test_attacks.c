@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * A corpus of known attacks on JWT verifiers and of malformed tokens, each run through the path
  * the gateway takes (gh_jwt_parse, then gh_jwt_verify with a realistic OIDC profile) and each

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Strict base64url: RFC 4648 test vectors, and every rule of SPEC §3 that makes an encoding unique. */
 #include <setjmp.h>
 #include <stdarg.h>

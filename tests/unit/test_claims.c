@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Claim checks of SPEC §3 at their boundaries: leeway edges, types, required, issuer, audience. */
 #include <setjmp.h>
 #include <stdarg.h>

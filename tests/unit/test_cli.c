@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * `gatehouse token verify|decode`, `help` and `version` through the real binary: output JSON, exit
  * codes 0/1/2, every key source, standard input, and usage errors. Files live in a fresh temporary

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The admin commands of the real `gatehouse` binary against stand-ins for the admin API, which is
  * written separately: the test kit's mock HTTP server scripts the answers SPEC §6 describes (list

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Strict HTTP/1.1 response heads and chunked bodies from upstreams (src/gateway/http1parse.c):
  * what a valid answer yields, that a head is never taken before its empty line has arrived, that

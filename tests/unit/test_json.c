@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* JSON from the network: depth limit, duplicate names (also through escapes), trailing bytes. */
 #include <setjmp.h>
 #include <stdarg.h>

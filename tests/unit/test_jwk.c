@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Key loading: every JWK binding rule of SPEC §3, set-level rules, PEM keys and certificates, and
  * gh_jwk_fits. Keys are made fresh by the test kit and edited as JSON to build each bad case.

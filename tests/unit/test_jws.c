@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The JWS layer and the JWT pipeline: parsing results, key selection by kid (and without one),
  * static keys that ignore kid, the allowed-algorithm gate, and verification of every algorithm.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Finding the access profile key (SPEC §2): list parsing, first non-empty claim, no fall-through.
  */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The mock identity provider is itself tested, with libcurl (the client gatehouse uses) and with
  * raw sockets where libcurl is too polite: the provider manager's tests will trust every behaviour

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Mutation test of the whole token path: for a valid token of every supported algorithm, every
  * single-bit flip of every byte and every proper prefix must be refused by gh_jwt_parse or

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* SPEC §4's rules without the network: URL schemes and loopback, discovery issuer, cache lifetime.
  */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The provider manager against a scriptable IdP on loopback (tests/kit/mockidp), with an injected
  * clock so that hours of cache lifetime pass in milliseconds: discovery, caching and background

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The gateway's decision for one request (SPEC §2, §3, §5) against a configuration built from a
  * document shaped like the store's export with secrets, so the test goes through the same snapshot

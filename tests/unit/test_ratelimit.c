@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Rate limits and quotas of access profiles (SPEC §1 policies, §5 429 answers), driven through the
  * configuration snapshot the gateway reads, with an explicit clock so every window boundary is

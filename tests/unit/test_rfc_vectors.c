@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The published JOSE examples verify with their published keys: RFC 7520 §4.1-4.4 (RS256, PS384,
  * ES512, HS256) and the RFC 8037 Ed25519 example from the JOSE cookbook in ../shared/vectors, and

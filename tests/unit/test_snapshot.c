@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The lock-free snapshot slot under contention: reader threads acquire and release while a writer
  * publishes thousands of versions. Every snapshot must be destroyed exactly once, never while a

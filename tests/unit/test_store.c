@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The configuration store through its public interface (store.h) only, the way the admin API uses
  * it: every kind goes through create, get, list, update and delete with its defaults; lists page by

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Every refusal of the configuration store, through its public interface (store.h): each error
  * class of SPEC §6 with its status, code and field (400 wrong JSON types, 404 unknown objects, 409

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The verified-token cache, through the pipeline that uses it and on its own. Through
  * gh_gateway_decide: a token verified once is a hit the next time, and only that exact token; a

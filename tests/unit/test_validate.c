@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The field rules of SPEC §1 (src/store/validate.c), table by table: each rule has cases on both
  * sides of it and at its boundaries, so a rule that starts refusing everything fails as surely as

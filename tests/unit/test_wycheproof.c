@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Google's Wycheproof vectors against gatehouse's JOSE core. The JWS and JWK files go through the
  * JWS layer the way a token from the network would (gh_jws_parse, then gh_jws_verify with every

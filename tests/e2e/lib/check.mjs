@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Assertions shared by the admin API tests.
 
 import assert from 'node:assert/strict';

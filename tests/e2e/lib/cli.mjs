@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reading what the admin commands print for people (src/cli/cmd_admin_view.c): aligned tables,
 // "member: value" views and the one-time key banner, so that tests can compare them with the
 // admin API's JSON.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Hand-made JWS compact tokens for the end-to-end tests of SPEC §3: the header and payload are
 // given as raw JSON text (or bytes), so a test can send what no JOSE library would produce —
 // duplicate members, comments, NUL bytes, deep nesting — signed with a real key, and then change

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Helpers of idp-proofs.test.mjs: gatehouse with its data plane configured through the admin API,
 // a load generator that classifies every answer, and an upstream that refuses, hangs and breaks off
 // answers on one address.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A real OpenID Provider (the npm package `oidc-provider`) on loopback, set up the way a
 // production IdP is for machine-to-machine access: the client credentials grant, resource
 // indicators (RFC 8707) with a resource server whose access tokens are signed JWTs, and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The data plane of `gatehouse serve` for gateway-proofs.test.mjs: a server with its gateway port
 // known, requests to it with node:http (keep-alive agents or one connection per request) whose
 // timing is recorded, a load loop, and an echo upstream that takes large request heads.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A raw TCP upstream for the tests of the gateway's upstream exchange: node:net, so every byte of
 // every answer is the test's own and no HTTP library quietly fixes framing up. It reads the
 // gateway's requests (a head, then a Content-Length body: the gateway never sends chunked) and

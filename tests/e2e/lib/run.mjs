@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Runs the gatehouse binary for the end-to-end tests.
 //
 //   const r = await run(['token', 'verify', '--jwks', file, token]);

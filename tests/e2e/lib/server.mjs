@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `gatehouse serve` for the end-to-end tests: a fresh data directory, an ephemeral admin port on
 // 127.0.0.1, and a small client for the admin API.
 //

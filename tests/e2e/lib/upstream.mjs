@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // An upstream service for the gateway tests: an HTTP server on 127.0.0.1 (ephemeral port) that
 // answers every request with JSON describing what it received, so tests can check what the
 // gateway forwarded. It can be told to misbehave the ways real upstreams do.
