@@ -18,7 +18,7 @@
 #include "common/base64url.h"
 
 #ifndef GH_TEST_VECTORS_DIR
-#define GH_TEST_VECTORS_DIR "../shared/vectors"
+#define GH_TEST_VECTORS_DIR "tests/vectors"
 #endif
 
 int gh_testkey_generate(enum gh_alg alg, const char *kid, int rsa_bits, struct gh_testkey *key)

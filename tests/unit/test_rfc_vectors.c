@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The published JOSE examples verify with their published keys: RFC 7520 §4.1-4.4 (RS256, PS384,
- * ES512, HS256) and the RFC 8037 Ed25519 example from the JOSE cookbook in ../shared/vectors, and
+ * ES512, HS256) and the RFC 8037 Ed25519 example from the JOSE cookbook in tests/vectors, and
  * RFC 7515 Appendix A.1-A.4 (HS256, RS256, ES256, ES512), embedded below because they are not in
  * the vectors directory. These are tokens that other implementations made, so they catch what a
  * test signing its own tokens cannot: a wrong encoding, digest, PSS salt or curve that our signer
@@ -44,7 +44,7 @@ static json_t *rfc_load_cookbook(const char *name)
     text = gh_test_read_file(path, &len);
     if (text == NULL)
         fail_msg(
-            "cannot read %s: the RFC 7520 vectors are missing (they live in ../shared/vectors, "
+            "cannot read %s: the RFC 7520 vectors are missing (they live in tests/vectors, "
             "or set GH_VECTORS_DIR)",
             path);
     doc = json_loadb(text, len, 0, &err);

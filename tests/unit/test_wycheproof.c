@@ -137,7 +137,7 @@ static json_t *wy_load(const char *name)
     text = gh_test_read_file(path, &len);
     if (text == NULL)
         fail_msg("cannot read %s: the Wycheproof vectors are missing (they live in "
-                 "../shared/vectors, or set GH_VECTORS_DIR)",
+                 "tests/vectors, or set GH_VECTORS_DIR)",
                  path);
     doc = json_loadb(text, len, 0, &err);
     free(text);
@@ -587,7 +587,7 @@ static void test_vectors_present(void **state)
 
     snprintf(path, sizeof path, "%s/wycheproof", gh_test_vectors_dir());
     if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        fail_msg("the Wycheproof vectors directory %s is missing (see ../shared/vectors/README.md, "
+        fail_msg("the Wycheproof vectors directory %s is missing (see tests/vectors/README.md, "
                  "or set GH_VECTORS_DIR)",
                  path);
 }
