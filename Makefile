@@ -12,20 +12,37 @@ FUZZ_SECONDS ?= 60
 SOAK_MINUTES ?= 10
 ARGS        ?=
 
-.PHONY: all deps build run test unit e2e demo soak asan tsan fuzz bench bench-gateway bench-apache format clean
+.PHONY: all deps deps-run deps-test deps-bench gatehouse build build-all run test unit e2e demo soak asan tsan fuzz bench bench-gateway bench-apache format clean
 
 all: build
 
-deps:
-	@bash scripts/install-deps.sh
+# the three dependency sets of scripts/install-deps.sh: run (the binary), test (run + what the tests,
+# sanitizers and fuzzers need), bench (run + wrk, nginx, apache2; those services disabled at boot)
+deps: deps-test
+deps-run:
+	@bash scripts/install-deps.sh run
+deps-test:
+	@bash scripts/install-deps.sh test
+deps-bench:
+	@bash scripts/install-deps.sh bench
 
+# configured first without the unit tests and benchmarks, so `make run` needs no cmocka; the
+# targets that build them switch GH_BUILD_TESTS on (build-all)
 $(BUILD)/CMakeCache.txt:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGH_BUILD_TESTS=OFF
 
-build: deps $(BUILD)/CMakeCache.txt
+# the binary alone: what `make run` builds
+gatehouse: deps-run $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target gatehouse
+
+# the binary, the unit tests and the benchmark programs
+build-all: $(BUILD)/CMakeCache.txt
+	@grep -q '^GH_BUILD_TESTS:BOOL=ON' $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DGH_BUILD_TESTS=ON
 	cmake --build $(BUILD) -j $(JOBS)
 
-run: build
+build: deps-test build-all
+
+run: gatehouse
 	./$(BUILD)/gatehouse serve $(ARGS)
 
 unit: build
@@ -51,7 +68,7 @@ $(ASAN_BUILD)/CMakeCache.txt:
 # the unit tests, then the end-to-end suites of the data plane and the admin API against the
 # sanitized binary (the load proofs stay with the optimized build: ASan's slowness is not theirs)
 ASAN_E2E ?= gateway.test.mjs upstream.test.mjs gateway-proofs.test.mjs admin.test.mjs metrics.test.mjs
-asan: deps $(ASAN_BUILD)/CMakeCache.txt
+asan: deps-test $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS)
@@ -61,7 +78,7 @@ asan: deps $(ASAN_BUILD)/CMakeCache.txt
 $(TSAN_BUILD)/CMakeCache.txt:
 	CC=clang cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DGH_TSAN=ON
 
-tsan: deps $(TSAN_BUILD)/CMakeCache.txt
+tsan: deps-test $(TSAN_BUILD)/CMakeCache.txt
 	cmake --build $(TSAN_BUILD) -j $(JOBS)
 	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  ctest --output-on-failure -R '$(TSAN_TESTS)'
@@ -69,20 +86,20 @@ tsan: deps $(TSAN_BUILD)/CMakeCache.txt
 $(FUZZ_BUILD)/CMakeCache.txt:
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DGH_FUZZ=ON
 
-fuzz: deps $(FUZZ_BUILD)/CMakeCache.txt
+fuzz: deps-test $(FUZZ_BUILD)/CMakeCache.txt
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	bash fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
-bench: build
+bench: deps-bench build-all
 	bash bench/run.sh $(BUILD)
 
 # gatehouse against a plain nginx reverse proxy, with wrk, on loopback (bench/README.md)
-bench-gateway: build
+bench-gateway: deps-bench build-all
 	bash bench/gateway.sh $(BUILD)
 
 # the same beside Apache + mod_auth_openidc; each proxy on half the cores, wrk and the upstream on
 # the others, so the proxies are measured and not the load generator (bench/apache/README.md)
-bench-apache: build
+bench-apache: deps-bench build-all
 	bash bench/apache.sh $(BUILD) --pin
 
 format:

@@ -1,30 +1,93 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Installs, with apt-get only, the Debian packages gatehouse needs to build, test and benchmark.
-# Idempotent: it asks dpkg what is already there and installs only what is missing, so `make run`
-# and `make test` can call it every time at almost no cost. Later features add their packages here.
+# Installs, with apt-get only, the Debian packages gatehouse needs, in three sets, so that running
+# the gateway never pulls in what only its tests or benchmarks use:
+#   run    build the binary and try it: the toolchain, the -dev libraries it links, curl and openssl
+#          (the README's quick start calls them)                               (`make run`)
+#   test   run + cmocka, clang with its sanitizer and libFuzzer runtimes, Node.js and the
+#          end-to-end tests' npm packages                   (`make test`, asan, tsan, fuzz, demo)
+#   bench  run + cmocka (the benchmark programs link the test kit), Node.js (token signing), wrk,
+#          nginx, apache2 and mod_auth_openidc; nginx and apache2 are then disabled as services,
+#          since the benchmarks only run them from temporary prefixes       (`make bench*`)
+# Idempotent: it asks dpkg what is already there and installs only what is missing, so the make
+# targets can call it every time at almost no cost. No service is ever started by an install
+# (policy-rc.d), and in the bench set nginx and apache2 are disabled at boot, every time, also when
+# they were installed before.
+#
+# usage: scripts/install-deps.sh [--print] [run|test|bench]...     (default: test)
+#   --print   print what the sets hold and what would be done, change nothing
 set -euo pipefail
 
-packages=(
-  build-essential cmake pkg-config git ca-certificates
+print=0
+sets=()
+for arg in "$@"; do
+  case "$arg" in
+    --print) print=1 ;;
+    run | test | bench) sets+=("$arg") ;;
+    -h | --help)
+      sed -n '/^# usage:/,/^set -e/{ /^set -e/d; s/^# \{0,1\}//; p; }' "$0"
+      exit 0 ;;
+    *)
+      echo "install-deps: unknown argument '$arg' (usage: install-deps.sh [--print] [run|test|bench]...)" >&2
+      exit 2 ;;
+  esac
+done
+[ "${#sets[@]}" -gt 0 ] || sets=(test)
+
+run_packages=(
+  build-essential cmake pkg-config git ca-certificates curl openssl
   libh2o-evloop-dev libssl-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev
+)
+test_packages=(
   libcmocka-dev
-  clang libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes
-  wrk nginx                  # benchmarks only (bench/gateway.sh runs nginx in a temporary prefix)
+  clang libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes (make asan, tsan, fuzz)
+)
+bench_packages=(
+  libcmocka-dev              # bench_verify and bench_decide link the test kit
+  wrk nginx                  # bench/gateway.sh runs nginx in a temporary prefix
   apache2 libapache2-mod-auth-openidc  # bench/apache.sh's peer, run from its own ServerRoot
 )
+# services that the bench packages install and Debian enables at boot; the project never uses them
+bench_services=(nginx apache2 apache-htcacheclean)
 
-# Node.js runs the end-to-end tests and the real OpenID Provider (npm's oidc-provider). A machine
-# may already have a newer Node.js from elsewhere; only when there is none do we take Debian's.
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+want_node=0 want_npm_ci=0 want_services=0
+packages=("${run_packages[@]}")
+for set in "${sets[@]}"; do
+  case "$set" in
+    test) packages+=("${test_packages[@]}"); want_node=1; want_npm_ci=1 ;;
+    bench) packages+=("${bench_packages[@]}"); want_node=1; want_services=1 ;;
+  esac
+done
+# Node.js runs the end-to-end tests, the real OpenID Provider (npm's oidc-provider) and the
+# benchmarks' token signing. A machine may already have a newer Node.js from elsewhere; only when
+# there is none do we take Debian's.
+if [ "$want_node" = 1 ] && { ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; }; then
   packages+=(nodejs npm)
 fi
+# one of each, in order
+declare -A seen=()
+unique=()
+for pkg in "${packages[@]}"; do
+  [ -n "${seen[$pkg]:-}" ] || unique+=("$pkg")
+  seen[$pkg]=1
+done
+packages=("${unique[@]}")
+
+if [ "$print" = 1 ]; then
+  echo "sets: ${sets[*]}"
+  echo "packages: ${packages[*]}"
+  [ "$want_npm_ci" = 1 ] && echo "npm: npm ci in tests/e2e"
+  [ "$want_services" = 1 ] && echo "services disabled at boot: ${bench_services[*]}"
+  exit 0
+fi
+
+installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
 
 missing=()
 for pkg in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
-    missing+=("$pkg")
-  fi
+  installed "$pkg" || missing+=("$pkg")
 done
 
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -50,10 +113,46 @@ if [ "${#missing[@]}" -gt 0 ]; then
   [ "$status" = 0 ] || exit "$status"
 fi
 
+# Debian enables nginx and apache2 at boot when they are installed. Disable (and, under systemd,
+# mask) them, whether we installed them just now or they were there before: the benchmarks start
+# their own instances. A service already running is left running (we never started it).
+# GH_SYSTEMD_DIR is the directory whose presence says systemd is PID 1 (a test points it elsewhere).
+disable_services() {
+  local systemd=0 svc
+  [ -d "${GH_SYSTEMD_DIR:-/run/systemd/system}" ] && systemd=1
+  for svc in "${bench_services[@]}"; do
+    case "$svc" in
+      apache-htcacheclean) installed apache2 || continue ;;
+      *) installed "$svc" || continue ;;
+    esac
+    if [ "$(id -u)" -ne 0 ]; then
+      echo "install-deps: run as root to disable the $svc service at boot" >&2
+      continue
+    fi
+    if [ "$systemd" = 1 ]; then
+      systemctl disable --quiet "$svc" 2>/dev/null || true
+      systemctl mask --quiet "$svc"
+    else
+      # systemd is not PID 1 (a container, sysvinit): the rc links decide what starts at boot
+      update-rc.d "$svc" disable >/dev/null
+      if command -v systemctl >/dev/null 2>&1; then
+        # and the unit's links, should this system boot with systemd one day
+        systemctl disable --quiet "$svc" >/dev/null 2>&1 || true
+        systemctl mask --quiet "$svc" >/dev/null 2>&1 || true
+      fi
+    fi
+    echo "install-deps: the $svc service is disabled at boot (undo: systemctl unmask $svc; systemctl enable $svc)"
+  done
+}
+[ "$want_services" = 1 ] && disable_services
+
 # npm packages of the end-to-end tests, exactly as locked; reinstalled only when the lock changed.
-e2e="$(dirname "$0")/../tests/e2e"
-if [ ! -f "$e2e/node_modules/.package-lock.json" ] ||
-   [ "$e2e/package-lock.json" -nt "$e2e/node_modules/.package-lock.json" ]; then
-  echo "install-deps: installing the end-to-end tests' npm packages"
-  npm ci --prefix "$e2e" --no-audit --no-fund --loglevel=error
+if [ "$want_npm_ci" = 1 ]; then
+  e2e="$(dirname "$0")/../tests/e2e"
+  if [ ! -f "$e2e/node_modules/.package-lock.json" ] ||
+     [ "$e2e/package-lock.json" -nt "$e2e/node_modules/.package-lock.json" ]; then
+    echo "install-deps: installing the end-to-end tests' npm packages"
+    npm ci --prefix "$e2e" --no-audit --no-fund --loglevel=error
+  fi
 fi
+exit 0
