@@ -18,6 +18,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "jose/jwt.h"
+#include "oidc/policy.h"
 #include "oidc/provider.h"
 
 #define KEY_FILE_MAX (1024 * 1024)
@@ -328,13 +329,9 @@ static int token_verify(int argc, char **argv)
                   .audiences = o.audiences,
                   .n_audiences = o.n_audiences},
     };
-    if (keyset != NULL) { /* the IdP's issuer is the one to match; --issuer must agree with it */
-        policy.rules.issuer = keyset->issuer;
-        if (o.issuer != NULL) {
-            issuers[0] = o.issuer;
-            policy.rules.allowed_issuers = issuers;
-            policy.rules.n_allowed_issuers = 1;
-        }
+    if (keyset != NULL) { /* the rule of an oidc profile, --issuer as its allowed_issuers */
+        issuers[0] = o.issuer;
+        gh_oidc_issuer_rules(keyset->issuer, issuers, o.issuer != NULL, &policy.rules);
     }
     rc = gh_jwt_parse(token, len, &jwt);
     if (rc == GH_OK)

@@ -73,6 +73,19 @@ int gh_oidc_expected_issuer(const char *discovery_url, char *out, size_t cap)
     return GH_OK;
 }
 
+int gh_oidc_issuer_fits(const char *expected, const char *issuer, size_t len)
+{
+    return len == strlen(expected) && memcmp(issuer, expected, len) == 0;
+}
+
+void gh_oidc_issuer_rules(const char *provider_issuer, const char *const *allowed, size_t n_allowed,
+                          struct gh_claim_rules *rules)
+{
+    rules->issuer = provider_issuer;
+    rules->allowed_issuers = allowed;
+    rules->n_allowed_issuers = n_allowed;
+}
+
 static int64_t clamp_ttl(int64_t ttl)
 {
     return ttl < GH_OIDC_TTL_MIN ? GH_OIDC_TTL_MIN : ttl > GH_OIDC_TTL_MAX ? GH_OIDC_TTL_MAX : ttl;

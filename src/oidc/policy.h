@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "jose/claims.h"
+
 #define GH_OIDC_TTL_MIN     60
 #define GH_OIDC_TTL_MAX     86400
 #define GH_OIDC_TTL_DEFAULT 900
@@ -30,6 +32,21 @@ int gh_oidc_host_is_loopback(const char *host);
  * `out` (`cap` bytes). GH_ERR_DISCOVERY_URL when the suffix is missing or nothing is left.
  */
 int gh_oidc_expected_issuer(const char *discovery_url, char *out, size_t cap);
+
+/*
+ * 1 when `issuer` (`len` bytes, as a discovery document spells it) is the one the discovery URL
+ * implies: `expected`, as gh_oidc_expected_issuer made it. The one rule the gateway's providers,
+ * `token verify --discovery-url` and the admin API's save-time check share.
+ */
+int gh_oidc_issuer_fits(const char *expected, const char *issuer, size_t len);
+
+/*
+ * Sets the issuer rule of an oidc profile's tokens into `rules` (SPEC §3): `provider_issuer` is the
+ * issuer of the provider's discovery document (NULL for a provider configured by JWKS URI) and
+ * `allowed` the profile's allowed_issuers (borrowed; they must outlive `rules`).
+ */
+void gh_oidc_issuer_rules(const char *provider_issuer, const char *const *allowed, size_t n_allowed,
+                          struct gh_claim_rules *rules);
 
 /*
  * Seconds to keep a response, from its Cache-Control, Expires and Date header values (each may be
