@@ -35,9 +35,10 @@ int gh_discovery_parse(const char *doc, size_t len, const char *expected_issuer,
         goto out;
     }
     if (!gh_oidc_issuer_fits(expected_issuer, iss, iss_len)) {
-        char detail[256];
+        char detail[320];
         /* both values are public configuration, and seeing them is how an operator fixes this */
-        snprintf(detail, sizeof detail, "expected \"%.100s\", the document says \"%.100s\"",
+        snprintf(detail, sizeof detail,
+                 "expected \"%.100s\" (or with one '/' at the end), the document says \"%.100s\"",
                  expected_issuer, iss);
         set_error(error, cap, GH_ERR_DISCOVERY_ISSUER, detail);
         rc = GH_ERR_DISCOVERY_ISSUER;

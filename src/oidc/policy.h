@@ -35,15 +35,17 @@ int gh_oidc_expected_issuer(const char *discovery_url, char *out, size_t cap);
 
 /*
  * 1 when `issuer` (`len` bytes, as a discovery document spells it) is the one the discovery URL
- * implies: `expected`, as gh_oidc_expected_issuer made it. The one rule the gateway's providers,
- * `token verify --discovery-url` and the admin API's save-time check share.
+ * implies: less one terminating '/', it equals `expected` (gh_oidc_expected_issuer of the URL).
+ * The one rule the gateway's providers, `token verify --discovery-url` and the admin API's
+ * save-time check share (SPEC §4).
  */
 int gh_oidc_issuer_fits(const char *expected, const char *issuer, size_t len);
 
 /*
- * Sets the issuer rule of an oidc profile's tokens into `rules` (SPEC §3): `provider_issuer` is the
- * issuer of the provider's discovery document (NULL for a provider configured by JWKS URI) and
- * `allowed` the profile's allowed_issuers (borrowed; they must outlive `rules`).
+ * Sets the issuer rule of an oidc profile's tokens into `rules` (SPEC §3): `iss` must equal
+ * `provider_issuer` exactly as the discovery document spells it (NULL for a provider configured by
+ * JWKS URI: no rule), unless `allowed` (the profile's allowed_issuers, borrowed; they must outlive
+ * `rules`) is non-empty: then `iss` must be one of them instead.
  */
 void gh_oidc_issuer_rules(const char *provider_issuer, const char *const *allowed, size_t n_allowed,
                           struct gh_claim_rules *rules);
