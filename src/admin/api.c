@@ -622,30 +622,64 @@ static void healthz(void *ctx, const struct gh_admin_request *req, struct gh_adm
     res->body = json_pack("{s:s}", "status", "ok");
 }
 
+/* One provider's state for /readyz?verbose: ok, stale (serving its last good keys past their
+ * lifetime) or unavailable (its tokens get keys_unavailable). */
+static json_t *provider_readiness(struct gh_provider *p)
+{
+    json_t *status = gh_provider_status(p);
+    int available = json_is_true(json_object_get(status, "available"));
+    int stale = json_is_true(json_object_get(status, "stale"));
+    json_t *entry = json_pack(
+        "{s:s, s:s, s:O?, s:s, s:b, s:b, s:I, s:O?, s:O?}", "id", gh_provider_id(p), "url",
+        gh_provider_url(p), "issuer", json_object_get(status, "issuer"), "state",
+        !available ? "unavailable"
+        : stale    ? "stale"
+                   : "ok",
+        "available", available, "stale", stale, "keys",
+        (json_int_t)json_array_size(json_object_get(status, "keys")), "fetched_at",
+        json_object_get(status, "fetched_at"), "last_error", json_object_get(status, "last_error"));
+    json_decref(status);
+    return entry;
+}
+
+static int wants_verbose(const struct gh_admin_request *req)
+{
+    char *v = gh_admin_query_param(req, "verbose");
+    int verbose = v != NULL && strcmp(v, "false") != 0 && strcmp(v, "0") != 0;
+    free(v);
+    return verbose;
+}
+
+/*
+ * SPEC §6: ready means this node can serve: the store answers and a configuration is published
+ * (serve starts the listeners before it answers anything). One IdP's trouble never makes the node
+ * unready: a load balancer would take the node out for every customer because of one customer's
+ * IdP, and every node alike, since they all see the same IdP. Providers' health is in
+ * /v1/providers, /metrics and here with ?verbose, which never changes the status.
+ */
 static void readyz(void *ctx, const struct gh_admin_request *req, struct gh_admin_response *res)
 {
     struct gh_app *app = ctx;
     json_t *reasons = json_array();
-    size_t n = 0;
-    struct gh_provider **all = app->providers ? gh_oidc_providers(app->providers, &n) : NULL;
-    (void)req;
+    struct gh_config *config = gh_app_config(app);
+
     if (!gh_store_ping(app->store))
         json_array_append_new(reasons, json_string("the store does not answer"));
-    for (size_t i = 0; i < n; i++) {
-        json_t *status = gh_provider_status(all[i]);
-        if (!json_is_true(json_object_get(status, "available"))) {
-            const char *err = json_string_value(json_object_get(status, "last_error"));
-            char line[700];
-            snprintf(line, sizeof line, "provider %s (%s) has no usable keys%s%s",
-                     gh_provider_id(all[i]), gh_provider_url(all[i]), err ? ": " : "",
-                     err ? err : "");
-            json_array_append_new(reasons, json_string(line));
-        }
-        json_decref(status);
+    if (config == NULL)
+        json_array_append_new(reasons, json_string("no configuration is loaded"));
+    gh_config_unref(config);
+    int ready = json_array_size(reasons) == 0;
+    res->status = ready ? 200 : 503;
+    res->body = json_pack("{s:b, s:o}", "ready", ready, "reasons", reasons);
+    if (res->body != NULL && wants_verbose(req)) {
+        size_t n = 0;
+        struct gh_provider **all = app->providers ? gh_oidc_providers(app->providers, &n) : NULL;
+        json_t *providers = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(providers, provider_readiness(all[i]));
+        free(all);
+        json_object_set_new(res->body, "providers", providers);
     }
-    free(all);
-    res->status = json_array_size(reasons) == 0 ? 200 : 503;
-    res->body = json_pack("{s:b, s:o}", "ready", json_array_size(reasons) == 0, "reasons", reasons);
 }
 
 static void metric(char **buf, size_t *len, size_t *cap, const char *fmt, ...)

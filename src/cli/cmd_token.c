@@ -18,6 +18,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "jose/jwt.h"
+#include "oidc/policy.h"
 #include "oidc/provider.h"
 
 #define KEY_FILE_MAX (1024 * 1024)
@@ -55,7 +56,8 @@ void gh_cli_token_help(FILE *out)
         "                      for HMAC)\n"
         "  --alg ALG           an accepted algorithm; may repeat. Default: every asymmetric one\n"
         "                      (RS*, PS*, ES*, EdDSA); HMAC (HS*) only when named\n"
-        "  --issuer ISS        iss must equal ISS\n"
+        "  --issuer ISS        iss must equal ISS; with --discovery-url, instead of the IdP's\n"
+        "                      issuer (as a profile's allowed_issuers: ADFS, Entra ID v1)\n"
         "  --audience AUD      aud must contain one of the given audiences; may repeat\n"
         "  --require CLAIMS    comma list of claims that must be present (default exp, '' for "
         "none)\n"
@@ -272,11 +274,16 @@ static void print_json(json_t *obj)
     json_decref(obj);
 }
 
-static int print_refusal(int code, const char *claim)
+/* `key` (may be NULL) is the key at fault, whose size an operator needs when it is too small. */
+static int print_refusal(int code, const char *claim, const struct gh_jwk *key)
 {
     char message[256];
     if (claim != NULL && (code == GH_ERR_MISSING_CLAIM || code == GH_ERR_CLAIM_TYPE))
         snprintf(message, sizeof message, "%s: %s", gh_error_message(code), claim);
+    else if (key != NULL && key->kty == GH_KTY_RSA && key->bits > 0 &&
+             (code == GH_ERR_RSA_TOO_SMALL || code == GH_ERR_RSA_TOO_LARGE))
+        snprintf(message, sizeof message, "%s: this one has %d bits", gh_error_message(code),
+                 key->bits);
     else
         snprintf(message, sizeof message, "%s", gh_error_message(code));
     print_json(json_pack("{s:b, s:s, s:s}", "valid", 0, "error", gh_error_reason(code), "message",
@@ -295,6 +302,7 @@ static int token_verify(int argc, char **argv)
     char *token = NULL;
     size_t len;
     const char *claim = NULL;
+    const struct gh_jwk *key = NULL;
     int rc, exit_code;
 
     memset(&jwt, 0, sizeof jwt);
@@ -322,24 +330,21 @@ static int token_verify(int argc, char **argv)
                   .audiences = o.audiences,
                   .n_audiences = o.n_audiences},
     };
-    if (keyset != NULL) { /* the IdP's issuer is the one to match; --issuer must agree with it */
-        policy.rules.issuer = keyset->issuer;
-        if (o.issuer != NULL) {
-            issuers[0] = o.issuer;
-            policy.rules.allowed_issuers = issuers;
-            policy.rules.n_allowed_issuers = 1;
-        }
+    if (keyset != NULL) { /* the rule of an oidc profile, --issuer as its allowed_issuers */
+        issuers[0] = o.issuer;
+        gh_oidc_issuer_rules(keyset->issuer, issuers, o.issuer != NULL, &policy.rules);
     }
     rc = gh_jwt_parse(token, len, &jwt);
     if (rc == GH_OK)
-        rc = gh_jwt_verify(&jwt, &policy, NULL, &claim);
+        rc = gh_jwt_verify(&jwt, &policy, &key, &claim);
     if (rc != GH_OK) {
-        exit_code = print_refusal(rc, claim);
+        exit_code = print_refusal(rc, claim, key);
         goto out;
     }
     /* a token without kid is valid too: kid is then null (json_pack's s% refuses NULL) */
     print_json(json_pack("{s:b, s:s, s:o, s:O, s:O}", "valid", 1, "alg", gh_alg_name(jwt.jws.alg),
-                         "kid", jwt.jws.kid ? json_stringn(jwt.jws.kid, jwt.jws.kid_len) : json_null(),
+                         "kid",
+                         jwt.jws.kid ? json_stringn(jwt.jws.kid, jwt.jws.kid_len) : json_null(),
                          "header", jwt.jws.header, "claims", jwt.claims));
     exit_code = GH_EXIT_OK;
 out:

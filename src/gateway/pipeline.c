@@ -21,6 +21,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "jose/jwt.h"
+#include "oidc/policy.h"
 
 static void step(struct gh_decision *d, int record, const char *name, int ok, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
@@ -306,7 +307,7 @@ static int verify_jwt(const struct gh_config_profile *p, const struct gh_jwt *jw
             return 0;
         }
         policy.keys = ks->jwks;
-        policy.rules.issuer = ks->issuer;
+        gh_oidc_issuer_rules(ks->issuer, p->allowed_issuers, p->n_allowed_issuers, &policy.rules);
         *key_generation = ks->generation;
     } else if (policy.keys == NULL) {
         refuse_token(d, GH_ERR_KEYS_UNAVAILABLE, NULL);

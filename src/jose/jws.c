@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/base64url.h"
 #include "common/error.h"
@@ -21,7 +22,8 @@ static int check_header(struct gh_jws *jws)
 
     if (!json_is_string(alg))
         return GH_ERR_ALG_MISSING;
-    if (strcmp(json_string_value(alg), "none") == 0)
+    /* None and NONE are no algorithm either; naming them as none counts the attack by its name */
+    if (strcasecmp(json_string_value(alg), "none") == 0)
         return GH_ERR_ALG_NONE;
     jws->alg = gh_alg_from_name(json_string_value(alg), json_string_length(alg));
     if (jws->alg == GH_ALG_UNKNOWN)
@@ -39,6 +41,30 @@ static int check_header(struct gh_jws *jws)
         jws->kid_len = json_string_length(kid);
     }
     return GH_OK;
+}
+
+/*
+ * For a token with an empty signature: GH_ERR_ALG_NONE when its header is a JSON object whose alg
+ * is none in any case (an unsecured JWT, RFC 7519 §6, the classic attack), else
+ * GH_ERR_EMPTY_SIGNATURE. Only the header is read; what else is wrong with the token matters less
+ * than that it asks to go unsigned.
+ */
+static int empty_signature_reason(const char *header_b64, size_t header_len)
+{
+    unsigned char *buf = malloc(gh_b64url_decoded_max(header_len) + 1);
+    json_t *header = NULL;
+    size_t len;
+    int rc = GH_ERR_EMPTY_SIGNATURE;
+
+    if (buf != NULL && gh_b64url_decode(header_b64, header_len, buf, &len) == GH_OK &&
+        gh_json_parse_object(buf, len, &header) == GH_OK) {
+        const char *alg = json_string_value(json_object_get(header, "alg"));
+        if (alg != NULL && strcasecmp(alg, "none") == 0)
+            rc = GH_ERR_ALG_NONE;
+    }
+    json_decref(header);
+    free(buf);
+    return rc;
 }
 
 int gh_jws_parse(const char *token, size_t len, struct gh_jws *jws)
@@ -63,7 +89,7 @@ int gh_jws_parse(const char *token, size_t len, struct gh_jws *jws)
     if (header_len == 0)
         return GH_ERR_SEGMENTS;
     if (sig_b64_len == 0)
-        return GH_ERR_EMPTY_SIGNATURE;
+        return empty_signature_reason(token, header_len);
     if (gh_b64url_decoded_max(payload_b64_len) > GH_PAYLOAD_MAX)
         return GH_ERR_PAYLOAD_TOO_LARGE;
 
@@ -113,11 +139,20 @@ static int verify_with(const struct gh_jws *jws, const struct gh_jwk *key)
                          jws->signing_input_len, jws->sig, jws->sig_len);
 }
 
+/* 1 when `key`, refused with `status`, would be of the type `alg` needs but is too weak. */
+static int weak_of_type(const struct gh_jwk *key, enum gh_alg alg, int status)
+{
+    const struct gh_alg_info *info = gh_alg_info(alg);
+    return strcmp(gh_error_reason(status), "weak_key") == 0 && info != NULL &&
+           info->kty == key->kty;
+}
+
 int gh_jws_verify(const struct gh_jws *jws, unsigned allowed, const struct gh_jwks *keys,
                   const struct gh_jwk **used)
 {
     int by_kid = jws->kid != NULL && !keys->ignore_kid;
     int result = by_kid ? GH_ERR_UNKNOWN_KID : GH_ERR_NO_FITTING_KEY;
+    const struct gh_jwk *culprit = NULL;
 
     if (used != NULL)
         *used = NULL;
@@ -131,9 +166,14 @@ int gh_jws_verify(const struct gh_jws *jws, unsigned allowed, const struct gh_jw
             continue;
         fits = gh_jwk_fits(key, jws->alg);
         if (fits != GH_OK) {
-            /* with a kid, say why the key it names cannot be used; without, keep looking */
-            if (by_kid && result == GH_ERR_UNKNOWN_KID)
+            /* with a kid, say why the key it names cannot be used; without, keep looking, but
+             * name a key of the alg's type that is too weak: "no key fits" would hide that the
+             * key itself is the problem (an RSA-1024 key given to `token verify --key`) */
+            if ((by_kid && result == GH_ERR_UNKNOWN_KID) ||
+                (!by_kid && result == GH_ERR_NO_FITTING_KEY && weak_of_type(key, jws->alg, fits))) {
                 result = fits;
+                culprit = key;
+            }
             continue;
         }
         result = verify_with(jws, key);
@@ -142,8 +182,11 @@ int gh_jws_verify(const struct gh_jws *jws, unsigned allowed, const struct gh_jw
                 *used = key;
             return GH_OK;
         }
+        culprit = NULL; /* a signature was checked: that is the answer, not a skipped key */
         if (by_kid)
             return result; /* set rules leave at most one usable key per kid */
     }
+    if (used != NULL)
+        *used = culprit;
     return result;
 }

@@ -32,7 +32,8 @@ void gh_jwt_clear(struct gh_jwt *jwt);
 
 /*
  * Signature first, then claims. On refusal returns the GH_ERR_*; *claim (may be NULL) names the
- * claim at fault for claim errors. *used (may be NULL) is the key that verified.
+ * claim at fault for claim errors. *used (may be NULL) is the key that verified, or the key at
+ * fault when a key's own status is the refusal (gh_jws_verify).
  */
 int gh_jwt_verify(const struct gh_jwt *jwt, const struct gh_jwt_policy *policy,
                   const struct gh_jwk **used, const char **claim);

@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "common/json.h"
+#include "oidc/policy.h"
 
 static void set_error(char *error, size_t cap, int code, const char *detail)
 {
@@ -33,10 +34,11 @@ int gh_discovery_parse(const char *doc, size_t len, const char *expected_issuer,
         rc = GH_ERR_DISCOVERY_FORM;
         goto out;
     }
-    if (strcmp(iss, expected_issuer) != 0) {
-        char detail[256];
+    if (!gh_oidc_issuer_fits(expected_issuer, iss, iss_len)) {
+        char detail[320];
         /* both values are public configuration, and seeing them is how an operator fixes this */
-        snprintf(detail, sizeof detail, "expected \"%.100s\", the document says \"%.100s\"",
+        snprintf(detail, sizeof detail,
+                 "expected \"%.100s\" (or with one '/' at the end), the document says \"%.100s\"",
                  expected_issuer, iss);
         set_error(error, cap, GH_ERR_DISCOVERY_ISSUER, detail);
         rc = GH_ERR_DISCOVERY_ISSUER;

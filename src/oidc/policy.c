@@ -73,6 +73,29 @@ int gh_oidc_expected_issuer(const char *discovery_url, char *out, size_t cap)
     return GH_OK;
 }
 
+int gh_oidc_issuer_fits(const char *expected, const char *issuer, size_t len)
+{
+    /* OpenID Connect Discovery 1.0 §4: the discovery URL is the issuer less one terminating '/'
+     * followed by the suffix, so Auth0's "https://TENANT.auth0.com/" is valid. One only, and no
+     * other normalisation: the comparison stays the simple string comparison it names. */
+    if (len > 0 && issuer[len - 1] == '/')
+        len--;
+    return len == strlen(expected) && memcmp(issuer, expected, len) == 0;
+}
+
+void gh_oidc_issuer_rules(const char *provider_issuer, const char *const *allowed, size_t n_allowed,
+                          struct gh_claim_rules *rules)
+{
+    /* Non-empty allowed_issuers replace the provider's issuer instead of narrowing it: ADFS
+     * (http://HOST/adfs/services/trust in access tokens beside https://HOST/adfs) and Entra ID v1
+     * tokens (https://sts.windows.net/TENANT/ beside a v2.0 discovery issuer) never carry the
+     * discovery issuer, and requiring both would refuse every token of theirs. The keys still
+     * come from the checked discovery document. */
+    rules->issuer = n_allowed > 0 ? NULL : provider_issuer;
+    rules->allowed_issuers = allowed;
+    rules->n_allowed_issuers = n_allowed;
+}
+
 static int64_t clamp_ttl(int64_t ttl)
 {
     return ttl < GH_OIDC_TTL_MIN ? GH_OIDC_TTL_MIN : ttl > GH_OIDC_TTL_MAX ? GH_OIDC_TTL_MAX : ttl;

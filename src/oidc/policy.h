@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "jose/claims.h"
+
 #define GH_OIDC_TTL_MIN     60
 #define GH_OIDC_TTL_MAX     86400
 #define GH_OIDC_TTL_DEFAULT 900
@@ -30,6 +32,23 @@ int gh_oidc_host_is_loopback(const char *host);
  * `out` (`cap` bytes). GH_ERR_DISCOVERY_URL when the suffix is missing or nothing is left.
  */
 int gh_oidc_expected_issuer(const char *discovery_url, char *out, size_t cap);
+
+/*
+ * 1 when `issuer` (`len` bytes, as a discovery document spells it) is the one the discovery URL
+ * implies: less one terminating '/', it equals `expected` (gh_oidc_expected_issuer of the URL).
+ * The one rule the gateway's providers, `token verify --discovery-url` and the admin API's
+ * save-time check share (SPEC §4).
+ */
+int gh_oidc_issuer_fits(const char *expected, const char *issuer, size_t len);
+
+/*
+ * Sets the issuer rule of an oidc profile's tokens into `rules` (SPEC §3): `iss` must equal
+ * `provider_issuer` exactly as the discovery document spells it (NULL for a provider configured by
+ * JWKS URI: no rule), unless `allowed` (the profile's allowed_issuers, borrowed; they must outlive
+ * `rules`) is non-empty: then `iss` must be one of them instead.
+ */
+void gh_oidc_issuer_rules(const char *provider_issuer, const char *const *allowed, size_t n_allowed,
+                          struct gh_claim_rules *rules);
 
 /*
  * Seconds to keep a response, from its Cache-Control, Expires and Date header values (each may be

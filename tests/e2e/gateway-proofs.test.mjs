@@ -251,11 +251,14 @@ describe('the JOSE attack corpus through HTTP: 401 invalid_token with the reason
 
     // alg
     ['alg none, with a signature', 'oidc', 'alg_not_allowed', (p) => tok('{"alg":"none"}', claims(p), s.rsa, 'RS256')],
-    ['alg none, empty signature (unsecured JWT)', 'oidc', 'malformed', (p) => `${b64url('{"alg":"none"}')}.${b64url(claims(p))}.`],
+    ['alg none, empty signature (unsecured JWT)', 'oidc', 'alg_not_allowed', (p) => `${b64url('{"alg":"none"}')}.${b64url(claims(p))}.`],
     ['alg none naming the RSA key', 'oidc', 'alg_not_allowed', (p) => tok('{"alg":"none","kid":"rsa-2025"}', claims(p), s.rsa, 'RS256')],
     ['alg None', 'oidc', 'alg_not_allowed', (p) => tok('{"alg":"None"}', claims(p), s.rsa, 'RS256')],
     ['alg NONE', 'oidc', 'alg_not_allowed', (p) => tok('{"alg":"NONE"}', claims(p), s.rsa, 'RS256')],
-    ['alg nOnE, empty signature', 'oidc', 'malformed', (p) => `${b64url('{"alg":"nOnE"}')}.${b64url(claims(p))}.`],
+    ['alg None, empty signature', 'oidc', 'alg_not_allowed', (p) => `${b64url('{"alg":"None"}')}.${b64url(claims(p))}.`],
+    ['alg NONE, empty signature', 'oidc', 'alg_not_allowed', (p) => `${b64url('{"alg":"NONE"}')}.${b64url(claims(p))}.`],
+    ['alg nOnE, empty signature', 'oidc', 'alg_not_allowed', (p) => `${b64url('{"alg":"nOnE"}')}.${b64url(claims(p))}.`],
+    ['alg none, empty signature, on a jwt profile', 'pem', 'alg_not_allowed', (p) => `${b64url('{"alg":"none"}')}.${b64url(claims(p))}.`],
     ['alg none on a jwt profile', 'pem', 'alg_not_allowed', (p) => tok('{"alg":"none"}', claims(p), s.staticRsa, 'RS256')],
     ['alg missing', 'oidc', 'malformed', (p) => tok('{"kid":"rsa-2025"}', claims(p), s.rsa, 'RS256')],
     ['alg is a number', 'oidc', 'malformed', (p) => tok('{"alg":256,"kid":"rsa-2025"}', claims(p), s.rsa, 'RS256')],

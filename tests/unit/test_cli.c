@@ -223,6 +223,65 @@ static void test_verify_refusals_name_the_reason(void **state)
     gh_testkey_clear(&stranger);
 }
 
+/* Runs `token verify ARGS`, which must refuse (exit 1); returns the answer for the caller to free.
+ */
+static json_t *refused(const char *args)
+{
+    assert_int_equal(run(args), 1);
+    json_t *obj = out_json();
+    assert_true(json_is_false(json_object_get(obj, "valid")));
+    return obj;
+}
+
+/* Issue 10 item 23: an RSA-1024 key is weak_key with its size and the minimum (it was
+ * key_mismatch, "no signing key fits"), and an unsigned token in any spelling of none is
+ * alg_not_allowed (it was malformed), so dashboards count these by name. */
+static void test_verify_names_weak_keys_and_alg_none(void **state)
+{
+    static const char *const unsigned_tokens[] = {
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ1MSJ9.", /* {"alg":"none"} */
+        "eyJhbGciOiJOb25lIn0.eyJzdWIiOiJ1MSJ9.", /* {"alg":"None"} */
+        "eyJhbGciOiJOT05FIn0.eyJzdWIiOiJ1MSJ9.", /* {"alg":"NONE"} */
+    };
+    struct gh_testkey weak;
+    char args[8192], path[256];
+    json_t *obj;
+    (void)state;
+    assert_int_equal(gh_testkey_generate(GH_ALG_RS256, "w1", 1024, &weak), 0);
+    snprintf(path, sizeof path, "%s/rsa1024.pem", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    PEM_write_PUBKEY(f, weak.priv);
+    fclose(f);
+    char *no_kid = gh_test_sign(&weak, "{\"alg\":\"RS256\"}", CLAIMS),
+         *with_kid = sign(&weak, CLAIMS);
+    const char *tokens[] = {no_kid, with_kid};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(args, sizeof args, "token verify --key rsa1024.pem --now " NOW " %s", tokens[i]);
+        obj = refused(args);
+        assert_string_equal(out_field(obj, "error"), "weak_key");
+        const char *message = out_field(obj, "message");
+        if (strstr(message, "1024") == NULL || strstr(message, "2048") == NULL)
+            fail_msg("the message names the key's size and the minimum: %s", message);
+        json_decref(obj);
+    }
+    free(no_kid);
+    free(with_kid);
+    gh_testkey_clear(&weak);
+    for (size_t i = 0; i < sizeof unsigned_tokens / sizeof unsigned_tokens[0]; i++) {
+        snprintf(args, sizeof args, "token verify --jwks jwks.json --now " NOW " %s",
+                 unsigned_tokens[i]);
+        obj = refused(args);
+        assert_string_equal(out_field(obj, "error"), "alg_not_allowed");
+        json_decref(obj);
+        snprintf(args, sizeof args, "token verify --key rsa.pem --now " NOW " %s",
+                 unsigned_tokens[i]);
+        obj = refused(args);
+        assert_string_equal(out_field(obj, "error"), "alg_not_allowed");
+        json_decref(obj);
+    }
+}
+
 static void test_token_from_standard_input(void **state)
 {
     char *t = sign(&ec, CLAIMS), args[256];
@@ -315,6 +374,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_verify_valid_with_each_key_source),
         cmocka_unit_test(test_verify_refusals_name_the_reason),
+        cmocka_unit_test(test_verify_names_weak_keys_and_alg_none),
         cmocka_unit_test(test_token_from_standard_input),
         cmocka_unit_test(test_usage_errors_exit_2),
         cmocka_unit_test(test_decode_help_version),

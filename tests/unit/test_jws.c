@@ -159,6 +159,40 @@ static void test_without_kid_every_fitting_key_is_tried(void **state)
     gh_testkey_clear(&other);
 }
 
+/* SPEC §3: RSA keys of fewer than 2048 bits are refused. Without a kid, a set whose only key of
+ * the token's type is such a key is refused as weak_key naming that key, not as "no key fits":
+ * the operator must learn that the key is the problem. */
+static void test_without_kid_a_weak_key_is_named(void **state)
+{
+    struct gh_testkey weak, pair[2];
+    struct gh_jwks *set;
+    struct gh_jwt jwt;
+    const struct gh_jwk *used = NULL;
+    char *token;
+    (void)state;
+    assert_int_equal(gh_testkey_generate(GH_ALG_RS256, "k-weak", 1024, &weak), 0);
+    pair[0] = weak;
+    pair[1] = keys[GH_ALG_ES256];
+    set = gh_testkey_jwks(pair, 2, 0);
+    assert_non_null(set);
+    token = gh_test_sign(&weak, "{\"alg\":\"RS256\"}", CLAIMS);
+    assert_int_equal(gh_jwt_parse(token, strlen(token), &jwt), GH_OK);
+    struct gh_jwt_policy policy = {
+        .algorithms = GH_ALGS_ASYMMETRIC, .keys = set, .rules = {.now = NOW}};
+    assert_int_equal(gh_jwt_verify(&jwt, &policy, &used, NULL), GH_ERR_RSA_TOO_SMALL);
+    assert_string_equal(gh_error_reason(GH_ERR_RSA_TOO_SMALL), "weak_key");
+    assert_ptr_equal(used, &set->keys[0]); /* the key at fault, so a caller can say its size */
+    assert_int_equal(used->bits, 1024);
+    gh_jwt_clear(&jwt);
+    free(token);
+    /* a type that no key of the set has is still "no key fits", weak key or not */
+    token = token_for(GH_ALG_EDDSA, NULL);
+    assert_int_equal(verify(token, GH_ALGS_ASYMMETRIC, set), GH_ERR_NO_FITTING_KEY);
+    free(token);
+    gh_jwks_free(set);
+    gh_testkey_clear(&weak);
+}
+
 static void test_static_key_ignores_kid(void **state)
 {
     char *jwk = gh_testkey_public_jwk(&keys[GH_ALG_PS384]);
@@ -179,6 +213,8 @@ static void test_header_rules(void **state)
         int expected;
     } cases[] = {
         {"{\"alg\":\"none\"}", GH_ERR_ALG_NONE},
+        {"{\"alg\":\"None\"}", GH_ERR_ALG_NONE},
+        {"{\"alg\":\"NONE\"}", GH_ERR_ALG_NONE},
         {"{\"alg\":\"HS1\"}", GH_ERR_ALG_UNKNOWN},
         {"{\"alg\":\"rs256\"}", GH_ERR_ALG_UNKNOWN},
         {"{\"typ\":\"JWT\"}", GH_ERR_ALG_MISSING},
@@ -203,6 +239,34 @@ static void test_header_rules(void **state)
                                   strlen(CLAIMS));
     assert_int_equal(verify(token, GH_ALGS_ALL, set), GH_OK);
     free(token);
+    gh_jwks_free(set);
+}
+
+/* An unsecured JWT (RFC 7519 §6: alg none, empty signature) in any spelling of none is refused
+ * as alg_not_allowed, the reason attacks are counted by, not as a malformed token. An empty
+ * signature under any other alg stays malformed. */
+static void test_unsigned_tokens_are_refused_as_alg_none(void **state)
+{
+    static const char *const unsigned_tokens[] = {
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ1MSJ9.",                 /* {"alg":"none"} */
+        "eyJhbGciOiJOb25lIn0.eyJzdWIiOiJ1MSJ9.",                 /* {"alg":"None"} */
+        "eyJhbGciOiJOT05FIn0.eyJzdWIiOiJ1MSJ9.",                 /* {"alg":"NONE"} */
+        "eyJhbGciOiJuT25FIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ1MSJ9.", /* nOnE, typ JWT */
+        "eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.eyJzdWIiOiJ1MSJ9.", /* typ first */
+    };
+    struct gh_jwks *set = gh_testkey_jwks(&keys[GH_ALG_RS256], 1, 0);
+    struct gh_jws jws;
+    (void)state;
+    for (size_t i = 0; i < sizeof unsigned_tokens / sizeof unsigned_tokens[0]; i++) {
+        assert_int_equal(gh_jws_parse(unsigned_tokens[i], strlen(unsigned_tokens[i]), &jws),
+                         GH_ERR_ALG_NONE);
+        assert_int_equal(verify(unsigned_tokens[i], GH_ALGS_ALL, set), GH_ERR_ALG_NONE);
+    }
+    assert_string_equal(gh_error_reason(GH_ERR_ALG_NONE), "alg_not_allowed");
+    /* {"alg":"RS256"} with its signature stripped, and a header that is no JSON */
+    assert_int_equal(verify("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1MSJ9.", GH_ALGS_ALL, set),
+                     GH_ERR_EMPTY_SIGNATURE);
+    assert_int_equal(verify("bm9uZQ.eyJzdWIiOiJ1MSJ9.", GH_ALGS_ALL, set), GH_ERR_EMPTY_SIGNATURE);
     gh_jwks_free(set);
 }
 
@@ -256,6 +320,8 @@ int main(void)
         cmocka_unit_test(test_every_algorithm_verifies),
         cmocka_unit_test(test_kid_selects_the_key),
         cmocka_unit_test(test_without_kid_every_fitting_key_is_tried),
+        cmocka_unit_test(test_without_kid_a_weak_key_is_named),
+        cmocka_unit_test(test_unsigned_tokens_are_refused_as_alg_none),
         cmocka_unit_test(test_static_key_ignores_kid),
         cmocka_unit_test(test_header_rules),
         cmocka_unit_test(test_size_caps),

@@ -10,7 +10,7 @@
 //   await idp.dropKey(previousKid);                 // later: retire the old one
 //   await idp.stop();
 //
-// The issuer is `http://127.0.0.1:<port>` on an ephemeral port. The HTTP server lives as long as
+// The issuer is `http://127.0.0.1:<port>` on an ephemeral port (with a terminating '/' when asked). The HTTP server lives as long as
 // the harness; the Provider behind it is rebuilt when its key set changes (oidc-provider reads
 // `jwks` once, at construction), so the issuer, port and endpoints never change.
 
@@ -199,6 +199,8 @@ function closeServer(server) {
  *               used when a token request names none.
  *   extraClaims more claims for every access token: an object, or a function (client) => object.
  *   cacheControl { discovery?, jwks? }: Cache-Control values to send (oidc-provider sends none).
+ *   issuerTrailingSlash  true: the issuer is `http://127.0.0.1:<port>/`, with a terminating '/'
+ *               as Auth0 publishes it (discovery still at `<base>/.well-known/...`).
  */
 export async function start(options = {}) {
   redirectProviderNotices();
@@ -253,7 +255,9 @@ export async function start(options = {}) {
     });
   });
   const { port } = server.address();
-  const issuer = `http://127.0.0.1:${port}`;
+  const base = `http://127.0.0.1:${port}`;
+  // Auth0 spells its issuer with a terminating '/'; its endpoints are still at the base
+  const issuer = options.issuerTrailingSlash ? `${base}/` : base;
 
   const clientProfileKey = (client) => {
     const own = client?.metadata?.()?.profile_key;
@@ -336,7 +340,7 @@ export async function start(options = {}) {
     handler = provider.callback();
   };
 
-  const tokenEndpoint = `${issuer}${TOKEN_PATH}`;
+  const tokenEndpoint = `${base}${TOKEN_PATH}`;
 
   /**
    * A real client credentials request. opts: clientId, clientSecret (default: that client's),
@@ -374,8 +378,8 @@ export async function start(options = {}) {
   return {
     issuer,
     port,
-    discoveryUrl: `${issuer}${DISCOVERY_PATH}`,
-    jwksUrl: `${issuer}${JWKS_PATH}`,
+    discoveryUrl: `${base}${DISCOVERY_PATH}`,
+    jwksUrl: `${base}${JWKS_PATH}`,
     tokenEndpoint,
     resource: defaultResource,
     keyClaim: KEY_CLAIM,
