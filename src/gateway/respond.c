@@ -116,6 +116,8 @@ void gw_respond(struct gw_req *g, int status, enum gh_gateway_code code, const c
     }
     if (status == 429)
         add_header_int(req, H2O_STRLIT("retry-after"), g->rate.retry_after);
+    if (status == 405 && g->decided && d->allow[0] != '\0')
+        add_header(req, H2O_STRLIT("allow"), d->allow, strlen(d->allow));
     h2o_iovec_t body = error_head(g, status, code, message);
     h2o_send_inline(req, body.base, body.len);
 }

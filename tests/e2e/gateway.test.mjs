@@ -297,10 +297,17 @@ describe('gateway: requests through to the upstream and every refusal', () => {
     expectError(await call(gh, 'GET', '/nowhere/v1/items/1', { headers: { 'api-token': keys.token } }), 404, 'not_found');
     expectError(await call(gh, 'GET', '/orders/v1/unknown', { headers: { 'api-token': keys.token } }), 404, 'not_found');
     expectError(await call(gh, 'GET', '/orders/v1/%2e%2e/admin', { headers: { 'api-token': keys.token } }), 404, 'not_found');
-    expectError(await call(gh, 'DELETE', '/orders/v1/items/1', { headers: { 'api-token': keys.token } }), 405, 'method_not_allowed');
+    const deleted = await call(gh, 'DELETE', '/orders/v1/items/1', { headers: { 'api-token': keys.token } });
+    expectError(deleted, 405, 'method_not_allowed');
+    // RFC 9110 §15.5.6: a 405 says what the path takes; HEAD is not routed to GET endpoints
+    assert.equal(deleted.headers.get('allow'), 'GET');
     const before = up.requests.length;
+    const put = await call(gh, 'PUT', '/orders/v1/items');
+    expectError(put, 405, 'method_not_allowed');
+    assert.equal(put.headers.get('allow'), 'POST');
     expectError(await call(gh, 'PUT', '/orders/v1/slow'), 405, 'method_not_allowed');
     assert.equal(up.requests.length, before, 'nothing refused reaches the upstream');
+    assert.equal((await call(gh, 'GET', '/orders/v1/unknown')).headers.get('allow'), null, 'a 404 has no Allow');
   });
 
   test('401 without a credential, with WWW-Authenticate', async () => {
