@@ -541,8 +541,21 @@ describe('gateway: requests through to the upstream and every refusal', () => {
     assert.equal(line.upstream_status, 200);
     assert.equal(line.bytes, Buffer.byteLength(r.text));
     assert.ok(Number.isInteger(line.duration_us) && line.duration_us > 0);
+    assert.equal(line.client_ip, '127.0.0.1');
+    assert.equal(typeof line.user_agent, 'string', 'fetch sends a user agent');
     const refused = await call(gh, 'GET', '/orders/v1/items/1', { headers: { authorization: `Bearer ${tamperSignature(token)}` } });
     assert.equal((await accessLine(gh, refused.json.request_id)).auth, 'bad_signature');
+    // the user agent as sent, JSON-escaped (quotes, backslashes, tabs), cut at 256 bytes
+    const agent = 'probe/1.0 "quoted" \\back\tslash';
+    const agented = await raw(gh, 'GET', '/orders/v1/items/2', { 'user-agent': agent, 'api-token': keys.token });
+    assert.equal((await accessLine(gh, agented.headers.get('x-request-id'))).user_agent, agent);
+    const long = `long/${'x'.repeat(1000)}`;
+    const longer = await raw(gh, 'GET', '/orders/v1/items/3', { 'user-agent': long, 'api-token': keys.token });
+    assert.equal((await accessLine(gh, longer.headers.get('x-request-id'))).user_agent, long.slice(0, 256));
+    const bare = await raw(gh, 'GET', '/orders/v1/items/4', { 'api-token': keys.token });
+    const bareLine = await accessLine(gh, bare.headers.get('x-request-id'));
+    assert.equal(bareLine.user_agent, null, 'no User-Agent: null');
+    assert.equal(bareLine.client_ip, '127.0.0.1');
     const stdout = gh.output().stdout;
     for (const secret of [keys.token, keys.narrow, oidcKey, token, token.split('.')[2], 'secret=query']) {
       assert.ok(!stdout.includes(secret), 'no token, key or query in the log');
