@@ -28,6 +28,7 @@
 
 #include <h2o.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include "common/error.h"
@@ -42,7 +43,9 @@
 #define DRAIN_POLL_MS  50
 #define REALM          "Bearer realm=\"gatehouse-admin\""
 #define INTERNAL_ERROR_JSON                                                                        \
-    "{\"error\":\"internal\",\"message\":\"the answer could not be encoded\"}"
+    "{\"error\":\"internal\",\"message\":\"the answer could not be "                               \
+    "encoded\",\"request_id\":\"%s\"}"
+#define REQUEST_ID_MAX 128 /* a caller's X-Request-Id longer than this is replaced */
 
 struct admin_handler {
     h2o_handler_t super;
@@ -447,8 +450,72 @@ static void add_header(h2o_req_t *req, const h2o_token_t *token, const char *val
     h2o_add_header(&req->pool, &req->res.headers, token, NULL, v.base, v.len);
 }
 
+static int request_id_is_sane(const char *s, size_t len)
+{
+    if (len == 0 || len > REQUEST_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* An error answer's request id, as the gateway makes them (SPEC §5): the caller's X-Request-Id
+ * when it is sane, so a client's report and its trace join up; else 128 random bits in hex. The
+ * text needs no JSON escaping either way. */
+static void request_id_of(h2o_req_t *req, char out[REQUEST_ID_MAX + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    ssize_t at = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
+    unsigned char random[16] = {0};
+
+    if (at != -1 && request_id_is_sane(req->headers.entries[at].value.base,
+                                       req->headers.entries[at].value.len)) {
+        memcpy(out, req->headers.entries[at].value.base, req->headers.entries[at].value.len);
+        out[req->headers.entries[at].value.len] = '\0';
+        return;
+    }
+    if (RAND_bytes(random, sizeof random) != 1) {
+        /* never expected; the time and the request's address still tell answers apart */
+        uint64_t a = (uint64_t)time(NULL), b = (uint64_t)(uintptr_t)req;
+        memcpy(random, &a, 8);
+        memcpy(random + 8, &b, 8);
+    }
+    for (size_t i = 0; i < sizeof random; i++) {
+        out[2 * i] = hex[random[i] >> 4];
+        out[2 * i + 1] = hex[random[i] & 15];
+    }
+    out[2 * sizeof random] = '\0';
+}
+
+/* The body of an error answer: `res`'s JSON object with request_id added, or the internal error
+ * (and status 500) when there is none or it cannot be encoded. A malloc'd text, NULL when out of
+ * memory. X-Request-Id says the same id. */
+static char *error_text(h2o_req_t *req, struct gh_admin_response *res)
+{
+    char id[REQUEST_ID_MAX + 1], *text = NULL;
+
+    request_id_of(req, id);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
+                          h2o_strdup(&req->pool, id, SIZE_MAX).base, strlen(id));
+    if (json_is_object(res->body) &&
+        json_object_set_new(res->body, "request_id", json_string(id)) == 0)
+        text = json_dumps(res->body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (text == NULL) {
+        size_t cap = sizeof INTERNAL_ERROR_JSON + strlen(id);
+        if ((text = malloc(cap)) != NULL)
+            snprintf(text, cap, INTERNAL_ERROR_JSON, id);
+        res->status = 500;
+    }
+    return text;
+}
+
 /* Serializes and sends `res`, then frees what it owns. Every answer but 204/304 carries a
- * Content-Length: without one, h2o 2.2 sends non-200 answers unframed and drops keep-alive. */
+ * Content-Length: without one, h2o 2.2 sends non-200 answers unframed and drops keep-alive.
+ * Every error answer carries its request id, in the body and in X-Request-Id. */
 static void send_response(h2o_req_t *req, struct gh_admin_response *res)
 {
     int status = res->status == 0 ? 200 : res->status;
@@ -458,14 +525,21 @@ static void send_response(h2o_req_t *req, struct gh_admin_response *res)
 
     if (status < 200 || status > 599) {
         response_clear(res);
-        status = 500;
-        bytes = INTERNAL_ERROR_JSON;
+        res->status = status = 500;
+    }
+    if (status >= 400 && res->text == NULL) {
+        owned = error_text(req, res);
+        status = res->status;
+        bytes = owned != NULL ? owned : "";
         type = "application/json";
     } else if (status != 204 && status != 304 && res->body != NULL) {
         owned = json_dumps(res->body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
-        if (owned == NULL)
-            status = 500;
-        bytes = owned != NULL ? owned : INTERNAL_ERROR_JSON;
+        if (owned == NULL) { /* the answer is lost: an error with a request id instead */
+            response_clear(res);
+            owned = error_text(req, res);
+            status = res->status;
+        }
+        bytes = owned != NULL ? owned : "";
         type = "application/json";
     } else if (status != 204 && status != 304 && res->text != NULL) {
         bytes = res->text;

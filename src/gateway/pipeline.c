@@ -89,6 +89,34 @@ static int method_is(const char *method, const struct gh_request_view *req)
     return strlen(method) == req->method_len && memcmp(method, req->method, req->method_len) == 0;
 }
 
+/* The methods an endpoint can name, in the order an Allow header lists them. */
+static const char *const allow_order[] = {"GET",   "HEAD",   "POST",   "PUT",
+                                          "PATCH", "DELETE", "OPTIONS"};
+
+/* RFC 9110 §15.5.6: a 405 carries Allow. An ANY endpoint takes every method (but then no 405
+ * happens on its path); HEAD is listed only when an endpoint names it, as a HEAD request is
+ * routed to HEAD and ANY endpoints only, never to GET ones. */
+static void allow_list(const struct gh_config_collection *col, const char *rest, size_t rest_len,
+                       char *out, size_t cap)
+{
+    unsigned mask = 0;
+    size_t n, o = 0;
+
+    for (size_t i = 0; i < col->n_endpoints; i++) {
+        const struct gh_config_endpoint *ep = &col->endpoints[i];
+        if (!ep->active || !gh_path_match(ep->path, rest, rest_len, NULL, 0, &n))
+            continue;
+        for (size_t m = 0; m < sizeof allow_order / sizeof allow_order[0]; m++)
+            if (strcmp(ep->method, "ANY") == 0 || strcmp(ep->method, allow_order[m]) == 0)
+                mask |= 1u << m;
+    }
+    out[0] = '\0';
+    for (size_t m = 0; m < sizeof allow_order / sizeof allow_order[0]; m++)
+        if (mask & (1u << m))
+            o += (size_t)snprintf(out + o, o < cap ? cap - o : 0, "%s%s", o ? ", " : "",
+                                  allow_order[m]);
+}
+
 static int route(const struct gh_config *config, const struct gh_request_view *req,
                  struct gh_decision *d)
 {
@@ -130,14 +158,17 @@ static int route(const struct gh_config *config, const struct gh_request_view *r
         }
     }
     if (d->endpoint == NULL) {
-        if (path_matched)
+        if (path_matched) {
             deny(d, 405, "method_not_allowed",
                  "This API does not accept this method on this path.");
-        else
+            allow_list(col, d->rest_len ? d->rest : "/", d->rest_len ? d->rest_len : 1, d->allow,
+                       sizeof d->allow);
+        } else
             deny(d, 404, "not_found", "No API matches this path.");
-        step(d, req->explain, "route", 0, "collection %s has no active endpoint for %s %.*s",
+        step(d, req->explain, "route", 0, "collection %s has no active endpoint for %s %.*s%s%s",
              col->id, path_matched ? "this method on" : "any method on",
-             (int)(d->rest_len > 100 ? 100 : d->rest_len), d->rest);
+             (int)(d->rest_len > 100 ? 100 : d->rest_len), d->rest,
+             path_matched ? "; it takes " : "", d->allow);
         return 0;
     }
     step(d, req->explain, "route", 1, "collection %s, endpoint %s (%s %s)", col->id,

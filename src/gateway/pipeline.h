@@ -60,6 +60,7 @@ struct gh_decision {
     int reason;        /* GH_ERR_* behind a 401 invalid_token (its reason word) */
     int token_sent;    /* a credential was presented: WWW-Authenticate names the error */
     char message[256]; /* one sentence, never a token or secret */
+    char allow[64];    /* 405: the path's methods for the Allow header ("GET, POST"); else "" */
     const struct gh_config_collection *collection;
     const struct gh_config_endpoint *endpoint;
     const struct gh_config_profile *profile;

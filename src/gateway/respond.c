@@ -10,6 +10,7 @@
  */
 #include "gateway/server_internal.h"
 
+#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -21,6 +22,7 @@
 #define LOG_LINE_MAX  8192
 #define LOG_PATH_MAX  1024
 #define LOG_FIELD_MAX 128
+#define LOG_AGENT_MAX 256 /* bytes of the User-Agent kept: enough to tell clients apart */
 
 const char *gw_reason_phrase(int status)
 {
@@ -116,6 +118,8 @@ void gw_respond(struct gw_req *g, int status, enum gh_gateway_code code, const c
     }
     if (status == 429)
         add_header_int(req, H2O_STRLIT("retry-after"), g->rate.retry_after);
+    if (status == 405 && g->decided && d->allow[0] != '\0')
+        add_header(req, H2O_STRLIT("allow"), d->allow, strlen(d->allow));
     h2o_iovec_t body = error_head(g, status, code, message);
     h2o_send_inline(req, body.base, body.len);
 }
@@ -291,7 +295,38 @@ static void put_time(struct gh_line *l)
     gh_line_str(l, "time", stamp, n + 5, sizeof stamp);
 }
 
-/* No token, key, query string or header value is ever written: only ids and the path. */
+/* The TCP peer's address as text (an IPv4 client of a dual-stack socket as plain IPv4, the
+ * form ip_allow lists use); null when the connection has none. X-Forwarded-For from the client
+ * is never believed here: only the address gatehouse itself saw. */
+static void put_client_ip(struct gh_line *l, h2o_req_t *req)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    char host[NI_MAXHOST];
+    size_t n = len != 0 ? h2o_socket_getnumerichost((struct sockaddr *)&ss, len, host) : SIZE_MAX;
+    const char *text = host;
+
+    if (n == SIZE_MAX) {
+        gh_line_null(l, "client_ip");
+        return;
+    }
+    if (n > 7 && strncmp(host, "::ffff:", 7) == 0 && memchr(host + 7, '.', n - 7) != NULL) {
+        text += 7;
+        n -= 7;
+    }
+    gh_line_str(l, "client_ip", text, n, sizeof host);
+}
+
+static void put_user_agent(struct gh_line *l, const h2o_req_t *req)
+{
+    ssize_t at = h2o_find_header(&req->headers, H2O_TOKEN_USER_AGENT, -1);
+    const h2o_iovec_t *v = at != -1 ? &req->headers.entries[at].value : NULL;
+
+    gh_line_str(l, "user_agent", v != NULL ? v->base : NULL, v != NULL ? v->len : 0, LOG_AGENT_MAX);
+}
+
+/* No token, key, query string or secret header is ever written: only ids, the path, the client's
+ * address and its User-Agent (escaped and cut at LOG_AGENT_MAX bytes). */
 static void write_line(const struct gw_req *g, int status, uint64_t duration_us)
 {
     const h2o_req_t *req = g->req;
@@ -320,6 +355,8 @@ static void write_line(const struct gw_req *g, int status, uint64_t duration_us)
     else
         gh_line_null(&l, "upstream_status");
     gh_line_int(&l, "bytes", (int64_t)req->bytes_sent);
+    put_client_ip(&l, g->req);
+    put_user_agent(&l, req);
     if (g->error_code != NULL)
         put_id(&l, "error", g->error_code);
     if (g->upstream_error != NULL)

@@ -297,10 +297,17 @@ describe('gateway: requests through to the upstream and every refusal', () => {
     expectError(await call(gh, 'GET', '/nowhere/v1/items/1', { headers: { 'api-token': keys.token } }), 404, 'not_found');
     expectError(await call(gh, 'GET', '/orders/v1/unknown', { headers: { 'api-token': keys.token } }), 404, 'not_found');
     expectError(await call(gh, 'GET', '/orders/v1/%2e%2e/admin', { headers: { 'api-token': keys.token } }), 404, 'not_found');
-    expectError(await call(gh, 'DELETE', '/orders/v1/items/1', { headers: { 'api-token': keys.token } }), 405, 'method_not_allowed');
+    const deleted = await call(gh, 'DELETE', '/orders/v1/items/1', { headers: { 'api-token': keys.token } });
+    expectError(deleted, 405, 'method_not_allowed');
+    // RFC 9110 §15.5.6: a 405 says what the path takes; HEAD is not routed to GET endpoints
+    assert.equal(deleted.headers.get('allow'), 'GET');
     const before = up.requests.length;
+    const put = await call(gh, 'PUT', '/orders/v1/items');
+    expectError(put, 405, 'method_not_allowed');
+    assert.equal(put.headers.get('allow'), 'POST');
     expectError(await call(gh, 'PUT', '/orders/v1/slow'), 405, 'method_not_allowed');
     assert.equal(up.requests.length, before, 'nothing refused reaches the upstream');
+    assert.equal((await call(gh, 'GET', '/orders/v1/unknown')).headers.get('allow'), null, 'a 404 has no Allow');
   });
 
   test('401 without a credential, with WWW-Authenticate', async () => {
@@ -534,8 +541,21 @@ describe('gateway: requests through to the upstream and every refusal', () => {
     assert.equal(line.upstream_status, 200);
     assert.equal(line.bytes, Buffer.byteLength(r.text));
     assert.ok(Number.isInteger(line.duration_us) && line.duration_us > 0);
+    assert.equal(line.client_ip, '127.0.0.1');
+    assert.equal(typeof line.user_agent, 'string', 'fetch sends a user agent');
     const refused = await call(gh, 'GET', '/orders/v1/items/1', { headers: { authorization: `Bearer ${tamperSignature(token)}` } });
     assert.equal((await accessLine(gh, refused.json.request_id)).auth, 'bad_signature');
+    // the user agent as sent, JSON-escaped (quotes, backslashes, tabs), cut at 256 bytes
+    const agent = 'probe/1.0 "quoted" \\back\tslash';
+    const agented = await raw(gh, 'GET', '/orders/v1/items/2', { 'user-agent': agent, 'api-token': keys.token });
+    assert.equal((await accessLine(gh, agented.headers.get('x-request-id'))).user_agent, agent);
+    const long = `long/${'x'.repeat(1000)}`;
+    const longer = await raw(gh, 'GET', '/orders/v1/items/3', { 'user-agent': long, 'api-token': keys.token });
+    assert.equal((await accessLine(gh, longer.headers.get('x-request-id'))).user_agent, long.slice(0, 256));
+    const bare = await raw(gh, 'GET', '/orders/v1/items/4', { 'api-token': keys.token });
+    const bareLine = await accessLine(gh, bare.headers.get('x-request-id'));
+    assert.equal(bareLine.user_agent, null, 'no User-Agent: null');
+    assert.equal(bareLine.client_ip, '127.0.0.1');
     const stdout = gh.output().stdout;
     for (const secret of [keys.token, keys.narrow, oidcKey, token, token.split('.')[2], 'secret=query']) {
       assert.ok(!stdout.includes(secret), 'no token, key or query in the log');

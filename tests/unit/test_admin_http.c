@@ -150,6 +150,7 @@ struct answer {
     long content_length; /* -1 when the header is absent */
     long connects;       /* new connections curl made for this request */
     char content_type[128], allow[128], www_authenticate[256], cache_control[64];
+    char request_id[160];
 };
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
@@ -190,6 +191,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     header_value(p, size * n, "Allow", a->allow, sizeof a->allow);
     header_value(p, size * n, "WWW-Authenticate", a->www_authenticate, sizeof a->www_authenticate);
     header_value(p, size * n, "Cache-Control", a->cache_control, sizeof a->cache_control);
+    header_value(p, size * n, "X-Request-Id", a->request_id, sizeof a->request_id);
     header_value(p, size * n, "Content-Length", length, sizeof length);
     if (length[0] != '\0')
         a->content_length = atol(length);
@@ -201,6 +203,9 @@ static void answer_clear(struct answer *a)
     free(a->body);
     memset(a, 0, sizeof *a);
 }
+
+/* One more request header for the next call()s ("Name: value"), or NULL. */
+static const char *extra_header;
 
 /* One request on handle `h` (reused between calls, so connections are kept alive). `auth` is the
  * whole Authorization value or NULL. Returns the curl code; the answer goes to `a`. */
@@ -218,6 +223,8 @@ static CURLcode call(CURL *h, const char *method, const char *base, const char *
         snprintf(header, sizeof header, "Authorization: %s", auth);
         headers = curl_slist_append(headers, header);
     }
+    if (extra_header != NULL)
+        headers = curl_slist_append(headers, extra_header);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
@@ -257,7 +264,14 @@ static json_t *parse(const struct answer *a)
     return v;
 }
 
-/* Checks a JSON error answer: status, code, a message, and the framing headers. */
+/* 1 when `id` is 32 lower-case hex digits: a generated request id, as the gateway's. */
+static int is_generated_id(const char *id)
+{
+    return strlen(id) == 32 && strspn(id, "0123456789abcdef") == 32;
+}
+
+/* Checks a JSON error answer: status, code, a message, a request id in the body and in
+ * X-Request-Id, and the framing headers. */
 static void assert_error(const struct answer *a, long status, const char *code)
 {
     json_t *v = parse(a);
@@ -265,6 +279,8 @@ static void assert_error(const struct answer *a, long status, const char *code)
     assert_int_equal(a->status, status);
     assert_string_equal(member(v, "error"), code);
     assert_true(strlen(member(v, "message")) > 0);
+    assert_true(strlen(member(v, "request_id")) > 0);
+    assert_string_equal(member(v, "request_id"), a->request_id);
     assert_string_equal(a->content_type, "application/json");
     assert_string_equal(a->cache_control, "no-store");
     assert_int_equal(a->content_length, (long)a->len);
@@ -407,6 +423,51 @@ static void test_method_not_allowed(void **state)
     call(h, "DELETE", base, "/healthz", NULL, NULL, 0, &a);
     assert_error(&a, 405, "method_not_allowed");
     assert_string_equal(a.allow, "GET");
+    answer_clear(&a);
+    curl_easy_cleanup(h);
+}
+
+/* Every error answer names its request like the gateway's (SPEC §5): a sane X-Request-Id from
+ * the caller is kept so traces join up, any other is replaced by 128 random bits in hex, and
+ * each answer gets its own. Successful answers are left as they are. */
+static void test_error_request_id(void **state)
+{
+    CURL *h = curl_easy_init();
+    struct answer a;
+    char first[160];
+
+    call(h, "GET", base, "/nope", "Bearer " TOKEN, NULL, 0, &a);
+    assert_error(&a, 404, "not_found");
+    assert_true(is_generated_id(a.request_id));
+    snprintf(first, sizeof first, "%s", a.request_id);
+    answer_clear(&a);
+    call(h, "GET", base, "/v1/things", "Bearer wrong", NULL, 0, &a);
+    assert_error(&a, 401, "unauthorized");
+    assert_true(is_generated_id(a.request_id));
+    assert_string_not_equal(a.request_id, first);
+    answer_clear(&a);
+    call(h, "POST", base, "/v1/things", "Bearer " TOKEN, "[1", 2, &a);
+    assert_error(&a, 400, "bad_request");
+    answer_clear(&a);
+    call(h, "POST", base, "/v1/invalid", "Bearer " TOKEN, NULL, 0, &a);
+    assert_error(&a, 422, "validation_failed");
+    answer_clear(&a);
+
+    extra_header = "X-Request-Id: trace-42.abc_DEF";
+    call(h, "PUT", base, "/v1/things", "Bearer " TOKEN, "{}", 2, &a);
+    assert_error(&a, 405, "method_not_allowed");
+    assert_string_equal(a.request_id, "trace-42.abc_DEF");
+    answer_clear(&a);
+    extra_header = "X-Request-Id: no spaces; or=quotes\"";
+    call(h, "GET", base, "/nope", "Bearer " TOKEN, NULL, 0, &a);
+    assert_error(&a, 404, "not_found");
+    assert_true(is_generated_id(a.request_id));
+    answer_clear(&a);
+    extra_header = NULL;
+
+    call(h, "GET", base, "/v1/things/abc", "Bearer " TOKEN, NULL, 0, &a);
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.body, "{\"id\":\"abc\",\"method\":\"GET\",\"n\":1}");
     answer_clear(&a);
     curl_easy_cleanup(h);
 }
@@ -1045,6 +1106,7 @@ int main(void)
         cmocka_unit_test(test_not_found),
         cmocka_unit_test(test_method_not_allowed),
         cmocka_unit_test(test_unauthorized),
+        cmocka_unit_test(test_error_request_id),
         cmocka_unit_test(test_bad_json),
         cmocka_unit_test(test_body_limit),
         cmocka_unit_test(test_huge_body_refused_early),

@@ -642,6 +642,36 @@ static void test_route_method_not_allowed(void **state)
     gh_decision_clear(&d);
 }
 
+/* RFC 9110 §15.5.6: a 405 lists what the path does take (d->allow becomes the Allow header):
+ * the methods of the active endpoints whose template matches, in one fixed order. HEAD only
+ * where an endpoint says HEAD or ANY: the router does not send HEAD to GET endpoints. */
+static void test_route_405_allow(void **state)
+{
+    static const struct {
+        const char *method, *path, *allow;
+    } cases[] = {
+        {"PUT", "/orders/v1/items", "GET, POST"},
+        {"DELETE", "/orders/v1/items/42", "GET"},
+        {"HEAD", "/orders/v1/items/42", "GET"},
+        {"POST", "/orders/v1/files/a/b", "GET"},
+        {"POST", "/orders/v1", "GET"},
+    };
+    struct world *w = *state;
+    struct gh_decision d;
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        decide(w, &(struct call){.method = cases[i].method, .path = cases[i].path}, &d);
+        expect(cases[i].path, &d, 405, "method_not_allowed", NULL, NULL);
+        assert_string_equal(d.allow, cases[i].allow);
+        gh_decision_clear(&d);
+    }
+    /* no 405, no Allow */
+    decide(w, &(struct call){.method = "GET", .path = "/orders/v1/nothing"}, &d);
+    assert_int_equal(d.status, 404);
+    assert_string_equal(d.allow, "");
+    gh_decision_clear(&d);
+}
+
 static void test_route_any_method(void **state)
 {
     static const struct route_case cases[] = {
@@ -1333,6 +1363,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_route_not_found),
         cmocka_unit_test(test_route_method_not_allowed),
+        cmocka_unit_test(test_route_405_allow),
         cmocka_unit_test(test_route_any_method),
         cmocka_unit_test(test_route_exact_method_beats_any),
         cmocka_unit_test(test_route_templates),
