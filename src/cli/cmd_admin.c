@@ -816,6 +816,20 @@ static int run_single(struct gh_cli_admin *c, const struct invocation *inv)
     return rc;
 }
 
+int gh_cli_admin_flags(const char *name,
+                       void (*visit)(const char *flag, int takes_value, void *arg), void *arg)
+{
+    if (!gh_cli_admin_is_command(name))
+        return -1;
+    for (size_t g = 0; g < sizeof globals / sizeof globals[0]; g++)
+        visit(globals[g].name, globals[g].takes_value, arg);
+    for (size_t i = 0; i < N_ROUTES; i++)
+        for (const struct flag *f = routes[i].flags;
+             strcmp(routes[i].command, name) == 0 && f != NULL && f->name != NULL; f++)
+            visit(f->name, f->type != FT_QUERY, arg);
+    return 0;
+}
+
 static int wants_help(int argc, char **argv)
 {
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)

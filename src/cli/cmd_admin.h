@@ -21,6 +21,13 @@ int gh_cli_admin_main(int argc, char **argv);
 /* Prints the help of admin command `name` to `out`: 0, or -1 when it is not an admin command. */
 int gh_cli_admin_help(const char *name, FILE *out);
 
+/* Calls `visit` for each flag admin command `name` takes: the options every admin command takes,
+ * then the field flags of each of its verbs (a flag two verbs share comes once per verb), with 1
+ * when it takes a value. For tests that check the help against the parser. 0, or -1 when `name`
+ * is not an admin command. */
+int gh_cli_admin_flags(const char *name,
+                       void (*visit)(const char *flag, int takes_value, void *arg), void *arg);
+
 /* How a table cell shows its member: the value (a {requests, per_seconds} object as "N/S", an
  * array as a comma list, null or nothing as "-"), or the length of an array. */
 enum gh_cli_cell { GH_CELL_VALUE, GH_CELL_COUNT };

@@ -58,7 +58,7 @@ static const struct {
      "An endpoint is a method and path inside a collection.\n"
      "  --method METHOD       GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or ANY\n"
      "  --path /PATH          relative to the collection: /items/:id, a final /* for any rest\n"
-     "  --name NAME\n"
+     "  --name NAME           a name for people\n"
      "  --timeout-ms N        default: the collection's\n"
      "  --active true|false   default true\n"},
     {"clients",
@@ -69,8 +69,8 @@ static const struct {
      "       gatehouse clients delete ID\n"
      "\n"
      "A client is an API consumer (a company, a team).\n"
-     "  --name NAME\n"
-     "  --description TEXT\n"
+     "  --name NAME           unique name\n"
+     "  --description TEXT    free text\n"
      "  --active true|false   default true\n"},
     {"profiles",
      "usage: gatehouse profiles list\n"
@@ -83,7 +83,7 @@ static const struct {
      "An access profile grants collections to a client. `create` prints the profile's first key\n"
      "in plain text: it is shown only once.\n"
      "  --client ID                 client_id\n"
-     "  --name NAME\n"
+     "  --name NAME                 a name for people\n"
      "  --auth-type TYPE            oidc, jwt or token\n"
      "  --collections ID,ID         collection_ids granted\n"
      "  --discovery-url URL         oidc_discovery_url (oidc)\n"
@@ -93,12 +93,12 @@ static const struct {
      "  --key-claim NAME            the claim that carries the key\n"
      "  --policy ID                 policy_id ('' for none)\n"
      "  --required-claims A,B       default exp ('' for none)\n"
-     "  --allowed-issuers A,B\n"
-     "  --audiences A,B\n"
+     "  --allowed-issuers A,B       the issuers accepted in iss (default: the IdP's)\n"
+     "  --audiences A,B             aud must contain one of them (default: any)\n"
      "  --algorithms A,B            e.g. RS256,ES256\n"
      "  --leeway N                  leeway_seconds (default 60, at most 300)\n"
-     "  --ip-allow CIDR,CIDR\n"
-     "  --ip-deny CIDR,CIDR\n"
+     "  --ip-allow CIDR,CIDR        client addresses allowed (default: all)\n"
+     "  --ip-deny CIDR,CIDR         client addresses refused\n"
      "  --active true|false         default true\n"
      "  --no-validate               save an oidc profile without fetching its IdP's keys\n"},
     {"keys",
@@ -107,7 +107,8 @@ static const struct {
      "       gatehouse keys delete PROFILE_ID KEY_ID\n"
      "\n"
      "Access profile keys. `create` makes a new key, prints it in plain text (shown only once)\n"
-     "and revokes the profile's other keys at once, or after --grace-seconds N.\n"},
+     "and revokes the profile's other keys at once, or after --grace-seconds N.\n"
+     "  --grace-seconds N     keep the other keys valid for N more seconds\n"},
     {"policies",
      "usage: gatehouse policies list\n"
      "       gatehouse policies get ID\n"
@@ -116,7 +117,7 @@ static const struct {
      "       gatehouse policies delete ID\n"
      "\n"
      "A policy limits the requests of each access profile that uses it.\n"
-     "  --name NAME\n"
+     "  --name NAME                 unique name\n"
      "  --rate-limit N/SECONDS      e.g. 100/60; none for no limit\n"
      "  --quota N/SECONDS           e.g. 100000/86400; none for no quota\n"},
     {"providers",
@@ -131,7 +132,7 @@ static const struct {
      "\n"
      "Runs the gateway's checks on a request without proxying it and prints each step taken,\n"
      "then the final status and reason.\n"
-     "  --method METHOD\n"
+     "  --method METHOD             the request's method\n"
      "  --path PATH                 the public path, e.g. /orders/v1/items/7\n"
      "  --header 'Name: value'      a request header; may repeat\n"},
     {"config",
@@ -140,7 +141,8 @@ static const struct {
      "\n"
      "export writes the whole configuration as pretty JSON to FILE (made mode 0600) or to\n"
      "standard output; --secrets includes key hashes and jwt keys. apply replaces the whole\n"
-     "configuration with FILE's, atomically: all of it or nothing.\n"},
+     "configuration with FILE's, atomically: all of it or nothing.\n"
+     "  --secrets         (export) include key hashes and jwt keys\n"},
 };
 
 int gh_cli_admin_help(const char *name, FILE *out)

@@ -35,52 +35,61 @@
 
 struct serve_opts {
     const char *listen, *admin_listen, *db, *threads, *tls_cert, *tls_key, *key_claims, *max_stale,
-        *max_body, *log_level;
-    int allow_insecure_idp;
+        *max_body, *log_level, *allow_insecure_idp;
 };
 
-struct flag {
-    const char *name, *env;
-    size_t offset;
-    const char *fallback;
+/* Each flag's value lands in the member of struct serve_opts named by its id. */
+#define OPT(member) ((int)offsetof(struct serve_opts, member))
+
+static const struct gh_cli_flag flags[] = {
+    {"--listen", "GATEHOUSE_LISTEN", "ADDR", "0.0.0.0:8080",
+     "the gateway's listener: host:port, [v6]:port or *:port", OPT(listen)},
+    {"--admin-listen", "GATEHOUSE_ADMIN_LISTEN", "ADDR", "127.0.0.1:9901",
+     "the admin API's listener", OPT(admin_listen)},
+    {"--db", "GATEHOUSE_DB", "URL", "sqlite:./gatehouse.db",
+     "the store; its directory is the data directory, where admin-token is kept", OPT(db)},
+    {"--threads", "GATEHOUSE_THREADS", "N", NULL,
+     "gateway worker threads; one per core when not given", OPT(threads)},
+    {"--tls-cert", "GATEHOUSE_TLS_CERT", "FILE", NULL,
+     "certificate chain (PEM) for HTTPS with HTTP/2 on the gateway; needs --tls-key",
+     OPT(tls_cert)},
+    {"--tls-key", "GATEHOUSE_TLS_KEY", "FILE", NULL, "private key (PEM) of --tls-cert",
+     OPT(tls_key)},
+    {"--key-claims", "GATEHOUSE_KEY_CLAIMS", "LIST", GH_KEY_CLAIMS_DEFAULT,
+     "where tokens carry the access profile key, in order", OPT(key_claims)},
+    {"--max-stale", "GATEHOUSE_MAX_STALE", "DURATION", "24h",
+     "how long an IdP's last keys serve when refreshing them fails", OPT(max_stale)},
+    {"--max-body", "GATEHOUSE_MAX_BODY", "SIZE", "8MiB", "largest request body the gateway accepts",
+     OPT(max_body)},
+    {"--allow-insecure-idp", "GATEHOUSE_ALLOW_INSECURE_IDP", NULL, NULL,
+     "allow http:// discovery and JWKS URLs of non-loopback IdPs", OPT(allow_insecure_idp)},
+    {"--log-level", "GATEHOUSE_LOG_LEVEL", "LEVEL", "info", "debug, info, warn or error",
+     OPT(log_level)},
 };
 
-static const struct flag flags[] = {
-    {"--listen", "GATEHOUSE_LISTEN", offsetof(struct serve_opts, listen), "0.0.0.0:8080"},
-    {"--admin-listen", "GATEHOUSE_ADMIN_LISTEN", offsetof(struct serve_opts, admin_listen),
-     "127.0.0.1:9901"},
-    {"--db", "GATEHOUSE_DB", offsetof(struct serve_opts, db), "sqlite:./gatehouse.db"},
-    {"--threads", "GATEHOUSE_THREADS", offsetof(struct serve_opts, threads), NULL},
-    {"--tls-cert", "GATEHOUSE_TLS_CERT", offsetof(struct serve_opts, tls_cert), NULL},
-    {"--tls-key", "GATEHOUSE_TLS_KEY", offsetof(struct serve_opts, tls_key), NULL},
-    {"--key-claims", "GATEHOUSE_KEY_CLAIMS", offsetof(struct serve_opts, key_claims),
-     GH_KEY_CLAIMS_DEFAULT},
-    {"--max-stale", "GATEHOUSE_MAX_STALE", offsetof(struct serve_opts, max_stale), "24h"},
-    {"--max-body", "GATEHOUSE_MAX_BODY", offsetof(struct serve_opts, max_body), "8MiB"},
-    {"--log-level", "GATEHOUSE_LOG_LEVEL", offsetof(struct serve_opts, log_level), "info"},
-};
+#define N_FLAGS (sizeof flags / sizeof flags[0])
+
+const struct gh_cli_flag *gh_cli_serve_flags(size_t *n)
+{
+    *n = N_FLAGS;
+    return flags;
+}
 
 void gh_cli_serve_help(FILE *out)
 {
-    fputs("usage: gatehouse serve [options]   (each option also reads the environment variable "
-          "shown)\n"
-          "  --listen ADDR          gateway listener (GATEHOUSE_LISTEN, 0.0.0.0:8080)\n"
-          "  --admin-listen ADDR    admin API listener (GATEHOUSE_ADMIN_LISTEN, 127.0.0.1:9901)\n"
-          "  --db URL               store (GATEHOUSE_DB, sqlite:./gatehouse.db); its directory is "
-          "the\n"
-          "                         data directory, where admin-token is kept\n"
-          "  --threads N            gateway worker threads (GATEHOUSE_THREADS, one per core)\n"
-          "  --tls-cert FILE, --tls-key FILE   HTTPS with HTTP/2 on the gateway listener\n"
-          "  --key-claims LIST      where tokens carry the access profile key "
-          "(GATEHOUSE_KEY_CLAIMS,\n"
-          "                         " GH_KEY_CLAIMS_DEFAULT ")\n"
-          "  --max-stale DURATION   how long IdP keys serve past expiry when refresh fails (24h)\n"
-          "  --max-body SIZE        largest request body the gateway accepts (8MiB)\n"
-          "  --allow-insecure-idp   allow http:// for non-loopback IdPs "
-          "(GATEHOUSE_ALLOW_INSECURE_IDP=1)\n"
-          "  --log-level LEVEL      debug, info, warn, error (GATEHOUSE_LOG_LEVEL)\n"
-          "The admin token is GATEHOUSE_ADMIN_TOKEN, or made at first start into <data "
-          "dir>/admin-token.\n",
+    fputs(
+        "usage: gatehouse serve [options]\n"
+        "\n"
+        "Runs the gateway (the data plane), the admin API and the manager of the IdPs' signing\n"
+        "keys, until SIGTERM or SIGINT (which drain the requests in flight). Each option may also\n"
+        "come from its environment variable; the option wins.\n"
+        "\n",
+        out);
+    gh_cli_flags_help(flags, N_FLAGS, out);
+    fputs("\n"
+          "The admin token is GATEHOUSE_ADMIN_TOKEN (16 to 255 characters), or one made at the\n"
+          "first start into the file admin-token of the data directory (mode 0600), where the\n"
+          "admin commands find it.\n",
           out);
 }
 
@@ -90,36 +99,32 @@ static int usage(const char *what, const char *value)
     return GH_EXIT_USAGE;
 }
 
+static void set_opt(struct serve_opts *o, const struct gh_cli_flag *flag, const char *value)
+{
+    *(const char **)((char *)o + flag->id) = value;
+}
+
+/* The environment and the defaults first, then the command line over them. */
 static int parse_flags(int argc, char **argv, struct serve_opts *o)
 {
-    for (size_t f = 0; f < sizeof flags / sizeof flags[0]; f++) {
-        const char *env = getenv(flags[f].env);
-        *(const char **)((char *)o + flags[f].offset) =
-            env != NULL && *env ? env : flags[f].fallback;
+    const struct gh_cli_flag *flag;
+    const char *value;
+
+    for (size_t f = 0; f < N_FLAGS; f++) {
+        const char *env = gh_cli_flag_env(&flags[f]);
+        set_opt(o, &flags[f], env != NULL ? env : flags[f].fallback);
     }
-    const char *insecure = getenv("GATEHOUSE_ALLOW_INSECURE_IDP");
-    o->allow_insecure_idp = insecure != NULL && strcmp(insecure, "1") == 0;
     for (int i = 1; i < argc; i++) {
-        size_t f = 0;
-        if (strcmp(argv[i], "--allow-insecure-idp") == 0) {
-            o->allow_insecure_idp = 1;
-            continue;
+        if (gh_cli_is_help(argv[i])) {
+            gh_cli_serve_help(stdout);
+            return -1;
         }
-        for (; f < sizeof flags / sizeof flags[0]; f++) {
-            size_t len = strlen(flags[f].name);
-            if (strncmp(argv[i], flags[f].name, len) != 0 ||
-                (argv[i][len] != '\0' && argv[i][len] != '='))
-                continue;
-            const char *v = argv[i][len] == '=' ? argv[i] + len + 1
-                            : i + 1 < argc      ? argv[++i]
-                                                : NULL;
-            if (v == NULL)
-                return usage("option needs a value", flags[f].name);
-            *(const char **)((char *)o + flags[f].offset) = v;
-            break;
-        }
-        if (f == sizeof flags / sizeof flags[0])
+        int m = gh_cli_flag_match(flags, N_FLAGS, argc, argv, &i, &flag, &value);
+        if (m < 0)
+            return usage("option needs a value", flag->name);
+        if (m == 0)
             return usage("unknown option", argv[i]);
+        set_opt(o, flag, value);
     }
     if (gh_log_set_level(o->log_level) != GH_OK)
         return usage("--log-level must be debug, info, warn or error, not", o->log_level);
@@ -343,7 +348,7 @@ static int start_services(const struct serve_opts *o, struct services *s)
     }
     gh_oidc_options_default(&s->oidc);
     s->oidc.max_stale_ms = max_stale;
-    s->oidc.allow_insecure = o->allow_insecure_idp;
+    s->oidc.allow_insecure = o->allow_insecure_idp != NULL;
     s->oidc.persistence = gh_store_persistence(s->store);
     if (gh_oidc_manager_new(&s->oidc, &s->manager) != GH_OK) {
         fprintf(stderr, "gatehouse serve: cannot start the provider manager\n");
@@ -410,7 +415,7 @@ int gh_cli_serve(int argc, char **argv)
 
     memset(&s, 0, sizeof s);
     if ((rc = parse_flags(argc, argv, &o)) != GH_EXIT_OK)
-        return rc;
+        return rc < 0 ? GH_EXIT_OK : rc; /* < 0: the help was asked for and printed */
     /* every thread started from here on inherits the mask: only sigwait below sees these */
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGTERM);

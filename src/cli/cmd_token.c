@@ -36,34 +36,73 @@ struct verify_opts {
     int allow_insecure_idp;
 };
 
+enum verify_flag {
+    V_JWKS,
+    V_KEY,
+    V_DISCOVERY,
+    V_ALG,
+    V_ISSUER,
+    V_AUDIENCE,
+    V_REQUIRE,
+    V_LEEWAY,
+    V_NOW,
+    V_INSECURE
+};
+
+static const struct gh_cli_flag verify_flags[] = {
+    {"--jwks", NULL, "FILE", NULL, "a JWK Set ({\"keys\":[...]}) of public keys", V_JWKS},
+    {"--key", NULL, "FILE", NULL,
+     "one key: a PEM public key or certificate, or one JWK (an oct JWK for HMAC)", V_KEY},
+    {"--discovery-url", NULL, "URL", NULL,
+     "a live IdP's /.well-known/openid-configuration: its issuer and keys, as the gateway reads "
+     "them; iss must be its issuer",
+     V_DISCOVERY},
+    {"--alg", NULL, "ALG", NULL,
+     "an accepted algorithm; may repeat (default: every asymmetric one, RS*, PS*, ES*, EdDSA; "
+     "HMAC, HS*, only when named)",
+     V_ALG},
+    {"--issuer", NULL, "ISS", NULL,
+     "iss must equal ISS; with --discovery-url, instead of the IdP's issuer (as a profile's "
+     "allowed_issuers: ADFS, Entra ID v1)",
+     V_ISSUER},
+    {"--audience", NULL, "AUD", NULL, "aud must contain one of the given audiences; may repeat",
+     V_AUDIENCE},
+    {"--require", NULL, "CLAIMS", "exp", "comma list of claims that must be present ('' for none)",
+     V_REQUIRE},
+    {"--leeway", NULL, "SECONDS", "60", "clock skew allowed for exp, nbf, iat (at most 300)",
+     V_LEEWAY},
+    {"--now", NULL, "EPOCH", NULL, "check the times as of EPOCH instead of now", V_NOW},
+    {"--allow-insecure-idp", NULL, NULL, NULL,
+     "allow an http:// --discovery-url of a non-loopback IdP", V_INSECURE},
+};
+
+#define N_VERIFY_FLAGS (sizeof verify_flags / sizeof verify_flags[0])
+
+const struct gh_cli_flag *gh_cli_token_verify_flags(size_t *n)
+{
+    *n = N_VERIFY_FLAGS;
+    return verify_flags;
+}
+
 void gh_cli_token_help(FILE *out)
 {
+    fputs("usage: gatehouse token verify (--jwks FILE | --key FILE | --discovery-url URL)\n"
+          "                              [--alg ALG]... [--issuer ISS] [--audience AUD]...\n"
+          "                              [--require CLAIMS] [--leeway SECONDS] [--now EPOCH]\n"
+          "                              [TOKEN | -]\n"
+          "       gatehouse token decode [TOKEN | -]\n"
+          "\n"
+          "verify checks one token by the rules of gatehouse (signature, alg, kid, times, issuer,\n"
+          "audience, required claims), offline against a key or a JWK Set, or against a live IdP,\n"
+          "and prints one JSON object:\n"
+          "  {\"valid\":true,\"alg\":...,\"kid\":...,\"header\":{...},\"claims\":{...}}  exit 0\n"
+          "  {\"valid\":false,\"error\":\"<reason>\",\"message\":\"...\"}             exit 1\n"
+          "Bad usage or an unreadable file exits 2.\n"
+          "\n",
+          out);
+    gh_cli_flags_help(verify_flags, N_VERIFY_FLAGS, out);
     fputs(
-        "usage: gatehouse token verify (--jwks FILE | --key FILE | --discovery-url URL)\n"
-        "                              [--alg ALG]... [--issuer ISS] [--audience AUD]...\n"
-        "                              [--require CLAIMS] [--leeway SECONDS] [--now EPOCH]\n"
-        "                              [TOKEN | -]\n"
-        "       gatehouse token decode [TOKEN | -]\n"
-        "\n"
-        "verify checks one token by the rules of gatehouse (signature, alg, kid, times, issuer,\n"
-        "audience, required claims) and prints one JSON object:\n"
-        "  {\"valid\":true,\"alg\":...,\"kid\":...,\"header\":{...},\"claims\":{...}}  exit 0\n"
-        "  {\"valid\":false,\"error\":\"<reason>\",\"message\":\"...\"}             exit 1\n"
-        "Bad usage or an unreadable file exits 2.\n"
-        "\n"
-        "  --jwks FILE         a JWK Set ({\"keys\":[...]}) of public keys\n"
-        "  --key FILE          one key: a PEM public key or certificate, or one JWK (an oct JWK\n"
-        "                      for HMAC)\n"
-        "  --alg ALG           an accepted algorithm; may repeat. Default: every asymmetric one\n"
-        "                      (RS*, PS*, ES*, EdDSA); HMAC (HS*) only when named\n"
-        "  --issuer ISS        iss must equal ISS; with --discovery-url, instead of the IdP's\n"
-        "                      issuer (as a profile's allowed_issuers: ADFS, Entra ID v1)\n"
-        "  --audience AUD      aud must contain one of the given audiences; may repeat\n"
-        "  --require CLAIMS    comma list of claims that must be present (default exp, '' for "
-        "none)\n"
-        "  --leeway SECONDS    clock skew allowed for exp, nbf, iat (default 60, at most 300)\n"
-        "  --now EPOCH         check the times as of EPOCH instead of now\n"
-        "  TOKEN | -           the token, or - (or nothing) to read it from standard input\n"
+        "  TOKEN | -               the token, or - (or nothing) to read it from standard input\n"
         "\n"
         "decode prints the header and payload WITHOUT checking anything; never trust its output.\n",
         out);
@@ -106,76 +145,87 @@ static int split_list(char *buf, const char **items, size_t *n)
     return 0;
 }
 
-/* Value of option `name` at argv[*i], as "--name VALUE" or "--name=VALUE"; NULL when not it. */
-static const char *option_value(int argc, char **argv, int *i, const char *name, int *missing)
+/* One flag's value into the options; GH_EXIT_OK or a usage error. */
+static int set_verify_opt(struct verify_opts *o, int id, const char *v, const char **require,
+                          unsigned *algs)
 {
-    size_t len = strlen(name);
-    if (strncmp(argv[*i], name, len) != 0)
-        return NULL;
-    if (argv[*i][len] == '=')
-        return argv[*i] + len + 1;
-    if (argv[*i][len] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        *missing = 1;
-        return NULL;
+    unsigned one;
+    int64_t n;
+
+    switch ((enum verify_flag)id) {
+    case V_JWKS:
+        o->jwks_path = v;
+        break;
+    case V_KEY:
+        o->key_path = v;
+        break;
+    case V_DISCOVERY:
+        o->discovery_url = v;
+        break;
+    case V_ALG:
+        if (gh_algs_parse(v, &one) != GH_OK)
+            return usage_error("unsupported algorithm '%s' (RS256..512, PS256..512, ES256..512, "
+                               "EdDSA, HS256..512)",
+                               v);
+        *algs |= one;
+        break;
+    case V_ISSUER:
+        o->issuer = v;
+        break;
+    case V_AUDIENCE:
+        if (o->n_audiences == MAX_LIST)
+            return usage_error("too many --audience options (at most %d)", MAX_LIST);
+        o->audiences[o->n_audiences++] = v;
+        break;
+    case V_REQUIRE:
+        *require = v;
+        break;
+    case V_LEEWAY:
+        if (parse_int(v, 0, GH_LEEWAY_MAX, &n) != 0)
+            return usage_error("--leeway must be a whole number of seconds from 0 to 300, not '%s'",
+                               v);
+        o->leeway = n;
+        break;
+    case V_NOW:
+        if (parse_int(v, 0, GH_TIME_MAX, &n) != 0)
+            return usage_error("--now must be seconds since the epoch, not '%s'", v);
+        o->now = n;
+        break;
+    case V_INSECURE:
+        o->allow_insecure_idp = 1;
+        break;
     }
-    return argv[++*i];
+    return GH_EXIT_OK;
 }
 
+/* GH_EXIT_OK, a usage error, or -1 after printing the help that was asked for. */
 static int parse_verify_opts(int argc, char **argv, struct verify_opts *o)
 {
     const char *require = "exp";
     unsigned algs = 0;
+    int rc;
 
     o->leeway = 60;
     o->now = (int64_t)time(NULL);
     for (int i = 1; i < argc; i++) {
-        int missing = 0;
+        const struct gh_cli_flag *flag;
         const char *v;
-        int64_t n;
-        if ((v = option_value(argc, argv, &i, "--jwks", &missing)) != NULL) {
-            o->jwks_path = v;
-        } else if ((v = option_value(argc, argv, &i, "--key", &missing)) != NULL) {
-            o->key_path = v;
-        } else if ((v = option_value(argc, argv, &i, "--discovery-url", &missing)) != NULL) {
-            o->discovery_url = v;
-        } else if ((v = option_value(argc, argv, &i, "--alg", &missing)) != NULL) {
-            unsigned one;
-            if (gh_algs_parse(v, &one) != GH_OK)
-                return usage_error(
-                    "unsupported algorithm '%s' (RS256..512, PS256..512, ES256..512, "
-                    "EdDSA, HS256..512)",
-                    v);
-            algs |= one;
-        } else if ((v = option_value(argc, argv, &i, "--issuer", &missing)) != NULL) {
-            o->issuer = v;
-        } else if ((v = option_value(argc, argv, &i, "--audience", &missing)) != NULL) {
-            if (o->n_audiences == MAX_LIST)
-                return usage_error("too many --audience options (at most %d)", MAX_LIST);
-            o->audiences[o->n_audiences++] = v;
-        } else if ((v = option_value(argc, argv, &i, "--require", &missing)) != NULL) {
-            require = v;
-        } else if ((v = option_value(argc, argv, &i, "--leeway", &missing)) != NULL) {
-            if (parse_int(v, 0, GH_LEEWAY_MAX, &n) != 0)
-                return usage_error(
-                    "--leeway must be a whole number of seconds from 0 to 300, not '%s'", v);
-            o->leeway = n;
-        } else if ((v = option_value(argc, argv, &i, "--now", &missing)) != NULL) {
-            if (parse_int(v, 0, GH_TIME_MAX, &n) != 0)
-                return usage_error("--now must be seconds since the epoch, not '%s'", v);
-            o->now = n;
-        } else if (strcmp(argv[i], "--allow-insecure-idp") == 0) {
-            o->allow_insecure_idp = 1;
-        } else if (missing) {
+        int m = gh_cli_flag_match(verify_flags, N_VERIFY_FLAGS, argc, argv, &i, &flag, &v);
+        if (m < 0)
             return usage_error("option %s needs a value", argv[i]);
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            return usage_error("unknown option '%s'", argv[i]);
-        } else if (o->token_arg != NULL) {
-            return usage_error("more than one token given");
-        } else {
-            o->token_arg = argv[i];
+        if (m > 0 && (rc = set_verify_opt(o, flag->id, v, &require, &algs)) != GH_EXIT_OK)
+            return rc;
+        if (m > 0)
+            continue;
+        if (gh_cli_is_help(argv[i])) {
+            gh_cli_token_help(stdout);
+            return -1;
         }
+        if (argv[i][0] == '-' && argv[i][1] != '\0')
+            return usage_error("unknown option '%s'", argv[i]);
+        if (o->token_arg != NULL)
+            return usage_error("more than one token given");
+        o->token_arg = argv[i];
     }
     if (!!o->jwks_path + !!o->key_path + !!o->discovery_url != 1)
         return usage_error("give exactly one of --jwks FILE, --key FILE or --discovery-url URL%s",
@@ -306,8 +356,11 @@ static int token_verify(int argc, char **argv)
     int rc, exit_code;
 
     memset(&jwt, 0, sizeof jwt);
-    if ((exit_code = parse_verify_opts(argc, argv, &o)) != GH_EXIT_OK)
+    if ((exit_code = parse_verify_opts(argc, argv, &o)) != GH_EXIT_OK) {
+        if (exit_code < 0) /* the help was asked for and printed */
+            exit_code = GH_EXIT_OK;
         goto out;
+    }
     if (o.discovery_url != NULL)
         exit_code = fetch_provider_keys(&o, &manager, &keyset);
     else
@@ -379,6 +432,10 @@ static int token_decode(int argc, char **argv)
     size_t len;
     const char *dot1, *dot2;
 
+    if (argc == 2 && gh_cli_is_help(argv[1])) {
+        gh_cli_token_help(stdout);
+        return GH_EXIT_OK;
+    }
     if (argc > 2)
         return usage_error("decode takes one token (or - for standard input)");
     if (read_token(argc == 2 ? argv[1] : NULL, &token, &len) != 0) {
@@ -411,7 +468,7 @@ int gh_cli_token(int argc, char **argv)
         return token_verify(argc - 1, argv + 1);
     if (strcmp(argv[1], "decode") == 0)
         return token_decode(argc - 1, argv + 1);
-    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
+    if (strcmp(argv[1], "help") == 0 || gh_cli_is_help(argv[1])) {
         gh_cli_token_help(stdout);
         return GH_EXIT_OK;
     }

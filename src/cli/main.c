@@ -3,7 +3,6 @@
  * Entry point of the one `gatehouse` binary: dispatches to a subcommand and prints help. Each
  * subcommand lives in its own cmd_*.c file and uses the public headers of the core only.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +21,8 @@ static void usage(FILE *out)
           "usage: gatehouse <command> [options]\n"
           "\n"
           "commands:\n"
-          "  serve                 start the server: admin API, IdP key manager (gateway: soon)\n"
-          "  token verify          check a JWT offline against a key, a JWK Set or (later) an IdP\n"
+          "  serve                 run the gateway, the admin API and the IdP key manager\n"
+          "  token verify          check a JWT against a key, a JWK Set or a live IdP's keys\n"
           "  token decode          print a JWT's header and payload WITHOUT verifying it\n"
           "  collections           list|get|create|update|delete API collections\n"
           "  endpoints             list|get|create|update|delete endpoints of a collection\n"
@@ -67,41 +66,6 @@ static int cmd_help(int argc, char **argv)
     return GH_EXIT_USAGE;
 }
 
-int gh_cli_read_file(const char *path, size_t max, char **data, size_t *len)
-{
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    char *buf;
-    size_t got;
-    int rc = 0;
-
-    *data = NULL;
-    *len = 0;
-    if (f == NULL)
-        return -1;
-    buf = malloc(max + 2);
-    if (buf == NULL) {
-        if (f != stdin)
-            fclose(f);
-        errno = ENOMEM;
-        return -1;
-    }
-    got = fread(buf, 1, max + 1, f);
-    if (ferror(f))
-        rc = -1;
-    else if (got > max)
-        rc = -2;
-    if (f != stdin)
-        fclose(f);
-    if (rc != 0) {
-        free(buf);
-        return rc;
-    }
-    buf[got] = '\0';
-    *data = buf;
-    *len = got;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -116,10 +80,14 @@ int main(int argc, char **argv)
     if (gh_cli_admin_is_command(cmd))
         return gh_cli_admin_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        if (argc > 2 && gh_cli_is_help(argv[2])) {
+            usage(stdout);
+            return GH_EXIT_OK;
+        }
         printf("gatehouse %s\n", GH_VERSION);
         return GH_EXIT_OK;
     }
-    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+    if (strcmp(cmd, "help") == 0 || gh_cli_is_help(cmd))
         return cmd_help(argc - 1, argv + 1);
     fprintf(stderr, "gatehouse: unknown command '%s'\n\n", cmd);
     usage(stderr);
