@@ -68,6 +68,7 @@ struct gh_oidc_manager {
     size_t count, cap;
     atomic_int stopping;
     unsigned rand_state;
+    atomic_uint_fast64_t wakeups; /* passes of the loop */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -360,6 +361,11 @@ static void load_persisted(struct gh_provider *p)
 
 /* ---- the loop ---- */
 
+/*
+ * Starts what is due and returns when this provider next needs the thread. Only a time at which
+ * something will happen may be returned: a past time that nothing acts on makes the loop poll with
+ * a zero timeout forever (a retired provider's passed refresh time did exactly that).
+ */
 static int64_t service_provider(struct gh_provider *p, int64_t now)
 {
     int start = 0, kid = 0;
@@ -368,16 +374,18 @@ static int64_t service_provider(struct gh_provider *p, int64_t now)
     if (!p->loaded)
         load_persisted(p);
     pthread_mutex_lock(&p->lock);
-    if (!p->busy && (!atomic_load(&p->retired) || p->refresh_requested || p->refetch_requested) &&
-        (p->refresh_requested || p->refetch_requested || now >= p->next_refresh_ms)) {
+    /* a retired provider is fetched only when asked to; its schedule means nothing until then */
+    int scheduled = !atomic_load(&p->retired);
+    if (!p->busy && (p->refresh_requested || p->refetch_requested ||
+                     (scheduled && now >= p->next_refresh_ms))) {
         kid = p->refetch_requested && !p->refresh_requested && now < p->next_refresh_ms;
         p->busy = start = 1;
         p->refresh_requested = p->refetch_requested = 0;
         if (kid)
             p->counters.refetches++;
     }
-    notify_expired(p, now);
-    next = p->busy ? INT64_MAX : p->next_refresh_ms;
+    notify_expired(p, now); /* so every waiter left has its deadline in the future */
+    next = p->busy || !scheduled ? INT64_MAX : p->next_refresh_ms;
     for (struct gh_provider_wait *w = p->waiters; w != NULL; w = w->next)
         next = w->deadline_ms < next ? w->deadline_ms : next;
     pthread_mutex_unlock(&p->lock);
@@ -413,6 +421,7 @@ static void *manager_main(void *arg)
             on_done(p, msg->data.result);
             next = now; /* a finished fetch may have started another: go round again */
         }
+        atomic_fetch_add_explicit(&m->wakeups, 1, memory_order_relaxed);
         int64_t wait = next - now_of(&m->o);
         wait = wait < 0 ? 0 : wait > 1000 ? 1000 : wait;
         curl_multi_poll(m->multi, NULL, 0, (int)wait, NULL);
@@ -485,6 +494,11 @@ void gh_oidc_manager_free(struct gh_oidc_manager *m)
 void gh_oidc_manager_wake(struct gh_oidc_manager *m)
 {
     curl_multi_wakeup(m->multi);
+}
+
+void gh_oidc_manager_counters(struct gh_oidc_manager *m, struct gh_oidc_manager_counters *out)
+{
+    out->wakeups = atomic_load_explicit(&m->wakeups, memory_order_relaxed);
 }
 
 /* "prv_" + 16 base62 characters of the SHA-256 of the URL: stable across restarts. */

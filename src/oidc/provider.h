@@ -87,6 +87,13 @@ void gh_oidc_manager_free(struct gh_oidc_manager *m);
 /* Wakes the manager to re-read its clock now (tests that move an injected clock). */
 void gh_oidc_manager_wake(struct gh_oidc_manager *m);
 
+/* The manager thread's own counters, for /metrics and tests. A wake-up is one pass of its loop:
+ * an idle manager wakes about once a second, so a fast-growing count means it spins. */
+struct gh_oidc_manager_counters {
+    uint64_t wakeups;
+};
+void gh_oidc_manager_counters(struct gh_oidc_manager *m, struct gh_oidc_manager_counters *out);
+
 enum gh_provider_source { GH_PROVIDER_DISCOVERY, GH_PROVIDER_JWKS_URI };
 
 /*
