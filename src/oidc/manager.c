@@ -32,6 +32,7 @@ struct gh_provider {
     struct gh_snapshot_slot slot;
     atomic_int retired; /* no profile uses it: not fetched, not listed (never freed: snapshots may
                            still point at it) */
+    int refused; /* set once at creation: the URL may not be fetched (GH_ERR_*); never fetches */
 
     /* shared with other threads, under `lock` */
     pthread_mutex_t lock;
@@ -371,6 +372,8 @@ static int64_t service_provider(struct gh_provider *p, int64_t now)
     int start = 0, kid = 0;
     int64_t next;
 
+    if (p->refused)
+        return INT64_MAX; /* nothing will ever be due: its waiters were refused at once */
     if (!p->loaded)
         load_persisted(p);
     pthread_mutex_lock(&p->lock);
@@ -514,8 +517,24 @@ static void make_id(const char *url, char *id)
     id[20] = '\0';
 }
 
+/* Why a refused provider never fetches, in its last_error: the rule and how to satisfy it. */
+static void explain_refusal(struct gh_provider *p)
+{
+    const char *what = p->source == GH_PROVIDER_DISCOVERY ? "discovery URL" : "JWKS URI";
+    if (p->refused == GH_ERR_URL_INSECURE)
+        snprintf(p->last_error, sizeof p->last_error,
+                 "%s refused: plain http to a non-loopback host; use https or "
+                 "--allow-insecure-idp",
+                 what);
+    else
+        snprintf(p->last_error, sizeof p->last_error, "%s refused: %s", what,
+                 gh_error_message(p->refused));
+    p->last_code = p->refused;
+    p->ready = 1; /* its first (and only) outcome is known now */
+}
+
 static struct gh_provider *provider_new(struct gh_oidc_manager *m, enum gh_provider_source source,
-                                        const char *url, const char *issuer)
+                                        const char *url, const char *issuer, int refused)
 {
     struct gh_provider *p = calloc(1, sizeof *p);
     if (p == NULL || (p->url = strdup(url)) == NULL) {
@@ -530,6 +549,9 @@ static struct gh_provider *provider_new(struct gh_oidc_manager *m, enum gh_provi
     atomic_init(&p->retired, 0);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->ready_cond, NULL);
+    p->refused = refused;
+    if (refused != GH_OK)
+        explain_refusal(p);
     return p;
 }
 
@@ -541,11 +563,11 @@ int gh_oidc_provider_get(struct gh_oidc_manager *m, enum gh_provider_source sour
     int rc;
 
     *out = NULL;
-    if ((rc = gh_oidc_url_check(url, m->o.allow_insecure)) != GH_OK)
-        return rc;
-    if (source == GH_PROVIDER_DISCOVERY &&
-        (rc = gh_oidc_expected_issuer(url, issuer, sizeof issuer)) != GH_OK)
-        return rc;
+    /* a URL that may not be fetched still gets its provider (SPEC §1: one per URL in use), so
+     * that the operator sees it and why its tokens get keys_unavailable */
+    rc = gh_oidc_url_check(url, m->o.allow_insecure);
+    if (rc == GH_OK && source == GH_PROVIDER_DISCOVERY)
+        rc = gh_oidc_expected_issuer(url, issuer, sizeof issuer);
     pthread_mutex_lock(&m->lock);
     for (size_t i = 0; i < m->count && p == NULL; i++) {
         if (m->providers[i]->source == source && strcmp(m->providers[i]->url, url) == 0)
@@ -560,7 +582,7 @@ int gh_oidc_provider_get(struct gh_oidc_manager *m, enum gh_provider_source sour
                 m->cap = cap;
             }
         }
-        if (m->count < m->cap && (p = provider_new(m, source, url, issuer)) != NULL)
+        if (m->count < m->cap && (p = provider_new(m, source, url, issuer, rc)) != NULL)
             m->providers[m->count++] = p;
     }
     pthread_mutex_unlock(&m->lock);
@@ -573,7 +595,7 @@ int gh_oidc_provider_get(struct gh_oidc_manager *m, enum gh_provider_source sour
     }
     curl_multi_wakeup(m->multi);
     *out = p;
-    return GH_OK;
+    return rc;
 }
 
 struct gh_provider **gh_oidc_providers(struct gh_oidc_manager *m, size_t *count)
@@ -632,6 +654,8 @@ int gh_provider_request_refetch(struct gh_provider *p, const struct gh_keyset *k
     int64_t now = now_of(&p->m->o);
     int rc;
 
+    if (p->refused)
+        return GH_ERR_KEYS_UNAVAILABLE;
     pthread_mutex_lock(&p->lock);
     if ((const void *)atomic_load(&p->slot.current) != (const void *)ks && ks != NULL &&
         atomic_load(&p->slot.current) != NULL) {
@@ -714,6 +738,8 @@ int gh_provider_check_now(struct gh_provider *p, int64_t timeout_ms)
     struct timespec until;
     int rc = 0;
 
+    if (p->refused)
+        return p->refused; /* it never fetches: waiting would only time out */
     deadline_in(&until, timeout_ms);
     pthread_mutex_lock(&p->lock);
     /* a fetch already in flight may have started before the caller's change: wait for a new one */

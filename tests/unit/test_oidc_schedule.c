@@ -208,6 +208,47 @@ static void test_waiters_and_refetches(void **state)
     gh_keyset_unref(ks);
 }
 
+/* Issue 10, item 8: a URL gatehouse may not fetch still has a provider, which says why and idles.
+ */
+static void test_refused_url_has_a_provider_that_never_fetches(void **state)
+{
+    struct fixture *f = *state;
+    const char *url = "http://idp.example.test/.well-known/openid-configuration";
+    struct gh_provider *p = NULL, **all;
+    size_t n;
+
+    assert_int_equal(gh_oidc_manager_new(&f->options, &f->m), GH_OK);
+    assert_int_equal(gh_oidc_provider_get(f->m, GH_PROVIDER_DISCOVERY, url, &p),
+                     GH_ERR_URL_INSECURE);
+    assert_non_null(p);
+    assert_string_equal(gh_provider_url(p), url);
+    all = gh_oidc_providers(f->m, &n);
+    assert_int_equal(n, 1);
+    assert_ptr_equal(all[0], p);
+    free(all);
+    assert_int_equal(gh_provider_wait_ready(p, 1000), GH_ERR_URL_INSECURE);
+    assert_int_equal(gh_provider_check_now(p, 5000), GH_ERR_URL_INSECURE); /* at once */
+    gh_provider_refresh(p);
+    json_t *status = gh_provider_status(p);
+    assert_string_equal(json_string_value(json_object_get(status, "last_error")),
+                        "discovery URL refused: plain http to a non-loopback host; use https or "
+                        "--allow-insecure-idp");
+    assert_true(json_is_false(json_object_get(status, "available")));
+    assert_true(json_is_null(json_object_get(status, "next_refresh_at")));
+    json_decref(status);
+    assert_in_range(wakeups_over_window(f, "refused URL"), 0, MAX_WAKEUPS);
+    struct gh_provider_counters c;
+    gh_provider_counters(p, &c);
+    assert_int_equal(c.fetches, 0);
+    /* a JWKS URI without a host is refused the same way, under its own name */
+    assert_int_equal(gh_oidc_provider_get(f->m, GH_PROVIDER_JWKS_URI, "jwks.json", &p),
+                     GH_ERR_URL_INVALID);
+    status = gh_provider_status(p);
+    assert_non_null(
+        strstr(json_string_value(json_object_get(status, "last_error")), "JWKS URI refused: "));
+    json_decref(status);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +258,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failing_provider_backs_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retired_while_a_fetch_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waiters_and_refetches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_url_has_a_provider_that_never_fetches, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
