@@ -832,6 +832,16 @@ static void metrics(void *ctx, const struct gh_admin_request *req, struct gh_adm
            config ? config->n_collections : 0, config ? config->n_profiles : 0);
     provider_metrics(all, n, &buf, &len, &cap);
     free(all);
+    if (app->providers != NULL) {
+        struct gh_oidc_manager_counters mc;
+        gh_oidc_manager_counters(app->providers, &mc);
+        metric(&buf, &len, &cap,
+               "# HELP gatehouse_provider_manager_wakeups_total Passes of the provider thread's "
+               "loop (about one a second when idle; a fast rise means it spins).\n"
+               "# TYPE gatehouse_provider_manager_wakeups_total counter\n"
+               "gatehouse_provider_manager_wakeups_total %llu\n",
+               (unsigned long long)mc.wakeups);
+    }
     gh_config_unref(config);
     if (app->gateway != NULL)
         gateway_metrics(gh_gateway_server_metrics(app->gateway), &buf, &len, &cap);

@@ -32,6 +32,7 @@ struct gh_provider {
     struct gh_snapshot_slot slot;
     atomic_int retired; /* no profile uses it: not fetched, not listed (never freed: snapshots may
                            still point at it) */
+    int refused; /* set once at creation: the URL may not be fetched (GH_ERR_*); never fetches */
 
     /* shared with other threads, under `lock` */
     pthread_mutex_t lock;
@@ -68,6 +69,7 @@ struct gh_oidc_manager {
     size_t count, cap;
     atomic_int stopping;
     unsigned rand_state;
+    atomic_uint_fast64_t wakeups; /* passes of the loop */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -360,24 +362,33 @@ static void load_persisted(struct gh_provider *p)
 
 /* ---- the loop ---- */
 
+/*
+ * Starts what is due and returns when this provider next needs the thread. Only a time at which
+ * something will happen may be returned: a past time that nothing acts on makes the loop poll with
+ * a zero timeout forever (a retired provider's passed refresh time did exactly that).
+ */
 static int64_t service_provider(struct gh_provider *p, int64_t now)
 {
     int start = 0, kid = 0;
     int64_t next;
 
+    if (p->refused)
+        return INT64_MAX; /* nothing will ever be due: its waiters were refused at once */
     if (!p->loaded)
         load_persisted(p);
     pthread_mutex_lock(&p->lock);
-    if (!p->busy && (!atomic_load(&p->retired) || p->refresh_requested || p->refetch_requested) &&
-        (p->refresh_requested || p->refetch_requested || now >= p->next_refresh_ms)) {
+    /* a retired provider is fetched only when asked to; its schedule means nothing until then */
+    int scheduled = !atomic_load(&p->retired);
+    if (!p->busy && (p->refresh_requested || p->refetch_requested ||
+                     (scheduled && now >= p->next_refresh_ms))) {
         kid = p->refetch_requested && !p->refresh_requested && now < p->next_refresh_ms;
         p->busy = start = 1;
         p->refresh_requested = p->refetch_requested = 0;
         if (kid)
             p->counters.refetches++;
     }
-    notify_expired(p, now);
-    next = p->busy ? INT64_MAX : p->next_refresh_ms;
+    notify_expired(p, now); /* so every waiter left has its deadline in the future */
+    next = p->busy || !scheduled ? INT64_MAX : p->next_refresh_ms;
     for (struct gh_provider_wait *w = p->waiters; w != NULL; w = w->next)
         next = w->deadline_ms < next ? w->deadline_ms : next;
     pthread_mutex_unlock(&p->lock);
@@ -413,6 +424,7 @@ static void *manager_main(void *arg)
             on_done(p, msg->data.result);
             next = now; /* a finished fetch may have started another: go round again */
         }
+        atomic_fetch_add_explicit(&m->wakeups, 1, memory_order_relaxed);
         int64_t wait = next - now_of(&m->o);
         wait = wait < 0 ? 0 : wait > 1000 ? 1000 : wait;
         curl_multi_poll(m->multi, NULL, 0, (int)wait, NULL);
@@ -487,6 +499,11 @@ void gh_oidc_manager_wake(struct gh_oidc_manager *m)
     curl_multi_wakeup(m->multi);
 }
 
+void gh_oidc_manager_counters(struct gh_oidc_manager *m, struct gh_oidc_manager_counters *out)
+{
+    out->wakeups = atomic_load_explicit(&m->wakeups, memory_order_relaxed);
+}
+
 /* "prv_" + 16 base62 characters of the SHA-256 of the URL: stable across restarts. */
 static void make_id(const char *url, char *id)
 {
@@ -500,8 +517,24 @@ static void make_id(const char *url, char *id)
     id[20] = '\0';
 }
 
+/* Why a refused provider never fetches, in its last_error: the rule and how to satisfy it. */
+static void explain_refusal(struct gh_provider *p)
+{
+    const char *what = p->source == GH_PROVIDER_DISCOVERY ? "discovery URL" : "JWKS URI";
+    if (p->refused == GH_ERR_URL_INSECURE)
+        snprintf(p->last_error, sizeof p->last_error,
+                 "%s refused: plain http to a non-loopback host; use https or "
+                 "--allow-insecure-idp",
+                 what);
+    else
+        snprintf(p->last_error, sizeof p->last_error, "%s refused: %s", what,
+                 gh_error_message(p->refused));
+    p->last_code = p->refused;
+    p->ready = 1; /* its first (and only) outcome is known now */
+}
+
 static struct gh_provider *provider_new(struct gh_oidc_manager *m, enum gh_provider_source source,
-                                        const char *url, const char *issuer)
+                                        const char *url, const char *issuer, int refused)
 {
     struct gh_provider *p = calloc(1, sizeof *p);
     if (p == NULL || (p->url = strdup(url)) == NULL) {
@@ -516,6 +549,9 @@ static struct gh_provider *provider_new(struct gh_oidc_manager *m, enum gh_provi
     atomic_init(&p->retired, 0);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->ready_cond, NULL);
+    p->refused = refused;
+    if (refused != GH_OK)
+        explain_refusal(p);
     return p;
 }
 
@@ -527,11 +563,11 @@ int gh_oidc_provider_get(struct gh_oidc_manager *m, enum gh_provider_source sour
     int rc;
 
     *out = NULL;
-    if ((rc = gh_oidc_url_check(url, m->o.allow_insecure)) != GH_OK)
-        return rc;
-    if (source == GH_PROVIDER_DISCOVERY &&
-        (rc = gh_oidc_expected_issuer(url, issuer, sizeof issuer)) != GH_OK)
-        return rc;
+    /* a URL that may not be fetched still gets its provider (SPEC §1: one per URL in use), so
+     * that the operator sees it and why its tokens get keys_unavailable */
+    rc = gh_oidc_url_check(url, m->o.allow_insecure);
+    if (rc == GH_OK && source == GH_PROVIDER_DISCOVERY)
+        rc = gh_oidc_expected_issuer(url, issuer, sizeof issuer);
     pthread_mutex_lock(&m->lock);
     for (size_t i = 0; i < m->count && p == NULL; i++) {
         if (m->providers[i]->source == source && strcmp(m->providers[i]->url, url) == 0)
@@ -546,7 +582,7 @@ int gh_oidc_provider_get(struct gh_oidc_manager *m, enum gh_provider_source sour
                 m->cap = cap;
             }
         }
-        if (m->count < m->cap && (p = provider_new(m, source, url, issuer)) != NULL)
+        if (m->count < m->cap && (p = provider_new(m, source, url, issuer, rc)) != NULL)
             m->providers[m->count++] = p;
     }
     pthread_mutex_unlock(&m->lock);
@@ -559,7 +595,7 @@ int gh_oidc_provider_get(struct gh_oidc_manager *m, enum gh_provider_source sour
     }
     curl_multi_wakeup(m->multi);
     *out = p;
-    return GH_OK;
+    return rc;
 }
 
 struct gh_provider **gh_oidc_providers(struct gh_oidc_manager *m, size_t *count)
@@ -618,6 +654,8 @@ int gh_provider_request_refetch(struct gh_provider *p, const struct gh_keyset *k
     int64_t now = now_of(&p->m->o);
     int rc;
 
+    if (p->refused)
+        return GH_ERR_KEYS_UNAVAILABLE;
     pthread_mutex_lock(&p->lock);
     if ((const void *)atomic_load(&p->slot.current) != (const void *)ks && ks != NULL &&
         atomic_load(&p->slot.current) != NULL) {
@@ -700,6 +738,8 @@ int gh_provider_check_now(struct gh_provider *p, int64_t timeout_ms)
     struct timespec until;
     int rc = 0;
 
+    if (p->refused)
+        return p->refused; /* it never fetches: waiting would only time out */
     deadline_in(&until, timeout_ms);
     pthread_mutex_lock(&p->lock);
     /* a fetch already in flight may have started before the caller's change: wait for a new one */

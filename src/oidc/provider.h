@@ -87,12 +87,21 @@ void gh_oidc_manager_free(struct gh_oidc_manager *m);
 /* Wakes the manager to re-read its clock now (tests that move an injected clock). */
 void gh_oidc_manager_wake(struct gh_oidc_manager *m);
 
+/* The manager thread's own counters, for /metrics and tests. A wake-up is one pass of its loop:
+ * an idle manager wakes about once a second, so a fast-growing count means it spins. */
+struct gh_oidc_manager_counters {
+    uint64_t wakeups;
+};
+void gh_oidc_manager_counters(struct gh_oidc_manager *m, struct gh_oidc_manager_counters *out);
+
 enum gh_provider_source { GH_PROVIDER_DISCOVERY, GH_PROVIDER_JWKS_URI };
 
 /*
  * The provider for `url` (a discovery URL or a JWKS URI), created on first use, when its first
- * fetch is started. The returned pointer stays valid until the manager is freed. Errors: the URL
- * rules of gh_oidc_url_check and gh_oidc_expected_issuer.
+ * fetch is started. The returned pointer stays valid until the manager is freed. A URL that breaks
+ * the rules of gh_oidc_url_check or gh_oidc_expected_issuer still gets its provider in *out, which
+ * never fetches and says why in its last_error, and that rule's error is returned; GH_OK
+ * otherwise.
  */
 int gh_oidc_provider_get(struct gh_oidc_manager *m, enum gh_provider_source source, const char *url,
                          struct gh_provider **out);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // gatehouse against a real OpenID Provider: `gatehouse token verify` on access tokens that
-// oidc-provider issued through the client credentials grant.
+// oidc-provider issued through the client credentials grant; and the provider that every oidc
+// profile gets, even one whose IdP URL gatehouse refuses to fetch.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +13,7 @@ import { decodeProtectedHeader } from 'jose';
 
 import { KEY_CLAIM, start, tamperSignature } from './lib/idp.mjs';
 import { gatehouseBin, haveGatehouse, run } from './lib/run.mjs';
+import { startServer } from './lib/server.mjs';
 
 const PROFILE_KEY = 'orders-m2m';
 // No skipping: `make test` builds the binary first, and a run without it must fail, not pass.
@@ -102,5 +104,59 @@ describe('gatehouse token verify --discovery-url', () => {
     assert.equal(decodeProtectedHeader(token).kid, kid);
     const r = await run(verifyArgs(idp, token));
     assertValid(r, idp, kid);
+  });
+});
+
+// Issue 10, item 8: a profile saved with ?validate=false on a discovery URL gatehouse will not
+// fetch (plain http to a host that is not loopback) used to get no provider at all, so nothing
+// showed why its tokens all got keys_unavailable.
+describe('an oidc profile whose discovery URL is refused', () => {
+  let gh;
+
+  before(async () => {
+    gh = await startServer();
+  });
+  after(async () => {
+    await gh?.stop();
+  });
+
+  test('still has a provider: listed with the reason in last_error, counted in metrics, never fetched', async () => {
+    const url = 'http://idp.example.test/.well-known/openid-configuration';
+    const client = await gh.api('POST', '/v1/clients', { name: 'insecure' });
+    assert.equal(client.status, 201, client.text);
+    const body = { client_id: client.json.id, name: 'insecure-oidc', auth_type: 'oidc', oidc_discovery_url: url };
+    const refused = await gh.api('POST', '/v1/profiles', body);
+    assert.equal(refused.status, 422, refused.text);
+    const saved = await gh.api('POST', '/v1/profiles?validate=false', body);
+    assert.equal(saved.status, 201, saved.text);
+
+    const list = await gh.api('GET', '/v1/providers');
+    assert.equal(list.status, 200, list.text);
+    const provider = list.json.data.find((p) => p.url === url);
+    assert.ok(provider, `a provider for ${url}: ${list.text}`);
+    assert.match(provider.last_error, /^discovery URL refused: plain http to a non-loopback host; use https or --allow-insecure-idp/);
+    assert.equal(provider.available, false);
+    assert.equal(provider.fetches, 0);
+    assert.equal(provider.next_refresh_at, null, 'never fetched, nothing scheduled');
+    const one = await gh.api('GET', `/v1/providers/${provider.id}`);
+    assert.equal(one.status, 200, one.text);
+    assert.equal(one.json.last_error, provider.last_error);
+
+    const res = await fetch(`${gh.url}/metrics`, { headers: { authorization: `Bearer ${gh.token}` } });
+    const text = await res.text();
+    assert.match(text, new RegExp(`^gatehouse_provider_available\\{provider="${provider.id}"\\} 0$`, 'm'));
+    assert.match(text, new RegExp(`^gatehouse_provider_fetches_total\\{provider="${provider.id}"\\} 0$`, 'm'));
+
+    // a refresh asked by the operator does not fetch either, and says why
+    const refresh = await gh.api('POST', `/v1/providers/${provider.id}/refresh`);
+    assert.equal(refresh.status, 200, refresh.text);
+    assert.equal(refresh.json.fetches, 0);
+    assert.equal(refresh.json.last_error, provider.last_error);
+
+    // deleting the profile retires the provider
+    const del = await gh.api('DELETE', `/v1/profiles/${saved.json.id}`);
+    assert.ok(del.status === 200 || del.status === 204, del.text);
+    const after = await gh.api('GET', '/v1/providers');
+    assert.equal(after.json.data.some((p) => p.url === url), false, after.text);
   });
 });
