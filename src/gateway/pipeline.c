@@ -464,6 +464,13 @@ static void remember(struct gh_token_cache *cache, const unsigned char *hash,
         gh_token_cache_insert(cache, hash, r);
 }
 
+/* "an" before a name read with a vowel sound first: an ES256 ("ee"), an RS256 ("ar"), an HS256
+ * ("aitch"), an EdDSA; a PS256 ("pee"). Letters are read by their names here. */
+static const char *article(const char *name)
+{
+    return name[0] != '\0' && strchr("AEFHILMNORSX", name[0]) != NULL ? "an" : "a";
+}
+
 static int jwt_auth(const struct gh_gateway_settings *settings, const struct gh_config *config,
                     const struct gh_request_view *req, const char *token, size_t len, int64_t now,
                     int after_refetch, struct gh_decision *d)
@@ -488,7 +495,8 @@ static int jwt_auth(const struct gh_gateway_settings *settings, const struct gh_
              gh_error_reason(rc));
         return 0;
     }
-    step(d, req->explain, "credential", 1, "a %s JWT", gh_alg_name(jwt.jws.alg));
+    step(d, req->explain, "credential", 1, "%s %s JWT", article(gh_alg_name(jwt.jws.alg)),
+         gh_alg_name(jwt.jws.alg));
     if (!bind_profile(settings, config, &jwt, now, &b)) {
         refuse_token(d, GH_ERR_UNKNOWN_PROFILE_KEY, NULL);
         step(d, req->explain, "profile", 0,

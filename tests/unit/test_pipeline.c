@@ -1295,6 +1295,31 @@ static void test_explain_records_steps(void **state)
     free(old);
 }
 
+/* The credential step names the token's alg with the article it is read with: "an ES256 JWT"
+ * ("ee-es"), "an RS256 JWT" ("ar-es"), "a PS256 JWT" ("pee-es"). */
+static void test_explain_credential_article(void **state)
+{
+    static const struct {
+        enum signer signer;
+        enum gh_alg alg;
+        const char *detail;
+    } cases[] = {{S_EC, GH_ALG_UNKNOWN, "an ES256 JWT"},
+                 {S_RSA, GH_ALG_UNKNOWN, "an RS256 JWT"},
+                 {S_RSA, GH_ALG_PS256, "a PS256 JWT"}};
+    struct world *w = *state;
+    struct gh_decision d;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *token = bearer(w, cases[i].signer, cases[i].alg, NULL,
+                             "{\"gatehouse_key\":\"<pem>\",\"exp\":<exp>}");
+        decide(w, &(struct call){.authorization = token, .explain = 1}, &d);
+        assert_true(d.n_steps >= 2);
+        assert_string_equal(d.steps[1].name, "credential");
+        assert_string_equal(d.steps[1].detail, cases[i].detail);
+        gh_decision_clear(&d);
+        free(token);
+    }
+}
+
 static void test_explain_failing_step_is_last(void **state)
 {
     static const struct step_want not_found[] = {{"route", 0}};
@@ -1395,6 +1420,7 @@ int main(void)
         cmocka_unit_test(test_authorize_forbidden),
         cmocka_unit_test(test_authorize_ip_allow_match),
         cmocka_unit_test(test_explain_records_steps),
+        cmocka_unit_test(test_explain_credential_article),
         cmocka_unit_test(test_explain_failing_step_is_last),
         cmocka_unit_test(test_decision_clear_frees_everything),
     };
