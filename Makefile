@@ -26,16 +26,18 @@ deps-test:
 deps-bench:
 	@bash scripts/install-deps.sh bench
 
-# configured first without the unit tests and benchmarks, so `make run` needs no cmocka; the
-# targets that build them switch GH_BUILD_TESTS on (build-all)
+# configured with the unit tests and benchmarks only when the target asking for it builds them, so
+# `make run` needs no cmocka; build-all switches them on in a build first configured without
 $(BUILD)/CMakeCache.txt:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGH_BUILD_TESTS=OFF
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGH_BUILD_TESTS=$(GH_BUILD_TESTS)
 
 # the binary alone: what `make run` builds
+gatehouse: GH_BUILD_TESTS = OFF
 gatehouse: deps-run $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS) --target gatehouse
 
 # the binary, the unit tests and the benchmark programs
+build-all: GH_BUILD_TESTS = ON
 build-all: $(BUILD)/CMakeCache.txt
 	@grep -q '^GH_BUILD_TESTS:BOOL=ON' $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DGH_BUILD_TESTS=ON
 	cmake --build $(BUILD) -j $(JOBS)
@@ -43,7 +45,7 @@ build-all: $(BUILD)/CMakeCache.txt
 build: deps-test build-all
 
 run: gatehouse
-	./$(BUILD)/gatehouse serve $(ARGS)
+	$(BUILD)/gatehouse serve $(ARGS)
 
 unit: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -7,7 +7,8 @@
 // (ephemeral loopback ports), handed over through the variables the README's commands read with
 // defaults: GATEHOUSE_ADMIN_URL (the CLI's own), GATEWAY and UPSTREAM. Every command must succeed,
 // the call without a token must be refused with 401, and the final call must reach the upstream and
-// answer its 200.
+// answer its 200. The README's other admin commands (the oidc section's, which need a real IdP) are
+// run with --dry-run, so their flags cannot drift from the CLI's either.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,6 +38,33 @@ export function quickstartBlocks(markdown) {
   }
   assert.equal(current, null, 'a ```sh quickstart block of the README is not closed');
   return blocks;
+}
+
+/** The `./build/gatehouse` admin commands of the README's other ```sh blocks, continuations joined. */
+export function otherAdminCommands(markdown) {
+  const commands = [];
+  let inBlock = false;
+  let pending = '';
+  for (const line of markdown.split('\n')) {
+    if (!inBlock) {
+      inBlock = /^```sh\s*$/.test(line);
+      continue;
+    }
+    if (/^```\s*$/.test(line)) {
+      inBlock = false;
+      continue;
+    }
+    const text = pending + line.replace(/\s+#.*$/, '');
+    if (text.endsWith('\\')) {
+      pending = `${text.slice(0, -1)} `;
+      continue;
+    }
+    pending = '';
+    if (/^\.\/build\/gatehouse (collections|endpoints|clients|profiles|keys|policies|providers|config) /.test(text)) {
+      commands.push(text.replace(/\s+/g, ' ').trim());
+    }
+  }
+  return commands;
 }
 
 /** Runs script with bash in cwd; resolves to { code, signal, stdout, stderr }. */
@@ -101,6 +129,26 @@ test('the README quick start runs as written and ends with the upstream\'s 200',
   } finally {
     await gh.stop({ signal: 'SIGTERM', timeoutMs: 5000 });
     await upstream.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('the README\'s other admin commands are ones the CLI takes (checked with --dry-run)', async () => {
+  const readme = await readFile(README, 'utf8');
+  const commands = otherAdminCommands(readme);
+  assert.ok(commands.some((c) => c.includes('--auth-type oidc')), `the README shows no oidc profile: ${commands}`);
+  const dir = await makeTempDir('gatehouse-readme-');
+  try {
+    await symlink(dirname(gatehouseBin()), join(dir, 'build'));
+    for (const command of commands) {
+      const r = await bash(`${command} --dry-run`, {
+        cwd: dir,
+        env: { ...process.env, CLIENT: 'cli_readme0000000', COL: 'col_readme0000000', GATEHOUSE_ADMIN_TOKEN: 'x' },
+        timeoutMs: 15000,
+      });
+      assert.equal(r.code, 0, `${command} --dry-run failed:\n${r.stdout}${r.stderr}`);
+    }
+  } finally {
     await rm(dir, { recursive: true, force: true });
   }
 });

