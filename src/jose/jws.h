@@ -42,8 +42,9 @@ void gh_jws_clear(struct gh_jws *jws);
  * Verifies the signature with `keys`: `alg` must be in `allowed` (a GH_ALG_BIT mask); `kid`
  * selects the key, or without one every key that fits the alg is tried; without one, a key of
  * the alg's type that is too weak is named (its weak_key status) rather than GH_ERR_NO_FITTING_KEY.
- * On GH_OK, *used (may be NULL) points at the key of the set that verified; on a refusal with a
- * skipped key's status, at that key (so a caller can say, say, its size); else NULL. Errors:
+ * On GH_OK, *used (may be NULL) points at the key of the set that verified; on a refusal that
+ * is one key's fault (the key the kid names does not fit, or a weak key), at that key, so a
+ * caller can say, for one, its size; else NULL. Errors:
  * GH_ERR_ALG_NOT_ALLOWED, GH_ERR_UNKNOWN_KID, GH_ERR_NO_FITTING_KEY, a skipped key's status,
  * GH_ERR_KEY_MISMATCH, GH_ERR_SIG_LENGTH, GH_ERR_BAD_SIGNATURE.
  */
