@@ -600,7 +600,7 @@ static void config_put(void *ctx, const struct gh_admin_request *req, struct gh_
     }
     if (rc != GH_OK && out != NULL) { /* a refused prune: the error, and the plan it refused */
         store_error(res, &err);
-        json_object_update(res->body, out);
+        json_object_set(res->body, "plan", json_object_get(out, "plan"));
         json_decref(out);
         return;
     }

@@ -658,8 +658,11 @@ static char *replace_all(char *text, const char *from, const char *to)
     for (const char *p = strstr(text, from); p != NULL; p = strstr(p + from_len, from))
         n++;
     char *out = n > 0 ? malloc(strlen(text) + n * to_len + 1) : NULL, *w = out;
-    if (out == NULL)
+    if (out == NULL) {
+        if (n > 0)
+            free(text);
         return n > 0 ? NULL : text;
+    }
     for (const char *p = text, *hit; *p != '\0'; p = hit + from_len) {
         if ((hit = strstr(p, from)) == NULL) {
             strcpy(w, p);

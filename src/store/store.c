@@ -877,7 +877,9 @@ int gh_store_import(struct gh_store *s, const json_t *doc, const struct gh_impor
     json_object_set(result, "new_keys", made);
     if (o->dry_run)
         json_object_set_new(result, "dry_run", json_true());
-    /* a refused prune still shows its plan; other refusals have nothing to show */
+    /* a refused prune still shows its plan, but not the keys it rolled back */
+    if (rc != GH_OK)
+        json_object_del(result, "new_keys");
     if (rc == GH_OK || (err->status == 409 && json_object_get(result, "plan") != NULL)) {
         *summary = result;
         result = NULL;

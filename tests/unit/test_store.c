@@ -868,6 +868,7 @@ static void test_import_prune_and_dry_run(void **state)
     assert_int_not_equal(gh_store_import(fx->s, doc, &keep, NULL, &summary, &err), GH_OK);
     assert_int_equal(err.status, 409);
     assert_non_null(strstr(err.message, "?prune=true"));
+    assert_null(json_object_get(summary, "new_keys")); /* nothing was made */
     json_t *plan = json_object_get(summary, "plan");
     json_t *deleted = json_object_get(json_object_get(plan, "profiles"), "deleted");
     assert_int_equal(json_array_size(deleted), 1);
