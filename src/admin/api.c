@@ -593,7 +593,7 @@ static void config_put(void *ctx, const struct gh_admin_request *req, struct gh_
     if (rc == GH_OK)
         rc = gh_store_import(app->store, body, &o, &w, &out, &err);
     json_decref(body);
-    if (o.dry_run) { /* providers the IdP check made for profiles that were not saved go */
+    if (o.dry_run || rc != GH_OK) { /* providers the check made for profiles not saved go */
         struct gh_config *current = gh_app_config(app);
         retain_used_providers(app, current);
         gh_config_unref(current);
