@@ -118,8 +118,7 @@ struct gh_import_options {
  * (never in a dry run, which also says "dry_run": true). `o` NULL: prune, no dry run.
  */
 int gh_store_import(struct gh_store *s, const json_t *doc, const struct gh_import_options *o,
-                    const struct gh_write_options *w, json_t **summary,
-                    struct gh_store_error *err);
+                    const struct gh_write_options *w, json_t **summary, struct gh_store_error *err);
 
 /*
  * A page of the audit log, newest first: {"data":[{"seq","at","action","kind","id","actor",
