@@ -92,7 +92,45 @@ struct check_ctx {
     struct gh_app *app;
 };
 
-static int check_oidc_profile(void *ctx, const json_t *profile, struct gh_store_error *err)
+static int same_url(const char *a, const char *b)
+{
+    return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
+static int is_oidc(const json_t *profile)
+{
+    const char *auth = json_string_value(json_object_get(profile, "auth_type"));
+    return auth != NULL && strcmp(auth, "oidc") == 0;
+}
+
+/* An absent "active" is the default, true (a profile of an applied document may omit it). */
+static int is_active(const json_t *profile)
+{
+    const json_t *active = json_object_get(profile, "active");
+    return active == NULL || json_is_true(active);
+}
+
+/*
+ * Whether a write must wait for the IdP: only when the profile ends up an active oidc profile and
+ * it is new (`before` NULL), or was inactive, or was of another auth type, or names another
+ * discovery URL or JWKS URI than it did. So deactivating, deleting, renaming or any change that
+ * leaves the IdP alone never depends on an outside service that may be down (issue 10, item 12);
+ * what starts using an IdP is checked.
+ */
+static int needs_idp_check(const json_t *before, const json_t *after)
+{
+    if (!is_oidc(after) || !is_active(after))
+        return 0;
+    if (before == NULL || !is_oidc(before) || !is_active(before))
+        return 1;
+    return !same_url(json_string_value(json_object_get(before, "oidc_discovery_url")),
+                     json_string_value(json_object_get(after, "oidc_discovery_url"))) ||
+           !same_url(json_string_value(json_object_get(before, "oidc_jwks_uri")),
+                     json_string_value(json_object_get(after, "oidc_jwks_uri")));
+}
+
+static int check_oidc_profile(void *ctx, const json_t *before, const json_t *profile,
+                              struct gh_store_error *err)
 {
     struct gh_app *app = ((struct check_ctx *)ctx)->app;
     const char *disc = json_string_value(json_object_get(profile, "oidc_discovery_url"));
@@ -101,8 +139,7 @@ static int check_oidc_profile(void *ctx, const json_t *profile, struct gh_store_
     struct gh_provider *p;
     int rc;
 
-    if (strcmp(json_string_value(json_object_get(profile, "auth_type")), "oidc") != 0 ||
-        app->providers == NULL)
+    if (!needs_idp_check(before, profile) || app->providers == NULL)
         return GH_OK;
     rc = gh_oidc_provider_get(app->providers,
                               disc != NULL ? GH_PROVIDER_DISCOVERY : GH_PROVIDER_JWKS_URI,
@@ -135,6 +172,21 @@ static int wants_validation(const struct gh_admin_request *req)
     int validate = v == NULL || strcmp(v, "false") != 0;
     free(v);
     return validate;
+}
+
+/* Who makes a change: the admin API has one token, made by or given to serve, so every change is
+ * the bootstrap token's; named admin tokens will name themselves here. */
+static struct gh_actor request_actor(const struct gh_admin_request *req)
+{
+    return (struct gh_actor){req->remote_addr, "bootstrap"};
+}
+
+static int query_is_true(const struct gh_admin_request *req, const char *name)
+{
+    char *v = gh_admin_query_param(req, name);
+    int yes = v != NULL && strcmp(v, "true") == 0;
+    free(v);
+    return yes;
 }
 
 static void answer(struct gh_app *app, struct gh_admin_response *res, int rc, json_t *out,
@@ -189,7 +241,7 @@ static void list_kind(struct gh_app *app, enum gh_kind kind, const char *parent,
 static void create_kind(struct gh_app *app, enum gh_kind kind, const char *parent,
                         const struct gh_admin_request *req, struct gh_admin_response *res)
 {
-    struct gh_actor actor = {req->remote_addr};
+    struct gh_actor actor = request_actor(req);
     struct check_ctx ctx = {app};
     struct gh_write_options w = {&actor, wants_validation(req) ? check_oidc_profile : NULL, &ctx};
     struct gh_store_error err;
@@ -213,7 +265,7 @@ static void get_kind(struct gh_app *app, enum gh_kind kind, const struct gh_admi
 static void update_kind(struct gh_app *app, enum gh_kind kind, const struct gh_admin_request *req,
                         struct gh_admin_response *res)
 {
-    struct gh_actor actor = {req->remote_addr};
+    struct gh_actor actor = request_actor(req);
     struct check_ctx ctx = {app};
     struct gh_write_options w = {&actor, wants_validation(req) ? check_oidc_profile : NULL, &ctx};
     struct gh_store_error err;
@@ -228,7 +280,7 @@ static void update_kind(struct gh_app *app, enum gh_kind kind, const struct gh_a
 static void delete_kind(struct gh_app *app, enum gh_kind kind, const char *id,
                         const struct gh_admin_request *req, struct gh_admin_response *res)
 {
-    struct gh_actor actor = {req->remote_addr};
+    struct gh_actor actor = request_actor(req);
     struct gh_write_options w = {&actor, NULL, NULL};
     struct gh_store_error err;
     int rc = gh_store_delete(app->store, kind, id, &w, &err);
@@ -318,7 +370,7 @@ static void keys_create(void *ctx, const struct gh_admin_request *req,
                         struct gh_admin_response *res)
 {
     struct gh_app *app = ctx;
-    struct gh_actor actor = {req->remote_addr};
+    struct gh_actor actor = request_actor(req);
     struct gh_write_options w = {&actor, NULL, NULL};
     struct gh_store_error err;
     json_t *body = NULL, *out = NULL;
@@ -441,8 +493,38 @@ static void providers_refresh(void *ctx, const struct gh_admin_request *req,
         gh_admin_error(res, 404, "not_found", NULL, "no provider has the id %.64s", req->params[0]);
         return;
     }
-    gh_provider_check_now(p, app->validate_timeout_ms); /* the answer shows how it went */
-    res->body = gh_provider_status(p);
+    int rc = gh_provider_check_now(p, app->validate_timeout_ms);
+    json_t *status = gh_provider_status(p);
+    if (rc == GH_OK) {
+        res->body = status;
+        return;
+    }
+    /* the IdP failed us: an error answer (so scripts and the CLI see it), with the provider's
+     * status beside it; the last good keys keep serving */
+    const char *why = json_string_value(json_object_get(status, "last_error"));
+    gh_admin_error(res, 502, "bad_gateway", NULL, "the refresh of provider %s failed: %s",
+                   gh_provider_id(p), why != NULL ? why : gh_error_message(rc));
+    json_object_set_new(res->body, "provider", status);
+}
+
+/* ---- the audit log ---- */
+
+/* GET /v1/audit: newest first, paged like every list, ?kind= and ?id= filter. */
+static void audit_list(void *ctx, const struct gh_admin_request *req, struct gh_admin_response *res)
+{
+    struct gh_app *app = ctx;
+    struct gh_store_error err;
+    json_t *out = NULL;
+    int limit;
+    if (!parse_limit(req, &limit, res))
+        return;
+    char *after = gh_admin_query_param(req, "after"), *kind = gh_admin_query_param(req, "kind"),
+         *id = gh_admin_query_param(req, "id");
+    int rc = gh_store_audit_list(app->store, kind, id, after, limit, &out, &err);
+    free(after);
+    free(kind);
+    free(id);
+    answer(app, res, rc, out, &err, 200, 0);
 }
 
 /* ---- the whole configuration ---- */
@@ -459,45 +541,29 @@ static void config_get(void *ctx, const struct gh_admin_request *req, struct gh_
     answer(app, res, rc, out, &err, 200, 0);
 }
 
-static int same_url(const char *a, const char *b)
-{
-    return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
-}
-
-/* 1 when profile `id` of the running configuration already uses this IdP. */
-static int idp_unchanged(const struct gh_config *current, const char *id, const char *discovery,
-                         const char *jwks)
-{
-    for (size_t i = 0; current != NULL && id != NULL && i < current->n_profiles; i++) {
-        const struct gh_config_profile *p = &current->profiles[i];
-        if (strcmp(p->id, id) == 0)
-            return p->auth_type == GH_AUTH_OIDC && same_url(p->oidc_discovery_url, discovery) &&
-                   same_url(p->oidc_jwks_uri, jwks);
-    }
-    return 0;
-}
-
-/* SPEC §4's IdP check for a configuration being applied: every oidc profile that is new or names
- * another IdP than it had is checked before anything is written. Unchanged ones are not, so a
- * configuration still applies again while one of its IdPs is down. Malformed profiles are left to
- * the store's validation, which answers for them. */
+/* SPEC §4's IdP check for a configuration being applied, before anything is written: each
+ * profile is checked by needs_idp_check against the stored profile of its id, so a configuration
+ * still applies again while one of its IdPs is down, and deactivating profiles never waits on one.
+ * Malformed profiles are left to the store's validation, which answers for them. */
 static int check_applied_profiles(struct gh_app *app, const json_t *doc, struct gh_store_error *err)
 {
     const json_t *profiles = json_object_get(doc, "profiles"), *item;
-    struct gh_config *current = gh_app_config(app);
     struct check_ctx ctx = {app};
     size_t i;
     int rc = GH_OK;
 
     json_array_foreach ((json_t *)profiles, i, item) {
-        const char *auth = json_string_value(json_object_get(item, "auth_type"));
         const char *id = json_string_value(json_object_get(item, "id"));
-        const char *discovery = json_string_value(json_object_get(item, "oidc_discovery_url"));
-        const char *jwks = json_string_value(json_object_get(item, "oidc_jwks_uri"));
-        if (auth == NULL || strcmp(auth, "oidc") != 0 || (discovery == NULL) == (jwks == NULL) ||
-            idp_unchanged(current, id, discovery, jwks))
+        struct gh_store_error ignored;
+        json_t *stored = NULL;
+        if ((json_string_value(json_object_get(item, "oidc_discovery_url")) == NULL) ==
+            (json_string_value(json_object_get(item, "oidc_jwks_uri")) == NULL))
             continue;
-        if ((rc = check_oidc_profile(&ctx, item, err)) != GH_OK) {
+        if (id != NULL)
+            gh_store_get(app->store, GH_KIND_PROFILE, id, &stored, &ignored);
+        rc = check_oidc_profile(&ctx, stored, item, err);
+        json_decref(stored);
+        if (rc != GH_OK) {
             char message[sizeof err->message + 64];
             snprintf(message, sizeof message, "profile %.40s: %s", id != NULL ? id : "(new)",
                      err->message);
@@ -507,15 +573,17 @@ static int check_applied_profiles(struct gh_app *app, const json_t *doc, struct 
             break;
         }
     }
-    gh_config_unref(current);
     return rc;
 }
 
+/* PUT /v1/config: ?prune=true deletes what the document leaves out (without it such an apply is
+ * a 409 that carries the plan), ?dry_run=true answers the plan and changes nothing. */
 static void config_put(void *ctx, const struct gh_admin_request *req, struct gh_admin_response *res)
 {
     struct gh_app *app = ctx;
-    struct gh_actor actor = {req->remote_addr};
+    struct gh_actor actor = request_actor(req);
     struct gh_write_options w = {&actor, NULL, NULL};
+    struct gh_import_options o = {query_is_true(req, "prune"), query_is_true(req, "dry_run")};
     struct gh_store_error err;
     json_t *body = gh_admin_json_body(req, res), *out = NULL;
     if (body == NULL)
@@ -523,9 +591,20 @@ static void config_put(void *ctx, const struct gh_admin_request *req, struct gh_
     int rc = json_is_object(body) && wants_validation(req) ? check_applied_profiles(app, body, &err)
                                                            : GH_OK;
     if (rc == GH_OK)
-        rc = gh_store_import(app->store, body, &w, &out, &err);
+        rc = gh_store_import(app->store, body, &o, &w, &out, &err);
     json_decref(body);
-    answer(app, res, rc, out, &err, 200, 1);
+    if (o.dry_run || rc != GH_OK) { /* providers the check made for profiles not saved go */
+        struct gh_config *current = gh_app_config(app);
+        retain_used_providers(app, current);
+        gh_config_unref(current);
+    }
+    if (rc != GH_OK && out != NULL) { /* a refused prune: the error, and the plan it refused */
+        store_error(res, &err);
+        json_object_set(res->body, "plan", json_object_get(out, "plan"));
+        json_decref(out);
+        return;
+    }
+    answer(app, res, rc, out, &err, 200, !o.dry_run);
 }
 
 /* The header `name` of an explain request's "headers" object (names compared case-insensitively).
@@ -743,12 +822,17 @@ static void gateway_metrics(const struct gh_gateway_metrics *g, char **buf, size
                gh_gateway_reason_names[i], (unsigned long long)atomic_load(&g->invalid_token[i]));
     metric(
         buf, len, cap,
+        "# HELP gatehouse_upstream_errors_total Upstream requests that failed, by kind.\n"
         "# TYPE gatehouse_upstream_errors_total "
         "counter\ngatehouse_upstream_errors_total{kind=\"refused_or_reset\"} %llu\n"
         "gatehouse_upstream_errors_total{kind=\"timeout\"} "
         "%llu\ngatehouse_upstream_errors_total{kind=\"broken_answer\"} %llu\n"
+        "# HELP gatehouse_token_cache_hits_total Tokens accepted from the verified-token cache.\n"
         "# TYPE gatehouse_token_cache_hits_total counter\ngatehouse_token_cache_hits_total %llu\n"
+        "# HELP gatehouse_parked_requests_total Requests that waited for a refetch of IdP keys.\n"
         "# TYPE gatehouse_parked_requests_total counter\ngatehouse_parked_requests_total %llu\n"
+        "# HELP gatehouse_access_log_dropped_total Access log lines lost because standard output "
+        "was stuck.\n"
         "# TYPE gatehouse_access_log_dropped_total counter\ngatehouse_access_log_dropped_total "
         "%llu\n",
         (unsigned long long)atomic_load(&g->upstream_errors),
@@ -888,6 +972,7 @@ const struct gh_admin_route gh_admin_routes[] = {
     {"POST", "/v1/explain", explain, 0},
     {"GET", "/v1/config", config_get, 0},
     {"PUT", "/v1/config", config_put, 0},
+    {"GET", "/v1/audit", audit_list, 0},
 };
 
 const size_t gh_admin_route_count = sizeof gh_admin_routes / sizeof gh_admin_routes[0];

@@ -23,21 +23,23 @@
 #include "cli/cmd_admin.h"
 
 #define PAGE_SIZE       100
+#define AUDIT_DEFAULT   50 /* audit entries shown without --limit */
 #define MAX_ARGS        4
 #define KEY_FILE_MAX    (64 * 1024)
 #define CONFIG_FILE_MAX (16 * 1024 * 1024)
 #define JSON_INT_MAX    9007199254740991LL /* 2^53 - 1: exact in every JSON parser */
 
 enum ftype {
-    FT_STRING,   /* a JSON string */
-    FT_INT,      /* a whole number >= 0 */
-    FT_BOOL,     /* true or false */
-    FT_LIST,     /* a comma list as an array of strings; "" is [] */
-    FT_NULLABLE, /* a string; "" is null */
-    FT_KEY_FILE, /* the text of a file (64 KiB at most) as a string */
-    FT_RATE,     /* N/SECONDS as {"requests":N,"per_seconds":S}; "none" is null */
-    FT_HEADER,   /* "Name: value" into the "headers" object */
-    FT_QUERY,    /* no value: adds `member` to the query string */
+    FT_STRING,    /* a JSON string */
+    FT_INT,       /* a whole number >= 0 */
+    FT_BOOL,      /* true or false */
+    FT_LIST,      /* a comma list as an array of strings; "" is [] */
+    FT_NULLABLE,  /* a string; "" is null */
+    FT_KEY_FILE,  /* the text of a file (64 KiB at most) as a string */
+    FT_RATE,      /* N/SECONDS as {"requests":N,"per_seconds":S}; "none" is null */
+    FT_HEADER,    /* "Name: value" into the "headers" object */
+    FT_QUERY,     /* no value: adds `member` to the query string */
+    FT_QUERY_ARG, /* a value: adds `member`=VALUE (escaped) to the query string */
 };
 
 struct flag {
@@ -130,11 +132,26 @@ static const struct flag explain_flags[] = {
     {"--method", "method", FT_STRING},
     {"--path", "path", FT_STRING},
     {"--header", "headers", FT_HEADER},
+    {"--client-ip", "client_ip", FT_STRING},
     {NULL, NULL, FT_STRING},
 };
 
 static const struct flag export_flags[] = {
     {"--secrets", "secrets=true", FT_QUERY},
+    {NULL, NULL, FT_STRING},
+};
+
+/* --dry-run of apply asks the server for the plan (dry_run=true) instead of printing the request:
+ * only the server can say what an apply would create, change and delete */
+static const struct flag apply_flags[] = {
+    {"--prune", "prune=true", FT_QUERY},
+    {"--no-validate", "validate=false", FT_QUERY},
+    {NULL, NULL, FT_STRING},
+};
+
+static const struct flag audit_flags[] = {
+    {"--kind", "kind", FT_QUERY_ARG},
+    {"--id", "id", FT_QUERY_ARG},
     {NULL, NULL, FT_STRING},
 };
 
@@ -173,7 +190,8 @@ static const struct route routes[] = {
     {"providers", "refresh", "POST", "/v1/providers/{}/refresh", "ID", SHAPE_OBJECT, BODY_NONE, NULL, 0},
     {"explain", NULL, "POST", "/v1/explain", "", SHAPE_EXPLAIN, BODY_CREATE, explain_flags, 0},
     {"config", "export", "GET", "/v1/config", "[FILE]", SHAPE_EXPORT, BODY_NONE, export_flags, 1},
-    {"config", "apply",  "PUT", "/v1/config", "FILE", SHAPE_APPLIED, BODY_FILE, NULL, 2},
+    {"config", "apply",  "PUT", "/v1/config", "FILE", SHAPE_APPLIED, BODY_FILE, apply_flags, 2},
+    {"audit", NULL, "GET", "/v1/audit", "", SHAPE_LIST, BODY_NONE, audit_flags, 0},
 };
 /* clang-format on */
 
@@ -198,10 +216,10 @@ struct invocation {
     const char *args[MAX_ARGS];
     size_t n_args;
     int json, dry_run;
-    long long limit; /* 0: every page */
-    json_t *data;    /* --data */
-    json_t *fields;  /* from the field flags; they win over --data */
-    char query[128]; /* from FT_QUERY flags, "a=b&c=d" */
+    long long limit;  /* 0: every page */
+    json_t *data;     /* --data */
+    json_t *fields;   /* from the field flags; they win over --data */
+    char query[1024]; /* from FT_QUERY flags, "a=b&c=d" */
 };
 
 __attribute__((format(printf, 2, 3))) static int usage_error(const char *command, const char *fmt,
@@ -400,6 +418,15 @@ static int set_field(struct invocation *inv, const struct flag *f, const char *t
         return GH_EXIT_OK;
     case FT_QUERY:
         return add_query(inv, f->member);
+    case FT_QUERY_ARG: {
+        char *escaped = gh_cli_admin_escape(text), pair[512];
+        int fits = escaped != NULL &&
+                   (size_t)snprintf(pair, sizeof pair, "%s=%s", f->member, escaped) < sizeof pair;
+        free(escaped);
+        if (!fits || add_query(inv, pair) != GH_EXIT_OK)
+            return usage_error(command, "%s: the value is too long", f->name);
+        return GH_EXIT_OK;
+    }
     }
     if (v == NULL)
         return usage_error(command, "%s: the value is not UTF-8 text", f->name);
@@ -624,6 +651,57 @@ static int build_body(const struct invocation *inv, json_t **body)
 
 /* ---- answers ---- */
 
+/* `text` (malloc'd) with every `from` replaced by `to`; a new malloc'd string (NULL: no memory). */
+static char *replace_all(char *text, const char *from, const char *to)
+{
+    size_t n = 0, from_len = strlen(from), to_len = strlen(to);
+    for (const char *p = strstr(text, from); p != NULL; p = strstr(p + from_len, from))
+        n++;
+    char *out = n > 0 ? malloc(strlen(text) + n * to_len + 1) : NULL, *w = out;
+    if (out == NULL) {
+        if (n > 0)
+            free(text);
+        return n > 0 ? NULL : text;
+    }
+    for (const char *p = text, *hit; *p != '\0'; p = hit + from_len) {
+        if ((hit = strstr(p, from)) == NULL) {
+            strcpy(w, p);
+            break;
+        }
+        memcpy(w, p, (size_t)(hit - p));
+        w += hit - p;
+        memcpy(w, to, to_len);
+        w += to_len;
+        *w = '\0';
+    }
+    free(text);
+    return out;
+}
+
+/* The API's hints name its own query flags ("save with ?validate=false"); at the command line
+ * they name the route's flag for it ("--no-validate"), so the hint works where it is read. */
+static void print_api_error(const struct gh_cli_admin *c, const struct invocation *inv,
+                            const struct gh_cli_answer *a)
+{
+    const char *message = json_string_value(json_object_get(a->body, "message"));
+    struct gh_cli_answer shown = {a->status, json_is_object(a->body) ? json_copy(a->body) : NULL};
+    char *text = message != NULL ? strdup(message) : NULL, api[96];
+
+    for (const struct flag *f = inv->route->flags; text != NULL && f && f->name; f++) {
+        if (f->type != FT_QUERY)
+            continue;
+        snprintf(api, sizeof api, "?%s", f->member);
+        text = replace_all(text, api, f->name);
+    }
+    if (text != NULL && shown.body != NULL)
+        json_object_set_new(shown.body, "message", json_string(text));
+    gh_cli_admin_print_error(c, shown.body != NULL ? &shown : a);
+    if (json_is_object(json_object_get(a->body, "plan"))) /* a refused apply: what it would do */
+        gh_cli_view_plan(json_object_get(a->body, "plan"), stderr);
+    free(text);
+    json_decref(shown.body);
+}
+
 static int unexpected(const struct gh_cli_admin *c, const char *what)
 {
     fprintf(stderr, "gatehouse: unexpected answer from %s: %s\n", c->base_url, what);
@@ -651,7 +729,7 @@ static int fetch_page(struct gh_cli_admin *c, const struct invocation *inv, cons
     if (rc != GH_EXIT_OK || c->dry_run)
         return rc;
     if (!gh_cli_answer_ok(answer)) {
-        gh_cli_admin_print_error(c, answer);
+        print_api_error(c, inv, answer);
         return GH_EXIT_FAIL;
     }
     if (!json_is_array(json_object_get(answer->body, "data")))
@@ -678,8 +756,7 @@ static int run_list(struct gh_cli_admin *c, const struct invocation *inv)
         gh_cli_answer_clear(&answer);
         if ((rc = fetch_page(c, inv, after, want, &answer)) != GH_EXIT_OK || c->dry_run)
             goto out;
-        json_array_foreach(json_object_get(answer.body, "data"), i, item)
-        {
+        json_array_foreach (json_object_get(answer.body, "data"), i, item) {
             if (inv->limit == 0 || (long long)json_array_size(all) < inv->limit)
                 json_array_append(all, item);
         }
@@ -724,7 +801,8 @@ static int write_export(const struct invocation *inv, const json_t *config)
         return GH_EXIT_USAGE;
     if (inv->file == NULL || strcmp(inv->file, "-") == 0) {
         rc = printf("%s\n", text) < 0 ? GH_EXIT_USAGE : GH_EXIT_OK;
-    } else if ((fd = open(inv->file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) >= 0 &&
+    } else if ((fd = open(inv->file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                          0600)) >= 0 &&
                fchmod(fd, 0600) == 0) { /* an existing file too: exports name every object */
         size_t done = 0;
         ssize_t n = 0;
@@ -779,10 +857,12 @@ static int show_answer(const struct gh_cli_admin *c, const struct invocation *in
         gh_cli_view_explain(body, stdout);
         return GH_EXIT_OK;
     }
-    if (shape == SHAPE_APPLIED)
-        printf("configuration applied from %s\n", inv->file);
+    if (shape == SHAPE_APPLIED) {
+        gh_cli_view_applied(body, inv->file, stdout);
+        return GH_EXIT_OK;
+    }
     if (json_is_object(body))
-        gh_cli_view_object(body, shape == SHAPE_APPLIED, stdout);
+        gh_cli_view_object(body, 0, stdout);
     if (shape == SHAPE_NEW_KEY) {
         if (key == NULL)
             return unexpected(c, "no plain-text \"key\" in the answer");
@@ -806,7 +886,7 @@ static int run_single(struct gh_cli_admin *c, const struct invocation *inv)
         if (gh_cli_answer_ok(&answer)) {
             rc = show_answer(c, inv, answer.body);
         } else {
-            gh_cli_admin_print_error(c, &answer);
+            print_api_error(c, inv, &answer);
             rc = GH_EXIT_FAIL;
         }
     }
@@ -858,6 +938,12 @@ int gh_cli_admin_main(int argc, char **argv)
     if ((inv.fields = json_object()) == NULL)
         return GH_EXIT_USAGE;
     rc = parse_invocation(&inv, argc, argv);
+    if (rc == GH_EXIT_OK && inv.route->shape == SHAPE_APPLIED && inv.dry_run) {
+        inv.dry_run = 0; /* the plan comes from the server; see apply_flags */
+        rc = add_query(&inv, "dry_run=true");
+    }
+    if (inv.route->flags == audit_flags && inv.limit == 0)
+        inv.limit = AUDIT_DEFAULT; /* the newest changes, not a log of years */
     if (rc == GH_EXIT_OK)
         rc = gh_cli_admin_init(&client, inv.admin_url, inv.db, inv.dry_run);
     if (rc == GH_EXIT_OK)

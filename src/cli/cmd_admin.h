@@ -54,6 +54,13 @@ void gh_cli_view_key_banner(const char *key, FILE *out);
 /* The steps of an explain answer and its final status and reason. */
 void gh_cli_view_explain(const json_t *answer, FILE *out);
 
+/* The plan of a configuration apply (created, changed, deleted per kind), one line each. */
+void gh_cli_view_plan(const json_t *plan, FILE *out);
+
+/* The answer of `config apply FILE`: the counts, the plan and, once, the keys made for new
+ * profiles with their profile's id and name. */
+void gh_cli_view_applied(const json_t *answer, const char *file, FILE *out);
+
 /* Compact JSON of `value` on one line. */
 void gh_cli_view_json(const json_t *value, FILE *out);
 

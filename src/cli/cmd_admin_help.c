@@ -100,7 +100,11 @@ static const struct {
      "  --ip-allow CIDR,CIDR        client addresses allowed (default: all)\n"
      "  --ip-deny CIDR,CIDR         client addresses refused\n"
      "  --active true|false         default true\n"
-     "  --no-validate               save an oidc profile without fetching its IdP's keys\n"},
+     "  --no-validate               save an oidc profile without fetching its IdP's keys\n"
+     "\n"
+     "An oidc profile's IdP is checked only when the profile ends up active and is new, was\n"
+     "inactive, or names another discovery URL or JWKS URI: deactivating, deleting or any other\n"
+     "change never waits on an IdP that may be down.\n"},
     {"keys",
      "usage: gatehouse keys list PROFILE_ID\n"
      "       gatehouse keys create PROFILE_ID [--grace-seconds N]\n"
@@ -125,8 +129,10 @@ static const struct {
      "       gatehouse providers get ID\n"
      "       gatehouse providers refresh ID\n"
      "\n"
-     "The identity providers of oidc profiles: issuer, signing keys, last fetch, last error.\n"
-     "`refresh` fetches the provider's discovery document and keys now.\n"},
+     "The identity providers of oidc profiles: issuer, signing keys, last fetch, last error,\n"
+     "and the URL fetched (discovery URL or JWKS URI).\n"
+     "`refresh` fetches the provider's discovery document and keys now; when that fails it\n"
+     "says why and exits 1 (the last good keys keep serving).\n"},
     {"explain",
      "usage: gatehouse explain --method METHOD --path PATH [--header 'Name: value']...\n"
      "\n"
@@ -134,15 +140,33 @@ static const struct {
      "then the final status and reason.\n"
      "  --method METHOD             the request's method\n"
      "  --path PATH                 the public path, e.g. /orders/v1/items/7\n"
-     "  --header 'Name: value'      a request header; may repeat\n"},
+     "  --header 'Name: value'      a request header; may repeat\n"
+     "  --client-ip ADDRESS         the caller's address, for ip_allow and ip_deny (default\n"
+     "                              127.0.0.1)\n"},
     {"config",
      "usage: gatehouse config export [--secrets] [FILE]\n"
-     "       gatehouse config apply FILE\n"
+     "       gatehouse config apply [--prune] [--dry-run] [--no-validate] FILE\n"
      "\n"
      "export writes the whole configuration as pretty JSON to FILE (made mode 0600) or to\n"
      "standard output; --secrets includes key hashes and jwt keys. apply replaces the whole\n"
-     "configuration with FILE's, atomically: all of it or nothing.\n"
-     "  --secrets         (export) include key hashes and jwt keys\n"},
+     "configuration with FILE's, atomically: all of it or nothing, and prints the counts and\n"
+     "the plan (each object created, changed or deleted). An object the file leaves out is\n"
+     "deleted only with --prune: without it such an apply changes nothing, prints the plan and\n"
+     "exits 1. A file without \"keys\" keeps the keys of its profiles; a new profile without a\n"
+     "key gets one, printed once with the profile's id and name.\n"
+     "  --secrets         (export) include key hashes and jwt keys\n"
+     "  --prune           (apply) delete the objects FILE leaves out\n"
+     "  --dry-run         (apply) ask the server for the plan and print it; nothing changes\n"
+     "  --no-validate     (apply) do not fetch the IdPs of oidc profiles\n"},
+    {"audit",
+     "usage: gatehouse audit [--kind KIND] [--id ID] [--limit N]\n"
+     "\n"
+     "The audit log, newest first: when, what (create, update, delete, rotate, apply), the kind\n"
+     "and id of the object, who (the admin token's name) and from where. The newest 50\n"
+     "changes unless --limit says otherwise.\n"
+     "  --kind KIND       only this kind: collections, endpoints, clients, profiles, keys,\n"
+     "                    policies or config\n"
+     "  --id ID           only the changes of this object\n"},
 };
 
 int gh_cli_admin_help(const char *name, FILE *out)

@@ -45,6 +45,11 @@ static const struct gh_cli_column provider_columns[] = {
     {"ID", "id", GH_CELL_VALUE}, {"ISSUER", "issuer", GH_CELL_VALUE},
     {"KEYS", "keys", GH_CELL_COUNT}, {"FETCHED_AT", "fetched_at", GH_CELL_VALUE},
     {"STALE", "stale", GH_CELL_VALUE}, {"LAST_ERROR", "last_error", GH_CELL_VALUE},
+    {"URL", "url", GH_CELL_VALUE}, {NULL, NULL, 0}};
+static const struct gh_cli_column audit_columns[] = {
+    {"AT", "at", GH_CELL_VALUE}, {"ACTION", "action", GH_CELL_VALUE},
+    {"KIND", "kind", GH_CELL_VALUE}, {"ID", "id", GH_CELL_VALUE},
+    {"ACTOR", "actor", GH_CELL_VALUE}, {"REMOTE_ADDR", "remote_addr", GH_CELL_VALUE},
     {NULL, NULL, 0}};
 /* clang-format on */
 
@@ -59,6 +64,7 @@ static const struct {
     {"keys", key_columns},
     {"policies", policy_columns},
     {"providers", provider_columns},
+    {"audit", audit_columns},
 };
 
 /* Members never shown in a view: a plain-text key belongs only in the banner of a create, and
@@ -120,8 +126,7 @@ static void write_value(const json_t *v, enum gh_cli_cell cell, FILE *f)
         fprintf(f, "%lld/%lld", (long long)json_integer_value(requests),
                 (long long)json_integer_value(per));
     } else if (json_is_array(v)) {
-        json_array_foreach(v, i, item)
-        {
+        json_array_foreach (v, i, item) {
             if (i > 0)
                 fputc(',', f);
             if (json_is_object(item) || json_is_array(item))
@@ -202,13 +207,11 @@ void gh_cli_view_object(const json_t *obj, int summary, FILE *out)
     const json_t *value;
     size_t width = 0;
 
-    json_object_foreach((json_t *)obj, name, value)
-    {
+    json_object_foreach ((json_t *)obj, name, value) {
         if (!hidden_member(name) && text_width(name) > width)
             width = text_width(name);
     }
-    json_object_foreach((json_t *)obj, name, value)
-    {
+    json_object_foreach ((json_t *)obj, name, value) {
         if (hidden_member(name))
             continue;
         gh_cli_admin_fputs_safe(name, out);
@@ -272,8 +275,7 @@ void gh_cli_view_explain(const json_t *answer, FILE *out)
     size_t i;
 
     fputs("steps:\n", out);
-    json_array_foreach(steps, i, step)
-    {
+    json_array_foreach (steps, i, step) {
         print_step(i + 1, step, out);
     }
     if (json_array_size(steps) == 0)
@@ -283,4 +285,71 @@ void gh_cli_view_explain(const json_t *answer, FILE *out)
         gh_cli_view_object(rest, 0, out);
         json_decref(rest);
     }
+}
+
+/* The plan of an apply: one line per object created, changed or deleted, "create  profile  ID
+ * NAME", then how many stay as they are. */
+void gh_cli_view_plan(const json_t *plan, FILE *out)
+{
+    static const char *const kinds[][2] = {{"policies", "policy"},        {"clients", "client"},
+                                           {"collections", "collection"}, {"endpoints", "endpoint"},
+                                           {"profiles", "profile"},       {"keys", "key"}};
+    static const char *const actions[][2] = {
+        {"created", "create"}, {"changed", "change"}, {"deleted", "delete"}};
+    long long unchanged = 0, listed = 0;
+
+    fputs("plan:\n", out);
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        const json_t *of = json_object_get(plan, kinds[k][0]), *item;
+        size_t i;
+        unchanged += (long long)json_integer_value(json_object_get(of, "unchanged"));
+        for (size_t a = 0; a < sizeof actions / sizeof actions[0]; a++) {
+            json_array_foreach (json_object_get(of, actions[a][0]), i, item) {
+                fprintf(out, "  %-7s %-11s ", actions[a][1], kinds[k][1]);
+                write_value(json_object_get(item, "id"), GH_CELL_VALUE, out);
+                fputs("  ", out);
+                write_value(json_object_get(item, "name"), GH_CELL_VALUE, out);
+                fputc('\n', out);
+                listed++;
+            }
+        }
+    }
+    fprintf(out, "  %s%lld object(s) unchanged\n", listed == 0 ? "no change; " : "", unchanged);
+}
+
+void gh_cli_view_applied(const json_t *answer, const char *file, FILE *out)
+{
+    json_t *counts = json_is_object(answer) ? json_copy((json_t *)answer) : json_object();
+    const json_t *keys = json_object_get(answer, "new_keys"), *key;
+    int dry = json_is_true(json_object_get(answer, "dry_run"));
+    size_t i;
+
+    if (dry)
+        fprintf(out, "plan of %s (dry run: nothing was changed)\n", file);
+    else
+        fprintf(out, "configuration applied from %s\n", file);
+    json_object_del(counts, "plan");
+    json_object_del(counts, "new_keys");
+    json_object_del(counts, "dry_run");
+    gh_cli_view_object(counts, 1, out);
+    json_decref(counts);
+    if (json_is_object(json_object_get(answer, "plan"))) {
+        fputc('\n', out);
+        gh_cli_view_plan(json_object_get(answer, "plan"), out);
+    }
+    if (dry || json_array_size(keys) == 0)
+        return;
+    fputs("\nNew access profile keys (shown only once; store them now, they cannot be shown "
+          "again):\n\n",
+          out);
+    json_array_foreach (keys, i, key) {
+        fputs("    ", out);
+        write_value(json_object_get(key, "profile_id"), GH_CELL_VALUE, out);
+        fputs(" (", out);
+        write_value(json_object_get(key, "profile_name"), GH_CELL_VALUE, out);
+        fputs("): ", out);
+        write_value(json_object_get(key, "key"), GH_CELL_VALUE, out);
+        fputc('\n', out);
+    }
+    fputc('\n', out);
 }

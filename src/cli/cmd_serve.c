@@ -249,7 +249,10 @@ static int admin_token(const char *dir, char *token, size_t cap)
         return GH_EXIT_USAGE;
     }
     close(fd);
-    gh_log(GH_LOG_INFO, "admin token written", json_pack("{s:s}", "file", path));
+    /* an admin change like any other (issue 10, item 6), never the token itself */
+    gh_log(GH_LOG_INFO, "admin token written",
+           json_pack("{s:s, s:s, s:s, s:s, s:s}", "file", path, "action", "create", "kind",
+                     "admin-tokens", "id", "bootstrap", "actor", "bootstrap"));
     return GH_EXIT_OK;
 }
 

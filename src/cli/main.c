@@ -33,6 +33,7 @@ static void usage(FILE *out)
           "  providers             list|get|refresh the identity providers of oidc profiles\n"
           "  explain               show how the gateway would treat a request\n"
           "  config                export|apply the whole configuration as JSON\n"
+          "  audit                 the audit log of admin changes, newest first\n"
           "  version               print the version\n"
           "  help [COMMAND]        print help for a command\n"
           "\n"

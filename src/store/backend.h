@@ -35,8 +35,14 @@ struct gh_store_backend {
                 json_t **docs);
     /* how many objects refer to `id` of `kind`, with a sentence saying which in `why` */
     int (*references)(void *db, enum gh_kind kind, const char *id, char *why, size_t cap);
-    int (*audit)(void *db, const char *action, enum gh_kind kind, const char *id,
-                 const char *remote_addr, const char *detail);
+    /* `kind` is a plural kind name or "config"; `actor` the admin token's name (NULL: unknown) */
+    int (*audit)(void *db, const char *action, const char *kind, const char *id,
+                 const char *remote_addr, const char *actor, const char *detail);
+    /* audit rows newest first, seq below `before` (0: from the newest), at most `limit`, of one
+     * kind and one object id when set: [{"seq","at","action","kind","id","actor","remote_addr",
+     * "detail" (text)}] */
+    int (*audit_page)(void *db, const char *kind, const char *id, int64_t before, int limit,
+                      json_t **rows);
     int (*bump_generation)(void *db, uint64_t *generation);
     int (*read_generation)(void *db, uint64_t *generation);
     int (*cache_load)(void *db, const char *url, struct gh_persisted_keys *out);

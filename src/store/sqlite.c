@@ -16,6 +16,7 @@
 #include "store/backend.h"
 #include "store/model.h"
 
+/* clang-format off */
 static const char *const migrations[] = {
     /* 1: the objects of SPEC §1 */
     ("CREATE TABLE collections (id TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL,"
@@ -51,7 +52,11 @@ static const char *const migrations[] = {
     /* 3: quota counters of the gateway (SPEC §5: they survive a restart) */
     ("CREATE TABLE quota_counters (profile_id TEXT PRIMARY KEY, window INTEGER NOT NULL,"
     "  count INTEGER NOT NULL);"),
+    /* 4: who made each change (the admin token's name), and reading the log by object */
+    ("ALTER TABLE audit ADD COLUMN actor TEXT;"
+    "CREATE INDEX audit_by_object ON audit(object_id, seq);"),
 };
+/* clang-format on */
 
 /* Per kind: the table, its constrained columns (first is id) and the parent column of lists. */
 struct table {
@@ -179,8 +184,8 @@ static int constraint_error(sqlite3 *db, enum gh_kind kind, struct gh_store_erro
     case SQLITE_CONSTRAINT_UNIQUE:
     case SQLITE_CONSTRAINT_PRIMARYKEY:
         unique_field(sqlite3_errmsg(db), field, sizeof field);
-        gh_model_error(err, 409, field, "another %s already has this %s",
-                       gh_kind_singular(kind), field[0] ? field : "value");
+        gh_model_error(err, 409, field, "another %s already has this %s", gh_kind_singular(kind),
+                       field[0] ? field : "value");
         return GH_ERR_INVALID_ARG;
     case SQLITE_CONSTRAINT_FOREIGNKEY:
         gh_model_error(err, 409, NULL, "this change would break a reference between objects");
@@ -411,26 +416,66 @@ static int references(void *h, enum gh_kind kind, const char *id, char *why, siz
     return a + b;
 }
 
-static int audit(void *h, const char *action, enum gh_kind kind, const char *id,
-                 const char *remote_addr, const char *detail)
+static int audit(void *h, const char *action, const char *kind, const char *id,
+                 const char *remote_addr, const char *actor, const char *detail)
 {
     struct sqlite_db *s = h;
     sqlite3_stmt *st = NULL;
     int rc;
     if (sqlite3_prepare_v2(
             s->db,
-            "INSERT INTO audit (at, remote_addr, action, kind, object_id, detail) VALUES"
-            " (strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?, ?, ?, ?, ?)",
+            "INSERT INTO audit (at, remote_addr, action, kind, object_id, detail, actor) VALUES"
+            " (strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?, ?, ?, ?, ?, ?)",
             -1, &st, NULL) != SQLITE_OK)
         return GH_ERR_IO;
     sqlite3_bind_text(st, 1, remote_addr, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, action, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, gh_kind_plural(kind), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, kind, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 4, id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 5, detail, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, actor, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(st) == SQLITE_DONE ? GH_OK : GH_ERR_IO;
     sqlite3_finalize(st);
     return rc;
+}
+
+/* A text column as a JSON string, or null. */
+static json_t *text_or_null(sqlite3_stmt *st, int column)
+{
+    const char *text = (const char *)sqlite3_column_text(st, column);
+    return text != NULL ? json_string(text) : json_null();
+}
+
+static int audit_page(void *h, const char *kind, const char *id, int64_t before, int limit,
+                      json_t **rows)
+{
+    static const char *const names[] = {"at",    "action",      "kind",  "id",
+                                        "actor", "remote_addr", "detail"};
+    struct sqlite_db *s = h;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *rows = json_array();
+    /* ?1 NULL or ?2 NULL leave that filter out; seq is the order of the changes */
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT seq, at, action, kind, object_id, actor, remote_addr, detail"
+                           " FROM audit WHERE (?1 IS NULL OR kind = ?1) AND"
+                           " (?2 IS NULL OR object_id = ?2) AND (?3 = 0 OR seq < ?3)"
+                           " ORDER BY seq DESC LIMIT ?4",
+                           -1, &st, NULL) != SQLITE_OK)
+        return GH_ERR_IO;
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, before);
+    sqlite3_bind_int(st, 4, limit);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *row = json_pack("{s:I}", "seq", (json_int_t)sqlite3_column_int64(st, 0));
+        for (int c = 0; c < 7; c++)
+            json_object_set_new(row, names[c], text_or_null(st, c + 1));
+        json_array_append_new(*rows, row);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? GH_OK : GH_ERR_IO;
 }
 
 static int read_generation(void *h, uint64_t *generation)
@@ -600,6 +645,7 @@ int gh_sqlite_backend_open(const char *path, struct gh_store_backend *out, char 
         .page = page,
         .references = references,
         .audit = audit,
+        .audit_page = audit_page,
         .bump_generation = bump_generation,
         .read_generation = read_generation,
         .cache_load = cache_load,

@@ -16,8 +16,10 @@
 #include <time.h>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "store/backend.h"
 #include "store/model.h"
+#include "store/plan.h"
 #include "store/validate.h"
 
 struct gh_store {
@@ -217,24 +219,40 @@ static int check_with_db(struct gh_store *s, enum gh_kind kind, const json_t *do
     return check_references(s, kind, doc, err);
 }
 
-/* Ends a write transaction: audit, generation, commit; or rollback when `rc` is an error. */
-static int finish_write(struct gh_store *s, int rc, const char *action, enum gh_kind kind,
+/* One JSON line per committed change (issue 10, item 6): what, which and who; never the detail,
+ * which may hold what an operator should not find in a log pipeline. */
+static void log_change(const char *action, const char *kind, const char *id,
+                       const struct gh_write_options *w)
+{
+    const struct gh_actor *actor = w != NULL ? w->actor : NULL;
+    gh_log(GH_LOG_INFO, "admin change",
+           json_pack("{s:s, s:s, s:s?, s:s?, s:s?}", "action", action, "kind", kind, "id", id,
+                     "actor", actor != NULL ? actor->name : NULL, "remote_addr",
+                     actor != NULL ? actor->remote_addr : NULL));
+}
+
+/* Ends a write transaction: audit, generation, commit, log line; or rollback when `rc` is an
+ * error. `kind` is a plural kind name or "config". */
+static int finish_write(struct gh_store *s, int rc, const char *action, const char *kind,
                         const char *id, const json_t *detail, const struct gh_write_options *w,
                         struct gh_store_error *err)
 {
+    const struct gh_actor *actor = w != NULL ? w->actor : NULL;
     uint64_t generation;
     if (rc == GH_OK) {
         char *text = detail != NULL ? json_dumps(detail, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        if (s->b.audit(s->b.db, action, kind, id,
-                       w != NULL && w->actor ? w->actor->remote_addr : NULL, text) != GH_OK ||
+        if (s->b.audit(s->b.db, action, kind, id, actor ? actor->remote_addr : NULL,
+                       actor ? actor->name : NULL, text) != GH_OK ||
             s->b.bump_generation(s->b.db, &generation) != GH_OK) {
             gh_model_error(err, 500, NULL, "the database failed while recording the change");
             rc = GH_ERR_IO;
         }
         free(text);
     }
-    if (rc == GH_OK && (rc = s->b.commit(s->b.db, err)) == GH_OK)
+    if (rc == GH_OK && (rc = s->b.commit(s->b.db, err)) == GH_OK) {
         __atomic_store_n(&s->generation, generation, __ATOMIC_RELEASE);
+        log_change(action, kind, id, w);
+    }
     if (rc != GH_OK)
         s->b.rollback(s->b.db);
     return rc;
@@ -277,12 +295,12 @@ static int insert_key(struct gh_store *s, const char *profile_id, json_t **out,
     return rc;
 }
 
-static int run_hook(enum gh_kind kind, const json_t *doc, const struct gh_write_options *w,
-                    struct gh_store_error *err)
+static int run_hook(enum gh_kind kind, const json_t *before, const json_t *doc,
+                    const struct gh_write_options *w, struct gh_store_error *err)
 {
     if (kind != GH_KIND_PROFILE || w == NULL || w->check_profile == NULL)
         return GH_OK;
-    return w->check_profile(w->check_ctx, doc, err);
+    return w->check_profile(w->check_ctx, before, doc, err);
 }
 
 int gh_store_create(struct gh_store *s, enum gh_kind kind, const char *parent_id,
@@ -301,7 +319,7 @@ int gh_store_create(struct gh_store *s, enum gh_kind kind, const char *parent_id
     if (kind == GH_KIND_ENDPOINT)
         json_object_set_new(fields, "collection_id",
                             json_string(parent_id != NULL ? parent_id : ""));
-    if ((rc = run_hook(kind, fields, w, err)) != GH_OK) {
+    if ((rc = run_hook(kind, NULL, fields, w, err)) != GH_OK) {
         json_decref(fields);
         return rc;
     }
@@ -325,7 +343,7 @@ int gh_store_create(struct gh_store *s, enum gh_kind kind, const char *parent_id
         if (rc == GH_OK && kind == GH_KIND_PROFILE)
             rc = insert_key(s, id, &key, err);
         json_t *shown = gh_model_public(kind, doc, 0);
-        rc = finish_write(s, rc, "create", kind, id, shown, w, err);
+        rc = finish_write(s, rc, "create", gh_kind_plural(kind), id, shown, w, err);
         if (rc == GH_OK) {
             *out = shown;
             if (key != NULL)
@@ -376,7 +394,7 @@ int gh_store_update(struct gh_store *s, enum gh_kind kind, const char *id, const
     rc = load(s, kind, id, &base, err);
     pthread_mutex_unlock(&s->lock);
     if (rc != GH_OK || (rc = gh_model_merge(kind, base, patch, &doc, err)) != GH_OK ||
-        (rc = run_hook(kind, doc, w, err)) != GH_OK)
+        (rc = run_hook(kind, base, doc, w, err)) != GH_OK)
         goto out;
     now_rfc3339(now, sizeof now);
     json_object_set_new(doc, "updated_at", json_string(now));
@@ -389,7 +407,8 @@ int gh_store_update(struct gh_store *s, enum gh_kind kind, const char *id, const
             rc = s->b.replace(s->b.db, kind, doc, err);
         json_decref(current);
         json_t *shown = gh_model_public(kind, doc, 0);
-        rc = finish_write(s, rc, "update", kind, id, patch != NULL ? shown : NULL, w, err);
+        rc = finish_write(s, rc, "update", gh_kind_plural(kind), id, patch != NULL ? shown : NULL,
+                          w, err);
         if (rc == GH_OK)
             *out = shown;
         else
@@ -418,7 +437,7 @@ int gh_store_delete(struct gh_store *s, enum gh_kind kind, const char *id,
         }
         if (rc == GH_OK)
             rc = s->b.remove(s->b.db, kind, id, err);
-        rc = finish_write(s, rc, "delete", kind, id, NULL, w, err);
+        rc = finish_write(s, rc, "delete", gh_kind_plural(kind), id, NULL, w, err);
     }
     pthread_mutex_unlock(&s->lock);
     json_decref(doc);
@@ -525,7 +544,7 @@ int gh_store_key_rotate(struct gh_store *s, const char *profile_id, int64_t grac
         json_t *detail = json_pack("{s:s?, s:I}", "prefix",
                                    key ? json_string_value(json_object_get(key, "prefix")) : NULL,
                                    "grace_seconds", (json_int_t)grace_seconds);
-        rc = finish_write(s, rc, "rotate", GH_KIND_KEY,
+        rc = finish_write(s, rc, "rotate", "keys",
                           key ? json_string_value(json_object_get(key, "id")) : NULL, detail, w,
                           err);
         json_decref(detail);
@@ -719,7 +738,7 @@ static json_t *find_by_id(const json_t *list, const char *id)
     return NULL;
 }
 
-static int import_all(struct gh_store *s, const json_t *doc, const json_t *before, json_t *summary,
+static int import_all(struct gh_store *s, const json_t *doc, const json_t *before,
                       struct gh_store_error *err)
 {
     int rc = s->b.remove_all(s->b.db, err);
@@ -744,21 +763,75 @@ static int import_all(struct gh_store *s, const json_t *doc, const json_t *befor
             if (rc != GH_OK)
                 break;
         }
-        json_object_set_new(summary, gh_kind_plural(kind),
-                            json_integer((json_int_t)json_array_size(list)));
     }
     return rc;
 }
 
-int gh_store_import(struct gh_store *s, const json_t *doc, const struct gh_write_options *w,
-                    json_t **summary, struct gh_store_error *err)
+/* A profile the apply creates cannot be used without a key (issue 10, item 14): each new one
+ * that ends up with none gets one, listed in `made` with its plain text (left out in a dry run,
+ * whose keys are rolled back). Call inside the transaction. */
+static int key_new_profiles(struct gh_store *s, const json_t *doc, const json_t *before,
+                            int dry_run, json_t *made, struct gh_store_error *err)
 {
-    json_t *before = NULL;
+    const json_t *item;
+    size_t i;
+    int rc = GH_OK;
+    json_array_foreach (json_object_get(doc, "profiles"), i, item) {
+        const char *id = json_string_value(json_object_get(item, "id"));
+        json_t *keys = NULL, *key = NULL;
+        if (find_by_id(json_object_get(before, "profiles"), id) != NULL)
+            continue;
+        if ((rc = s->b.page(s->b.db, GH_KIND_KEY, id, NULL, 1, &keys)) == GH_OK &&
+            json_array_size(keys) == 0 && (rc = insert_key(s, id, &key, err)) == GH_OK) {
+            json_array_append_new(made, json_pack("{s:s, s:O?, s:O, s:O, s:O?}", "profile_id", id,
+                                                  "profile_name", json_object_get(item, "name"),
+                                                  "id", json_object_get(key, "id"), "prefix",
+                                                  json_object_get(key, "prefix"), "key",
+                                                  dry_run ? NULL : json_object_get(key, "key")));
+        }
+        json_decref(keys);
+        json_decref(key);
+        if (rc != GH_OK)
+            break;
+    }
+    return rc;
+}
+
+/* The answer of an apply: true counts of what the store holds after it, the plan, the new keys.
+ * Refuses (409) an apply that deletes without `prune`. Call inside the transaction. */
+static int summarize(struct gh_store *s, const json_t *before, const struct gh_import_options *o,
+                     json_t *result, struct gh_store_error *err)
+{
+    json_t *after = NULL;
+    char deleted[256];
+    int rc = dump(s, 1, &after, err);
+    if (rc != GH_OK)
+        return rc;
+    for (size_t k = 0; k < sizeof document_order / sizeof document_order[0]; k++) {
+        const char *kind = gh_kind_plural(document_order[k]);
+        json_object_set_new(
+            result, kind, json_integer((json_int_t)json_array_size(json_object_get(after, kind))));
+    }
+    json_t *plan = gh_store_plan(before, after);
+    size_t n = gh_store_plan_deletions(plan, deleted, sizeof deleted);
+    json_object_set_new(result, "plan", plan);
+    json_decref(after);
+    if (n > 0 && !o->prune) {
+        gh_model_error(err, 409, NULL,
+                       "the document leaves out %zu object(s) that the store has (%s); nothing "
+                       "was changed: apply with ?prune=true to delete them, or add them to the "
+                       "document",
+                       n, deleted);
+        return GH_ERR_INVALID_ARG;
+    }
+    return GH_OK;
+}
+
+/* Every member of the document is a kind (an array) or the generation of an export. */
+static int check_document(const json_t *doc, struct gh_store_error *err)
+{
     const char *key;
     json_t *value;
-    int rc;
-
-    *summary = NULL;
     if (!json_is_object(doc)) {
         gh_model_error(err, 400, NULL, "the configuration must be a JSON object");
         return GH_ERR_INVALID_ARG;
@@ -773,19 +846,96 @@ int gh_store_import(struct gh_store *s, const json_t *doc, const struct gh_write
             return GH_ERR_INVALID_ARG;
         }
     }
-    json_t *result = json_object();
+    return GH_OK;
+}
+
+int gh_store_import(struct gh_store *s, const json_t *doc, const struct gh_import_options *o,
+                    const struct gh_write_options *w, json_t **summary, struct gh_store_error *err)
+{
+    static const struct gh_import_options prune = {1, 0};
+    json_t *before = NULL, *result = NULL, *made = json_array();
+    int rc;
+
+    *summary = NULL;
+    o = o != NULL ? o : &prune;
+    if ((rc = check_document(doc, err)) != GH_OK)
+        goto out;
+    result = json_object();
     pthread_mutex_lock(&s->lock);
     if ((rc = dump(s, 1, &before, err)) == GH_OK && (rc = s->b.begin(s->b.db, err)) == GH_OK) {
-        rc = import_all(s, doc, before, result, err);
-        rc = finish_write(s, rc, "apply", GH_KIND_COLLECTION, NULL, result, w, err);
+        if ((rc = import_all(s, doc, before, err)) == GH_OK &&
+            (rc = key_new_profiles(s, doc, before, o->dry_run, made, err)) == GH_OK)
+            rc = summarize(s, before, o, result, err);
+        if (o->dry_run && rc == GH_OK)
+            s->b.rollback(s->b.db);
+        else
+            rc = finish_write(s, rc, "apply", "config", NULL, json_object_get(result, "plan"), w,
+                              err);
     }
     pthread_mutex_unlock(&s->lock);
-    json_decref(before);
-    if (rc == GH_OK) {
-        json_object_set_new(result, "generation", json_integer((json_int_t)gh_store_generation(s)));
+    json_object_set_new(result, "generation", json_integer((json_int_t)gh_store_generation(s)));
+    json_object_set(result, "new_keys", made);
+    if (o->dry_run)
+        json_object_set_new(result, "dry_run", json_true());
+    /* a refused prune still shows its plan, but not the keys it rolled back */
+    if (rc != GH_OK)
+        json_object_del(result, "new_keys");
+    if (rc == GH_OK || (err->status == 409 && json_object_get(result, "plan") != NULL)) {
         *summary = result;
-    } else {
-        json_decref(result);
+        result = NULL;
     }
+out:
+    json_decref(result);
+    json_decref(made);
+    json_decref(before);
     return rc;
+}
+
+/* ---- the audit log ---- */
+
+int gh_store_audit_list(struct gh_store *s, const char *kind, const char *id, const char *after,
+                        int limit, json_t **out, struct gh_store_error *err)
+{
+    json_t *rows = NULL, *row;
+    char *end = NULL;
+    long long before = 0;
+    size_t i;
+
+    *out = NULL;
+    limit = limit == 0 ? 100 : limit;
+    if (after != NULL &&
+        ((before = strtoll(after, &end, 10)) <= 0 || end == after || *end != '\0')) {
+        gh_model_error(err, 422, "after", "after must be a cursor from \"next\"");
+        return GH_ERR_INVALID_ARG;
+    }
+    for (int k = 0; kind != NULL && k < GH_KIND_COUNT; k++) /* "profile" reads as "profiles" */
+        if (strcmp(kind, gh_kind_singular((enum gh_kind)k)) == 0)
+            kind = gh_kind_plural((enum gh_kind)k);
+    pthread_mutex_lock(&s->lock);
+    int rc = s->b.audit_page(s->b.db, kind, id, before, limit + 1, &rows);
+    pthread_mutex_unlock(&s->lock);
+    if (rc != GH_OK) {
+        json_decref(rows);
+        gh_model_error(err, 500, NULL, "the database failed while reading the audit log");
+        return rc;
+    }
+    json_t *data = json_array(), *next = json_null();
+    json_array_foreach (rows, i, row) {
+        const char *detail = json_string_value(json_object_get(row, "detail"));
+        if (i == (size_t)limit) { /* one more than asked: the cursor is the last one shown */
+            char cursor[32];
+            snprintf(
+                cursor, sizeof cursor, "%lld",
+                (long long)json_integer_value(json_object_get(json_array_get(data, i - 1), "seq")));
+            next = json_string(cursor);
+            break;
+        }
+        /* the detail was written as JSON by finish_write: shown as JSON again */
+        json_t *parsed = detail != NULL ? json_loads(detail, 0, NULL) : NULL;
+        json_object_set_new(row, "detail", parsed != NULL ? parsed : json_null());
+        json_array_append(data, row);
+    }
+    json_decref(rows);
+    *out = json_pack("{s:o, s:o}", "data", data, "next", next);
+    return GH_OK;
 }

@@ -34,9 +34,11 @@ struct gh_store_error {
     char message[512]; /* one sentence; never a secret */
 };
 
-/* Who made a change, for the audit table. */
+/* Who made a change, for the audit table and the change's log line. */
 struct gh_actor {
     const char *remote_addr;
+    const char *name; /* the admin token's name ("bootstrap" for the token serve made or was
+                         given); NULL: unknown */
 };
 
 struct gh_store;
@@ -53,10 +55,13 @@ uint64_t gh_store_generation(const struct gh_store *s);
 
 /*
  * A hook the store calls while creating or updating a profile, after the fields are valid and
- * before anything is written: the admin layer checks an oidc profile's IdP there (SPEC §4). Return
- * GH_OK, or fill `err` (422 with field) and return an error.
+ * before anything is written: the admin layer checks an oidc profile's IdP there (SPEC §4).
+ * `before` is the stored profile an update starts from (NULL on create), so the hook can leave
+ * alone what does not touch the IdP. Return GH_OK, or fill `err` (422 with field) and return an
+ * error.
  */
-typedef int (*gh_profile_check)(void *ctx, const json_t *profile, struct gh_store_error *err);
+typedef int (*gh_profile_check)(void *ctx, const json_t *before, const json_t *profile,
+                                struct gh_store_error *err);
 
 struct gh_write_options {
     const struct gh_actor *actor;
@@ -96,10 +101,32 @@ int gh_store_key_rotate(struct gh_store *s, const char *profile_id, int64_t grac
  * `secrets`, profiles carry jwt_key and keys their SHA-256 (`hash`); without, neither. */
 int gh_store_export(struct gh_store *s, int secrets, json_t **out, struct gh_store_error *err);
 
-/* Replaces the whole configuration with `doc` (the export format) in one transaction. Keys given
- * with `hash` keep working; a profile without keys gets none (make one with rotate). */
-int gh_store_import(struct gh_store *s, const json_t *doc, const struct gh_write_options *w,
-                    json_t **summary, struct gh_store_error *err);
+/* How an apply treats what the document leaves out, and whether it writes at all. */
+struct gh_import_options {
+    int prune;   /* delete the objects the document does not mention; without it such an apply
+                    is refused (409) and changes nothing */
+    int dry_run; /* work out the plan and the counts, then roll everything back */
+};
+
+/*
+ * Replaces the whole configuration with `doc` (the export format) in one transaction. Keys given
+ * with `hash` keep working; a document without "keys" keeps the stored keys of its profiles; a
+ * new profile that ends up without a key gets one. *summary (also on a 409 refusal, NULL
+ * otherwise on error) is {"<kind>": count after the apply, ..., "generation", "plan": {"<kind>":
+ * {"created":[{id,name}], "changed":[...], "deleted":[...], "unchanged": N}}, "new_keys":
+ * [{profile_id, profile_name, id, prefix, key}]}: "key" is the plain text, shown only this once
+ * (never in a dry run, which also says "dry_run": true). `o` NULL: prune, no dry run.
+ */
+int gh_store_import(struct gh_store *s, const json_t *doc, const struct gh_import_options *o,
+                    const struct gh_write_options *w, json_t **summary, struct gh_store_error *err);
+
+/*
+ * A page of the audit log, newest first: {"data":[{"seq","at","action","kind","id","actor",
+ * "remote_addr","detail"}],"next":cursor|null}. `kind` ("profiles" or "profile", "config") and
+ * `id` filter when set; `after` is a cursor from "next"; `limit` 1..1000 (0: 100).
+ */
+int gh_store_audit_list(struct gh_store *s, const char *kind, const char *id, const char *after,
+                        int limit, json_t **out, struct gh_store_error *err);
 
 /* The provider cache of SPEC §4 (last good discovery document and key set per URL). */
 const struct gh_oidc_persistence *gh_store_persistence(struct gh_store *s);

@@ -951,7 +951,9 @@ describe('GET /v1/config, edit, PUT /v1/config', () => {
     const edited = structuredClone(before);
     edited.collections.find((c) => c.id === objs.col.id).name = 'catalog-renamed';
     edited.clients = edited.clients.filter((c) => c.id !== objs.lonely.id);
-    const applied = await gh.api('PUT', '/v1/config', edited);
+    // leaving an object out deletes it only with ?prune=true (issue 10, item 13)
+    await assertUnchanged(gh, async () => expectError(await gh.api('PUT', '/v1/config', edited), 409, 'conflict'));
+    const applied = await gh.api('PUT', '/v1/config?prune=true', edited);
     const summary = expectStatus(applied, 200);
     assert.equal(summary.collections, 2);
     assert.equal(summary.clients, 1);

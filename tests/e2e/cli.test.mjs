@@ -47,7 +47,7 @@ const COLUMNS = {
   profiles: [['ID', 'id'], ['NAME', 'name'], ['CLIENT', 'client_id'], ['AUTH', 'auth_type'], ['COLLECTIONS', 'collection_ids'], ['ACTIVE', 'active']],
   keys: [['ID', 'id'], ['PREFIX', 'prefix'], ['CREATED', 'created_at'], ['EXPIRES', 'expires_at']],
   policies: [['ID', 'id'], ['NAME', 'name'], ['RATE_LIMIT', 'rate_limit'], ['QUOTA', 'quota']],
-  providers: [['ID', 'id'], ['ISSUER', 'issuer'], ['KEYS', 'keys'], ['FETCHED_AT', 'fetched_at'], ['STALE', 'stale'], ['LAST_ERROR', 'last_error']],
+  providers: [['ID', 'id'], ['ISSUER', 'issuer'], ['KEYS', 'keys'], ['FETCHED_AT', 'fetched_at'], ['STALE', 'stale'], ['LAST_ERROR', 'last_error'], ['URL', 'url']],
 };
 
 function rsaPublicPem() {

@@ -194,13 +194,14 @@ describe('IdP outage, part 1: the last good keys serve, and after a restart whil
     const idpBefore = { ...idp.requests };
     await assert.rejects(idp.getToken({ clientId: 'outage-long' }), (err) => err.status === 503);
 
-    // a refresh now fails, and says so; the keys stay
+    // a refresh now fails, and says so (502 with the provider's status); the keys stay
     for (const [name, gh] of Object.entries(gateways)) {
       const r = await gh.api('POST', `/v1/providers/${outage.ids[name].provider}/refresh`);
-      assert.equal(r.status, 200, r.text);
-      assert.match(r.json.last_error ?? '', /503/, `${name}: last_error after a failed refresh: ${r.text}`);
-      assert.equal(r.json.available, true);
-      assert.deepEqual(r.json.keys.map((k) => k.kid), before[name].keys.map((k) => k.kid));
+      assert.equal(r.status, 502, r.text);
+      assert.equal(r.json.error, 'bad_gateway', r.text);
+      assert.match(r.json.provider.last_error ?? '', /503/, `${name}: last_error after a failed refresh: ${r.text}`);
+      assert.equal(r.json.provider.available, true);
+      assert.deepEqual(r.json.provider.keys.map((k) => k.kid), before[name].keys.map((k) => k.kid));
     }
 
     const burst = async (label) => {

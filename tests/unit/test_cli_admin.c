@@ -695,9 +695,104 @@ static void test_request_bodies_of_keys_explain_config(void **state)
     expect_body("POST " URL "/v1/explain",
                 "explain --method POST --path /a --header 'A: 1' --header 'A: 2'",
                 "{\"method\":\"POST\",\"path\":\"/a\",\"headers\":{\"A\":\"1, 2\"}}");
+    expect_body("POST " URL "/v1/explain", "explain --method GET --path /a --client-ip 10.1.2.3",
+                "{\"method\":\"GET\",\"path\":\"/a\",\"client_ip\":\"10.1.2.3\","
+                "\"headers\":{}}");
+    /* apply is sent even with --dry-run (see test_config_apply_plan_and_new_keys) */
+    struct recorder r;
     write_file("cfg.json", "{\"collections\":[{\"name\":\"c\"}],\"clients\":[]}");
-    expect_body("PUT " URL "/v1/config", "config apply cfg.json",
-                "{\"collections\":[{\"name\":\"c\"}],\"clients\":[]}");
+    const char *req =
+        record_one(&r, ENV_TOKEN, 200, "{}", "config apply cfg.json --prune --no-validate", 0);
+    assert_non_null(strstr(req, "PUT /v1/config?prune=true&validate=false HTTP/1.1\r\n"));
+    json_t *body = request_body(req),
+           *want = json_loads("{\"collections\":[{\"name\":\"c\"}],\"clients\":[]}", 0, NULL);
+    assert_true(json_equal(body, want));
+    json_decref(body);
+    json_decref(want);
+    recorder_free(&r);
+}
+
+/* `config apply --dry-run` asks the server for the plan (only it can say what would change) and
+ * prints it; the answer's keys for new profiles are printed once, with their profile. */
+static void test_config_apply_plan_and_new_keys(void **state)
+{
+    struct recorder r;
+    const char *req;
+    json_t *body;
+    (void)state;
+    write_file("cfg.json", "{\"clients\":[]}");
+    req = record_one(&r, ENV_TOKEN, 200,
+                     "{\"clients\":0,\"generation\":4,\"dry_run\":true,\"new_keys\":[],"
+                     "\"plan\":{\"clients\":{\"created\":[],\"changed\":[],\"deleted\":[{\"id\":"
+                     "\"cli_A\",\"name\":\"acme\"}],\"unchanged\":2}}}",
+                     "config apply cfg.json --dry-run --prune", 0);
+    assert_non_null(strstr(req, "PUT /v1/config?prune=true&dry_run=true HTTP/1.1\r\n"));
+    body = request_body(req);
+    assert_true(json_is_array(json_object_get(body, "clients")));
+    json_decref(body);
+    assert_non_null(strstr(out, "dry run: nothing was changed"));
+    assert_non_null(strstr(out, "  delete  client      cli_A  acme\n"));
+    assert_non_null(strstr(out, "2 object(s) unchanged"));
+    recorder_free(&r);
+
+    req = record_one(&r, ENV_TOKEN, 200,
+                     "{\"profiles\":1,\"keys\":1,\"generation\":5,\"plan\":{\"profiles\":{"
+                     "\"created\":[{\"id\":\"ap_N\",\"name\":\"new\"}],\"changed\":[],"
+                     "\"deleted\":[],\"unchanged\":0}},\"new_keys\":[{\"profile_id\":\"ap_N\","
+                     "\"profile_name\":\"new\",\"id\":\"key_N\",\"key\":\"" NEW_KEY "\"}]}",
+                     "config apply cfg.json", 0);
+    assert_non_null(strstr(out, "configuration applied from cfg.json\n"));
+    assert_non_null(strstr(out, "keys:       1\n"));
+    assert_non_null(strstr(out, "  create  profile     ap_N  new\n"));
+    assert_non_null(strstr(out, "    ap_N (new): " NEW_KEY "\n"));
+    assert_non_null(strstr(out, "shown only once"));
+    recorder_free(&r);
+
+    /* a refused apply: the error line names the CLI's flag, then the plan, all on stderr */
+    req = record_one(&r, ENV_TOKEN, 409,
+                     "{\"error\":\"conflict\",\"message\":\"apply with ?prune=true to delete "
+                     "them\",\"plan\":{\"clients\":{\"created\":[],\"changed\":[],\"deleted\":"
+                     "[{\"id\":\"cli_A\",\"name\":\"acme\"}],\"unchanged\":0}}}",
+                     "config apply cfg.json", 1);
+    assert_string_equal(out, "");
+    assert_non_null(strstr(err, "gatehouse: 409 conflict: apply with --prune to delete them\n"));
+    assert_non_null(strstr(err, "  delete  client      cli_A  acme\n"));
+    recorder_free(&r);
+}
+
+/* An API hint names the API's query flag; the CLI names its own flag for it (issue 10, item 12). */
+static void test_error_hint_names_the_cli_flag(void **state)
+{
+    struct recorder r;
+    (void)state;
+    record_one(&r, ENV_TOKEN, 422,
+               "{\"error\":\"validation_failed\",\"message\":\"oidc_jwks_uri: cannot connect "
+               "(save with ?validate=false to skip this check)\",\"field\":\"oidc_jwks_uri\"}",
+               "profiles update ap_1 --active true", 1);
+    assert_string_equal(err, "gatehouse: 422 validation_failed: oidc_jwks_uri: cannot connect "
+                             "(save with --no-validate to skip this check) (field: "
+                             "oidc_jwks_uri)\n");
+    recorder_free(&r);
+}
+
+/* `gatehouse audit`: the filters as query parameters, newest first as the API answers. */
+static void test_audit(void **state)
+{
+    char line[512];
+    (void)state;
+    assert_null(dry("GET " URL "/v1/audit?kind=profiles&id=ap%2F1&limit=7",
+                    "audit --kind profiles --id ap/1 --limit 7"));
+    assert_null(dry("GET " URL "/v1/audit?limit=50", "audit"));
+    gh_mockidp_set_json(mock, "/v1/audit", 200,
+                        "{\"data\":[{\"seq\":2,\"at\":\"2025-01-02T03:04:06.000Z\",\"action\":"
+                        "\"delete\",\"kind\":\"clients\",\"id\":\"cli_A\",\"actor\":"
+                        "\"bootstrap\",\"remote_addr\":\"127.0.0.1\",\"detail\":null}],"
+                        "\"next\":null}",
+                        NULL);
+    assert_int_equal(run_mock("audit"), 0);
+    assert_non_null(strstr(line_with("AT", line, sizeof line), "ACTION"));
+    assert_non_null(strstr(line_with("cli_A", line, sizeof line), "delete"));
+    assert_non_null(strstr(line, "bootstrap"));
 }
 
 static void test_requests_without_a_body(void **state)
@@ -739,13 +834,14 @@ static void test_object_and_table_views(void **state)
                         "{\"data\":[{\"id\":\"prv_AAAAAAAAAAAA\",\"issuer\":\"https://idp\","
                         "\"keys\":[{\"kid\":\"a\",\"kty\":\"RSA\"},{\"kid\":\"b\",\"kty\":\"EC\"}],"
                         "\"fetched_at\":\"2025-01-02T03:04:05Z\",\"stale\":false,\"last_error\":"
-                        "null,\"name\":\"evil\\u001b[2J\"}],\"next\":null}",
+                        "null,\"url\":\"https://idp/jwks\",\"name\":\"evil\\u001b[2J\"}],"
+                        "\"next\":null}",
                         NULL);
     assert_int_equal(run_mock("providers list"), 0);
-    assert_non_null(strstr(line_with("ID", line, sizeof line), "LAST_ERROR"));
+    assert_non_null(strstr(line_with("ID", line, sizeof line), "LAST_ERROR  URL"));
     line_with("prv_", line, sizeof line);
     assert_non_null(strstr(line, "  2  "));
-    assert_non_null(strstr(line, "2025-01-02T03:04:05Z  false  -"));
+    assert_non_null(strstr(line, "2025-01-02T03:04:05Z  false  -           https://idp/jwks"));
 
     gh_mockidp_set_json(mock, "/v1/clients/cli_ESC", 200,
                         "{\"id\":\"cli_ESC\",\"name\":\"evil\\u001b[2J\\u0007\"}", NULL);
@@ -884,6 +980,9 @@ static void test_help(void **state)
         {"providers", "refresh"},
         {"explain", "--header"},
         {"config", "--secrets"},
+        {"config", "--prune"},
+        {"explain", "--client-ip"},
+        {"audit", "--kind"},
     };
     char args[64];
     (void)state;
@@ -918,6 +1017,9 @@ int main(void)
         cmocka_unit_test(test_unreachable_or_nonsense_exit_2),
         cmocka_unit_test(test_request_bodies_of_objects),
         cmocka_unit_test(test_request_bodies_of_keys_explain_config),
+        cmocka_unit_test(test_config_apply_plan_and_new_keys),
+        cmocka_unit_test(test_error_hint_names_the_cli_flag),
+        cmocka_unit_test(test_audit),
         cmocka_unit_test(test_requests_without_a_body),
         cmocka_unit_test(test_object_and_table_views),
         cmocka_unit_test(test_explain_config_and_delete_views),

@@ -781,7 +781,7 @@ static json_t *must_import(struct gh_store *s, const json_t *doc)
     struct gh_store_error err = {0};
     json_t *summary = NULL;
     uint64_t generation = gh_store_generation(s);
-    if (gh_store_import(s, doc, NULL, &summary, &err) != GH_OK)
+    if (gh_store_import(s, doc, NULL, NULL, &summary, &err) != GH_OK)
         gh_fx_fail_store("import", &err);
     assert_int_equal(gh_store_generation(s), generation + 1);
     assert_int_equal(json_integer_value(json_object_get(summary, "generation")), generation + 1);
@@ -843,6 +843,120 @@ static void test_import_without_keys_keeps_keys(void **state)
     json_decref(before);
     json_decref(after);
     json_decref(doc);
+}
+
+/* Issue 10, item 13: an apply that leaves objects out is refused without prune, with the plan of
+ * what it would delete; a dry run answers the plan and the counts and changes nothing. */
+static void test_import_prune_and_dry_run(void **state)
+{
+    struct gh_fixture *fx = *state;
+    struct gh_store_error err = {0};
+    json_t *summary = NULL, *item;
+    size_t i;
+    build_config(fx);
+    json_t *before = must_export(fx->s, 1), *doc = json_deep_copy(before);
+    json_t *profiles = json_object_get(doc, "profiles");
+    uint64_t generation = gh_store_generation(fx->s);
+    json_array_foreach (profiles, i, item) {
+        if (strcmp(gh_fx_str(item, "id"), fx_id(fx, "HS")) == 0)
+            break;
+    }
+    assert_int_equal(json_array_remove(profiles, i), 0);
+    json_object_del(doc, "keys"); /* the kept keys follow the dropped profile out */
+
+    const struct gh_import_options keep = {0, 0}, dry = {1, 1};
+    assert_int_not_equal(gh_store_import(fx->s, doc, &keep, NULL, &summary, &err), GH_OK);
+    assert_int_equal(err.status, 409);
+    assert_non_null(strstr(err.message, "?prune=true"));
+    assert_null(json_object_get(summary, "new_keys")); /* nothing was made */
+    json_t *plan = json_object_get(summary, "plan");
+    json_t *deleted = json_object_get(json_object_get(plan, "profiles"), "deleted");
+    assert_int_equal(json_array_size(deleted), 1);
+    assert_string_equal(gh_fx_str(json_array_get(deleted, 0), "id"), fx_id(fx, "HS"));
+    assert_string_equal(gh_fx_str(json_array_get(deleted, 0), "name"), "hs");
+    assert_int_equal(json_array_size(json_object_get(json_object_get(plan, "keys"), "deleted")), 1);
+    assert_int_equal(gh_store_generation(fx->s), generation);
+    json_decref(summary);
+
+    summary = NULL;
+    assert_int_equal(gh_store_import(fx->s, doc, &dry, NULL, &summary, &err), GH_OK);
+    assert_true(json_is_true(json_object_get(summary, "dry_run")));
+    assert_int_equal(json_integer_value(json_object_get(summary, "profiles")),
+                     json_array_size(profiles));
+    assert_int_equal(gh_store_generation(fx->s), generation);
+    json_t *after = must_export(fx->s, 1);
+    assert_json_equal(after, before, "a dry run changes nothing");
+    json_decref(summary);
+    json_decref(after);
+    json_decref(before);
+    json_decref(doc);
+}
+
+/* Issue 10, items 13 and 14: a new profile that ends up without a key gets one, shown once; the
+ * counts are what the store holds afterwards, not the lengths of the document's lists. */
+static void test_import_keys_new_profiles(void **state)
+{
+    struct gh_fixture *fx = *state;
+    build_config(fx);
+    json_t *doc = must_export(fx->s, 0);
+    size_t keys = json_array_size(json_object_get(doc, "keys"));
+    json_object_del(doc, "keys");
+    json_array_append_new(json_object_get(doc, "profiles"),
+                          json_pack("{s:s, s:s, s:s, s:s}", "id", "ap_000000000000new", "client_id",
+                                    fx_id(fx, "CLI"), "name", "new", "auth_type", "token"));
+    json_t *summary = must_import(fx->s, doc);
+    json_t *made = json_object_get(summary, "new_keys");
+    assert_int_equal(json_array_size(made), 1);
+    const char *plain = gh_fx_str(json_array_get(made, 0), "key");
+    assert_non_null(plain);
+    assert_int_equal(strncmp(plain, "gk_", 3), 0);
+    assert_string_equal(gh_fx_str(json_array_get(made, 0), "profile_id"), "ap_000000000000new");
+    assert_string_equal(gh_fx_str(json_array_get(made, 0), "profile_name"), "new");
+    assert_int_equal(json_integer_value(json_object_get(summary, "keys")), keys + 1);
+    json_t *listed = must_list(fx->s, GH_KIND_KEY, "ap_000000000000new");
+    assert_int_equal(json_array_size(listed), 1);
+    assert_int_equal(strncmp(gh_fx_str(json_array_get(listed, 0), "prefix"), plain, 8), 0);
+    json_decref(listed);
+    json_decref(summary);
+    summary = must_import(fx->s, doc); /* again: the profile has its key now */
+    assert_int_equal(json_array_size(json_object_get(summary, "new_keys")), 0);
+    assert_int_equal(json_integer_value(json_object_get(summary, "keys")), keys + 1);
+    json_decref(summary);
+    json_decref(doc);
+}
+
+/* The audit log of item 22: newest first, by object or kind, paged by cursor. */
+static void test_audit_list(void **state)
+{
+    struct gh_fixture *fx = *state;
+    struct gh_store_error err = {0};
+    json_t *page = NULL, *out = NULL, *patch = gh_fx_parse("{\"description\":\"x\"}");
+    build_config(fx);
+    const char *cli = fx_id(fx, "CLI");
+    assert_int_equal(gh_store_update(fx->s, GH_KIND_CLIENT, cli, patch, NULL, &out, &err), GH_OK);
+    json_decref(out);
+    assert_int_equal(gh_store_audit_list(fx->s, NULL, cli, NULL, 0, &page, &err), GH_OK);
+    json_t *data = json_object_get(page, "data");
+    assert_int_equal(json_array_size(data), 2);
+    assert_string_equal(gh_fx_str(json_array_get(data, 0), "action"), "update");
+    assert_string_equal(gh_fx_str(json_array_get(data, 1), "action"), "create");
+    assert_string_equal(gh_fx_str(json_array_get(data, 0), "kind"), "clients");
+    assert_true(json_is_object(json_object_get(json_array_get(data, 1), "detail")));
+    assert_true(json_is_null(json_object_get(page, "next")));
+    json_decref(page);
+
+    assert_int_equal(gh_store_audit_list(fx->s, "client", cli, NULL, 1, &page, &err), GH_OK);
+    assert_int_equal(json_array_size(json_object_get(page, "data")), 1);
+    char *next = strdup(gh_fx_str(page, "next"));
+    json_decref(page);
+    assert_int_equal(gh_store_audit_list(fx->s, "clients", cli, next, 1, &page, &err), GH_OK);
+    assert_string_equal(gh_fx_str(json_array_get(json_object_get(page, "data"), 0), "action"),
+                        "create");
+    json_decref(page);
+    free(next);
+    assert_int_not_equal(gh_store_audit_list(fx->s, NULL, NULL, "nope", 0, &page, &err), GH_OK);
+    assert_int_equal(err.status, 422);
+    json_decref(patch);
 }
 
 /* A non-secret export has no jwt_key: applying it keeps each profile's key from before. */
@@ -1114,6 +1228,9 @@ int main(void)
         T(test_profile_delete_removes_keys),
         T(test_export_import_round_trip),
         T(test_import_without_keys_keeps_keys),
+        T(test_import_prune_and_dry_run),
+        T(test_import_keys_new_profiles),
+        T(test_audit_list),
         T(test_import_carries_jwt_key),
         T(test_import_public_export_as_is),
         T(test_strange_input_byte_exact),

@@ -702,13 +702,16 @@ static void test_name_length(void **state)
 struct hook {
     int calls;
     int refuse;
-    json_t *seen; /* the last profile the hook was shown */
+    json_t *seen;   /* the last profile the hook was shown */
+    int was_active; /* `before` of the last call: -1 none (a create), else its active */
 };
 
-static int check_hook(void *ctx, const json_t *profile, struct gh_store_error *err)
+static int check_hook(void *ctx, const json_t *before, const json_t *profile,
+                      struct gh_store_error *err)
 {
     struct hook *h = ctx;
     h->calls++;
+    h->was_active = before == NULL ? -1 : json_is_true(json_object_get(before, "active"));
     json_decref(h->seen);
     h->seen = json_deep_copy(profile);
     if (!h->refuse)
@@ -723,7 +726,7 @@ static int check_hook(void *ctx, const json_t *profile, struct gh_store_error *e
 static void test_check_hook_refuses(void **state)
 {
     struct gh_fixture *fx = *state;
-    struct hook h = {0, 1, NULL};
+    struct hook h = {0, 1, NULL, 0};
     struct gh_write_options w = {NULL, check_hook, &h};
     struct gh_store_error err = {0};
     json_t *out = NULL;
@@ -739,6 +742,7 @@ static void test_check_hook_refuses(void **state)
     assert_null(out);
     assert_unchanged(fx->s, &m, "hook on create");
     assert_int_equal(h.calls, 1);
+    assert_int_equal(h.was_active, -1); /* a create has no stored profile before it */
     assert_int_equal(json_integer_value(json_object_get(h.seen, "leeway_seconds")), 60);
 
     m = mark_state(fx->s);
@@ -749,6 +753,7 @@ static void test_check_hook_refuses(void **state)
     assert_unchanged(fx->s, &m, "hook on update");
     assert_int_equal(h.calls, 2);
     assert_false(json_is_true(json_object_get(h.seen, "active"))); /* it saw the patched profile */
+    assert_int_equal(h.was_active, 1); /* and the stored one it starts from */
     json_decref(h.seen);
     json_decref(input);
     json_decref(patch);
@@ -758,7 +763,7 @@ static void test_check_hook_refuses(void **state)
 static void test_check_hook_accepts(void **state)
 {
     struct gh_fixture *fx = *state;
-    struct hook h = {0, 0, NULL};
+    struct hook h = {0, 0, NULL, 0};
     struct gh_write_options w = {NULL, check_hook, &h};
     struct gh_store_error err = {0};
     json_t *out = NULL;
@@ -857,8 +862,8 @@ static int run_bad_import(struct gh_fixture *fx, const struct bad_import *b)
             json_array_append(json_object_get(doc, b->member), item);
         json_decref(item);
     }
-    int wrong = refusal_wrong(b->what, gh_store_import(fx->s, doc, NULL, &summary, &err), &err,
-                              b->status, b->field);
+    int wrong = refusal_wrong(b->what, gh_store_import(fx->s, doc, NULL, NULL, &summary, &err),
+                              &err, b->status, b->field);
     json_decref(summary);
     json_decref(doc);
     if (changed(fx->s, &m)) {
