@@ -52,6 +52,8 @@ struct gh_config_profile {
     const char *key_claim; /* NULL: the default claim list */
     const char **required_claims, **allowed_issuers, **audiences;
     size_t n_required_claims, n_allowed_issuers, n_audiences;
+    const char **token_types; /* JWS typ values taken; none: any */
+    size_t n_token_types;
     unsigned algorithms; /* GH_ALG_BIT mask */
     int leeway_seconds;
     struct gh_cidr *ip_allow, *ip_deny;

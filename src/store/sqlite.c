@@ -51,6 +51,9 @@ static const char *const migrations[] = {
     /* 3: quota counters of the gateway (SPEC §5: they survive a restart) */
     ("CREATE TABLE quota_counters (profile_id TEXT PRIMARY KEY, window INTEGER NOT NULL,"
     "  count INTEGER NOT NULL);"),
+    /* 4: profiles' token_types (the JWS typ values taken; [] takes any), in every document */
+    ("UPDATE profiles SET doc = json_set(doc, '$.token_types', json('[]'))"
+    "  WHERE json_type(doc, '$.token_types') IS NULL;"),
 };
 
 /* Per kind: the table, its constrained columns (first is id) and the parent column of lists. */
