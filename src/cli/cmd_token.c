@@ -27,6 +27,8 @@ struct verify_opts {
     const char *jwks_path, *key_path, *discovery_url, *issuer, *token_arg;
     const char *audiences[MAX_LIST];
     size_t n_audiences;
+    const char *types[MAX_LIST];
+    size_t n_types;
     char *required_buf;
     const char *required[MAX_LIST];
     size_t n_required;
@@ -40,6 +42,7 @@ void gh_cli_token_help(FILE *out)
     fputs(
         "usage: gatehouse token verify (--jwks FILE | --key FILE | --discovery-url URL)\n"
         "                              [--alg ALG]... [--issuer ISS] [--audience AUD]...\n"
+        "                              [--typ TYP]...\n"
         "                              [--require CLAIMS] [--leeway SECONDS] [--now EPOCH]\n"
         "                              [TOKEN | -]\n"
         "       gatehouse token decode [TOKEN | -]\n"
@@ -57,6 +60,8 @@ void gh_cli_token_help(FILE *out)
         "                      (RS*, PS*, ES*, EdDSA); HMAC (HS*) only when named\n"
         "  --issuer ISS        iss must equal ISS\n"
         "  --audience AUD      aud must contain one of the given audiences; may repeat\n"
+        "  --typ TYP           the header's typ must be one of these (e.g. at+jwt, case and\n"
+        "                      application/ aside); may repeat. Default: any typ\n"
         "  --require CLAIMS    comma list of claims that must be present (default exp, '' for "
         "none)\n"
         "  --leeway SECONDS    clock skew allowed for exp, nbf, iat (default 60, at most 300)\n"
@@ -152,6 +157,10 @@ static int parse_verify_opts(int argc, char **argv, struct verify_opts *o)
             if (o->n_audiences == MAX_LIST)
                 return usage_error("too many --audience options (at most %d)", MAX_LIST);
             o->audiences[o->n_audiences++] = v;
+        } else if ((v = option_value(argc, argv, &i, "--typ", &missing)) != NULL) {
+            if (o->n_types == MAX_LIST)
+                return usage_error("too many --typ options (at most %d)", MAX_LIST);
+            o->types[o->n_types++] = v;
         } else if ((v = option_value(argc, argv, &i, "--require", &missing)) != NULL) {
             require = v;
         } else if ((v = option_value(argc, argv, &i, "--leeway", &missing)) != NULL) {
@@ -272,10 +281,14 @@ static void print_json(json_t *obj)
     json_decref(obj);
 }
 
-static int print_refusal(int code, const char *claim)
+static int print_refusal(int code, const char *claim, const struct gh_jwt *jwt,
+                         const struct gh_jwt_policy *policy)
 {
     char message[256];
-    if (claim != NULL && (code == GH_ERR_MISSING_CLAIM || code == GH_ERR_CLAIM_TYPE))
+    if (code == GH_ERR_TYP_NOT_ACCEPTED)
+        gh_jwt_typ_explain(&jwt->jws, policy->types, policy->n_types, NULL, message,
+                           sizeof message);
+    else if (claim != NULL && (code == GH_ERR_MISSING_CLAIM || code == GH_ERR_CLAIM_TYPE))
         snprintf(message, sizeof message, "%s: %s", gh_error_message(code), claim);
     else
         snprintf(message, sizeof message, "%s", gh_error_message(code));
@@ -321,6 +334,8 @@ static int token_verify(int argc, char **argv)
                   .issuer = o.issuer,
                   .audiences = o.audiences,
                   .n_audiences = o.n_audiences},
+        .types = o.types,
+        .n_types = o.n_types,
     };
     if (keyset != NULL) { /* the IdP's issuer is the one to match; --issuer must agree with it */
         policy.rules.issuer = keyset->issuer;
@@ -334,12 +349,13 @@ static int token_verify(int argc, char **argv)
     if (rc == GH_OK)
         rc = gh_jwt_verify(&jwt, &policy, NULL, &claim);
     if (rc != GH_OK) {
-        exit_code = print_refusal(rc, claim);
+        exit_code = print_refusal(rc, claim, &jwt, &policy);
         goto out;
     }
     /* a token without kid is valid too: kid is then null (json_pack's s% refuses NULL) */
     print_json(json_pack("{s:b, s:s, s:o, s:O, s:O}", "valid", 1, "alg", gh_alg_name(jwt.jws.alg),
-                         "kid", jwt.jws.kid ? json_stringn(jwt.jws.kid, jwt.jws.kid_len) : json_null(),
+                         "kid",
+                         jwt.jws.kid ? json_stringn(jwt.jws.kid, jwt.jws.kid_len) : json_null(),
                          "header", jwt.jws.header, "claims", jwt.claims));
     exit_code = GH_EXIT_OK;
 out:

@@ -315,7 +315,8 @@ static void refuse_type(struct gh_decision *d, const struct gh_config_profile *p
 {
     char why[160];
 
-    gh_jwt_typ_explain(&jwt->jws, p->token_types, p->n_token_types, why, sizeof why);
+    gh_jwt_typ_explain(&jwt->jws, p->token_types, p->n_token_types, "this profile", why,
+                       sizeof why);
     refuse_token(d, GH_ERR_TYP_NOT_ACCEPTED, NULL);
     deny(d, 401, "invalid_token", "The token was refused: %s.", why);
     step(d, record, "claims", 0, "%s: %s", gh_error_reason(GH_ERR_TYP_NOT_ACCEPTED), why);

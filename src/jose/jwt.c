@@ -77,22 +77,22 @@ static int printable(const char *s, size_t len)
     return 1;
 }
 
-void gh_jwt_typ_explain(const struct gh_jws *jws, const char *const *types, size_t n, char *out,
-                        size_t cap)
+void gh_jwt_typ_explain(const struct gh_jws *jws, const char *const *types, size_t n,
+                        const char *by, char *out, size_t cap)
 {
     const json_t *typ = json_object_get(jws->header, "typ");
+    const char *sep = by != NULL ? " by " : "", *who = by != NULL ? by : "";
     size_t o;
 
     if (!json_is_string(typ))
-        o = (size_t)snprintf(out, cap,
-                             "the token has no type (typ), and this profile accepts only");
+        o = (size_t)snprintf(
+            out, cap, "the token has no type (typ), and only these are accepted%s%s:", sep, who);
     else if (json_string_length(typ) <= 64 &&
              printable(json_string_value(typ), json_string_length(typ)))
-        o = (size_t)snprintf(out, cap, "token type '%s' is not accepted by this profile (accepted:",
-                             json_string_value(typ));
+        o = (size_t)snprintf(out, cap, "token type '%s' is not accepted%s%s (accepted:",
+                             json_string_value(typ), sep, who);
     else
-        o = (size_t)snprintf(out, cap,
-                             "the token's type is not accepted by this profile (accepted:");
+        o = (size_t)snprintf(out, cap, "the token's type is not accepted%s%s (accepted:", sep, who);
     for (size_t i = 0; i < n && o < cap; i++)
         o += (size_t)snprintf(out + o, cap - o, "%s%s", i ? ", " : " ", types[i]);
     if (json_is_string(typ) && o < cap)

@@ -50,9 +50,10 @@ int gh_jwt_verify(const struct gh_jwt *jwt, const struct gh_jwt_policy *policy,
 int gh_jwt_typ_check(const struct gh_jws *jws, const char *const *types, size_t n);
 
 /* One sentence for people on why gh_jwt_typ_check refused: "token type 'JWT' is not accepted by
- * this profile (accepted: at+jwt)". A typ that is not short printable text is not repeated. */
-void gh_jwt_typ_explain(const struct gh_jws *jws, const char *const *types, size_t n, char *out,
-                        size_t cap);
+ * this profile (accepted: at+jwt)", where `by` is "this profile" (NULL: no "by ..."). A typ that
+ * is not short printable text is not repeated. */
+void gh_jwt_typ_explain(const struct gh_jws *jws, const char *const *types, size_t n,
+                        const char *by, char *out, size_t cap);
 
 /* Parse and verify in one call, for callers with no key lookup in between. */
 int gh_jwt_check(const char *token, size_t len, const struct gh_jwt_policy *policy);

@@ -223,6 +223,30 @@ static void test_verify_refusals_name_the_reason(void **state)
     gh_testkey_clear(&stranger);
 }
 
+/* --typ: the JWS typ values taken, as a profile's token_types (RFC 9068: at+jwt). */
+static void test_verify_typ(void **state)
+{
+    char *t_jwt = sign(&rsa, CLAIMS), args[8192];
+    char *t_at =
+        gh_test_sign(&rsa, "{\"alg\":\"RS256\",\"kid\":\"r1\",\"typ\":\"at+jwt\"}", CLAIMS);
+    json_t *obj;
+    (void)state;
+    assert_string_equal(refusal("--now " NOW " --typ at+jwt", t_jwt), "unsupported_header");
+    obj = out_json();
+    assert_string_equal(out_field(obj, "message"),
+                        "token type 'JWT' is not accepted (accepted: at+jwt)");
+    json_decref(obj);
+    snprintf(args, sizeof args, "token verify --jwks jwks.json --now " NOW " --typ at+jwt %s",
+             t_at);
+    assert_int_equal(run(args), 0);
+    snprintf(args, sizeof args,
+             "token verify --jwks jwks.json --now " NOW " --typ application/AT+JWT --typ=jwt %s",
+             t_jwt);
+    assert_int_equal(run(args), 0);
+    free(t_jwt);
+    free(t_at);
+}
+
 static void test_token_from_standard_input(void **state)
 {
     char *t = sign(&ec, CLAIMS), args[256];
@@ -315,6 +339,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_verify_valid_with_each_key_source),
         cmocka_unit_test(test_verify_refusals_name_the_reason),
+        cmocka_unit_test(test_verify_typ),
         cmocka_unit_test(test_token_from_standard_input),
         cmocka_unit_test(test_usage_errors_exit_2),
         cmocka_unit_test(test_decode_help_version),
