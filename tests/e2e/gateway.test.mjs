@@ -293,6 +293,43 @@ describe('gateway: requests through to the upstream and every refusal', () => {
     assert.equal(seen.headers['x-gatehouse-profile-id'], ids.oidc);
   });
 
+  test('token_types ["at+jwt"]: the IdP\'s access token passes, an ID-token-shaped JWT of the same key and issuer does not', async () => {
+    const access = await idp.getToken();
+    assert.equal(JSON.parse(b64urlDecode(access.split('.')[0])).typ, 'at+jwt', 'oidc-provider types its access tokens');
+    // what an IdP that signs ID tokens with its access-token key hands a browser: typ JWT, same iss and key
+    const idToken = await idp.sign({ sub: 'alice', nonce: 'n-1' }, { header: { typ: 'JWT' } });
+    const get = (token) => call(gh, 'GET', '/orders/v1/items/5', { headers: { authorization: `Bearer ${token}` } });
+    echoed(await get(idToken)); // the default (token_types []) takes any type: IdPs that write JWT keep working
+    try {
+      const updated = await patch(gh, `/v1/profiles/${ids.oidc}`, { token_types: ['at+jwt'] });
+      assert.deepEqual(updated.token_types, ['at+jwt']);
+      echoed(await get(access));
+      echoed(await get(await idp.sign({}, { header: { typ: 'application/AT+JWT' } })));
+      for (const [token, what] of [[idToken, 'typ JWT (it passed a moment ago: no cached pass)'],
+        [await idp.sign({ sub: 'bob' }, { header: { typ: 'JWT' } }), 'typ JWT'],
+        [await idp.sign({}, { header: { typ: undefined } }), 'no typ']]) {
+        const r = await get(token);
+        const body = expectError(r, 401, 'invalid_token');
+        assert.equal(r.headers.get('www-authenticate'),
+          'Bearer realm="gatehouse", error="invalid_token", error_description="unsupported_header"', what);
+        assert.match(body.message, what === 'no typ' ? /no type \(typ\).*at\+jwt/ : /token type 'JWT' is not accepted by this profile \(accepted: at\+jwt\)/, what);
+      }
+      const explained = await gh.api('POST', '/v1/explain', {
+        method: 'GET', path: '/orders/v1/items/5', headers: { authorization: `Bearer ${idToken}` },
+      });
+      assert.equal(explained.status, 200, explained.text);
+      assert.match(JSON.stringify(explained.json), /unsupported_header: token type 'JWT' is not accepted/);
+      const exported = await gh.api('GET', '/v1/config');
+      assert.deepEqual(exported.json.profiles.find((p) => p.id === ids.oidc).token_types, ['at+jwt']);
+      const refused = await gh.api('PATCH', `/v1/profiles/${ids.oidc}`, { token_types: ['at jwt'] });
+      assert.equal(refused.status, 422, refused.text);
+      assert.equal(refused.json.field, 'token_types');
+    } finally {
+      await patch(gh, `/v1/profiles/${ids.oidc}`, { token_types: [] });
+    }
+    echoed(await get(idToken));
+  });
+
   test('404 for unknown paths, 405 for a known path with another method', async () => {
     expectError(await call(gh, 'GET', '/nowhere/v1/items/1', { headers: { 'api-token': keys.token } }), 404, 'not_found');
     expectError(await call(gh, 'GET', '/orders/v1/unknown', { headers: { 'api-token': keys.token } }), 404, 'not_found');
