@@ -35,7 +35,7 @@
 
 struct serve_opts {
     const char *listen, *admin_listen, *db, *threads, *tls_cert, *tls_key, *key_claims, *max_stale,
-        *max_body, *log_level;
+        *max_body, *log_level, *upstream_ca_file;
     int allow_insecure_idp;
 };
 
@@ -58,30 +58,36 @@ static const struct flag flags[] = {
     {"--max-stale", "GATEHOUSE_MAX_STALE", offsetof(struct serve_opts, max_stale), "24h"},
     {"--max-body", "GATEHOUSE_MAX_BODY", offsetof(struct serve_opts, max_body), "8MiB"},
     {"--log-level", "GATEHOUSE_LOG_LEVEL", offsetof(struct serve_opts, log_level), "info"},
+    {"--upstream-ca-file", "GATEHOUSE_UPSTREAM_CA_FILE",
+     offsetof(struct serve_opts, upstream_ca_file), NULL},
 };
 
 void gh_cli_serve_help(FILE *out)
 {
-    fputs("usage: gatehouse serve [options]   (each option also reads the environment variable "
-          "shown)\n"
-          "  --listen ADDR          gateway listener (GATEHOUSE_LISTEN, 0.0.0.0:8080)\n"
-          "  --admin-listen ADDR    admin API listener (GATEHOUSE_ADMIN_LISTEN, 127.0.0.1:9901)\n"
-          "  --db URL               store (GATEHOUSE_DB, sqlite:./gatehouse.db); its directory is "
-          "the\n"
-          "                         data directory, where admin-token is kept\n"
-          "  --threads N            gateway worker threads (GATEHOUSE_THREADS, one per core)\n"
-          "  --tls-cert FILE, --tls-key FILE   HTTPS with HTTP/2 on the gateway listener\n"
-          "  --key-claims LIST      where tokens carry the access profile key "
-          "(GATEHOUSE_KEY_CLAIMS,\n"
-          "                         " GH_KEY_CLAIMS_DEFAULT ")\n"
-          "  --max-stale DURATION   how long IdP keys serve past expiry when refresh fails (24h)\n"
-          "  --max-body SIZE        largest request body the gateway accepts (8MiB)\n"
-          "  --allow-insecure-idp   allow http:// for non-loopback IdPs "
-          "(GATEHOUSE_ALLOW_INSECURE_IDP=1)\n"
-          "  --log-level LEVEL      debug, info, warn, error (GATEHOUSE_LOG_LEVEL)\n"
-          "The admin token is GATEHOUSE_ADMIN_TOKEN, or made at first start into <data "
-          "dir>/admin-token.\n",
-          out);
+    fputs(
+        "usage: gatehouse serve [options]   (each option also reads the environment variable "
+        "shown)\n"
+        "  --listen ADDR          gateway listener (GATEHOUSE_LISTEN, 0.0.0.0:8080)\n"
+        "  --admin-listen ADDR    admin API listener (GATEHOUSE_ADMIN_LISTEN, 127.0.0.1:9901)\n"
+        "  --db URL               store (GATEHOUSE_DB, sqlite:./gatehouse.db); its directory is "
+        "the\n"
+        "                         data directory, where admin-token is kept\n"
+        "  --threads N            gateway worker threads (GATEHOUSE_THREADS, one per core)\n"
+        "  --tls-cert FILE, --tls-key FILE   HTTPS with HTTP/2 on the gateway listener\n"
+        "  --key-claims LIST      where tokens carry the access profile key "
+        "(GATEHOUSE_KEY_CLAIMS,\n"
+        "                         " GH_KEY_CLAIMS_DEFAULT ")\n"
+        "  --max-stale DURATION   how long IdP keys serve past expiry when refresh fails (24h)\n"
+        "  --max-body SIZE        largest request body the gateway accepts (8MiB)\n"
+        "  --allow-insecure-idp   allow http:// for non-loopback IdPs "
+        "(GATEHOUSE_ALLOW_INSECURE_IDP=1)\n"
+        "  --log-level LEVEL      debug, info, warn, error (GATEHOUSE_LOG_LEVEL)\n"
+        "  --upstream-ca-file FILE  PEM CA bundle trusted for https upstreams beside the system\n"
+        "                         store (GATEHOUSE_UPSTREAM_CA_FILE); a collection's upstream_ca\n"
+        "                         adds its own\n"
+        "The admin token is GATEHOUSE_ADMIN_TOKEN, or made at first start into <data "
+        "dir>/admin-token.\n",
+        out);
 }
 
 static int usage(const char *what, const char *value)
@@ -297,6 +303,7 @@ static int gateway_flags(const struct serve_opts *o, struct services *s)
     g->listen = o->listen;
     g->tls_cert = o->tls_cert;
     g->tls_key = o->tls_key;
+    g->upstream_ca_file = o->upstream_ca_file;
     g->settings = &s->settings;
     return GH_EXIT_OK;
 }

@@ -151,6 +151,7 @@ static int build_collections(struct gh_config *c, struct index *ix)
         col->path = str(item, "path");
         col->path_len = strlen(col->path);
         col->upstream = str(item, "upstream");
+        col->upstream_ca = str(item, "upstream_ca");
         col->active = json_is_true(json_object_get(item, "active"));
         col->forward_authorization = json_is_true(json_object_get(item, "forward_authorization"));
         col->timeout_ms = (int)json_integer_value(json_object_get(item, "timeout_ms"));

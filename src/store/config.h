@@ -31,6 +31,7 @@ struct gh_config_endpoint {
 
 struct gh_config_collection {
     const char *id, *name, *path, *upstream;
+    const char *upstream_ca; /* PEM bundle trusted beside the system store; NULL: none */
     size_t path_len;
     int active, forward_authorization, timeout_ms;
     struct gh_config_endpoint *endpoints;

@@ -47,6 +47,9 @@ static const struct field collection_fields[] = {
     {"active", T_BOOL, 0, "true", 0, 0, NULL},
     {"forward_authorization", T_BOOL, 0, "true", 0, 0, NULL},
     {"timeout_ms", T_INT, 0, "30000", 1, 600000, NULL},
+    /* PEM text rather than a file name: it travels with config export/apply and is the same on
+     * every node of a shared store */
+    {"upstream_ca", T_CHECKED, F_NULLABLE, "null", 0, 262144, gh_validate_ca_bundle},
     {NULL, 0, 0, NULL, 0, 0, NULL},
 };
 

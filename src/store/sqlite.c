@@ -54,6 +54,9 @@ static const char *const migrations[] = {
     /* 4: profiles' token_types (the JWS typ values taken; [] takes any), in every document */
     ("UPDATE profiles SET doc = json_set(doc, '$.token_types', json('[]'))"
     "  WHERE json_type(doc, '$.token_types') IS NULL;"),
+    /* 5: collections' upstream_ca (a PEM bundle trusted for its https upstream; null: none) */
+    ("UPDATE collections SET doc = json_set(doc, '$.upstream_ca', json('null'))"
+    "  WHERE json_type(doc, '$.upstream_ca') IS NULL;"),
 };
 
 /* Per kind: the table, its constrained columns (first is id) and the parent column of lists. */

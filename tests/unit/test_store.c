@@ -275,7 +275,7 @@ static const struct crud_case crud_cases[] = {
      "\"upstream\":\"https://orders.internal:8443/api\"}",
      "{\"name\":\"Orders\",\"version\":\"v1\",\"path\":\"/orders/v1\","
      "\"upstream\":\"https://orders.internal:8443/api\",\"active\":true,"
-     "\"forward_authorization\":true,\"timeout_ms\":30000}",
+     "\"forward_authorization\":true,\"timeout_ms\":30000,\"upstream_ca\":null}",
      "{\"timeout_ms\":5000,\"active\":false,\"forward_authorization\":false,\"version\":\"v2\"}"},
     {"endpoint", GH_KIND_ENDPOINT, "ep", "COL", "{\"method\":\"GET\",\"path\":\"/items/:id\"}",
      "{\"collection_id\":$COL,\"method\":\"GET\",\"path\":\"/items/:id\",\"name\":null,"
@@ -1031,8 +1031,12 @@ static void test_migrations_fill_new_fields(void **state)
     snprintf(body, sizeof body, "{\"client_id\":\"%s\",\"name\":\"p\",\"auth_type\":\"token\"}",
              gh_fx_str(client, "id"));
     json_t *profile = gh_fx_must_create(fx->s, GH_KIND_PROFILE, NULL, gh_fx_parse(body));
+    json_t *collection = gh_fx_must_create(
+        fx->s, GH_KIND_COLLECTION, NULL,
+        gh_fx_parse("{\"name\":\"c\",\"path\":\"/c\",\"upstream\":\"https://c.internal\"}"));
     gh_store_close(fx->s);
     run_sql(file, "UPDATE profiles SET doc = json_remove(doc, '$.token_types');"
+                  "UPDATE collections SET doc = json_remove(doc, '$.upstream_ca');"
                   "DELETE FROM schema_migrations WHERE version > 3;");
 
     open_store(url, &fx->s);
@@ -1042,6 +1046,11 @@ static void test_migrations_fill_new_fields(void **state)
     assert_json_equal(got, want, "profile after the migration");
     assert_int_equal(json_array_size(json_object_get(got, "token_types")), 0);
     assert_non_null(json_object_get(got, "token_types"));
+    json_decref(got);
+    got = must_get(fx->s, GH_KIND_COLLECTION, gh_fx_str(collection, "id"));
+    assert_json_equal(got, collection, "collection after the migration");
+    assert_true(json_is_null(json_object_get(got, "upstream_ca")));
+    json_decref(collection);
     gh_store_close(fx->s);
     fx->s = NULL;
     remove_tree(dir);
