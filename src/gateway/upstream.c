@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Connections to upstreams: made (name lookup, TCP, TLS with the certificate checked) and kept
- * alive per worker thread in one pool per scheme://host:port. An idle connection stays
- * registered with the loop and is watched for reading: the upstream closing it (or sending
- * anything unasked) drops it from the pool at once, and taking it costs no system call. h2o 2.2's
- * own pool detaches idle sockets from the loop instead, and re-attaching, re-flagging and
- * probing them cost five system calls per proxied request, a sixth of its CPU.
+ * alive per worker thread in one pool per scheme://host:port and trusted CA bundle. An idle
+ * connection stays registered with the loop and is watched for reading: the upstream closing it
+ * (or sending anything unasked) drops it from the pool at once, and taking it costs no system
+ * call. h2o 2.2's own pool detaches idle sockets from the loop instead, and re-attaching,
+ * re-flagging and probing them cost five system calls per proxied request, a sixth of its CPU.
  * Pools are per thread, not shared: a socket belongs to one loop and its buffers to that
  * thread's free lists.
  */
@@ -122,8 +122,8 @@ static struct gw_pool *pool_new(const struct gw_worker *w, const h2o_url_t *up, 
 }
 
 /* Pools are never dropped while the worker runs: upstreams come from configuration only, so
- * there are as many as distinct upstream addresses ever configured, and an unused one holds no
- * connection after POOL_IDLE_MS. */
+ * there are as many as distinct upstream addresses (with their upstream_ca) ever configured, and
+ * an unused one holds no connection after POOL_IDLE_MS. */
 struct gw_pool *gw_pool_for(struct gw_worker *w, const h2o_url_t *up, const char *ca)
 {
     h2o_iovec_t host = bare_host(up);
