@@ -111,6 +111,7 @@ static const struct flag profile_flags[] = {
     {"--leeway", "leeway_seconds", FT_INT},
     {"--ip-allow", "ip_allow", FT_LIST},
     {"--ip-deny", "ip_deny", FT_LIST},
+    {"--token-types", "token_types", FT_LIST},
     {"--active", "active", FT_BOOL},
     {"--no-validate", "validate=false", FT_QUERY},
     {NULL, NULL, FT_STRING},

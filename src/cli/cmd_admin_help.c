@@ -99,6 +99,7 @@ static const struct {
      "  --leeway N                  leeway_seconds (default 60, at most 300)\n"
      "  --ip-allow CIDR,CIDR        client addresses allowed (default: all)\n"
      "  --ip-deny CIDR,CIDR         client addresses refused\n"
+     "  --token-types T,T           JWS typ values taken, e.g. at+jwt (default: any)\n"
      "  --active true|false         default true\n"
      "  --no-validate               save an oidc profile without fetching its IdP's keys\n"
      "\n"

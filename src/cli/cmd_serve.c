@@ -35,7 +35,7 @@
 
 struct serve_opts {
     const char *listen, *admin_listen, *db, *threads, *tls_cert, *tls_key, *key_claims, *max_stale,
-        *max_body, *log_level, *allow_insecure_idp;
+        *max_body, *log_level, *allow_insecure_idp, *upstream_ca_file;
 };
 
 /* Each flag's value lands in the member of struct serve_opts named by its id. */
@@ -65,6 +65,10 @@ static const struct gh_cli_flag flags[] = {
      "allow http:// discovery and JWKS URLs of non-loopback IdPs", OPT(allow_insecure_idp)},
     {"--log-level", "GATEHOUSE_LOG_LEVEL", "LEVEL", "info", "debug, info, warn or error",
      OPT(log_level)},
+    {"--upstream-ca-file", "GATEHOUSE_UPSTREAM_CA_FILE", "FILE", NULL,
+     "PEM CA bundle trusted for https upstreams beside the system store (a collection's "
+     "upstream_ca adds its own)",
+     OPT(upstream_ca_file)},
 };
 
 #define N_FLAGS (sizeof flags / sizeof flags[0])
@@ -305,6 +309,7 @@ static int gateway_flags(const struct serve_opts *o, struct services *s)
     g->listen = o->listen;
     g->tls_cert = o->tls_cert;
     g->tls_key = o->tls_key;
+    g->upstream_ca_file = o->upstream_ca_file;
     g->settings = &s->settings;
     return GH_EXIT_OK;
 }

@@ -28,6 +28,8 @@ struct verify_opts {
     const char *jwks_path, *key_path, *discovery_url, *issuer, *token_arg;
     const char *audiences[MAX_LIST];
     size_t n_audiences;
+    const char *types[MAX_LIST];
+    size_t n_types;
     char *required_buf;
     const char *required[MAX_LIST];
     size_t n_required;
@@ -43,6 +45,7 @@ enum verify_flag {
     V_ALG,
     V_ISSUER,
     V_AUDIENCE,
+    V_TYP,
     V_REQUIRE,
     V_LEEWAY,
     V_NOW,
@@ -67,6 +70,10 @@ static const struct gh_cli_flag verify_flags[] = {
      V_ISSUER},
     {"--audience", NULL, "AUD", NULL, "aud must contain one of the given audiences; may repeat",
      V_AUDIENCE},
+    {"--typ", NULL, "TYP", NULL,
+     "the header's typ must be one of these (e.g. at+jwt, case and application/ aside); may "
+     "repeat (default: any typ)",
+     V_TYP},
     {"--require", NULL, "CLAIMS", "exp", "comma list of claims that must be present ('' for none)",
      V_REQUIRE},
     {"--leeway", NULL, "SECONDS", "60", "clock skew allowed for exp, nbf, iat (at most 300)",
@@ -88,7 +95,8 @@ void gh_cli_token_help(FILE *out)
 {
     fputs("usage: gatehouse token verify (--jwks FILE | --key FILE | --discovery-url URL)\n"
           "                              [--alg ALG]... [--issuer ISS] [--audience AUD]...\n"
-          "                              [--require CLAIMS] [--leeway SECONDS] [--now EPOCH]\n"
+          "                              [--typ TYP]... [--require CLAIMS] [--leeway SECONDS] "
+          "[--now EPOCH]\n"
           "                              [TOKEN | -]\n"
           "       gatehouse token decode [TOKEN | -]\n"
           "\n"
@@ -176,6 +184,11 @@ static int set_verify_opt(struct verify_opts *o, int id, const char *v, const ch
         if (o->n_audiences == MAX_LIST)
             return usage_error("too many --audience options (at most %d)", MAX_LIST);
         o->audiences[o->n_audiences++] = v;
+        break;
+    case V_TYP:
+        if (o->n_types == MAX_LIST)
+            return usage_error("too many --typ options (at most %d)", MAX_LIST);
+        o->types[o->n_types++] = v;
         break;
     case V_REQUIRE:
         *require = v;
@@ -325,10 +338,14 @@ static void print_json(json_t *obj)
 }
 
 /* `key` (may be NULL) is the key at fault, whose size an operator needs when it is too small. */
-static int print_refusal(int code, const char *claim, const struct gh_jwk *key)
+static int print_refusal(int code, const char *claim, const struct gh_jwk *key,
+                         const struct gh_jwt *jwt, const struct gh_jwt_policy *policy)
 {
     char message[256];
-    if (claim != NULL && (code == GH_ERR_MISSING_CLAIM || code == GH_ERR_CLAIM_TYPE))
+    if (code == GH_ERR_TYP_NOT_ACCEPTED)
+        gh_jwt_typ_explain(&jwt->jws, policy->types, policy->n_types, NULL, message,
+                           sizeof message);
+    else if (claim != NULL && (code == GH_ERR_MISSING_CLAIM || code == GH_ERR_CLAIM_TYPE))
         snprintf(message, sizeof message, "%s: %s", gh_error_message(code), claim);
     else if (key != NULL && key->kty == GH_KTY_RSA && key->bits > 0 &&
              (code == GH_ERR_RSA_TOO_SMALL || code == GH_ERR_RSA_TOO_LARGE))
@@ -382,6 +399,8 @@ static int token_verify(int argc, char **argv)
                   .issuer = o.issuer,
                   .audiences = o.audiences,
                   .n_audiences = o.n_audiences},
+        .types = o.types,
+        .n_types = o.n_types,
     };
     if (keyset != NULL) { /* the rule of an oidc profile, --issuer as its allowed_issuers */
         issuers[0] = o.issuer;
@@ -391,7 +410,7 @@ static int token_verify(int argc, char **argv)
     if (rc == GH_OK)
         rc = gh_jwt_verify(&jwt, &policy, &key, &claim);
     if (rc != GH_OK) {
-        exit_code = print_refusal(rc, claim, key);
+        exit_code = print_refusal(rc, claim, key, &jwt, &policy);
         goto out;
     }
     /* a token without kid is valid too: kid is then null (json_pack's s% refuses NULL) */

@@ -34,6 +34,8 @@
     X(CRIT, "unsupported_header", "the token header has crit, and no extension is understood")     \
     X(B64, "unsupported_header", "the token header has b64; unencoded payloads are not accepted")  \
     X(ZIP, "unsupported_header", "the token header has zip; compressed payloads are not accepted") \
+    X(TYP_NOT_ACCEPTED, "unsupported_header",                                                      \
+      "the token's type (typ) is not one this profile accepts")                                    \
     /* key selection and signature */                                                              \
     X(UNKNOWN_KID, "unknown_kid", "no signing key has the token's kid")                            \
     X(NO_FITTING_KEY, "key_mismatch", "no signing key fits the token's alg")                       \

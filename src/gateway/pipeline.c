@@ -308,6 +308,21 @@ static void keep_identity(const struct gh_jwt *jwt, struct gh_decision *d)
         d->subject = strndup(sub, len > 256 ? 256 : len);
 }
 
+/* RFC 9068 §4: a token of another type than the profile takes (an ID token signed with the same
+ * key as the access tokens) is refused with the header's reason, and the answer says which type
+ * came and which are taken: an operator's first question. */
+static void refuse_type(struct gh_decision *d, const struct gh_config_profile *p,
+                        const struct gh_jwt *jwt, int record)
+{
+    char why[160];
+
+    gh_jwt_typ_explain(&jwt->jws, p->token_types, p->n_token_types, "this profile", why,
+                       sizeof why);
+    refuse_token(d, GH_ERR_TYP_NOT_ACCEPTED, NULL);
+    deny(d, 401, "invalid_token", "The token was refused: %s.", why);
+    step(d, record, "claims", 0, "%s: %s", gh_error_reason(GH_ERR_TYP_NOT_ACCEPTED), why);
+}
+
 /* On success *key_generation is the generation of the provider's key set that verified (0 for
  * static keys), for the verified-token cache. */
 static int verify_jwt(const struct gh_config_profile *p, const struct gh_jwt *jwt,
@@ -327,6 +342,8 @@ static int verify_jwt(const struct gh_config_profile *p, const struct gh_jwt *jw
                   .n_allowed_issuers = p->n_allowed_issuers,
                   .audiences = p->audiences,
                   .n_audiences = p->n_audiences},
+        .types = p->token_types,
+        .n_types = p->n_token_types,
     };
     if (p->auth_type == GH_AUTH_OIDC) {
         ks = p->provider != NULL ? gh_provider_keys(p->provider) : NULL;
@@ -354,6 +371,10 @@ static int verify_jwt(const struct gh_config_profile *p, const struct gh_jwt *jw
         return 0;
     }
     gh_keyset_unref(ks);
+    if (rc == GH_ERR_TYP_NOT_ACCEPTED) {
+        refuse_type(d, p, jwt, req->explain);
+        return 0;
+    }
     if (rc != GH_OK) {
         refuse_token(d, rc, claim);
         step(d, req->explain,

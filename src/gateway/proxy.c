@@ -713,11 +713,36 @@ static void send_request(struct exchange *x)
     h2o_socket_write(sock, x->out, x->n_out, on_written);
 }
 
+/* The TLS handshake failed: the answer says why (h2o's reason is OpenSSL's verification result,
+ * a name mismatch or a protocol failure), since an operator's first question is "which
+ * certificate?" and the fix (--upstream-ca-file, upstream_ca) depends on it. */
+static void fail_tls(struct exchange *x, const char *why)
+{
+    char message[200];
+
+    if (strcmp(why, "ssl handshake failure") == 0)
+        snprintf(message, sizeof message,
+                 "The TLS handshake with the upstream service failed (no common protocol or "
+                 "cipher, or the upstream closed it).");
+    else
+        snprintf(message, sizeof message,
+                 "The upstream service's TLS certificate could not be verified: %s.", why);
+    stop_upstream(x);
+    x->ended = 1;
+    x->g->upstream_error = why;
+    gw_count(&x->w->server->metrics.upstream_errors);
+    gw_respond(x->g, 502, GH_GW_BAD_GATEWAY, message);
+}
+
 static void on_connected(struct gw_connect *c, struct gw_upstream_conn *conn, const char *err)
 {
     struct exchange *x = c->data;
 
     x->connecting = 0;
+    if (err != NULL && c->tls_failed) {
+        fail_tls(x, err);
+        return;
+    }
     if (err != NULL) {
         fail_before_head(x, err, 0);
         return;
@@ -800,8 +825,9 @@ void gw_proxy_start(struct gw_req *g)
     x->io_timeout = timeout_for(w, g->decision.endpoint->timeout_ms);
     h2o_buffer_init(&x->ready, &h2o_socket_buffer_prototype);
     h2o_buffer_init(&x->sending, &h2o_socket_buffer_prototype);
-    if ((x->pool = gw_pool_for(w, up)) == NULL) {
-        gw_respond(g, 502, GH_GW_BAD_GATEWAY, "The gateway is out of memory for upstreams.");
+    if ((x->pool = gw_pool_for(w, up, col->upstream_ca)) == NULL) {
+        gw_respond(g, 502, GH_GW_BAD_GATEWAY,
+                   "The gateway could not set up a connection pool for this upstream.");
         return;
     }
     x->out[0] = request_head(g, up);

@@ -257,6 +257,14 @@ static int setup_client_tls(struct gh_gateway_server *s, char *error, size_t cap
     if (s->o.upstream_ca_file != NULL &&
         SSL_CTX_load_verify_locations(s->client_tls, s->o.upstream_ca_file, NULL) != 1)
         return tls_failure(error, cap, "cannot load the upstream CA file", s->o.upstream_ca_file);
+    /* the same certificates again, for the contexts of collections with their own upstream_ca */
+    if ((s->trust_files = X509_STORE_new()) == NULL)
+        return tls_failure(error, cap, "cannot create a certificate store for", "upstreams");
+    if (X509_STORE_set_default_paths(s->trust_files) != 1)
+        ERR_clear_error();
+    if (s->o.upstream_ca_file != NULL &&
+        X509_STORE_load_file(s->trust_files, s->o.upstream_ca_file) != 1)
+        return tls_failure(error, cap, "cannot load the upstream CA file", s->o.upstream_ca_file);
     return GH_OK;
 }
 
@@ -511,7 +519,9 @@ static void server_shutdown(struct gh_gateway_server *s, int configured)
         h2o_config_dispose(&s->config);
     SSL_CTX_free(s->server_tls);
     SSL_CTX_free(s->client_tls);
+    X509_STORE_free(s->trust_files);
     s->server_tls = s->client_tls = NULL;
+    s->trust_files = NULL;
 }
 
 static void server_free(struct gh_gateway_server *s)

@@ -87,7 +87,8 @@ struct gh_gateway_options {
     struct gh_snapshot_slot *config; /* publishes struct gh_config */
     const struct gh_gateway_settings *settings; /* --key-claims */
     struct gh_ratelimiter *ratelimiter;         /* NULL: no rate limits */
-    const char *upstream_ca_file; /* extra CA bundle for https upstreams (tests); NULL: none */
+    const char *upstream_ca_file; /* CA bundle trusted for https upstreams beside the system
+                                   * store (--upstream-ca-file); NULL: none */
 };
 
 struct gh_gateway_server;

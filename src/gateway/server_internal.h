@@ -35,6 +35,10 @@ struct gh_gateway_server {
     h2o_globalconf_t config; /* read-only once the workers run */
     SSL_CTX *server_tls;     /* NULL without --tls-cert */
     SSL_CTX *client_tls;     /* for https upstreams */
+    /* The certificates client_tls trusts from files (the system bundle, --upstream-ca-file),
+     * loaded once at start and never used to verify, so workers may read it without a lock
+     * when they make the TLS context of a collection with its own upstream_ca. */
+    X509_STORE *trust_files;
     struct gw_worker *workers;
     unsigned n_workers;
     char address[INET6_ADDRSTRLEN + 8];
@@ -75,6 +79,7 @@ struct gw_connect {
     h2o_socket_t *sock;
     gw_connect_cb cb;
     void *data;
+    int tls_failed; /* the error came from the TLS handshake (certificate or protocol) */
     struct sockaddr_storage addrs[GW_CONNECT_ADDRS];
     socklen_t addr_lens[GW_CONNECT_ADDRS];
     size_t n_addrs, next_addr;
@@ -182,8 +187,10 @@ void gw_upstream_init(struct gw_worker *w);
 /* Closes the idle connections (a stopping worker then waits for upstream_sockets to be 0). */
 void gw_upstream_close_idle(struct gw_worker *w);
 void gw_upstream_dispose(struct gw_worker *w);
-/* The worker's pool for the upstream's scheme, host and port; NULL when out of memory. */
-struct gw_pool *gw_pool_for(struct gw_worker *w, const h2o_url_t *up);
+/* The worker's pool for the upstream's scheme, host and port and the CA bundle its collection
+ * trusts besides the server's (`ca`, PEM, NULL: none; ignored for http); NULL when out of memory
+ * or when the bundle yields no TLS context. */
+struct gw_pool *gw_pool_for(struct gw_worker *w, const h2o_url_t *up, const char *ca);
 /* An idle connection of the pool, or NULL. */
 struct gw_upstream_conn *gw_pool_take(struct gw_pool *p);
 /* Back to the pool when `reusable` (its answer was read whole, nothing more came), else closed. */

@@ -1,17 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Connections to upstreams: made (name lookup, TCP, TLS with the certificate checked) and kept
- * alive per worker thread in one pool per scheme://host:port. An idle connection stays
- * registered with the loop and is watched for reading: the upstream closing it (or sending
- * anything unasked) drops it from the pool at once, and taking it costs no system call. h2o 2.2's
- * own pool detaches idle sockets from the loop instead, and re-attaching, re-flagging and
- * probing them cost five system calls per proxied request, a sixth of its CPU.
+ * alive per worker thread in one pool per scheme://host:port and trusted CA bundle. An idle
+ * connection stays registered with the loop and is watched for reading: the upstream closing it
+ * (or sending anything unasked) drops it from the pool at once, and taking it costs no system
+ * call. h2o 2.2's own pool detaches idle sockets from the loop instead, and re-attaching,
+ * re-flagging and probing them cost five system calls per proxied request, a sixth of its CPU.
  * Pools are per thread, not shared: a socket belongs to one loop and its buffers to that
  * thread's free lists.
  */
 #include "gateway/server_internal.h"
 
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +28,11 @@ struct gw_pool {
     char *host; /* for the name lookup, SNI and the certificate check; no IPv6 brackets */
     uint16_t port;
     char port_text[6];
+    /* A collection's own upstream_ca (a copy) and the TLS context trusting it; NULL: the
+     * server's. A connection verified against one set of CAs never serves a collection that
+     * trusts other ones, so the CA is part of the pool's key. */
+    char *ca;
+    SSL_CTX *tls;
     h2o_linklist_t idle; /* gw_upstream_conn.link, most recently used first */
     size_t n_idle;
 };
@@ -38,13 +46,72 @@ static h2o_iovec_t bare_host(const h2o_url_t *up)
     return host;
 }
 
-static struct gw_pool *pool_new(const h2o_url_t *up)
+/* Adds every certificate of the PEM text to `store`; the number added. */
+static int add_pem_certs(X509_STORE *store, const char *pem)
+{
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    X509 *cert;
+    int n = 0;
+
+    while (bio != NULL && (cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        n += X509_STORE_add_cert(store, cert) == 1;
+        X509_free(cert);
+    }
+    BIO_free(bio);
+    ERR_clear_error(); /* the end of the text reads as an error */
+    return n;
+}
+
+/*
+ * A client TLS context like the server's (TLS 1.2+, chain and name verified) that trusts `ca`
+ * beside what the server trusts. No file is read here, on a worker: the certificates from files
+ * are copied from the server's trust_files, and the system's hashed directory is only looked up
+ * when a chain needs it, as it is for the server's own context.
+ */
+static SSL_CTX *tls_for_ca(const struct gh_gateway_server *s, const char *ca)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    X509_STORE *store = ctx != NULL ? SSL_CTX_get_cert_store(ctx) : NULL;
+    STACK_OF(X509_OBJECT) *objects = X509_STORE_get0_objects(s->trust_files);
+    X509_LOOKUP *dir = store != NULL ? X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir()) : NULL;
+
+    if (dir == NULL || add_pem_certs(store, ca) == 0) {
+        SSL_CTX_free(ctx);
+        ERR_clear_error();
+        return NULL;
+    }
+    X509_LOOKUP_add_dir(dir, NULL, X509_FILETYPE_DEFAULT);
+    for (int i = 0; i < sk_X509_OBJECT_num(objects); i++) {
+        X509 *cert = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i));
+        if (cert != NULL)
+            X509_STORE_add_cert(store, cert);
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    ERR_clear_error(); /* a certificate both sets have is refused as a duplicate: harmless */
+    return ctx;
+}
+
+static void pool_free(struct gw_pool *p)
+{
+    SSL_CTX_free(p->tls);
+    free(p->ca);
+    free(p->host);
+    free(p);
+}
+
+static struct gw_pool *pool_new(const struct gw_worker *w, const h2o_url_t *up, const char *ca)
 {
     struct gw_pool *p = calloc(1, sizeof *p);
     h2o_iovec_t host = bare_host(up);
 
     if (p == NULL || (p->host = strndup(host.base, host.len)) == NULL) {
         free(p);
+        return NULL;
+    }
+    if (ca != NULL &&
+        ((p->ca = strdup(ca)) == NULL || (p->tls = tls_for_ca(w->server, ca)) == NULL)) {
+        pool_free(p);
         return NULL;
     }
     p->scheme = up->scheme;
@@ -54,28 +121,25 @@ static struct gw_pool *pool_new(const h2o_url_t *up)
     return p;
 }
 
-static void pool_free(struct gw_pool *p)
-{
-    free(p->host);
-    free(p);
-}
-
 /* Pools are never dropped while the worker runs: upstreams come from configuration only, so
- * there are as many as distinct upstream addresses ever configured, and an unused one holds no
- * connection after POOL_IDLE_MS. */
-struct gw_pool *gw_pool_for(struct gw_worker *w, const h2o_url_t *up)
+ * there are as many as distinct upstream addresses (with their upstream_ca) ever configured, and
+ * an unused one holds no connection after POOL_IDLE_MS. */
+struct gw_pool *gw_pool_for(struct gw_worker *w, const h2o_url_t *up, const char *ca)
 {
     h2o_iovec_t host = bare_host(up);
     uint16_t port = h2o_url_get_port(up);
     struct gw_pool *p, **grown;
 
+    if (up->scheme != &H2O_URL_SCHEME_HTTPS)
+        ca = NULL;
     for (size_t i = 0; i < w->n_pools; i++) {
         p = w->pools[i];
         if (p->scheme == up->scheme && p->port == port &&
-            h2o_lcstris(p->host, strlen(p->host), host.base, host.len))
+            h2o_lcstris(p->host, strlen(p->host), host.base, host.len) &&
+            (p->ca == NULL ? ca == NULL : ca != NULL && strcmp(p->ca, ca) == 0))
             return p;
     }
-    if ((p = pool_new(up)) == NULL)
+    if ((p = pool_new(w, up, ca)) == NULL)
         return NULL;
     if ((grown = realloc(w->pools, (w->n_pools + 1) * sizeof *grown)) == NULL) {
         pool_free(p);
@@ -169,7 +233,10 @@ static void connected(struct gw_connect *c, h2o_socket_t *sock, const char *err)
 
 static void on_handshake(h2o_socket_t *sock, const char *err)
 {
-    connected(sock->data, sock, err);
+    struct gw_connect *c = sock->data;
+
+    c->tls_failed = err != NULL;
+    connected(c, sock, err);
 }
 
 static int connect_next(struct gw_connect *c);
@@ -189,8 +256,10 @@ static void on_connect(h2o_socket_t *sock, const char *err)
         connected(c, sock, err != NULL ? "connection failed" : NULL);
         return;
     }
-    /* h2o checks the certificate against client_tls's trust and the name against the host */
-    h2o_socket_ssl_handshake(sock, c->worker->server->client_tls, c->pool->host, on_handshake);
+    /* h2o checks the certificate against the context's trust and the name against the host */
+    h2o_socket_ssl_handshake(sock,
+                             c->pool->tls != NULL ? c->pool->tls : c->worker->server->client_tls,
+                             c->pool->host, on_handshake);
 }
 
 /* Counts the worker's open upstream sockets until h2o has really closed them (a TLS close

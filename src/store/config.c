@@ -108,6 +108,7 @@ static void config_destroy(struct gh_snapshot *snap)
         free(p->required_claims);
         free(p->allowed_issuers);
         free(p->audiences);
+        free(p->token_types);
         free(p->ip_allow);
         free(p->ip_deny);
         gh_jwks_free(p->static_keys);
@@ -150,6 +151,7 @@ static int build_collections(struct gh_config *c, struct index *ix)
         col->path = str(item, "path");
         col->path_len = strlen(col->path);
         col->upstream = str(item, "upstream");
+        col->upstream_ca = str(item, "upstream_ca");
         col->active = json_is_true(json_object_get(item, "active"));
         col->forward_authorization = json_is_true(json_object_get(item, "forward_authorization"));
         col->timeout_ms = (int)json_integer_value(json_object_get(item, "timeout_ms"));
@@ -258,6 +260,8 @@ static int build_profile(struct gh_config *c, struct gh_config_profile *p, const
     p->allowed_issuers =
         string_list(json_object_get(item, "allowed_issuers"), &p->n_allowed_issuers);
     p->audiences = string_list(json_object_get(item, "audiences"), &p->n_audiences);
+    /* absent from documents written before the field existed: none, any typ */
+    p->token_types = string_list(json_object_get(item, "token_types"), &p->n_token_types);
     json_array_foreach (json_object_get(item, "algorithms"), i, id) {
         enum gh_alg alg = gh_alg_from_name(json_string_value(id), json_string_length(id));
         if (alg != GH_ALG_UNKNOWN)
@@ -271,7 +275,7 @@ static int build_profile(struct gh_config *c, struct gh_config_profile *p, const
     n = json_array_size(json_object_get(item, "collection_ids"));
     p->collections = calloc(n + 1, sizeof *p->collections);
     if (p->collections == NULL || p->required_claims == NULL || p->allowed_issuers == NULL ||
-        p->audiences == NULL || p->ip_allow == NULL || p->ip_deny == NULL)
+        p->audiences == NULL || p->token_types == NULL || p->ip_allow == NULL || p->ip_deny == NULL)
         return GH_ERR_NOMEM;
     json_array_foreach (json_object_get(item, "collection_ids"), i, id) {
         const struct gh_config_collection *col = collection_by_id(c, json_string_value(id));

@@ -31,6 +31,7 @@ struct gh_config_endpoint {
 
 struct gh_config_collection {
     const char *id, *name, *path, *upstream;
+    const char *upstream_ca; /* PEM bundle trusted beside the system store; NULL: none */
     size_t path_len;
     int active, forward_authorization, timeout_ms;
     struct gh_config_endpoint *endpoints;
@@ -52,6 +53,8 @@ struct gh_config_profile {
     const char *key_claim; /* NULL: the default claim list */
     const char **required_claims, **allowed_issuers, **audiences;
     size_t n_required_claims, n_allowed_issuers, n_audiences;
+    const char **token_types; /* JWS typ values taken; none: any */
+    size_t n_token_types;
     unsigned algorithms; /* GH_ALG_BIT mask */
     int leeway_seconds;
     struct gh_cidr *ip_allow, *ip_deny;

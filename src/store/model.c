@@ -47,6 +47,9 @@ static const struct field collection_fields[] = {
     {"active", T_BOOL, 0, "true", 0, 0, NULL},
     {"forward_authorization", T_BOOL, 0, "true", 0, 0, NULL},
     {"timeout_ms", T_INT, 0, "30000", 1, 600000, NULL},
+    /* PEM text rather than a file name: it travels with config export/apply and is the same on
+     * every node of a shared store */
+    {"upstream_ca", T_CHECKED, F_NULLABLE, "null", 0, 262144, gh_validate_ca_bundle},
     {NULL, 0, 0, NULL, 0, 0, NULL},
 };
 
@@ -88,6 +91,7 @@ static const struct field profile_fields[] = {
     {"oidc_discovery_url", T_URL, F_NULLABLE, "null", 0, 2048, NULL},
     {"oidc_jwks_uri", T_URL, F_NULLABLE, "null", 0, 2048, NULL},
     {"jwt_key", T_SECRET, F_NULLABLE | F_WRITEONLY, "null", 0, 65536, NULL},
+    {"token_types", T_STRLIST, 0, "[]", 0, 255, NULL},
     {NULL, 0, 0, NULL, 0, 0, NULL},
 };
 
@@ -348,6 +352,26 @@ static int check_cidr(const char *text, char *why, size_t cap)
     return gh_cidr_parse(text, &cidr, why, cap);
 }
 
+/* A JWS typ value (RFC 7515 §4.1.9): a media type, "application/" optional, without parameters:
+ * type and subtype of RFC 6838's restricted-name characters. */
+static int check_token_type(const char *text, char *why, size_t cap)
+{
+    static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                "!#$&-^_.+";
+    const char *slash = strchr(text, '/');
+    size_t first = slash != NULL ? (size_t)(slash - text) : strlen(text);
+
+    if (first == 0 || strspn(text, chars) != first ||
+        (slash != NULL && (slash[1] == '\0' || strspn(slash + 1, chars) != strlen(slash + 1)))) {
+        snprintf(why, cap,
+                 "\"%.64s\" is not a media type such as at+jwt or application/at+jwt (letters, "
+                 "digits and !#$&-^_.+, one '/' at most, no parameters)",
+                 text);
+        return GH_ERR_INVALID_ARG;
+    }
+    return GH_OK;
+}
+
 static int check_collection_id(const char *id, char *why, size_t cap)
 {
     if (gh_model_id_valid(GH_KIND_COLLECTION, id))
@@ -478,7 +502,8 @@ static int check_profile(const json_t *doc, struct gh_store_error *err)
     if ((rc = algorithm_mask(doc, &algs, err)) != GH_OK ||
         (rc = check_each(doc, "ip_allow", check_cidr, err)) != GH_OK ||
         (rc = check_each(doc, "ip_deny", check_cidr, err)) != GH_OK ||
-        (rc = check_each(doc, "collection_ids", check_collection_id, err)) != GH_OK)
+        (rc = check_each(doc, "collection_ids", check_collection_id, err)) != GH_OK ||
+        (rc = check_each(doc, "token_types", check_token_type, err)) != GH_OK)
         return rc;
     if (strcmp(auth, "oidc") == 0)
         return check_oidc_profile(doc, algs, err);
@@ -486,6 +511,12 @@ static int check_profile(const json_t *doc, struct gh_store_error *err)
         (rc = must_be_null(doc, "oidc_jwks_uri", auth, err)) != GH_OK)
         return rc;
     if (strcmp(auth, "token") == 0) {
+        if (json_array_size(json_object_get(doc, "token_types")) != 0) {
+            gh_model_error(err, 422, "token_types",
+                           "token_types does not apply to a profile of auth_type token (its "
+                           "credential is the profile key, not a JWT)");
+            return GH_ERR_INVALID_ARG;
+        }
         if ((rc = must_be_null(doc, "jwt_key", auth, err)) != GH_OK)
             return rc;
         return must_be_null(doc, "key_claim", auth, err);

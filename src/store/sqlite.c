@@ -55,6 +55,12 @@ static const char *const migrations[] = {
     /* 4: who made each change (the admin token's name), and reading the log by object */
     ("ALTER TABLE audit ADD COLUMN actor TEXT;"
     "CREATE INDEX audit_by_object ON audit(object_id, seq);"),
+    /* 5: profiles' token_types (the JWS typ values taken; [] takes any), in every document */
+    ("UPDATE profiles SET doc = json_set(doc, '$.token_types', json('[]'))"
+    "  WHERE json_type(doc, '$.token_types') IS NULL;"),
+    /* 6: collections' upstream_ca (a PEM bundle trusted for its https upstream; null: none) */
+    ("UPDATE collections SET doc = json_set(doc, '$.upstream_ca', json('null'))"
+    "  WHERE json_type(doc, '$.upstream_ca') IS NULL;"),
 };
 /* clang-format on */
 

@@ -19,6 +19,9 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -397,6 +400,56 @@ int gh_validate_upstream(const char *url, char *why, size_t cap)
     rc = check_authority(auth, (size_t)(auth_end - auth), why, cap);
     if (rc == GH_OK && slash != NULL)
         rc = check_base_path(slash, (size_t)(end - slash), why, cap);
+    return rc;
+}
+
+/* One PEM block of a CA bundle: a certificate that DER-decodes whole, or a refusal. */
+static int check_pem_block(const char *name, const unsigned char *der, long len, int index,
+                           char *why, size_t cap)
+{
+    const unsigned char *p = der;
+    X509 *cert;
+
+    if (strstr(name, "PRIVATE KEY") != NULL)
+        return fail(why, cap,
+                    "block %d is a private key: a CA bundle holds certificates only, "
+                    "and a key must never be stored here",
+                    index);
+    if (strcmp(name, "CERTIFICATE") != 0)
+        return fail(why, cap, "block %d is a %.32s, not a CERTIFICATE", index, name);
+    cert = d2i_X509(NULL, &p, len);
+    X509_free(cert);
+    if (cert == NULL || p != der + len)
+        return fail(why, cap, "certificate %d is not a valid X.509 certificate", index);
+    return GH_OK;
+}
+
+int gh_validate_ca_bundle(const char *pem, char *why, size_t cap)
+{
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    char *name = NULL, *header = NULL;
+    unsigned char *der = NULL;
+    long len = 0;
+    int n = 0, rc = GH_OK;
+
+    clear_why(why, cap);
+    if (bio == NULL)
+        return fail(why, cap, "out of memory");
+    ERR_clear_error();
+    while (rc == GH_OK && PEM_read_bio(bio, &name, &header, &der, &len) == 1) {
+        rc = check_pem_block(name, der, len, ++n, why, cap);
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_free(der);
+    }
+    /* the loop ends at the text's end ("no start line") or at a broken block */
+    if (rc == GH_OK && ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE)
+        rc = fail(why, cap, "block %d is not valid PEM (broken base64 or a missing END line)",
+                  n + 1);
+    else if (rc == GH_OK && n == 0)
+        rc = fail(why, cap, "not a PEM bundle: no -----BEGIN CERTIFICATE----- block");
+    ERR_clear_error();
+    BIO_free(bio);
     return rc;
 }
 

@@ -21,6 +21,10 @@ int gh_paths_overlap(const char *a, const char *b);
  * query, no fragment, no user info, at most 2048 bytes. */
 int gh_validate_upstream(const char *url, char *why, size_t cap);
 
+/* A collection's upstream_ca: a PEM bundle of one or more certificates (text between the blocks
+ * is allowed, as in bundles with comments), and nothing else: no private key, no other block. */
+int gh_validate_ca_bundle(const char *pem, char *why, size_t cap);
+
 /* An endpoint method: GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or ANY (exact, upper case). */
 int gh_validate_method(const char *method, char *why, size_t cap);
 

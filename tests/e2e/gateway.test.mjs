@@ -7,14 +7,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import { join } from 'node:path';
 
 import { start as startIdp, tamperSignature } from './lib/idp.mjs';
-import { gatehouseBin, haveGatehouse } from './lib/run.mjs';
+import { gatehouseBin, haveGatehouse, run } from './lib/run.mjs';
 import {
   makeTempDir, sleep, startServer, unusedPort, waitUntil,
 } from './lib/server.mjs';
@@ -291,6 +291,43 @@ describe('gateway: requests through to the upstream and every refusal', () => {
     assert.equal(seen.path, '/invoices');
     assert.equal(seen.headers.authorization, undefined);
     assert.equal(seen.headers['x-gatehouse-profile-id'], ids.oidc);
+  });
+
+  test('token_types ["at+jwt"]: the IdP\'s access token passes, an ID-token-shaped JWT of the same key and issuer does not', async () => {
+    const access = await idp.getToken();
+    assert.equal(JSON.parse(b64urlDecode(access.split('.')[0])).typ, 'at+jwt', 'oidc-provider types its access tokens');
+    // what an IdP that signs ID tokens with its access-token key hands a browser: typ JWT, same iss and key
+    const idToken = await idp.sign({ sub: 'alice', nonce: 'n-1' }, { header: { typ: 'JWT' } });
+    const get = (token) => call(gh, 'GET', '/orders/v1/items/5', { headers: { authorization: `Bearer ${token}` } });
+    echoed(await get(idToken)); // the default (token_types []) takes any type: IdPs that write JWT keep working
+    try {
+      const updated = await patch(gh, `/v1/profiles/${ids.oidc}`, { token_types: ['at+jwt'] });
+      assert.deepEqual(updated.token_types, ['at+jwt']);
+      echoed(await get(access));
+      echoed(await get(await idp.sign({}, { header: { typ: 'application/AT+JWT' } })));
+      for (const [token, what] of [[idToken, 'typ JWT (it passed a moment ago: no cached pass)'],
+        [await idp.sign({ sub: 'bob' }, { header: { typ: 'JWT' } }), 'typ JWT'],
+        [await idp.sign({}, { header: { typ: undefined } }), 'no typ']]) {
+        const r = await get(token);
+        const body = expectError(r, 401, 'invalid_token');
+        assert.equal(r.headers.get('www-authenticate'),
+          'Bearer realm="gatehouse", error="invalid_token", error_description="unsupported_header"', what);
+        assert.match(body.message, what === 'no typ' ? /no type \(typ\).*at\+jwt/ : /token type 'JWT' is not accepted by this profile \(accepted: at\+jwt\)/, what);
+      }
+      const explained = await gh.api('POST', '/v1/explain', {
+        method: 'GET', path: '/orders/v1/items/5', headers: { authorization: `Bearer ${idToken}` },
+      });
+      assert.equal(explained.status, 200, explained.text);
+      assert.match(JSON.stringify(explained.json), /unsupported_header: token type 'JWT' is not accepted/);
+      const exported = await gh.api('GET', '/v1/config');
+      assert.deepEqual(exported.json.profiles.find((p) => p.id === ids.oidc).token_types, ['at+jwt']);
+      const refused = await gh.api('PATCH', `/v1/profiles/${ids.oidc}`, { token_types: ['at jwt'] });
+      assert.equal(refused.status, 422, refused.text);
+      assert.equal(refused.json.field, 'token_types');
+    } finally {
+      await patch(gh, `/v1/profiles/${ids.oidc}`, { token_types: [] });
+    }
+    echoed(await get(idToken));
   });
 
   test('404 for unknown paths, 405 for a known path with another method', async () => {
@@ -728,6 +765,116 @@ describe('gateway: HTTPS with HTTP/2 and HTTP/1.1 (ALPN), and https upstreams', 
     // still open when the suite's after() sends SIGTERM; stopClean checks the exit
     session.on('error', () => {});
     session.unref();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('gateway: https upstreams behind a private CA (--upstream-ca-file, a collection\'s upstream_ca)', () => {
+  let dir;
+  let up;
+  let caPem;
+  let caFile;
+  const started = [];
+
+  /** A CA of the test's own and a certificate it signed for localhost and 127.0.0.1. */
+  function makePrivateCa() {
+    const f = (name) => join(dir, name);
+    const ssl = (...args) => execFileSync('openssl', args, { stdio: 'ignore' });
+    ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '1', '-subj', '/CN=gatehouse test private CA',
+      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+    ssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', f('up.key'), '-out', f('up.csr'), '-subj', '/CN=localhost');
+    return writeFile(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n').then(() => {
+      ssl('x509', '-req', '-in', f('up.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial',
+        '-days', '1', '-out', f('up.crt'), '-extfile', f('ext.cnf'));
+    });
+  }
+
+  /** A gateway with two collections on the same upstream: one trusting the CA, one not. */
+  async function gatewayWith(options) {
+    const gh = await startGateway(options);
+    started.push(gh);
+    const client = await create(gh, '/v1/clients', { name: 'ca' });
+    const ids = [];
+    for (const [name, extra] of [['pinned', { upstream_ca: caPem }], ['plain', {}]]) {
+      const col = await create(gh, '/v1/collections', { name, path: `/${name}/v1`, upstream: `${up.url}/p`, ...extra });
+      await create(gh, `/v1/collections/${col.id}/endpoints`, { method: 'GET', path: '/*' });
+      ids.push(col.id);
+    }
+    gh.key = (await create(gh, '/v1/profiles', { client_id: client.id, name: 'ca', auth_type: 'token', collection_ids: ids })).key;
+    gh.ids = ids;
+    return gh;
+  }
+
+  before(async () => {
+    dir = await makeTempDir('gatehouse-ca-');
+    await makePrivateCa();
+    caFile = join(dir, 'ca.crt');
+    caPem = await readFile(caFile, 'utf8');
+    up = await startUpstream({ tls: { cert: await readFile(join(dir, 'up.crt')), key: await readFile(join(dir, 'up.key')) } });
+  });
+
+  after(async () => {
+    try {
+      for (const gh of started) await stopClean(gh);
+    } finally {
+      await up?.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('without the CA: 502 naming the verification failure; a collection with upstream_ca: 200', async () => {
+    const gh = await gatewayWith();
+    const get = (path) => call(gh, 'GET', path, { headers: { 'api-token': gh.key } });
+    // the trusted one first: its pooled connection must not serve the collection that trusts less
+    const ok = echoed(await get('/pinned/v1/a'));
+    assert.equal(ok.path, '/p/a');
+    const bad = await get('/plain/v1/b');
+    const body = expectError(bad, 502, 'bad_gateway');
+    assert.match(body.message, /TLS certificate could not be verified: unable to get local issuer certificate/);
+    const line = await accessLine(gh, body.request_id);
+    assert.match(line.upstream_error, /unable to get local issuer certificate/);
+    echoed(await get('/pinned/v1/c'));
+    assert.equal(up.requests.length, 2, 'nothing was sent over the unverified connection');
+
+    // the field survives an export and an apply, and is no secret
+    const exported = (await gh.api('GET', '/v1/config')).json;
+    assert.equal(exported.collections.find((c) => c.id === gh.ids[0]).upstream_ca, caPem);
+    assert.equal(exported.collections.find((c) => c.id === gh.ids[1]).upstream_ca, null);
+    const applied = await gh.api('PUT', '/v1/config', exported);
+    assert.equal(applied.status, 200, applied.text);
+    echoed(await get('/pinned/v1/d'));
+
+    // written: a PEM bundle of certificates, nothing else
+    for (const value of ['not a certificate', caPem.replace(/CERTIFICATE/g, 'PRIVATE KEY'),
+      await readFile(join(dir, 'ca.key'), 'utf8'), `${caPem}${await readFile(join(dir, 'ca.key'), 'utf8')}`,
+      caPem.replace(/\n[A-Za-z0-9+/]{10}/, '\n!!!!!!!!!!')]) {
+      const r = await gh.api('PATCH', `/v1/collections/${gh.ids[1]}`, { upstream_ca: value });
+      assert.equal(r.status, 422, `${value.slice(0, 40)}: ${r.text}`);
+      assert.equal(r.json.field, 'upstream_ca');
+    }
+    // and then the plain one trusts the CA too, at the next request
+    await patch(gh, `/v1/collections/${gh.ids[1]}`, { upstream_ca: caPem });
+    echoed(await get('/plain/v1/e'));
+    await patch(gh, `/v1/collections/${gh.ids[1]}`, { upstream_ca: null });
+    expectError(await get('/plain/v1/f'), 502, 'bad_gateway');
+  });
+
+  test('GATEHOUSE_UPSTREAM_CA_FILE (--upstream-ca-file): every collection trusts the CA beside the system store', async () => {
+    const gh = await gatewayWith({ env: { GATEHOUSE_UPSTREAM_CA_FILE: caFile } });
+    echoed(await call(gh, 'GET', '/plain/v1/x', { headers: { 'api-token': gh.key } }));
+    echoed(await call(gh, 'GET', '/pinned/v1/y', { headers: { 'api-token': gh.key } }));
+  });
+
+  test('--upstream-ca-file that is not a CA bundle: serve refuses to start', async () => {
+    for (const file of [join(dir, 'missing.pem'), join(dir, 'ext.cnf')]) {
+      const r = await run(['serve', '--db', `sqlite:${join(dir, 'bad.db')}`, '--listen', '127.0.0.1:0',
+        '--admin-listen', '127.0.0.1:0', '--upstream-ca-file', file], { cwd: dir, env: { GATEHOUSE_ADMIN_TOKEN: 'x'.repeat(32) } });
+      assert.notEqual(r.code, 0, r.stdout);
+      assert.match(r.stderr + r.stdout, /upstream CA file/);
+    }
   });
 });
 

@@ -282,6 +282,30 @@ static void test_verify_names_weak_keys_and_alg_none(void **state)
     }
 }
 
+/* --typ: the JWS typ values taken, as a profile's token_types (RFC 9068: at+jwt). */
+static void test_verify_typ(void **state)
+{
+    char *t_jwt = sign(&rsa, CLAIMS), args[8192];
+    char *t_at =
+        gh_test_sign(&rsa, "{\"alg\":\"RS256\",\"kid\":\"r1\",\"typ\":\"at+jwt\"}", CLAIMS);
+    json_t *obj;
+    (void)state;
+    assert_string_equal(refusal("--now " NOW " --typ at+jwt", t_jwt), "unsupported_header");
+    obj = out_json();
+    assert_string_equal(out_field(obj, "message"),
+                        "token type 'JWT' is not accepted (accepted: at+jwt)");
+    json_decref(obj);
+    snprintf(args, sizeof args, "token verify --jwks jwks.json --now " NOW " --typ at+jwt %s",
+             t_at);
+    assert_int_equal(run(args), 0);
+    snprintf(args, sizeof args,
+             "token verify --jwks jwks.json --now " NOW " --typ application/AT+JWT --typ=jwt %s",
+             t_jwt);
+    assert_int_equal(run(args), 0);
+    free(t_jwt);
+    free(t_at);
+}
+
 static void test_token_from_standard_input(void **state)
 {
     char *t = sign(&ec, CLAIMS), args[256];
@@ -329,10 +353,11 @@ static void test_usage_errors_exit_2(void **state)
     assert_int_equal(run("token verify --jwks"), 2);
     assert_non_null(strstr(err, "needs a value"));
     assert_int_equal(run("token verify --jwks jwks.json a b"), 2);
-    /* refused before any network access: plain http to a non-loopback host, no discovery suffix */
-    assert_int_equal(
-        run("token verify --discovery-url http://idp.invalid/.well-known/openid-configuration x"),
-        2);
+    /* refused before any network access: plain http to a non-loopback host, no discovery suffix
+     */
+    assert_int_equal(run("token verify --discovery-url "
+                         "http://idp.invalid/.well-known/openid-configuration x"),
+                     2);
     assert_non_null(strstr(err, "only https URLs"));
     assert_int_equal(run("token verify --discovery-url https://idp.invalid/keys x"), 2);
     assert_non_null(strstr(err, "/.well-known/openid-configuration"));
@@ -375,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_verify_valid_with_each_key_source),
         cmocka_unit_test(test_verify_refusals_name_the_reason),
         cmocka_unit_test(test_verify_names_weak_keys_and_alg_none),
+        cmocka_unit_test(test_verify_typ),
         cmocka_unit_test(test_token_from_standard_input),
         cmocka_unit_test(test_usage_errors_exit_2),
         cmocka_unit_test(test_decode_help_version),

@@ -675,6 +675,11 @@ static void test_request_bodies_of_objects(void **state)
                 "\"https://idp/.well-known/openid-configuration\"}");
     expect_body("PATCH " URL "/v1/profiles/ap_1", "profiles update ap_1 --jwks-uri https://idp/k",
                 "{\"oidc_jwks_uri\":\"https://idp/k\"}");
+    expect_body("PATCH " URL "/v1/profiles/ap_1",
+                "profiles update ap_1 --token-types at+jwt,application/at+jwt",
+                "{\"token_types\":[\"at+jwt\",\"application/at+jwt\"]}");
+    expect_body("PATCH " URL "/v1/profiles/ap_1", "profiles update ap_1 --token-types ''",
+                "{\"token_types\":[]}");
     expect_body("POST " URL "/v1/policies",
                 "policies create --name gold --rate-limit 100/60 --quota none",
                 "{\"name\":\"gold\",\"rate_limit\":{\"requests\":100,\"per_seconds\":60},"

@@ -75,6 +75,7 @@ enum pkey {
     K_IP_DENY,
     K_IP_ALLOW4,
     K_IP_ALLOW6,
+    K_TYPED,
     K_UNKNOWN,
     K_COUNT
 };
@@ -86,7 +87,7 @@ static const struct {
 } key_names[] = {
     {"token", K_TOKEN},        {"pem", K_PEM},         {"jwk", K_JWK},         {"hmac", K_HMAC},
     {"rules", K_RULES},        {"custom", K_CUSTOM},   {"custom2", K_CUSTOM2}, {"oidc", K_OIDC},
-    {"nokeys", K_OIDC_NOKEYS}, {"unknown", K_UNKNOWN},
+    {"nokeys", K_OIDC_NOKEYS}, {"unknown", K_UNKNOWN}, {"typed", K_TYPED},
 };
 
 static const struct {
@@ -127,6 +128,7 @@ struct profile_row {
     enum static_key jwt_key;
     enum idp_use idp;
     const char *algorithms, *required_claims, *allowed_issuers, *audiences, *ip_allow, *ip_deny;
+    const char *token_types;
 };
 
 static const struct profile_row profile_rows[] = {
@@ -154,6 +156,10 @@ static const struct profile_row profile_rows[] = {
     {.id = "ap_ipdeny0000001", .auth_type = "token", .ip_deny = "10.0.0.0/8,2001:db8:bad::/48"},
     {.id = "ap_ipallow400001", .auth_type = "token", .ip_allow = "192.0.2.0/24"},
     {.id = "ap_ipallow600001", .auth_type = "token", .ip_allow = "2001:db8::/32"},
+    {.id = "ap_typed00000001",
+     .auth_type = "jwt",
+     .jwt_key = KEY_PEM_RSA,
+     .token_types = "at+jwt,application/example+jwt"},
 };
 
 /* When a key stops being valid. */
@@ -183,6 +189,7 @@ static const struct {
     {K_IP_DENY, "ap_ipdeny0000001", NEVER},
     {K_IP_ALLOW4, "ap_ipallow400001", NEVER},
     {K_IP_ALLOW6, "ap_ipallow600001", NEVER},
+    {K_TYPED, "ap_typed00000001", NEVER},
 };
 
 struct world {
@@ -299,6 +306,7 @@ static json_t *profile_json(const struct world *w, const struct profile_row *r)
                         r->idp == IDP_DISCOVERY ? json_string(w->discovery_url) : json_null());
     json_object_set_new(p, "oidc_jwks_uri",
                         r->idp == IDP_NO_KEYS ? json_string(w->nokeys_url) : json_null());
+    json_object_set_new(p, "token_types", csv(or_default(r->token_types, "")));
     return p;
 }
 
@@ -1114,6 +1122,60 @@ static void test_jwt_refusals(void **state)
     RUN_JWT_CASES(*state, cases);
 }
 
+/* RFC 9068 §4: a profile with token_types takes only tokens whose JWS typ is one of them, so an
+ * ID token signed with the same key and issuer as the access tokens is no bearer token. Media
+ * types compare case-insensitively and "application/" may be left out (RFC 7515 §4.1.9). The
+ * signature still comes first, and the claims are still checked. */
+static void test_jwt_token_types(void **state)
+{
+#define TYPED "{\"gatehouse_key\":\"<typed>\",\"exp\":<exp>}"
+    static const struct jwt_case cases[] = {
+        {"typ at+jwt", S_RSA, 0, "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}", TYPED, 200, NULL,
+         "ap_typed00000001"},
+        {"typ in another case", S_RSA, 0, "{\"alg\":\"RS256\",\"typ\":\"AT+JWT\"}", TYPED, 200,
+         NULL, "ap_typed00000001"},
+        {"typ with application/", S_RSA, 0, "{\"alg\":\"RS256\",\"typ\":\"Application/at+jwt\"}",
+         TYPED, 200, NULL, "ap_typed00000001"},
+        {"configured with application/, sent without", S_RSA, 0,
+         "{\"alg\":\"RS256\",\"typ\":\"example+JWT\"}", TYPED, 200, NULL, "ap_typed00000001"},
+        {"typ JWT (an ID token)", S_RSA, 0, NULL, TYPED, 401, "unsupported_header",
+         "ap_typed00000001"},
+        {"no typ", S_RSA, 0, "{\"alg\":\"RS256\"}", TYPED, 401, "unsupported_header", NULL},
+        {"typ not a string", S_RSA, 0, "{\"alg\":\"RS256\",\"typ\":1}", TYPED, 401,
+         "unsupported_header", NULL},
+        {"another media type", S_RSA, 0, "{\"alg\":\"RS256\",\"typ\":\"text/at+jwt\"}", TYPED, 401,
+         "unsupported_header", NULL},
+        {"a prefix is not the type", S_RSA, 0, "{\"alg\":\"RS256\",\"typ\":\"at+jwt2\"}", TYPED,
+         401, "unsupported_header", NULL},
+        {"signature first", S_STRANGER, 0, NULL, TYPED, 401, "bad_signature", NULL},
+        {"claims still checked", S_RSA, 0, "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}",
+         "{\"gatehouse_key\":\"<typed>\",\"exp\":<past>}", 401, "expired", NULL},
+        {"no list: any typ", S_RSA, 0, NULL, "{\"gatehouse_key\":\"<pem>\",\"exp\":<exp>}", 200,
+         NULL, "ap_pem0000000001"},
+        {"no list: no typ", S_RSA, 0, "{\"alg\":\"RS256\"}",
+         "{\"gatehouse_key\":\"<pem>\",\"exp\":<exp>}", 200, NULL, "ap_pem0000000001"},
+    };
+    struct world *w = *state;
+    struct gh_decision d;
+    char *auth;
+
+    RUN_JWT_CASES(w, cases);
+    /* the answer says which type came and which are taken, and explain says it too */
+    auth = bearer(w, S_RSA, 0, NULL, TYPED);
+    decide(w, &(struct call){.authorization = auth, .explain = 1}, &d);
+    assert_non_null(strstr(d.message, "token type 'JWT' is not accepted by this profile "
+                                      "(accepted: at+jwt, application/example+jwt)"));
+    assert_non_null(strstr(d.steps[d.n_steps - 1].detail, "token type 'JWT' is not accepted"));
+    gh_decision_clear(&d);
+    free(auth);
+    auth = bearer(w, S_RSA, 0, "{\"alg\":\"RS256\"}", TYPED);
+    decide(w, &(struct call){.authorization = auth}, &d);
+    assert_non_null(strstr(d.message, "the token has no type (typ)"));
+    gh_decision_clear(&d);
+    free(auth);
+#undef TYPED
+}
+
 /* ---- oidc profiles with the mock IdP ---- */
 
 static void test_oidc_valid_token(void **state)
@@ -1412,6 +1474,7 @@ int main(void)
         cmocka_unit_test(test_jwt_pem_key),
         cmocka_unit_test(test_jwt_jwk_key),
         cmocka_unit_test(test_jwt_hmac_secret),
+        cmocka_unit_test(test_jwt_token_types),
         cmocka_unit_test(test_jwt_refusals),
         cmocka_unit_test(test_oidc_valid_token),
         cmocka_unit_test(test_oidc_unknown_kid_asks_for_refetch),

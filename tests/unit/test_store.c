@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,8 @@
 #define PROFILE_DEFAULTS                                                                           \
     "\"collection_ids\":[],\"active\":true,\"policy_id\":null,\"key_claim\":null,"                 \
     "\"required_claims\":[\"exp\"],\"allowed_issuers\":[],\"audiences\":[],"                       \
-    "\"algorithms\":" ASYMMETRIC ",\"leeway_seconds\":60,\"ip_allow\":[],\"ip_deny\":[]"
+    "\"algorithms\":" ASYMMETRIC ",\"leeway_seconds\":60,\"ip_allow\":[],\"ip_deny\":[],"          \
+    "\"token_types\":[]"
 
 /* Keys made once for the whole program: RSA generation is slow, and no test changes them. */
 static struct gh_testkey rsa_key, ec_key;
@@ -273,7 +275,7 @@ static const struct crud_case crud_cases[] = {
      "\"upstream\":\"https://orders.internal:8443/api\"}",
      "{\"name\":\"Orders\",\"version\":\"v1\",\"path\":\"/orders/v1\","
      "\"upstream\":\"https://orders.internal:8443/api\",\"active\":true,"
-     "\"forward_authorization\":true,\"timeout_ms\":30000}",
+     "\"forward_authorization\":true,\"timeout_ms\":30000,\"upstream_ca\":null}",
      "{\"timeout_ms\":5000,\"active\":false,\"forward_authorization\":false,\"version\":\"v2\"}"},
     {"endpoint", GH_KIND_ENDPOINT, "ep", "COL", "{\"method\":\"GET\",\"path\":\"/items/:id\"}",
      "{\"collection_id\":$COL,\"method\":\"GET\",\"path\":\"/items/:id\",\"name\":null,"
@@ -295,7 +297,8 @@ static const struct crud_case crud_cases[] = {
      PROFILE_SHOWN("oidc", ",\"oidc_discovery_url\":" DISCOVERY ",\"oidc_jwks_uri\":null"),
      "{\"audiences\":[\"api://orders\"],\"leeway_seconds\":300,"
      "\"key_claim\":\"https://gatehouse.dev/key\","
-     "\"allowed_issuers\":[\"https://idp.example.com\"]}"},
+     "\"allowed_issuers\":[\"https://idp.example.com\"],"
+     "\"token_types\":[\"at+jwt\",\"application/jwt\"]}"},
     {"oidc profile (jwks_uri)", GH_KIND_PROFILE, "ap", NULL,
      PROFILE("oidc", ",\"oidc_jwks_uri\":\"https://idp.example.com/jwks\""),
      PROFILE_SHOWN(
@@ -312,7 +315,8 @@ static const struct crud_case crud_cases[] = {
      "{\"client_id\":$CLI,\"name\":\"p\",\"auth_type\":\"jwt\",\"collection_ids\":[],"
      "\"active\":true,\"policy_id\":null,\"key_claim\":null,\"required_claims\":[\"exp\"],"
      "\"allowed_issuers\":[],\"audiences\":[],\"algorithms\":[\"HS256\"],\"leeway_seconds\":60,"
-     "\"ip_allow\":[],\"ip_deny\":[],\"oidc_discovery_url\":null,\"oidc_jwks_uri\":null}",
+     "\"ip_allow\":[],\"ip_deny\":[],\"token_types\":[],\"oidc_discovery_url\":null,"
+     "\"oidc_jwks_uri\":null}",
      "{\"required_claims\":[\"exp\",\"sub\"],\"key_claim\":\"gatehouse_key\"}"},
 };
 
@@ -1111,6 +1115,65 @@ static void test_file_survives_reopen(void **state)
     json_decref(after);
 }
 
+/* Runs `sql` on the database file behind the store (closed meanwhile). */
+static void run_sql(const char *file, const char *sql)
+{
+    sqlite3 *db = NULL;
+    char *error = NULL;
+    assert_int_equal(sqlite3_open(file, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, &error) != SQLITE_OK)
+        fail_msg("%s: %s", sql, error);
+    sqlite3_close(db);
+}
+
+/* A database written before a field existed gets its default in every document by a numbered
+ * migration, so the API shows complete objects and an export applies anywhere. The test takes a
+ * database back to schema 4 (the documents lose the fields, the migrations after 4 are forgotten)
+ * and opens it again. */
+static void test_migrations_fill_new_fields(void **state)
+{
+    struct gh_fixture *fx = *state;
+    char dir[] = "/tmp/gh_test_store_XXXXXX", url[160], file[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(file, sizeof file, "%s/gatehouse.db", dir);
+    snprintf(url, sizeof url, "sqlite:%s", file);
+    gh_store_close(fx->s);
+    open_store(url, &fx->s);
+    json_t *client =
+        gh_fx_must_create(fx->s, GH_KIND_CLIENT, NULL, gh_fx_parse("{\"name\":\"c\"}"));
+    char body[256];
+    snprintf(body, sizeof body, "{\"client_id\":\"%s\",\"name\":\"p\",\"auth_type\":\"token\"}",
+             gh_fx_str(client, "id"));
+    json_t *profile = gh_fx_must_create(fx->s, GH_KIND_PROFILE, NULL, gh_fx_parse(body));
+    json_t *collection = gh_fx_must_create(
+        fx->s, GH_KIND_COLLECTION, NULL,
+        gh_fx_parse("{\"name\":\"c\",\"path\":\"/c\",\"upstream\":\"https://c.internal\"}"));
+    gh_store_close(fx->s);
+    run_sql(file, "UPDATE profiles SET doc = json_remove(doc, '$.token_types');"
+                  "UPDATE collections SET doc = json_remove(doc, '$.upstream_ca');"
+                  "DELETE FROM schema_migrations WHERE version > 4;");
+
+    open_store(url, &fx->s);
+    json_t *got = must_get(fx->s, GH_KIND_PROFILE, gh_fx_str(profile, "id"));
+    json_t *want = json_deep_copy(profile);
+    json_object_del(want, "key");
+    assert_json_equal(got, want, "profile after the migration");
+    assert_int_equal(json_array_size(json_object_get(got, "token_types")), 0);
+    assert_non_null(json_object_get(got, "token_types"));
+    json_decref(got);
+    got = must_get(fx->s, GH_KIND_COLLECTION, gh_fx_str(collection, "id"));
+    assert_json_equal(got, collection, "collection after the migration");
+    assert_true(json_is_null(json_object_get(got, "upstream_ca")));
+    json_decref(collection);
+    gh_store_close(fx->s);
+    fx->s = NULL;
+    remove_tree(dir);
+    json_decref(got);
+    json_decref(want);
+    json_decref(profile);
+    json_decref(client);
+}
+
 static void assert_cached(struct gh_store *s, const char *url, const struct gh_persisted_keys *want)
 {
     const struct gh_oidc_persistence *p = gh_store_persistence(s);
@@ -1235,6 +1298,7 @@ int main(void)
         T(test_import_public_export_as_is),
         T(test_strange_input_byte_exact),
         T(test_file_survives_reopen),
+        T(test_migrations_fill_new_fields),
         T(test_provider_cache),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -252,6 +252,44 @@ static void test_upstreams(void **state)
     RUN("upstream", gh_validate_upstream, upstreams);
 }
 
+/* ---- a collection's upstream_ca ---- */
+
+/* A self-signed CA certificate (EC P-256, made with `openssl req -x509` for this test). */
+#define CA_BODY                                                                                    \
+    "MIIBlzCCAT2gAwIBAgIUCvPZB5/hTt4+K5gdtPrV9mUhoJgwCgYIKoZIzj0EAwIw\n"                           \
+    "ITEfMB0GA1UEAwwWZ2F0ZWhvdXNlIHVuaXQgdGVzdCBDQTAeFw0yNjEyMDcxNjI5\n"                           \
+    "MzJaFw0zNjEyMDQxNjI5MzJaMCExHzAdBgNVBAMMFmdhdGVob3VzZSB1bml0IHRl\n"                           \
+    "c3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAT/thNvFUPhANfDtg4sYW4x\n"                           \
+    "Ouh+wrlF9g75GzVwJNSQ543+7cv7oXlg+wx30aEvRVlyGErkiEXURUtcsxPK2ViG\n"                           \
+    "o1MwUTAdBgNVHQ4EFgQUzsD3EzXJFaP+IwBob1WQcXsx27wwHwYDVR0jBBgwFoAU\n"                           \
+    "zsD3EzXJFaP+IwBob1WQcXsx27wwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQD\n"                           \
+    "AgNIADBFAiEApVLw1J9h0PnTXk26UOAF22YbuoURSqW8p6U6IeHX4h4CIBDGNpgq\n"                           \
+    "H93VAhrWFJLhZEEyy19LcnWQ3HJwdtWjPL+e\n"
+#define CA_PEM "-----BEGIN CERTIFICATE-----\n" CA_BODY "-----END CERTIFICATE-----\n"
+
+static const struct str_case ca_bundles[] = {
+    {CA_PEM, 1, NULL},
+    {"# a bundle with comments, as distributions write them\n" CA_PEM "\nsecond:\n" CA_PEM, 1,
+     NULL},
+    {"-----BEGIN CERTIFICATE-----\r\n" CA_BODY "-----END CERTIFICATE-----", 1, NULL},
+    {"", 0, "no -----BEGIN CERTIFICATE----- block"},
+    {"/etc/ssl/certs/private-ca.pem", 0, "no -----BEGIN CERTIFICATE----- block"},
+    {"-----BEGIN PRIVATE KEY-----\n" CA_BODY "-----END PRIVATE KEY-----\n", 0, "private key"},
+    {CA_PEM "-----BEGIN EC PRIVATE KEY-----\n" CA_BODY "-----END EC PRIVATE KEY-----\n", 0,
+     "block 2 is a private key"},
+    {"-----BEGIN PUBLIC KEY-----\n" CA_BODY "-----END PUBLIC KEY-----\n", 0, "not a CERTIFICATE"},
+    {"-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n", 0,
+     "not a valid X.509 certificate"},
+    {"-----BEGIN CERTIFICATE-----\n!!!!" CA_BODY "-----END CERTIFICATE-----\n", 0, "not valid PEM"},
+    {CA_PEM "-----BEGIN CERTIFICATE-----\n" CA_BODY, 0, "block 2 is not valid PEM"},
+};
+
+static void test_ca_bundles(void **state)
+{
+    (void)state;
+    RUN("upstream_ca", gh_validate_ca_bundle, ca_bundles);
+}
+
 static void test_upstream_lengths(void **state)
 {
     char why[WHY_CAP];
@@ -873,6 +911,7 @@ int main(void)
         cmocka_unit_test(test_paths_overlap),
         cmocka_unit_test(test_upstreams),
         cmocka_unit_test(test_upstream_lengths),
+        cmocka_unit_test(test_ca_bundles),
         cmocka_unit_test(test_upstream_message_never_echoes_url),
         cmocka_unit_test(test_methods),
         cmocka_unit_test(test_method_quote_is_capped),
