@@ -18,6 +18,7 @@
 
 #include "gateway/pipeline.h"
 #include "gateway/server.h"
+#include "common/clock.h"
 #include "common/error.h"
 
 /* ---- plumbing ---- */
@@ -686,7 +687,7 @@ static void explain(void *ctx, const struct gh_admin_request *req, struct gh_adm
     struct gh_config *config = gh_app_config(app);
     static const struct gh_gateway_settings no_settings;
     gh_gateway_decide(app->settings != NULL ? app->settings : &no_settings, config, &view,
-                      (int64_t)time(NULL), 0, &d);
+                      gh_clock_wall_seconds(), 0, &d);
     res->body = explain_answer(&d);
     gh_decision_clear(&d);
     gh_config_unref(config);

@@ -15,6 +15,7 @@
 
 #include "cli/cli.h"
 #include "common/base64url.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/json.h"
 #include "jose/jwt.h"
@@ -219,7 +220,7 @@ static int parse_verify_opts(int argc, char **argv, struct verify_opts *o)
     int rc;
 
     o->leeway = 60;
-    o->now = (int64_t)time(NULL);
+    o->now = gh_clock_wall_seconds();
     for (int i = 1; i < argc; i++) {
         const struct gh_cli_flag *flag;
         const char *v;

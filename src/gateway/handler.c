@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 
 /* Refetch attempts of one request before an unknown kid counts as final. */
@@ -287,7 +288,7 @@ static void decide(struct gw_req *g, int after_refetch)
 
     for (;;) {
         gh_decision_clear(&g->decision);
-        gh_gateway_decide(settings, g->config, &g->view, (int64_t)time(NULL), after_refetch,
+        gh_gateway_decide(settings, g->config, &g->view, gh_clock_wall_seconds(), after_refetch,
                           &g->decision);
         g->decided = 1;
         if (g->decision.cache_hit)
