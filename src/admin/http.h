@@ -54,8 +54,9 @@ struct gh_admin_server;
 
 /*
  * Binds the listener and starts the admin thread. Errors: GH_ERR_INVALID_ARG for a bad `listen`
- * (message in `error`), GH_ERR_IO when the address cannot be bound. The options and what they
- * point to must outlive the server.
+ * (message in `error`; numeric addresses only), GH_ERR_ADDR_IN_USE when something else listens
+ * there, GH_ERR_IO when the address cannot be bound. The options and what they point to must
+ * outlive the server.
  */
 int gh_admin_server_start(const struct gh_admin_server_options *options, struct gh_admin_server **out,
                           char *error, size_t cap);

@@ -318,14 +318,19 @@ static int start_gateway(const struct serve_opts *o, struct services *s)
     s->gateway_options.config = &s->app.config;
     s->gateway_options.ratelimiter = s->ratelimiter;
     if (gh_gateway_server_start(&s->gateway_options, &s->gateway, error, sizeof error) != GH_OK) {
-        fprintf(stderr, "gatehouse serve: gateway listener %s: %s\n", o->listen, error);
+        fprintf(stderr, "gatehouse serve: --listen %s: %s\n", o->listen, error);
         return GH_EXIT_FAIL;
     }
     s->app.gateway = s->gateway;
+    /* a host name stands for each of its addresses: say which were bound */
+    json_t *addresses = json_array();
+    for (size_t i = 0; i < gh_gateway_server_address_count(s->gateway); i++)
+        json_array_append_new(addresses, json_string(gh_gateway_server_address_at(s->gateway, i)));
     gh_log(GH_LOG_INFO, "gateway listening",
-           json_pack("{s:s, s:i, s:b, s:I}", "address", gh_gateway_server_address(s->gateway),
-                     "threads", (int)gh_gateway_server_threads(s->gateway), "tls",
-                     o->tls_cert != NULL, "max_body", (json_int_t)s->gateway_options.max_body));
+           json_pack("{s:s, s:o, s:i, s:b, s:I}", "address", gh_gateway_server_address(s->gateway),
+                     "addresses", addresses, "threads", (int)gh_gateway_server_threads(s->gateway),
+                     "tls", o->tls_cert != NULL, "max_body",
+                     (json_int_t)s->gateway_options.max_body));
     return GH_EXIT_OK;
 }
 
@@ -337,6 +342,10 @@ static int start_services(const struct serve_opts *o, struct services *s)
 
     if (max_stale < 0)
         return usage("--max-stale must be a duration like 90s, 30m, 24h or 2d, not", o->max_stale);
+    if (gh_store_check_url(o->db, error, sizeof error) != GH_OK) {
+        fprintf(stderr, "gatehouse serve: --db: %s\n", error);
+        return GH_EXIT_USAGE;
+    }
     if ((rc = gateway_flags(o, s)) != GH_EXIT_OK)
         return rc;
     data_dir_of(o->db, dir, sizeof dir);
@@ -366,7 +375,7 @@ static int start_services(const struct serve_opts *o, struct services *s)
     s->admin_options = (struct gh_admin_server_options){o->admin_listen, s->token, gh_admin_routes,
                                                         gh_admin_route_count, &s->app};
     if (gh_admin_server_start(&s->admin_options, &s->admin, error, sizeof error) != GH_OK) {
-        fprintf(stderr, "gatehouse serve: admin listener %s: %s\n", o->admin_listen, error);
+        fprintf(stderr, "gatehouse serve: --admin-listen %s: %s\n", o->admin_listen, error);
         return GH_EXIT_FAIL;
     }
     gh_log(GH_LOG_INFO, "admin API listening",

@@ -15,8 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ACCEPT_BATCH 16
-
 /* An accepted connection, known so that stopping can end the idle keep-alive ones. */
 struct tracked {
     h2o_linklist_t link;
@@ -31,9 +29,9 @@ static void on_tracked_close(void *data)
     free(t);
 }
 
-void gh_loop_accept(h2o_socket_t *listener, h2o_accept_ctx_t *ctx, h2o_linklist_t *conns)
+void gh_loop_accept(h2o_socket_t *listener, h2o_accept_ctx_t *ctx, h2o_linklist_t *conns, int batch)
 {
-    for (int i = 0; i < ACCEPT_BATCH; i++) {
+    for (int i = 0; i < batch; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         struct tracked *t;
         if (sock == NULL)

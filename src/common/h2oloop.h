@@ -14,9 +14,10 @@
 
 #include <h2o.h>
 
-/* Accepts what is waiting on `listener` (a batch at a time) and hands it to h2o; each connection
- * stays on `conns` until it closes. Use as the listener's read callback's body. */
-void gh_loop_accept(h2o_socket_t *listener, h2o_accept_ctx_t *ctx, h2o_linklist_t *conns);
+/* Accepts what is waiting on `listener`, at most `batch` connections, and hands it to h2o; each
+ * connection stays on `conns` until it closes. Use as the listener's read callback's body. */
+void gh_loop_accept(h2o_socket_t *listener, h2o_accept_ctx_t *ctx, h2o_linklist_t *conns,
+                    int batch);
 
 /* shutdown(2) with `how` of every connection on `conns` that `spare` (NULL: none) does not spare.
  * h2o 2.2's HTTP/1 cannot end an idle keep-alive connection on request; shutting down its read

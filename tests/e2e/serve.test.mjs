@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: Apache-2.0
+// `gatehouse serve` as an operator starts it: its listeners (a port somebody else listens on is
+// refused, host names and [v6] addresses are accepted), its data directory, the admin listener's
+// exposure warning and TLS, and the store URLs it cannot serve yet. Every server here is started
+// on loopback with ephemeral ports in a temporary directory, and stopped by its pid.
+
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { gatehouseBin, haveGatehouse, spawnGatehouse } from './lib/run.mjs';
+import { makeTempDir, startServer } from './lib/server.mjs';
+
+if (!haveGatehouse()) throw new Error(`gatehouse is not built (${gatehouseBin()}): run make test`);
+
+const GATEWAY_LISTENING = /^(\{.*"msg":"gateway listening".*\})\r?\n/m;
+const STARTED = /"msg":"gatehouse started"/;
+
+// Variables of the parent environment that would change what `serve` does; empty means unset.
+const NEUTRAL_ENV = {
+  GATEHOUSE_ADMIN_TOKEN: '',
+  GATEHOUSE_DB: '',
+  GATEHOUSE_DATA_DIR: '',
+  GATEHOUSE_LISTEN: '',
+  GATEHOUSE_ADMIN_LISTEN: '',
+  GATEHOUSE_ADMIN_TLS_CERT: '',
+  GATEHOUSE_ADMIN_TLS_KEY: '',
+  GATEHOUSE_ALLOW_INSECURE_IDP: '',
+  GATEHOUSE_LOG_LEVEL: '',
+};
+
+const dirs = [];
+after(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+async function tempDir() {
+  const dir = await makeTempDir('gatehouse-serve-');
+  dirs.push(dir);
+  return dir;
+}
+
+/**
+ * Runs `gatehouse serve ARGS` in `cwd` until it has started or has exited. A server that started
+ * is stopped (SIGTERM by its pid) and reported as started: true with its output.
+ */
+async function serveUntilStartedOrExited(args, { cwd, env = {}, timeoutMs = 10000 } = {}) {
+  const proc = spawnGatehouse(['serve', ...args], { cwd: cwd ?? await tempDir(), env: { ...NEUTRAL_ENV, ...env } });
+  const started = await Promise.race([
+    proc.waitFor(STARTED, { stream: 'stdout', timeoutMs }).then(() => true, () => false),
+    proc.exited.then(() => false),
+  ]);
+  const result = await proc.stop();
+  return { ...result, started };
+}
+
+/** A listener of the test's own (no SO_REUSEPORT) on host, port 0; resolves to { port, close }. */
+async function holdPort(host = '127.0.0.1') {
+  const server = createServer((sock) => sock.destroy());
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, resolve);
+  });
+  return { port: server.address().port, close: () => new Promise((resolve) => server.close(resolve)) };
+}
+
+/** The port of `gatehouse serve`'s gateway, from its "gateway listening" line. */
+async function gatewayAddressOf(gh) {
+  const [, line] = await gh.proc.waitFor(GATEWAY_LISTENING, { stream: 'stdout' });
+  return JSON.parse(line);
+}
+
+function assertAddressInUse(result, address, what) {
+  assert.equal(result.started, false, `${what}: a second listener started on ${address}:\n${result.stdout}\n${result.stderr}`);
+  assert.notEqual(result.code, 0, `${what}: exit status`);
+  assert.match(result.stderr, /address already in use/, `${what}: ${result.stderr}`);
+  assert.ok(result.stderr.includes(address), `${what}: the message names ${address}: ${result.stderr}`);
+}
+
+describe('a port somebody else listens on is refused (issue 10, item 3)', () => {
+  test('the gateway port of another gatehouse: exit non-zero, "address already in use"', async () => {
+    const first = await startServer({ env: NEUTRAL_ENV });
+    try {
+      const { address } = await gatewayAddressOf(first);
+      const dir = await tempDir();
+      const result = await serveUntilStartedOrExited(
+        ['--db', `sqlite:${join(dir, 'gh.db')}`, '--listen', address, '--admin-listen', '127.0.0.1:0'], { cwd: dir },
+      );
+      assertAddressInUse(result, address, '--listen');
+    } finally {
+      await first.stop();
+    }
+  });
+
+  test('the admin port of another gatehouse: exit non-zero, "address already in use"', async () => {
+    const first = await startServer({ env: NEUTRAL_ENV });
+    try {
+      const dir = await tempDir();
+      const result = await serveUntilStartedOrExited(
+        ['--db', `sqlite:${join(dir, 'gh.db')}`, '--listen', '127.0.0.1:0', '--admin-listen', first.address], { cwd: dir },
+      );
+      assertAddressInUse(result, first.address, '--admin-listen');
+    } finally {
+      await first.stop();
+    }
+  });
+
+  test('a port another program listens on, for either listener', async () => {
+    const held = await holdPort();
+    try {
+      const address = `127.0.0.1:${held.port}`;
+      const dir = await tempDir();
+      const db = `sqlite:${join(dir, 'gh.db')}`;
+      assertAddressInUse(await serveUntilStartedOrExited(
+        ['--db', db, '--listen', address, '--admin-listen', '127.0.0.1:0'], { cwd: dir },
+      ), address, '--listen');
+      assertAddressInUse(await serveUntilStartedOrExited(
+        ['--db', db, '--listen', '127.0.0.1:0', '--admin-listen', address], { cwd: dir },
+      ), address, '--admin-listen');
+    } finally {
+      await held.close();
+    }
+  });
+
+  test('the gateway still runs several workers and answers on its one address', async () => {
+    const gh = await startServer({ env: NEUTRAL_ENV, args: ['--threads', '3'] });
+    try {
+      const { address, threads } = await gatewayAddressOf(gh);
+      assert.equal(threads, 3);
+      const answers = await Promise.all(Array.from({ length: 12 }, () => fetch(`http://${address}/nothing/here`)));
+      for (const r of answers) assert.equal(r.status, 404);
+    } finally {
+      await gh.stop();
+    }
+  });
+});
+
+describe('listen addresses: host names and [v6] (issue 10, item 21)', () => {
+  test('--listen localhost:PORT binds what localhost resolves to and says which', async () => {
+    const gh = await startServer({ env: NEUTRAL_ENV, args: ['--listen', 'localhost:0'] });
+    try {
+      const line = await gatewayAddressOf(gh);
+      assert.ok(Array.isArray(line.addresses) && line.addresses.length >= 1, JSON.stringify(line));
+      assert.ok(line.addresses.includes(line.address));
+      for (const address of line.addresses) {
+        assert.match(address, /^(127\.0\.0\.1|\[::1\]):\d+$/);
+        const r = await fetch(`http://${address}/nothing/here`);
+        assert.equal(r.status, 404, address);
+        assert.equal((await r.json()).error, 'not_found');
+      }
+      const port = line.address.split(':').pop();
+      assert.ok(line.addresses.every((a) => a.endsWith(`:${port}`)), 'every address on one port');
+    } finally {
+      await gh.stop();
+    }
+  });
+
+  test('--listen [::1]:PORT and --admin-listen [::1]:PORT', async (t) => {
+    const probe = await holdPort('::1').catch(() => null);
+    if (!probe) {
+      t.skip('no IPv6 loopback on this machine');
+      return;
+    }
+    await probe.close();
+    const dir = await tempDir();
+    const proc = spawnGatehouse(['serve', '--db', `sqlite:${join(dir, 'gh.db')}`, '--listen', '[::1]:0',
+      '--admin-listen', '[::1]:0'], { cwd: dir, env: NEUTRAL_ENV });
+    try {
+      const [, line] = await proc.waitFor(GATEWAY_LISTENING, { stream: 'stdout' });
+      const { address } = JSON.parse(line);
+      assert.match(address, /^\[::1\]:\d+$/);
+      assert.equal((await fetch(`http://${address}/nothing`)).status, 404);
+    } finally {
+      await proc.stop();
+    }
+  });
+
+  test('a name that does not resolve is refused, naming it', async () => {
+    const result = await serveUntilStartedOrExited(['--listen', 'no-such-host.invalid:0', '--admin-listen', '127.0.0.1:0',
+      '--db', 'sqlite::memory:']);
+    assert.equal(result.started, false);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /no-such-host\.invalid/);
+  });
+});
+
+describe('store URLs this version cannot serve (issue 10, item 21)', () => {
+  test('--db postgres://... exits 2 saying the backend is not available and naming the sqlite: form', async () => {
+    const dir = await tempDir();
+    const result = await serveUntilStartedOrExited(['--db', 'postgres://gh:secret@localhost:5432/gatehouse',
+      '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'], { cwd: dir });
+    assert.equal(result.started, false);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /PostgreSQL/);
+    assert.match(result.stderr, /not available/);
+    assert.match(result.stderr, /sqlite:/);
+    assert.doesNotMatch(result.stderr, /secret/, 'the password is never echoed');
+    assert.doesNotMatch(result.stderr, /admin-token/);
+  });
+});
