@@ -11,6 +11,8 @@ JOBS        ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 SOAK_MINUTES ?= 10
 ARGS        ?=
+# what `make run` keeps (the store and the admin token), ignored by git
+DATA_DIR    ?= data
 
 .PHONY: all deps build run test unit e2e demo soak asan tsan fuzz bench bench-gateway bench-apache format clean
 
@@ -26,7 +28,7 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	./$(BUILD)/gatehouse serve $(ARGS)
+	./$(BUILD)/gatehouse serve --data-dir $(DATA_DIR) $(ARGS)
 
 unit: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

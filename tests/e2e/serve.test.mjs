@@ -7,15 +7,18 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { gatehouseBin, haveGatehouse, spawnGatehouse } from './lib/run.mjs';
+import {
+  gatehouseBin, haveGatehouse, run, spawnGatehouse,
+} from './lib/run.mjs';
 import { makeTempDir, startServer } from './lib/server.mjs';
 
 if (!haveGatehouse()) throw new Error(`gatehouse is not built (${gatehouseBin()}): run make test`);
 
 const GATEWAY_LISTENING = /^(\{.*"msg":"gateway listening".*\})\r?\n/m;
+const ADMIN_LISTENING = /^(\{.*"msg":"admin API listening".*\})\r?\n/m;
 const STARTED = /"msg":"gatehouse started"/;
 
 // Variables of the parent environment that would change what `serve` does; empty means unset.
@@ -198,5 +201,94 @@ describe('store URLs this version cannot serve (issue 10, item 21)', () => {
     assert.match(result.stderr, /sqlite:/);
     assert.doesNotMatch(result.stderr, /secret/, 'the password is never echoed');
     assert.doesNotMatch(result.stderr, /admin-token/);
+  });
+});
+
+describe('the data directory (issue 10, item 11)', () => {
+  /** `gatehouse serve` in cwd with args, waiting until it has started; resolves to { proc, url }. */
+  async function serveIn(cwd, args, env = {}) {
+    const proc = spawnGatehouse(['serve', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', ...args],
+      { cwd, env: { ...NEUTRAL_ENV, ...env } });
+    try {
+      const [, line] = await proc.waitFor(ADMIN_LISTENING, { stream: 'stdout' });
+      await proc.waitFor(STARTED, { stream: 'stdout' });
+      return { proc, url: `http://${JSON.parse(line).address}` };
+    } catch (err) {
+      await proc.stop();
+      throw err;
+    }
+  }
+
+  /** An admin command of the CLI in cwd, with no token in the environment. */
+  function cli(cwd, url, args, env = {}) {
+    return run(['clients', 'list', '--admin-url', url, '--json', ...args],
+      { cwd, env: { GATEHOUSE_ADMIN_TOKEN: '', GATEHOUSE_DB: '', GATEHOUSE_DATA_DIR: '', ...env } });
+  }
+
+  async function mode(path) {
+    return (await stat(path)).mode & 0o777;
+  }
+
+  test('by default serve keeps the store and the admin token in ./data (0700), nothing else in the working directory', async () => {
+    const cwd = await tempDir();
+    const { proc, url } = await serveIn(cwd, []);
+    try {
+      assert.deepEqual(await readdir(cwd), ['data']);
+      assert.equal(await mode(join(cwd, 'data')), 0o700);
+      const files = await readdir(join(cwd, 'data'));
+      assert.ok(files.includes('gatehouse.db'), files.join(' '));
+      assert.ok(files.includes('admin-token'), files.join(' '));
+      assert.equal(await mode(join(cwd, 'data', 'admin-token')), 0o600);
+      const r = await cli(cwd, url, []); // the CLI finds ./data/admin-token by itself
+      assert.equal(r.code, 0, r.stderr);
+    } finally {
+      const result = await proc.stop();
+      assert.equal(result.code, 0, result.stderr);
+    }
+    assert.deepEqual(await readdir(cwd), ['data']);
+  });
+
+  test('--data-dir and GATEHOUSE_DATA_DIR choose it, for serve and for the CLI', async () => {
+    const cwd = await tempDir();
+    const elsewhere = await tempDir();
+    const dataDir = join(elsewhere, 'state');
+    const { proc, url } = await serveIn(cwd, ['--data-dir', dataDir]);
+    try {
+      assert.deepEqual(await readdir(cwd), []);
+      assert.deepEqual((await readdir(dataDir)).filter((f) => !f.includes('-wal') && !f.includes('-shm')).sort(),
+        ['admin-token', 'gatehouse.db']);
+      assert.equal(await mode(dataDir), 0o700);
+      let r = await cli(cwd, url, []);
+      assert.equal(r.code, 2, 'no token in ./data of another directory');
+      assert.match(r.stderr, /admin-token/);
+      r = await cli(cwd, url, ['--data-dir', dataDir]);
+      assert.equal(r.code, 0, r.stderr);
+      r = await cli(cwd, url, [], { GATEHOUSE_DATA_DIR: dataDir });
+      assert.equal(r.code, 0, r.stderr);
+    } finally {
+      await proc.stop();
+    }
+    // the same directory through the environment: the same token, the same store
+    const again = await serveIn(cwd, [], { GATEHOUSE_DATA_DIR: dataDir });
+    try {
+      const r = await cli(cwd, again.url, ['--data-dir', dataDir]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(await readdir(cwd), []);
+    } finally {
+      await again.proc.stop();
+    }
+  });
+
+  test('--db sqlite:PATH alone keeps the admin token beside the store, as before', async () => {
+    const cwd = await tempDir();
+    const { proc, url } = await serveIn(cwd, ['--db', `sqlite:${join(cwd, 'store', 'gh.db')}`]);
+    try {
+      assert.deepEqual((await readdir(join(cwd, 'store'))).filter((f) => !f.includes('-wal') && !f.includes('-shm')).sort(),
+        ['admin-token', 'gh.db']);
+      const r = await cli(cwd, url, ['--db', `sqlite:${join(cwd, 'store', 'gh.db')}`]);
+      assert.equal(r.code, 0, r.stderr);
+    } finally {
+      await proc.stop();
+    }
   });
 });
