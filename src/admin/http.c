@@ -28,6 +28,7 @@
 
 #include <h2o.h>
 #include <openssl/crypto.h>
+#include <openssl/ssl.h>
 #include <openssl/sha.h>
 
 #include "common/error.h"
@@ -54,6 +55,7 @@ struct gh_admin_server {
     struct gh_admin_server_options o;
     unsigned char token_digest[SHA256_DIGEST_LENGTH];
     struct gh_listen_set listen; /* handed to the admin thread's loop once it runs */
+    SSL_CTX *tls;                /* NULL without a certificate */
     int wake_fds[2]; /* [0] is watched by the loop, [1] is written by gh_admin_server_stop */
     atomic_int stopping;
     pthread_t thread;
@@ -112,6 +114,10 @@ static int check_options(const struct gh_admin_server_options *o, char *error, s
 {
     if (o == NULL || o->listen == NULL) {
         set_error(error, cap, "the admin listener needs an address");
+        return GH_ERR_INVALID_ARG;
+    }
+    if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
+        set_error(error, cap, "the admin listener's TLS needs both a certificate and a key");
         return GH_ERR_INVALID_ARG;
     }
     if (o->admin_token == NULL || o->admin_token[0] == '\0') {
@@ -512,6 +518,7 @@ static void *admin_thread(void *arg)
     h2o_context_init(&s->ctx, s->loop, &s->config);
     s->accept_ctx.ctx = &s->ctx;
     s->accept_ctx.hosts = s->config.hosts;
+    s->accept_ctx.ssl_ctx = s->tls;
     h2o_linklist_init_anchor(&s->conns);
     for (size_t a = 0; a < s->listen.n; a++) {
         s->listeners[a] =
@@ -593,7 +600,9 @@ int gh_admin_server_start(const struct gh_admin_server_options *options,
     atomic_init(&s->stopping, 0);
     SHA256((const unsigned char *)options->admin_token, strlen(options->admin_token),
            s->token_digest);
-    if ((rc = open_listener(s, error, cap)) != GH_OK ||
+    if ((options->tls_cert != NULL && (rc = gh_loop_tls_new(options->tls_cert, options->tls_key, 0,
+                                                            &s->tls, error, cap)) != GH_OK) ||
+        (rc = open_listener(s, error, cap)) != GH_OK ||
         (rc = open_wake_pipe(s, error, cap)) != GH_OK)
         goto out;
     setup_config(s);
@@ -606,6 +615,7 @@ int gh_admin_server_start(const struct gh_admin_server_options *options,
 out:
     if (s != NULL) {
         gh_listen_close(&s->listen);
+        SSL_CTX_free(s->tls);
         close_fd(&s->wake_fds[0]);
         close_fd(&s->wake_fds[1]);
         OPENSSL_cleanse(s->token_digest, sizeof s->token_digest);
@@ -630,6 +640,7 @@ void gh_admin_server_stop(struct gh_admin_server *s)
         ;
     pthread_join(s->thread, NULL);
     h2o_config_dispose(&s->config);
+    SSL_CTX_free(s->tls);
     close_fd(&s->wake_fds[1]);
     OPENSSL_cleanse(s->token_digest, sizeof s->token_digest);
     free(s);

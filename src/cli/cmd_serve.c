@@ -24,6 +24,7 @@
 #include "cli/cli.h"
 #include "common/base64url.h"
 #include "common/error.h"
+#include "common/listen.h"
 #include "common/log.h"
 #include "gateway/ratelimit.h"
 #include "gateway/server.h"
@@ -34,8 +35,8 @@
 #endif
 
 struct serve_opts {
-    const char *listen, *admin_listen, *db, *data_dir, *threads, *tls_cert, *tls_key, *key_claims,
-        *max_stale, *max_body, *log_level, *allow_insecure_idp;
+    const char *listen, *admin_listen, *admin_tls_cert, *admin_tls_key, *db, *data_dir, *threads,
+        *tls_cert, *tls_key, *key_claims, *max_stale, *max_body, *log_level, *allow_insecure_idp;
     char data_dir_buf[4096], db_buf[4200]; /* the resolved ones, when not given */
 };
 
@@ -48,7 +49,12 @@ static const struct gh_cli_flag flags[] = {
      "the name",
      OPT(listen)},
     {"--admin-listen", "GATEHOUSE_ADMIN_LISTEN", "ADDR", "127.0.0.1:9901",
-     "the admin API's listener", OPT(admin_listen)},
+     "the admin API's listener (numeric); off loopback, give it TLS", OPT(admin_listen)},
+    {"--admin-tls-cert", "GATEHOUSE_ADMIN_TLS_CERT", "FILE", NULL,
+     "certificate chain (PEM) for HTTPS on the admin listener; needs --admin-tls-key",
+     OPT(admin_tls_cert)},
+    {"--admin-tls-key", "GATEHOUSE_ADMIN_TLS_KEY", "FILE", NULL,
+     "private key (PEM) of --admin-tls-cert", OPT(admin_tls_key)},
     {"--data-dir", "GATEHOUSE_DATA_DIR", "DIR", NULL,
      "where the store and admin-token live, made (mode 0700) when missing; default: the "
      "directory of an sqlite: --db, else " GH_CLI_DATA_DIR_DEFAULT,
@@ -315,6 +321,25 @@ static int quota_save(void *ctx, const char *profile_id, int64_t window, int64_t
     return gh_store_quota_save(ctx, profile_id, window, count);
 }
 
+/*
+ * The admin listener's flags. The admin API can change everything the gateway does: when it
+ * listens where the network can reach it in plain text, its token and every configuration go over
+ * the wire readable, so say so loudly, on stderr where an operator starting it by hand looks.
+ */
+static int admin_flags(const struct serve_opts *o)
+{
+    if ((o->admin_tls_cert == NULL) != (o->admin_tls_key == NULL))
+        return usage("--admin-tls-cert and --admin-tls-key go together; missing",
+                     o->admin_tls_cert == NULL ? "--admin-tls-cert" : "--admin-tls-key");
+    if (o->admin_tls_cert == NULL && gh_listen_is_loopback(o->admin_listen, 0) == 0)
+        fprintf(stderr,
+                "gatehouse serve: WARNING: --admin-listen %s is not a loopback address: the admin "
+                "API would be reachable from the network without TLS (give --admin-tls-cert and "
+                "--admin-tls-key, or listen on 127.0.0.1)\n",
+                o->admin_listen);
+    return GH_EXIT_OK;
+}
+
 /* The gateway's flags, checked before anything starts. */
 static int gateway_flags(const struct serve_opts *o, struct services *s)
 {
@@ -402,15 +427,20 @@ static int start_services(const struct serve_opts *o, struct services *s)
         fprintf(stderr, "gatehouse serve: cannot build the configuration from the store\n");
         return GH_EXIT_FAIL;
     }
-    s->admin_options = (struct gh_admin_server_options){o->admin_listen, s->token, gh_admin_routes,
-                                                        gh_admin_route_count, &s->app};
+    s->admin_options = (struct gh_admin_server_options){.listen = o->admin_listen,
+                                                        .admin_token = s->token,
+                                                        .routes = gh_admin_routes,
+                                                        .n_routes = gh_admin_route_count,
+                                                        .app = &s->app,
+                                                        .tls_cert = o->admin_tls_cert,
+                                                        .tls_key = o->admin_tls_key};
     if (gh_admin_server_start(&s->admin_options, &s->admin, error, sizeof error) != GH_OK) {
         fprintf(stderr, "gatehouse serve: --admin-listen %s: %s\n", o->admin_listen, error);
         return GH_EXIT_FAIL;
     }
     gh_log(GH_LOG_INFO, "admin API listening",
-           json_pack("{s:s, s:s, s:s}", "address", gh_admin_server_address(s->admin), "store",
-                     o->db, "data_dir", o->data_dir));
+           json_pack("{s:s, s:b, s:s, s:s}", "address", gh_admin_server_address(s->admin), "tls",
+                     o->admin_tls_cert != NULL, "store", o->db, "data_dir", o->data_dir));
     return start_gateway(o, s);
 }
 
@@ -464,7 +494,7 @@ int gh_cli_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     /* the database holds key hashes and HMAC secrets: nothing we create is for other users */
     umask(077);
-    if ((rc = prepare_data_dir(&o)) != GH_EXIT_OK)
+    if ((rc = admin_flags(&o)) != GH_EXIT_OK || (rc = prepare_data_dir(&o)) != GH_EXIT_OK)
         return rc;
     if ((rc = start_services(&o, &s)) == GH_EXIT_OK) {
         gh_log(GH_LOG_INFO, "gatehouse started",

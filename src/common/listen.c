@@ -175,7 +175,7 @@ int gh_listen_is_loopback(const char *spec, int flags)
     size_t n;
 
     if (gh_listen_resolve(spec, flags, addrs, lens, &n, NULL, 0) != GH_OK)
-        return 0;
+        return -1;
     for (size_t i = 0; i < n; i++)
         if (!is_loopback(&addrs[i]))
             return 0;

@@ -35,7 +35,7 @@ int gh_listen_resolve(const char *spec, int flags, struct sockaddr_storage *addr
                       size_t *n, char *error, size_t cap);
 
 /* 1 when every address `spec` stands for is a loopback address (127.0.0.0/8, ::1), 0 when one is
- * not or it does not resolve. */
+ * not, -1 when `spec` is not an address `flags` allows or does not resolve. */
 int gh_listen_is_loopback(const char *spec, int flags);
 
 /*

@@ -156,20 +156,7 @@ static int setup_server_tls(struct gh_gateway_server *s, char *error, size_t cap
 {
     if (s->o.tls_cert == NULL)
         return GH_OK;
-    if ((s->server_tls = SSL_CTX_new(TLS_server_method())) == NULL)
-        return tls_failure(error, cap, "cannot create a TLS context for", s->o.listen);
-    SSL_CTX_set_min_proto_version(s->server_tls, TLS1_2_VERSION);
-    SSL_CTX_set_options(s->server_tls, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                                           SSL_OP_CIPHER_SERVER_PREFERENCE);
-    if (SSL_CTX_use_certificate_chain_file(s->server_tls, s->o.tls_cert) != 1)
-        return tls_failure(error, cap, "cannot load the TLS certificate", s->o.tls_cert);
-    if (SSL_CTX_use_PrivateKey_file(s->server_tls, s->o.tls_key, SSL_FILETYPE_PEM) != 1)
-        return tls_failure(error, cap, "cannot load the TLS key", s->o.tls_key);
-    if (SSL_CTX_check_private_key(s->server_tls) != 1)
-        return tls_failure(error, cap, "the TLS key does not match the certificate", s->o.tls_cert);
-    /* h2 first, then http/1.1, for clients that offer both */
-    h2o_ssl_register_alpn_protocols(s->server_tls, h2o_alpn_protocols);
-    return GH_OK;
+    return gh_loop_tls_new(s->o.tls_cert, s->o.tls_key, 1, &s->server_tls, error, cap);
 }
 
 /* Upstreams over https are verified like any client would: chain and host name. */

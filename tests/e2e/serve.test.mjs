@@ -6,8 +6,10 @@
 
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import https from 'node:https';
 import { createServer } from 'node:net';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import {
@@ -290,5 +292,91 @@ describe('the data directory (issue 10, item 11)', () => {
     } finally {
       await proc.stop();
     }
+  });
+});
+
+describe('the admin listener off loopback: a warning, and TLS (issue 10, item 16)', () => {
+  const EXPOSED = /reachable from the network without TLS/;
+
+  /** A self-signed certificate for 127.0.0.1 made by openssl in dir: { cert, key } file names. */
+  function makeCert(dir) {
+    const files = { cert: join(dir, 'admin.crt'), key: join(dir, 'admin.key') };
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', files.key, '-out', files.cert, '-days', '1', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+    return files;
+  }
+
+  function httpsGet(url, ca) {
+    return new Promise((resolve, reject) => {
+      https.get(url, { ca }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d) => { body += d; }).on('end', () => resolve({ status: res.statusCode, body }));
+      }).on('error', reject);
+    });
+  }
+
+  // Nothing listens on a non-loopback address in these tests: a bad --max-body stops serve right
+  // after its flags are checked, which is where the warning is given.
+  for (const address of ['0.0.0.0:0', '[::]:0']) {
+    test(`--admin-listen ${address} without TLS: one warning line naming it`, async () => {
+      const result = await serveUntilStartedOrExited(['--admin-listen', address, '--listen', '127.0.0.1:0', '--max-body', '0']);
+      assert.equal(result.started, false);
+      const lines = result.stderr.split('\n').filter((l) => EXPOSED.test(l));
+      assert.equal(lines.length, 1, result.stderr);
+      assert.ok(lines[0].includes(address), lines[0]);
+      assert.match(lines[0], /--admin-tls-cert/);
+    });
+  }
+
+  test('--admin-listen on loopback: no warning', async () => {
+    const gh = await startServer({ env: NEUTRAL_ENV });
+    try {
+      assert.equal((await gh.api('GET', '/healthz')).status, 200);
+      assert.doesNotMatch(gh.output().stderr, EXPOSED);
+    } finally {
+      await gh.stop();
+    }
+  });
+
+  test('--admin-tls-cert and --admin-tls-key: the admin API answers over TLS, and not in plain text', async () => {
+    const dir = await tempDir();
+    const { cert, key } = makeCert(dir);
+    const proc = spawnGatehouse(['serve', '--db', `sqlite:${join(dir, 'gh.db')}`, '--listen', '127.0.0.1:0',
+      '--admin-listen', '127.0.0.1:0', '--admin-tls-cert', cert, '--admin-tls-key', key], { cwd: dir, env: NEUTRAL_ENV });
+    try {
+      const [, line] = await proc.waitFor(ADMIN_LISTENING, { stream: 'stdout' });
+      const info = JSON.parse(line);
+      assert.equal(info.tls, true, line);
+      const ca = await readFile(cert);
+      const health = await httpsGet(`https://${info.address}/healthz`, ca);
+      assert.equal(health.status, 200, health.body);
+      const token = (await readFile(join(dir, 'admin-token'), 'utf8')).trim();
+      const listed = await fetch(`http://${info.address}/v1/clients`, { headers: { authorization: `Bearer ${token}` } })
+        .then((r) => r.status, () => 'refused');
+      assert.equal(listed, 'refused', 'plain HTTP to the TLS listener must fail');
+      await assert.rejects(httpsGet(`https://${info.address}/healthz`, undefined), 'an untrusted certificate is refused by a verifying client');
+    } finally {
+      const result = await proc.stop();
+      assert.equal(result.code, 0, result.stderr);
+    }
+  });
+
+  test('a non-loopback admin listener with TLS is not warned about; a half TLS pair is a usage error', async () => {
+    const dir = await tempDir();
+    const { cert, key } = makeCert(dir);
+    let result = await serveUntilStartedOrExited(['--admin-listen', '0.0.0.0:0', '--listen', '127.0.0.1:0', '--max-body', '0',
+      '--admin-tls-cert', cert, '--admin-tls-key', key], { cwd: dir });
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /--max-body/);
+    assert.doesNotMatch(result.stderr, EXPOSED);
+    result = await serveUntilStartedOrExited(['--admin-listen', '127.0.0.1:0', '--listen', '127.0.0.1:0',
+      '--admin-tls-cert', cert], { cwd: dir });
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /--admin-tls-key/);
+    result = await serveUntilStartedOrExited(['--admin-listen', '127.0.0.1:0', '--listen', '127.0.0.1:0',
+      '--admin-tls-cert', join(dir, 'missing.crt'), '--admin-tls-key', key], { cwd: dir });
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /missing\.crt/);
   });
 });
