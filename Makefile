@@ -11,6 +11,8 @@ JOBS        ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 SOAK_MINUTES ?= 10
 ARGS        ?=
+# what `make run` keeps (the store and the admin token), ignored by git
+DATA_DIR    ?= data
 
 .PHONY: all deps deps-run deps-test deps-bench gatehouse build build-all run test unit e2e demo soak asan tsan fuzz bench bench-gateway bench-apache format clean
 
@@ -45,7 +47,7 @@ build-all: $(BUILD)/CMakeCache.txt
 build: deps-test build-all
 
 run: gatehouse
-	$(BUILD)/gatehouse serve $(ARGS)
+	$(BUILD)/gatehouse serve --data-dir $(DATA_DIR) $(ARGS)
 
 unit: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

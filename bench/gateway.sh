@@ -186,7 +186,7 @@ wait_http "http://127.0.0.1:$proxy_port/"
 # ---- gatehouse ----
 gh=$tmp/gatehouse
 mkdir -p "$gh"
-env -u GATEHOUSE_ADMIN_TOKEN -u GATEHOUSE_DB -u GATEHOUSE_LISTEN -u GATEHOUSE_ADMIN_LISTEN \
+env -u GATEHOUSE_ADMIN_TOKEN -u GATEHOUSE_DB -u GATEHOUSE_DATA_DIR -u GATEHOUSE_LISTEN -u GATEHOUSE_ADMIN_LISTEN \
     -u GATEHOUSE_THREADS -u GATEHOUSE_KEY_CLAIMS -u GATEHOUSE_LOG_LEVEL \
     "$gatehouse" serve --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --db "sqlite:$gh/gh.db" \
     --threads "$workers" >"$gh/stdout" 2>"$gh/stderr" &

@@ -29,11 +29,13 @@
 #include <h2o.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 #include <openssl/sha.h>
 
 #include "common/error.h"
 #include "common/h2oloop.h"
 #include "common/json.h"
+#include "common/listen.h"
 
 /* h2o's own cap on a request body: above ours, so that a body between the two gets our JSON 413,
  * and low enough that a client cannot make the admin thread buffer a gigabyte. */
@@ -55,8 +57,8 @@ struct admin_handler {
 struct gh_admin_server {
     struct gh_admin_server_options o;
     unsigned char token_digest[SHA256_DIGEST_LENGTH];
-    char address[INET6_ADDRSTRLEN + 8];
-    int listen_fd;
+    struct gh_listen_set listen; /* handed to the admin thread's loop once it runs */
+    SSL_CTX *tls;                /* NULL without a certificate */
     int wake_fds[2]; /* [0] is watched by the loop, [1] is written by gh_admin_server_stop */
     atomic_int stopping;
     pthread_t thread;
@@ -66,7 +68,7 @@ struct gh_admin_server {
     h2o_evloop_t *loop;
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
-    h2o_socket_t *listener, *waker;
+    h2o_socket_t *listeners[GH_LISTEN_MAX], *waker;
     h2o_linklist_t conns;
     int stop_seen;
 };
@@ -117,6 +119,10 @@ static int check_options(const struct gh_admin_server_options *o, char *error, s
         set_error(error, cap, "the admin listener needs an address");
         return GH_ERR_INVALID_ARG;
     }
+    if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
+        set_error(error, cap, "the admin listener's TLS needs both a certificate and a key");
+        return GH_ERR_INVALID_ARG;
+    }
     if (o->admin_token == NULL || o->admin_token[0] == '\0') {
         set_error(error, cap, "the admin API needs a non-empty admin token");
         return GH_ERR_INVALID_ARG;
@@ -136,86 +142,10 @@ static int check_options(const struct gh_admin_server_options *o, char *error, s
     return GH_OK;
 }
 
-static int parse_port(const char *s, in_port_t *port)
+/* Numeric and explicit: where the admin API listens is never up to a resolver. */
+static int open_listener(struct gh_admin_server *s, char *error, size_t cap)
 {
-    unsigned long v = 0;
-    size_t n = strlen(s);
-
-    if (n == 0 || n > 5 || strspn(s, "0123456789") != n)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        v = v * 10 + (unsigned long)(s[i] - '0');
-    if (v > 65535)
-        return -1;
-    *port = htons((uint16_t)v);
-    return 0;
-}
-
-/* "a.b.c.d:port" or "[v6]:port", numeric only: an admin listener is never a name to resolve. */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
-{
-    char host[INET6_ADDRSTRLEN];
-    const char *begin = listen, *end, *port;
-    int v6 = listen[0] == '[';
-
-    if (v6) {
-        begin = listen + 1;
-        end = strchr(begin, ']');
-        if (end == NULL || end[1] != ':')
-            return -1;
-        port = end + 2;
-    } else {
-        end = strchr(listen, ':');
-        if (end == NULL || strchr(end + 1, ':') != NULL)
-            return -1;
-        port = end + 1;
-    }
-    if (end == begin || (size_t)(end - begin) >= sizeof host)
-        return -1;
-    memcpy(host, begin, (size_t)(end - begin));
-    host[end - begin] = '\0';
-    memset(ss, 0, sizeof *ss);
-    if (v6) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-        sin6->sin6_family = AF_INET6;
-        *len = sizeof *sin6;
-        return inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1 ? parse_port(port, &sin6->sin6_port)
-                                                                : -1;
-    }
-    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-    sin->sin_family = AF_INET;
-    *len = sizeof *sin;
-    return inet_pton(AF_INET, host, &sin->sin_addr) == 1 ? parse_port(port, &sin->sin_port) : -1;
-}
-
-static int open_listener(struct gh_admin_server *s, const struct sockaddr_storage *ss,
-                         socklen_t len, char *error, size_t cap)
-{
-    struct sockaddr_storage bound;
-    socklen_t bound_len = sizeof bound;
-    char host[INET6_ADDRSTRLEN], reason[128] = "unknown error";
-    int on = 1, fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-        bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, SOMAXCONN) != 0 ||
-        getsockname(fd, (struct sockaddr *)&bound, &bound_len) != 0) {
-        strerror_r(errno, reason, sizeof reason);
-        set_error(error, cap, "cannot listen on %s: %s", s->o.listen, reason);
-        if (fd >= 0)
-            close(fd);
-        return GH_ERR_IO;
-    }
-    s->listen_fd = fd;
-    if (bound.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&bound;
-        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
-        snprintf(s->address, sizeof s->address, "[%s]:%u", host, ntohs(sin6->sin6_port));
-    } else {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)&bound;
-        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
-        snprintf(s->address, sizeof s->address, "%s:%u", host, ntohs(sin->sin_port));
-    }
-    return GH_OK;
+    return gh_listen_open(s->o.listen, 0, &s->listen, error, cap);
 }
 
 static int open_wake_pipe(struct gh_admin_server *s, char *error, size_t cap)
@@ -598,7 +528,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     struct gh_admin_server *s = listener->data;
 
     if (err == NULL)
-        gh_loop_accept(listener, &s->accept_ctx, &s->conns);
+        gh_loop_accept(listener, &s->accept_ctx, &s->conns, 16);
 }
 
 static void on_wake(h2o_socket_t *sock, const char *err)
@@ -628,9 +558,11 @@ static void drain_connections(struct gh_admin_server *s)
     uint64_t deadline = gh_loop_now_ms() + DRAIN_GRACE_MS;
     int forced = 0;
 
-    h2o_socket_read_stop(s->listener);
-    h2o_socket_close(s->listener);
-    s->listener = NULL;
+    for (size_t a = 0; a < s->listen.n; a++) {
+        h2o_socket_read_stop(s->listeners[a]);
+        h2o_socket_close(s->listeners[a]);
+        s->listeners[a] = NULL;
+    }
     /* what h2o_context_request_shutdown does for HTTP/1; the function itself would also arm
      * HTTP/2's graceful-shutdown timer, which outlives the connections and trips an assertion in
      * h2o_context_dispose */
@@ -660,10 +592,15 @@ static void *admin_thread(void *arg)
     h2o_context_init(&s->ctx, s->loop, &s->config);
     s->accept_ctx.ctx = &s->ctx;
     s->accept_ctx.hosts = s->config.hosts;
+    s->accept_ctx.ssl_ctx = s->tls;
     h2o_linklist_init_anchor(&s->conns);
-    s->listener = h2o_evloop_socket_create(s->loop, s->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
-    s->listener->data = s;
-    h2o_socket_read_start(s->listener, on_accept);
+    for (size_t a = 0; a < s->listen.n; a++) {
+        s->listeners[a] =
+            h2o_evloop_socket_create(s->loop, s->listen.fds[a], H2O_SOCKET_FLAG_DONT_READ);
+        s->listen.fds[a] = -1; /* the socket owns it now */
+        s->listeners[a]->data = s;
+        h2o_socket_read_start(s->listeners[a], on_accept);
+    }
     s->waker = h2o_evloop_socket_create(s->loop, s->wake_fds[0], 0);
     s->waker->data = s;
     h2o_socket_read_start(s->waker, on_wake);
@@ -722,8 +659,6 @@ int gh_admin_server_start(const struct gh_admin_server_options *options,
                           struct gh_admin_server **out, char *error, size_t cap)
 {
     struct gh_admin_server *s = NULL;
-    struct sockaddr_storage ss;
-    socklen_t len;
     int rc;
 
     set_error(error, cap, "%s", "");
@@ -732,20 +667,16 @@ int gh_admin_server_start(const struct gh_admin_server_options *options,
     *out = NULL;
     if ((rc = check_options(options, error, cap)) != GH_OK)
         return rc;
-    if (parse_listen(options->listen, &ss, &len) != 0) {
-        set_error(error, cap,
-                  "the admin listen address must be host:port or [v6]:port, got '%.64s'",
-                  options->listen);
-        return GH_ERR_INVALID_ARG;
-    }
     if ((s = calloc(1, sizeof *s)) == NULL)
         return GH_ERR_NOMEM;
     s->o = *options;
-    s->listen_fd = s->wake_fds[0] = s->wake_fds[1] = -1;
+    s->wake_fds[0] = s->wake_fds[1] = -1;
     atomic_init(&s->stopping, 0);
     SHA256((const unsigned char *)options->admin_token, strlen(options->admin_token),
            s->token_digest);
-    if ((rc = open_listener(s, &ss, len, error, cap)) != GH_OK ||
+    if ((options->tls_cert != NULL && (rc = gh_loop_tls_new(options->tls_cert, options->tls_key, 0,
+                                                            &s->tls, error, cap)) != GH_OK) ||
+        (rc = open_listener(s, error, cap)) != GH_OK ||
         (rc = open_wake_pipe(s, error, cap)) != GH_OK)
         goto out;
     setup_config(s);
@@ -757,7 +688,8 @@ int gh_admin_server_start(const struct gh_admin_server_options *options,
     s = NULL;
 out:
     if (s != NULL) {
-        close_fd(&s->listen_fd);
+        gh_listen_close(&s->listen);
+        SSL_CTX_free(s->tls);
         close_fd(&s->wake_fds[0]);
         close_fd(&s->wake_fds[1]);
         OPENSSL_cleanse(s->token_digest, sizeof s->token_digest);
@@ -768,7 +700,7 @@ out:
 
 const char *gh_admin_server_address(const struct gh_admin_server *s)
 {
-    return s != NULL ? s->address : "";
+    return s != NULL && s->listen.n > 0 ? s->listen.addresses[0] : "";
 }
 
 void gh_admin_server_stop(struct gh_admin_server *s)
@@ -782,6 +714,7 @@ void gh_admin_server_stop(struct gh_admin_server *s)
         ;
     pthread_join(s->thread, NULL);
     h2o_config_dispose(&s->config);
+    SSL_CTX_free(s->tls);
     close_fd(&s->wake_fds[1]);
     OPENSSL_cleanse(s->token_digest, sizeof s->token_digest);
     free(s);

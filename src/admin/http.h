@@ -48,14 +48,17 @@ struct gh_admin_server_options {
     const struct gh_admin_route *routes;
     size_t n_routes;
     void *app;                   /* passed to every handler */
+    const char *tls_cert;        /* both or neither: HTTPS (HTTP/1.1) with this PEM chain and key */
+    const char *tls_key;
 };
 
 struct gh_admin_server;
 
 /*
  * Binds the listener and starts the admin thread. Errors: GH_ERR_INVALID_ARG for a bad `listen`
- * (message in `error`), GH_ERR_IO when the address cannot be bound. The options and what they
- * point to must outlive the server.
+ * (message in `error`; numeric addresses only) or half a TLS pair, GH_ERR_ADDR_IN_USE when
+ * something else listens there, GH_ERR_IO when the address cannot be bound or the TLS files cannot
+ * be loaded. The options and what they point to must outlive the server.
  */
 int gh_admin_server_start(const struct gh_admin_server_options *options, struct gh_admin_server **out,
                           char *error, size_t cap);

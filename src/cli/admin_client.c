@@ -17,9 +17,10 @@
 #include "cli/admin_client.h"
 #include "cli/cli.h"
 
-#define ENV_URL   "GATEHOUSE_ADMIN_URL"
-#define ENV_TOKEN "GATEHOUSE_ADMIN_TOKEN"
-#define ENV_DB    "GATEHOUSE_DB"
+#define ENV_URL      "GATEHOUSE_ADMIN_URL"
+#define ENV_TOKEN    "GATEHOUSE_ADMIN_TOKEN"
+#define ENV_DB       "GATEHOUSE_DB"
+#define ENV_DATA_DIR "GATEHOUSE_DATA_DIR"
 
 #ifndef GH_VERSION
 #define GH_VERSION "0.0.0"
@@ -97,26 +98,6 @@ static int check_url(struct gh_cli_admin *c, const char *url)
     return GH_EXIT_OK;
 }
 
-/* The data directory is the directory of the SQLite file; other stores (postgres://) have none. */
-static char *data_dir(const char *db)
-{
-    const char *path = db, *slash;
-
-    if (strncmp(path, "sqlite:", 7) == 0) {
-        path += 7;
-        if (strncmp(path, "//", 2) == 0) /* sqlite:///var/lib/gatehouse/gh.db */
-            path += 2;
-    } else if (strstr(path, "://") != NULL) {
-        return NULL;
-    }
-    slash = strrchr(path, '/');
-    if (slash == NULL)
-        return strdup(".");
-    if (slash == path)
-        return strdup("/");
-    return strndup(path, (size_t)(slash - path));
-}
-
 /* A token must fit in one header line: no spaces, no control characters. */
 static int token_usable(const char *token)
 {
@@ -154,10 +135,10 @@ static int read_token_file(struct gh_cli_admin *c, const char *path)
     return GH_EXIT_OK;
 }
 
-static int find_token(struct gh_cli_admin *c, const char *db)
+static int find_token(struct gh_cli_admin *c, const char *data_dir, const char *db)
 {
     const char *env = getenv(ENV_TOKEN);
-    char *dir, *path;
+    char dir[4096], *path;
     int rc;
 
     if (env != NULL && *env != '\0') {
@@ -169,16 +150,9 @@ static int find_token(struct gh_cli_admin *c, const char *db)
         c->token_source = strdup("$" ENV_TOKEN);
         return GH_EXIT_OK;
     }
-    if (db == NULL)
-        db = getenv(ENV_DB) != NULL ? getenv(ENV_DB) : GH_CLI_ADMIN_DEFAULT_DB;
-    dir = data_dir(db);
-    if (dir == NULL) {
-        c->token_hint = dup_printf("$%s (the store %s has no data directory)", ENV_TOKEN, db);
-        return 1;
-    }
-    path = dup_printf("%s/admin-token", dir);
-    free(dir);
-    if (path == NULL)
+    if (gh_cli_data_dir(data_dir != NULL ? data_dir : getenv(ENV_DATA_DIR),
+                        db != NULL ? db : getenv(ENV_DB), dir, sizeof dir) != 0 ||
+        (path = dup_printf("%s/admin-token", dir)) == NULL)
         return GH_EXIT_USAGE;
     rc = read_token_file(c, path);
     if (rc == 1)
@@ -187,7 +161,8 @@ static int find_token(struct gh_cli_admin *c, const char *db)
     return rc;
 }
 
-int gh_cli_admin_init(struct gh_cli_admin *c, const char *admin_url, const char *db, int dry_run)
+int gh_cli_admin_init(struct gh_cli_admin *c, const char *admin_url, const char *data_dir,
+                      const char *db, int dry_run)
 {
     int rc;
 
@@ -197,11 +172,11 @@ int gh_cli_admin_init(struct gh_cli_admin *c, const char *admin_url, const char 
         admin_url = getenv(ENV_URL) != NULL ? getenv(ENV_URL) : GH_CLI_ADMIN_DEFAULT_URL;
     if ((rc = check_url(c, admin_url)) != GH_EXIT_OK)
         return rc;
-    rc = find_token(c, db);
+    rc = find_token(c, data_dir, db);
     if (rc == 1 && !dry_run) {
         fprintf(stderr,
-                "gatehouse: no admin token: set %s, or point --db at the data directory of the "
-                "server (looked in %s)\n",
+                "gatehouse: no admin token: set %s, or point --data-dir at the server's data "
+                "directory (looked in %s)\n",
                 ENV_TOKEN, c->token_hint != NULL ? c->token_hint : "?");
         return GH_EXIT_USAGE;
     }

@@ -15,7 +15,6 @@
 #include <stdio.h>
 
 #define GH_CLI_ADMIN_DEFAULT_URL "http://127.0.0.1:9901"
-#define GH_CLI_ADMIN_DEFAULT_DB  "sqlite:./gatehouse.db"
 #define GH_CLI_ADMIN_TIMEOUT_MS  30000
 #define GH_CLI_ADMIN_ANSWER_MAX                                                                    \
     (64u << 20) /* a whole configuration export fits; a runaway does not */
@@ -40,12 +39,14 @@ struct gh_cli_answer {
 
 /*
  * Resolves the base URL (`admin_url`, else $GATEHOUSE_ADMIN_URL, else the default) and the token
- * ($GATEHOUSE_ADMIN_TOKEN, else the file `admin-token` in the directory of the database path
- * `db`, else of $GATEHOUSE_DB, else of the default). Both strings are borrowed. A missing token is
- * an error unless `dry_run`. Returns 0, or the exit status 2 after printing why to stderr; clear
- * `c` either way.
+ * ($GATEHOUSE_ADMIN_TOKEN, else the file `admin-token` in the server's data directory, found as
+ * `gatehouse serve` finds it: `data_dir`, else $GATEHOUSE_DATA_DIR, else the directory of the
+ * SQLite store `db`, else of $GATEHOUSE_DB, else ./data). The strings are borrowed. A missing
+ * token is an error unless `dry_run`. Returns 0, or the exit status 2 after printing why to
+ * stderr; clear `c` either way.
  */
-int gh_cli_admin_init(struct gh_cli_admin *c, const char *admin_url, const char *db, int dry_run);
+int gh_cli_admin_init(struct gh_cli_admin *c, const char *admin_url, const char *data_dir,
+                      const char *db, int dry_run);
 void gh_cli_admin_clear(struct gh_cli_admin *c);
 
 /*

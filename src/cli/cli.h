@@ -48,6 +48,18 @@ void gh_cli_flags_help(const struct gh_cli_flag *flags, size_t n, FILE *out);
 const struct gh_cli_flag *gh_cli_serve_flags(size_t *n);
 const struct gh_cli_flag *gh_cli_token_verify_flags(size_t *n);
 
+/* Where `gatehouse serve` keeps its store and admin-token when nothing says otherwise, relative
+ * to the working directory (git ignores it in a checkout). */
+#define GH_CLI_DATA_DIR_DEFAULT "./data"
+
+/*
+ * The data directory, by one rule for the server and the admin commands: `data_dir` (--data-dir,
+ * else GATEHOUSE_DATA_DIR) when given, else the directory of an SQLite store `db` (--db, else
+ * GATEHOUSE_DB), else GH_CLI_DATA_DIR_DEFAULT. Either may be NULL or empty. 0, or -1 when it
+ * does not fit `cap`.
+ */
+int gh_cli_data_dir(const char *data_dir, const char *db, char *out, size_t cap);
+
 /* Reads at most `max` bytes of a file ("-" is standard input) into a new NUL-terminated buffer.
  * Returns 0, -1 on an I/O error (errno set) or -2 when the file is larger than `max`. */
 int gh_cli_read_file(const char *path, size_t max, char **data, size_t *len);

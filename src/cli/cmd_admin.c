@@ -199,7 +199,7 @@ static const struct route routes[] = {
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
 /* Options every admin command takes; `verbs` limits where they make sense. */
-enum global { G_ADMIN_URL, G_DB, G_JSON, G_DRY_RUN, G_LIMIT, G_DATA };
+enum global { G_ADMIN_URL, G_DB, G_JSON, G_DRY_RUN, G_LIMIT, G_DATA, G_DATA_DIR };
 
 static const struct {
     const char *name;
@@ -208,12 +208,13 @@ static const struct {
 } globals[] = {
     {"--admin-url", 1, G_ADMIN_URL}, {"--db", 1, G_DB},       {"--json", 0, G_JSON},
     {"--dry-run", 0, G_DRY_RUN},     {"--limit", 1, G_LIMIT}, {"--data", 1, G_DATA},
+    {"--data-dir", 1, G_DATA_DIR},
 };
 
 /* One parsed command line. */
 struct invocation {
     const struct route *route;
-    const char *admin_url, *db, *file;
+    const char *admin_url, *db, *data_dir, *file;
     const char *args[MAX_ARGS];
     size_t n_args;
     int json, dry_run;
@@ -473,6 +474,9 @@ static int set_global(struct invocation *inv, enum global id, const char *value)
         break;
     case G_DB:
         inv->db = value;
+        break;
+    case G_DATA_DIR:
+        inv->data_dir = value;
         break;
     case G_JSON:
         inv->json = 1;
@@ -946,7 +950,7 @@ int gh_cli_admin_main(int argc, char **argv)
     if (inv.route->flags == audit_flags && inv.limit == 0)
         inv.limit = AUDIT_DEFAULT; /* the newest changes, not a log of years */
     if (rc == GH_EXIT_OK)
-        rc = gh_cli_admin_init(&client, inv.admin_url, inv.db, inv.dry_run);
+        rc = gh_cli_admin_init(&client, inv.admin_url, inv.data_dir, inv.db, inv.dry_run);
     if (rc == GH_EXIT_OK)
         rc = inv.route->shape == SHAPE_LIST ? run_list(&client, &inv) : run_single(&client, &inv);
     gh_cli_admin_clear(&client);

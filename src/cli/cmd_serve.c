@@ -24,6 +24,7 @@
 #include "cli/cli.h"
 #include "common/base64url.h"
 #include "common/error.h"
+#include "common/listen.h"
 #include "common/log.h"
 #include "gateway/ratelimit.h"
 #include "gateway/server.h"
@@ -34,8 +35,10 @@
 #endif
 
 struct serve_opts {
-    const char *listen, *admin_listen, *db, *threads, *tls_cert, *tls_key, *key_claims, *max_stale,
-        *max_body, *log_level, *allow_insecure_idp, *upstream_ca_file;
+    const char *listen, *admin_listen, *admin_tls_cert, *admin_tls_key, *db, *data_dir, *threads,
+        *tls_cert, *tls_key, *key_claims, *max_stale, *max_body, *log_level, *allow_insecure_idp,
+        *upstream_ca_file;
+    char data_dir_buf[4096], db_buf[4200]; /* the resolved ones, when not given */
 };
 
 /* Each flag's value lands in the member of struct serve_opts named by its id. */
@@ -43,11 +46,22 @@ struct serve_opts {
 
 static const struct gh_cli_flag flags[] = {
     {"--listen", "GATEHOUSE_LISTEN", "ADDR", "0.0.0.0:8080",
-     "the gateway's listener: host:port, [v6]:port or *:port", OPT(listen)},
+     "the gateway's listener: host:port, [v6]:port, *:port, or name:port for every address of "
+     "the name",
+     OPT(listen)},
     {"--admin-listen", "GATEHOUSE_ADMIN_LISTEN", "ADDR", "127.0.0.1:9901",
-     "the admin API's listener", OPT(admin_listen)},
-    {"--db", "GATEHOUSE_DB", "URL", "sqlite:./gatehouse.db",
-     "the store; its directory is the data directory, where admin-token is kept", OPT(db)},
+     "the admin API's listener (numeric); off loopback, give it TLS", OPT(admin_listen)},
+    {"--admin-tls-cert", "GATEHOUSE_ADMIN_TLS_CERT", "FILE", NULL,
+     "certificate chain (PEM) for HTTPS on the admin listener; needs --admin-tls-key",
+     OPT(admin_tls_cert)},
+    {"--admin-tls-key", "GATEHOUSE_ADMIN_TLS_KEY", "FILE", NULL,
+     "private key (PEM) of --admin-tls-cert", OPT(admin_tls_key)},
+    {"--data-dir", "GATEHOUSE_DATA_DIR", "DIR", NULL,
+     "where the store and admin-token live, made (mode 0700) when missing; default: the "
+     "directory of an sqlite: --db, else " GH_CLI_DATA_DIR_DEFAULT,
+     OPT(data_dir)},
+    {"--db", "GATEHOUSE_DB", "URL", NULL,
+     "the store: sqlite:PATH (default: sqlite:DIR/gatehouse.db in the data directory)", OPT(db)},
     {"--threads", "GATEHOUSE_THREADS", "N", NULL,
      "gateway worker threads; one per core when not given", OPT(threads)},
     {"--tls-cert", "GATEHOUSE_TLS_CERT", "FILE", NULL,
@@ -202,17 +216,45 @@ static int parse_threads(const char *text, unsigned *out)
     return 0;
 }
 
-/* The directory of the store's file ("." for sqlite::memory:), where admin-token lives. */
-static void data_dir_of(const char *db, char *out, size_t cap)
+/*
+ * The data directory (made mode 0700 when missing, the process's umask being 077) and the store
+ * in it unless --db names one. Earlier versions kept the store and admin-token in the working
+ * directory: a store left there is pointed out, never taken over in silence.
+ */
+static int prepare_data_dir(struct serve_opts *o)
 {
-    char copy[4096];
-    const char *path = strncmp(db, "sqlite:", 7) == 0 ? db + 7 : db;
-    if (strcmp(path, ":memory:") == 0) {
-        snprintf(out, cap, ".");
-        return;
+    struct stat st;
+    char error[512];
+    int given = o->data_dir != NULL || o->db != NULL;
+
+    if (o->db != NULL && gh_store_check_url(o->db, error, sizeof error) != GH_OK) {
+        fprintf(stderr, "gatehouse serve: --db: %s\n", error);
+        return GH_EXIT_USAGE;
     }
-    snprintf(copy, sizeof copy, "%s", path);
-    snprintf(out, cap, "%s", dirname(copy));
+
+    if (gh_cli_data_dir(o->data_dir, o->db, o->data_dir_buf, sizeof o->data_dir_buf) != 0)
+        return usage("the data directory's path is too long", o->data_dir ? o->data_dir : o->db);
+    o->data_dir = o->data_dir_buf;
+    if (o->db == NULL) {
+        snprintf(o->db_buf, sizeof o->db_buf, "sqlite:%s/gatehouse.db", o->data_dir);
+        o->db = o->db_buf;
+    }
+    if (mkdir(o->data_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "gatehouse serve: cannot make the data directory %s: %s\n", o->data_dir,
+                strerror(errno));
+        return GH_EXIT_USAGE;
+    }
+    if (stat(o->data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "gatehouse serve: the data directory %s is not a directory\n", o->data_dir);
+        return GH_EXIT_USAGE;
+    }
+    if (!given && stat("gatehouse.db", &st) == 0)
+        gh_log(GH_LOG_WARN,
+               "./gatehouse.db is an earlier version's store; this one keeps its data in "
+               "./data: move gatehouse.db and admin-token there, or start with --db "
+               "sqlite:./gatehouse.db",
+               json_pack("{s:s}", "data_dir", o->data_dir));
+    return GH_EXIT_OK;
 }
 
 /* GATEHOUSE_ADMIN_TOKEN, or the token file, made (0600, never overwritten) at first start. */
@@ -287,6 +329,25 @@ static int quota_save(void *ctx, const char *profile_id, int64_t window, int64_t
     return gh_store_quota_save(ctx, profile_id, window, count);
 }
 
+/*
+ * The admin listener's flags. The admin API can change everything the gateway does: when it
+ * listens where the network can reach it in plain text, its token and every configuration go over
+ * the wire readable, so say so loudly, on stderr where an operator starting it by hand looks.
+ */
+static int admin_flags(const struct serve_opts *o)
+{
+    if ((o->admin_tls_cert == NULL) != (o->admin_tls_key == NULL))
+        return usage("--admin-tls-cert and --admin-tls-key go together; missing",
+                     o->admin_tls_cert == NULL ? "--admin-tls-cert" : "--admin-tls-key");
+    if (o->admin_tls_cert == NULL && gh_listen_is_loopback(o->admin_listen, 0) == 0)
+        fprintf(stderr,
+                "gatehouse serve: WARNING: --admin-listen %s is not a loopback address: the admin "
+                "API would be reachable from the network without TLS (give --admin-tls-cert and "
+                "--admin-tls-key, or listen on 127.0.0.1)\n",
+                o->admin_listen);
+    return GH_EXIT_OK;
+}
+
 /* The gateway's flags, checked before anything starts. */
 static int gateway_flags(const struct serve_opts *o, struct services *s)
 {
@@ -326,20 +387,25 @@ static int start_gateway(const struct serve_opts *o, struct services *s)
     s->gateway_options.config = &s->app.config;
     s->gateway_options.ratelimiter = s->ratelimiter;
     if (gh_gateway_server_start(&s->gateway_options, &s->gateway, error, sizeof error) != GH_OK) {
-        fprintf(stderr, "gatehouse serve: gateway listener %s: %s\n", o->listen, error);
+        fprintf(stderr, "gatehouse serve: --listen %s: %s\n", o->listen, error);
         return GH_EXIT_FAIL;
     }
     s->app.gateway = s->gateway;
+    /* a host name stands for each of its addresses: say which were bound */
+    json_t *addresses = json_array();
+    for (size_t i = 0; i < gh_gateway_server_address_count(s->gateway); i++)
+        json_array_append_new(addresses, json_string(gh_gateway_server_address_at(s->gateway, i)));
     gh_log(GH_LOG_INFO, "gateway listening",
-           json_pack("{s:s, s:i, s:b, s:I}", "address", gh_gateway_server_address(s->gateway),
-                     "threads", (int)gh_gateway_server_threads(s->gateway), "tls",
-                     o->tls_cert != NULL, "max_body", (json_int_t)s->gateway_options.max_body));
+           json_pack("{s:s, s:o, s:i, s:b, s:I}", "address", gh_gateway_server_address(s->gateway),
+                     "addresses", addresses, "threads", (int)gh_gateway_server_threads(s->gateway),
+                     "tls", o->tls_cert != NULL, "max_body",
+                     (json_int_t)s->gateway_options.max_body));
     return GH_EXIT_OK;
 }
 
 static int start_services(const struct serve_opts *o, struct services *s)
 {
-    char error[512], dir[4096];
+    char error[512];
     int64_t max_stale = parse_duration_ms(o->max_stale);
     int rc;
 
@@ -347,8 +413,7 @@ static int start_services(const struct serve_opts *o, struct services *s)
         return usage("--max-stale must be a duration like 90s, 30m, 24h or 2d, not", o->max_stale);
     if ((rc = gateway_flags(o, s)) != GH_EXIT_OK)
         return rc;
-    data_dir_of(o->db, dir, sizeof dir);
-    if ((rc = admin_token(dir, s->token, sizeof s->token)) != GH_EXIT_OK)
+    if ((rc = admin_token(o->data_dir, s->token, sizeof s->token)) != GH_EXIT_OK)
         return rc;
     if (gh_store_open(o->db, &s->store, error, sizeof error) != GH_OK) {
         fprintf(stderr, "gatehouse serve: %s\n", error);
@@ -371,14 +436,20 @@ static int start_services(const struct serve_opts *o, struct services *s)
         fprintf(stderr, "gatehouse serve: cannot build the configuration from the store\n");
         return GH_EXIT_FAIL;
     }
-    s->admin_options = (struct gh_admin_server_options){o->admin_listen, s->token, gh_admin_routes,
-                                                        gh_admin_route_count, &s->app};
+    s->admin_options = (struct gh_admin_server_options){.listen = o->admin_listen,
+                                                        .admin_token = s->token,
+                                                        .routes = gh_admin_routes,
+                                                        .n_routes = gh_admin_route_count,
+                                                        .app = &s->app,
+                                                        .tls_cert = o->admin_tls_cert,
+                                                        .tls_key = o->admin_tls_key};
     if (gh_admin_server_start(&s->admin_options, &s->admin, error, sizeof error) != GH_OK) {
-        fprintf(stderr, "gatehouse serve: admin listener %s: %s\n", o->admin_listen, error);
+        fprintf(stderr, "gatehouse serve: --admin-listen %s: %s\n", o->admin_listen, error);
         return GH_EXIT_FAIL;
     }
     gh_log(GH_LOG_INFO, "admin API listening",
-           json_pack("{s:s, s:s}", "address", gh_admin_server_address(s->admin), "store", o->db));
+           json_pack("{s:s, s:b, s:s, s:s}", "address", gh_admin_server_address(s->admin), "tls",
+                     o->admin_tls_cert != NULL, "store", o->db, "data_dir", o->data_dir));
     return start_gateway(o, s);
 }
 
@@ -432,6 +503,8 @@ int gh_cli_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     /* the database holds key hashes and HMAC secrets: nothing we create is for other users */
     umask(077);
+    if ((rc = admin_flags(&o)) != GH_EXIT_OK || (rc = prepare_data_dir(&o)) != GH_EXIT_OK)
+        return rc;
     if ((rc = start_services(&o, &s)) == GH_EXIT_OK) {
         gh_log(GH_LOG_INFO, "gatehouse started",
                json_pack("{s:s, s:i}", "version", GH_VERSION, "pid", (int)getpid()));

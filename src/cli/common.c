@@ -2,7 +2,7 @@
 /*
  * What the subcommands share: one table of flags per command that drives both the parser and the
  * help text, so that a flag cannot work without being described (or be described without
- * working), and reading a file or standard input with a size limit.
+ * working), where the data directory is, and reading a file or standard input with a size limit.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -101,6 +101,28 @@ void gh_cli_flags_help(const struct gh_cli_flag *flags, size_t n, FILE *out)
         fprintf(out, "%*s", pad, "");
         print_wrapped(text, width + pad, out);
     }
+}
+
+int gh_cli_data_dir(const char *data_dir, const char *db, char *out, size_t cap)
+{
+    const char *path, *slash;
+    int n;
+
+    if (data_dir != NULL && *data_dir != '\0')
+        n = snprintf(out, cap, "%s", data_dir);
+    else if (db == NULL || *db == '\0' || strncmp(db, "sqlite:", 7) != 0 ||
+             strcmp(db, "sqlite::memory:") == 0)
+        n = snprintf(out, cap, "%s", GH_CLI_DATA_DIR_DEFAULT);
+    else {
+        path = db + 7;
+        if (strncmp(path, "//", 2) == 0) /* sqlite:///var/lib/gatehouse/gh.db */
+            path += 2;
+        slash = strrchr(path, '/');
+        n = slash == NULL   ? snprintf(out, cap, ".")
+            : slash == path ? snprintf(out, cap, "/")
+                            : snprintf(out, cap, "%.*s", (int)(slash - path), path);
+    }
+    return n >= 0 && (size_t)n < cap ? 0 : -1;
 }
 
 int gh_cli_read_file(const char *path, size_t max, char **data, size_t *len)

@@ -15,6 +15,8 @@
     X(INTERNAL, "internal", "internal error")                                                      \
     X(INVALID_ARG, "invalid_argument", "invalid argument")                                         \
     X(IO, "io_error", "input or output failed")                                                    \
+    X(ADDR_IN_USE, "address_in_use", "address already in use")                                     \
+    X(ADDR_RESOLVE, "invalid_address", "the host name of the address cannot be resolved")          \
     /* the token's form */                                                                         \
     X(TOKEN_TOO_LARGE, "too_large", "the token is larger than 16 KiB")                             \
     X(PAYLOAD_TOO_LARGE, "too_large", "the token's payload is larger than 10240 bytes")            \

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <link.h>
+#include <openssl/err.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ACCEPT_BATCH 16
+#include "common/error.h"
 
 /* An accepted connection, known so that stopping can end the idle keep-alive ones. */
 struct tracked {
@@ -31,9 +32,9 @@ static void on_tracked_close(void *data)
     free(t);
 }
 
-void gh_loop_accept(h2o_socket_t *listener, h2o_accept_ctx_t *ctx, h2o_linklist_t *conns)
+void gh_loop_accept(h2o_socket_t *listener, h2o_accept_ctx_t *ctx, h2o_linklist_t *conns, int batch)
 {
-    for (int i = 0; i < ACCEPT_BATCH; i++) {
+    for (int i = 0; i < batch; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         struct tracked *t;
         if (sock == NULL)
@@ -57,6 +58,42 @@ void gh_loop_shutdown_conns(h2o_linklist_t *conns, int how, int (*spare)(h2o_soc
         if (spare == NULL || !spare(t->sock))
             shutdown(h2o_socket_get_fd(t->sock), how);
     }
+}
+
+static int tls_failure(SSL_CTX *tls, char *error, size_t cap, const char *what, const char *file)
+{
+    char reason[256] = "unknown error";
+    unsigned long e = ERR_peek_last_error();
+
+    if (e != 0)
+        ERR_error_string_n(e, reason, sizeof reason);
+    ERR_clear_error();
+    SSL_CTX_free(tls);
+    snprintf(error, cap, "%s %s: %s", what, file, reason);
+    return GH_ERR_IO;
+}
+
+int gh_loop_tls_new(const char *cert, const char *key, int http2, SSL_CTX **out, char *error,
+                    size_t cap)
+{
+    SSL_CTX *tls = SSL_CTX_new(TLS_server_method());
+
+    *out = NULL;
+    if (tls == NULL)
+        return tls_failure(NULL, error, cap, "cannot create a TLS context for", cert);
+    SSL_CTX_set_min_proto_version(tls, TLS1_2_VERSION);
+    SSL_CTX_set_options(tls, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (SSL_CTX_use_certificate_chain_file(tls, cert) != 1)
+        return tls_failure(tls, error, cap, "cannot load the TLS certificate", cert);
+    if (SSL_CTX_use_PrivateKey_file(tls, key, SSL_FILETYPE_PEM) != 1)
+        return tls_failure(tls, error, cap, "cannot load the TLS key", key);
+    if (SSL_CTX_check_private_key(tls) != 1)
+        return tls_failure(tls, error, cap, "the TLS key does not match the certificate", cert);
+    if (http2) /* h2 first, then http/1.1, for clients that offer both */
+        h2o_ssl_register_alpn_protocols(tls, h2o_alpn_protocols);
+    *out = tls;
+    return GH_OK;
 }
 
 void gh_loop_run_once(h2o_evloop_t *loop, int32_t max_wait_ms)

@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The data plane's threads and sockets: one listening socket per worker on the same address
- * (SO_REUSEPORT lets the kernel spread connections over them without a shared accept lock), one
- * h2o event loop and context per worker, TLS with ALPN when asked, and an orderly stop: close the
- * listeners, let the connections finish what they are doing (HTTP/2 ones get GOAWAY, idle HTTP/1
- * ones are shut for reading), cut what is still open after the drain period, then free everything,
- * including what h2o 2.2.5 keeps per thread and forgets to free.
+ * The data plane's threads and sockets: listening sockets that every worker accepts from (see
+ * open_listeners for why they are shared), one h2o event loop and context per worker, TLS with ALPN
+ * when asked, and an orderly stop: close the listeners, let the connections finish what they are
+ * doing (HTTP/2 ones get GOAWAY, idle HTTP/1 ones are shut for reading), cut what is still open
+ * after the drain period, then free everything, including what h2o 2.2.5 keeps per thread and
+ * forgets to free.
  */
 #include "gateway/server_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <signal.h>
@@ -98,117 +99,43 @@ void gw_worker_saw_http2(struct gw_worker *w)
     w->saw_http2 = 1;
 }
 
-/* ---- addresses and listening sockets ---- */
+/* ---- listening sockets ---- */
 
-static int parse_port(const char *s, in_port_t *port)
-{
-    unsigned long v = 0;
-    size_t n = strlen(s);
-
-    if (n == 0 || n > 5 || strspn(s, "0123456789") != n)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        v = v * 10 + (unsigned long)(s[i] - '0');
-    if (v > 65535)
-        return -1;
-    *port = htons((uint16_t)v);
-    return 0;
-}
-
-/* "a.b.c.d:port", "[v6]:port", or ":port" / "*:port" for every IPv4 address. Numeric only: a
- * listener is never a name to resolve. */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
-{
-    char host[INET6_ADDRSTRLEN];
-    const char *begin = listen, *end, *port;
-    int v6 = listen[0] == '[';
-
-    memset(ss, 0, sizeof *ss);
-    if (v6) {
-        begin = listen + 1;
-        if ((end = strchr(begin, ']')) == NULL || end[1] != ':')
-            return -1;
-        port = end + 2;
-    } else {
-        if ((end = strrchr(listen, ':')) == NULL || memchr(listen, ':', (size_t)(end - listen)))
-            return -1;
-        port = end + 1;
-    }
-    if ((size_t)(end - begin) >= sizeof host)
-        return -1;
-    memcpy(host, begin, (size_t)(end - begin));
-    host[end - begin] = '\0';
-    if (v6) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-        sin6->sin6_family = AF_INET6;
-        *len = sizeof *sin6;
-        return inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1 ? parse_port(port, &sin6->sin6_port)
-                                                                : -1;
-    }
-    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-    sin->sin_family = AF_INET;
-    *len = sizeof *sin;
-    if (strcmp(host, "") == 0 || strcmp(host, "*") == 0)
-        sin->sin_addr.s_addr = htonl(INADDR_ANY);
-    else if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
-        return -1;
-    return parse_port(port, &sin->sin_port);
-}
-
-static void format_address(const struct sockaddr_storage *ss, char *out, size_t cap)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
-        snprintf(out, cap, "[%s]:%u", host, ntohs(sin6->sin6_port));
-    } else {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
-        snprintf(out, cap, "%s:%u", host, ntohs(sin->sin_port));
-    }
-}
-
-static int open_one(struct sockaddr_storage *ss, socklen_t len, int *fd_out)
-{
-    int on = 1, fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
-        bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, SOMAXCONN) != 0) {
-        int saved = errno;
-        if (fd >= 0)
-            close(fd);
-        errno = saved;
-        return -1;
-    }
-    *fd_out = fd;
-    return 0;
-}
-
-/* Every worker's socket on one address; with port 0, the first one's port is the others'. */
-static int open_listeners(struct gh_gateway_server *s, struct sockaddr_storage *ss, socklen_t len,
-                          char *error, size_t cap)
+/*
+ * One plain socket per address, shared by every worker: each has its own descriptor of it in its
+ * own loop, and whichever worker is free accepts. Per-worker SO_REUSEPORT sockets spread
+ * connections in the kernel instead, but they also let any other process of the same user listen
+ * on the port and take part of its connections in silence (a second gatehouse did, with an empty
+ * configuration); a plain socket cannot be bound while anything listens on its address.
+ */
+static int open_listeners(struct gh_gateway_server *s, char *error, size_t cap)
 {
     char reason[128];
+    int rc = gh_listen_open(s->o.listen, GH_LISTEN_NAMES, &s->listen, error, cap);
 
+    if (rc != GH_OK)
+        return rc;
     for (unsigned i = 0; i < s->n_workers; i++) {
-        if (open_one(ss, len, &s->workers[i].listen_fd) != 0) {
-            strerror_r(errno, reason, sizeof reason);
-            set_error(error, cap, "cannot listen on %s: %s", s->o.listen, reason);
-            return GH_ERR_IO;
-        }
-        if (i == 0) {
-            socklen_t bound_len = sizeof *ss;
-            if (getsockname(s->workers[0].listen_fd, (struct sockaddr *)ss, &bound_len) != 0) {
-                set_error(error, cap, "cannot read the address of %s", s->o.listen);
+        for (size_t a = 0; a < s->listen.n; a++) {
+            s->workers[i].listen_fds[a] = fcntl(s->listen.fds[a], F_DUPFD_CLOEXEC, 0);
+            if (s->workers[i].listen_fds[a] < 0) {
+                strerror_r(errno, reason, sizeof reason);
+                set_error(error, cap, "cannot share the listener of %s: %s", s->listen.addresses[a],
+                          reason);
                 return GH_ERR_IO;
             }
-            format_address(ss, s->address, sizeof s->address);
         }
     }
     return GH_OK;
+}
+
+static void close_worker_fds(struct gw_worker *w)
+{
+    for (size_t a = 0; a < GH_LISTEN_MAX; a++) {
+        if (w->listen_fds[a] >= 0)
+            close(w->listen_fds[a]);
+        w->listen_fds[a] = -1;
+    }
 }
 
 /* ---- TLS ---- */
@@ -229,20 +156,7 @@ static int setup_server_tls(struct gh_gateway_server *s, char *error, size_t cap
 {
     if (s->o.tls_cert == NULL)
         return GH_OK;
-    if ((s->server_tls = SSL_CTX_new(TLS_server_method())) == NULL)
-        return tls_failure(error, cap, "cannot create a TLS context for", s->o.listen);
-    SSL_CTX_set_min_proto_version(s->server_tls, TLS1_2_VERSION);
-    SSL_CTX_set_options(s->server_tls, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                                           SSL_OP_CIPHER_SERVER_PREFERENCE);
-    if (SSL_CTX_use_certificate_chain_file(s->server_tls, s->o.tls_cert) != 1)
-        return tls_failure(error, cap, "cannot load the TLS certificate", s->o.tls_cert);
-    if (SSL_CTX_use_PrivateKey_file(s->server_tls, s->o.tls_key, SSL_FILETYPE_PEM) != 1)
-        return tls_failure(error, cap, "cannot load the TLS key", s->o.tls_key);
-    if (SSL_CTX_check_private_key(s->server_tls) != 1)
-        return tls_failure(error, cap, "the TLS key does not match the certificate", s->o.tls_cert);
-    /* h2 first, then http/1.1, for clients that offer both */
-    h2o_ssl_register_alpn_protocols(s->server_tls, h2o_alpn_protocols);
-    return GH_OK;
+    return gh_loop_tls_new(s->o.tls_cert, s->o.tls_key, 1, &s->server_tls, error, cap);
 }
 
 /* Upstreams over https are verified like any client would: chain and host name. */
@@ -294,12 +208,14 @@ static void setup_config(struct gh_gateway_server *s)
 
 /* ---- the worker thread ---- */
 
+/* Every worker is woken for a new connection on the shared sockets: taking one at a time leaves
+ * the next ones of a burst to the workers that are free, instead of the first awake taking all. */
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     struct gw_worker *w = listener->data;
 
     if (err == NULL)
-        gh_loop_accept(listener, &w->accept_ctx, &w->conns);
+        gh_loop_accept(listener, &w->accept_ctx, &w->conns, w->server->n_workers > 1 ? 1 : 16);
 }
 
 static void run_once(struct gw_worker *w, int32_t max_wait_ms)
@@ -333,9 +249,12 @@ static void drain(struct gw_worker *w)
 {
     uint64_t deadline = gh_loop_now_ms() + (uint64_t)w->server->o.drain_ms, cut_at = 0;
 
-    h2o_socket_read_stop(w->listener);
-    h2o_socket_close(w->listener);
-    w->listener = NULL;
+    for (size_t a = 0; a < w->n_listeners; a++) {
+        h2o_socket_read_stop(w->listeners[a]);
+        h2o_socket_close(w->listeners[a]);
+        w->listeners[a] = NULL;
+    }
+    w->n_listeners = 0;
     h2o_context_request_shutdown(&w->ctx);
     shutdown_conns(w, SHUT_RD, 1);
     while (!h2o_linklist_is_empty(&w->conns) || w->parks != 0) {
@@ -395,10 +314,14 @@ static void *worker_main(void *arg)
     w->accept_ctx.ctx = &w->ctx;
     w->accept_ctx.hosts = s->config.hosts;
     w->accept_ctx.ssl_ctx = s->server_tls;
-    w->listener = h2o_evloop_socket_create(w->loop, w->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
-    w->listen_fd = -1; /* the socket owns it now */
-    w->listener->data = w;
-    h2o_socket_read_start(w->listener, on_accept);
+    for (size_t a = 0; a < s->listen.n; a++) {
+        h2o_socket_t *l =
+            h2o_evloop_socket_create(w->loop, w->listen_fds[a], H2O_SOCKET_FLAG_DONT_READ);
+        w->listen_fds[a] = -1; /* the socket owns it now */
+        l->data = w;
+        h2o_socket_read_start(l, on_accept);
+        w->listeners[w->n_listeners++] = l;
+    }
 
     while (!atomic_load(&s->stopping))
         run_once(w, INT32_MAX);
@@ -485,7 +408,8 @@ static struct gh_gateway_server *server_new(const struct gh_gateway_options *o)
     for (unsigned i = 0; i < s->n_workers; i++) {
         s->workers[i].server = s;
         s->workers[i].index = i;
-        s->workers[i].listen_fd = -1;
+        for (size_t a = 0; a < GH_LISTEN_MAX; a++)
+            s->workers[i].listen_fds[a] = -1;
         pthread_mutex_init(&s->workers[i].post_lock, NULL);
     }
     return s;
@@ -504,10 +428,9 @@ static void server_shutdown(struct gh_gateway_server *s, int configured)
         if (w->thread_started)
             pthread_join(w->thread, NULL);
         s->abandoned |= w->abandoned;
-        if (w->listen_fd >= 0)
-            close(w->listen_fd);
-        w->listen_fd = -1;
+        close_worker_fds(w);
     }
+    gh_listen_close(&s->listen); /* the workers' descriptors of it are closed too by now */
     gh_accesslog_stop(s->log);
     s->log = NULL;
     s->stopped = 1;
@@ -536,8 +459,6 @@ int gh_gateway_server_start(const struct gh_gateway_options *options,
                             struct gh_gateway_server **out, char *error, size_t cap)
 {
     struct gh_gateway_server *s;
-    struct sockaddr_storage ss;
-    socklen_t len;
     int rc;
 
     set_error(error, cap, "%s", "");
@@ -546,14 +467,9 @@ int gh_gateway_server_start(const struct gh_gateway_options *options,
     *out = NULL;
     if ((rc = check_options(options, error, cap)) != GH_OK)
         return rc;
-    if (parse_listen(options->listen, &ss, &len) != 0) {
-        set_error(error, cap, "the listen address must be host:port or [v6]:port, got '%.64s'",
-                  options->listen);
-        return GH_ERR_INVALID_ARG;
-    }
     if ((s = server_new(options)) == NULL)
         return GH_ERR_NOMEM;
-    if ((rc = open_listeners(s, &ss, len, error, cap)) != GH_OK ||
+    if ((rc = open_listeners(s, error, cap)) != GH_OK ||
         (rc = setup_server_tls(s, error, cap)) != GH_OK ||
         (rc = setup_client_tls(s, error, cap)) != GH_OK) {
         server_shutdown(s, 0);
@@ -579,7 +495,17 @@ int gh_gateway_server_start(const struct gh_gateway_options *options,
 
 const char *gh_gateway_server_address(const struct gh_gateway_server *s)
 {
-    return s != NULL ? s->address : "";
+    return s != NULL && s->listen.n > 0 ? s->listen.addresses[0] : "";
+}
+
+size_t gh_gateway_server_address_count(const struct gh_gateway_server *s)
+{
+    return s != NULL ? s->listen.n : 0;
+}
+
+const char *gh_gateway_server_address_at(const struct gh_gateway_server *s, size_t i)
+{
+    return s != NULL && i < s->listen.n ? s->listen.addresses[i] : "";
 }
 
 unsigned gh_gateway_server_threads(const struct gh_gateway_server *s)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The data plane (SPEC §5): N worker threads, each with its own h2o event loop and its own
- * listening socket on the same address (SO_REUSEPORT, so the kernel spreads connections), that
+ * The data plane (SPEC §5): N worker threads, each with its own h2o event loop, accepting from
+ * listening sockets they share (bound without SO_REUSEPORT, so nobody else can listen there), that
  * decide every request with gh_gateway_decide, answer refusals with SPEC §5's JSON errors, and
  * proxy allowed requests to the collection's upstream over pooled keep-alive connections. A
  * request whose token names an unknown kid is parked, never blocked on, until the provider
@@ -78,7 +78,8 @@ struct gh_gateway_metrics {
 };
 
 struct gh_gateway_options {
-    const char *listen;   /* "0.0.0.0:8080", "[::]:8443"; port 0 picks an ephemeral one */
+    const char *listen;   /* "0.0.0.0:8080", "[::]:8443", "localhost:8080" (every address of
+                             the name); port 0 picks an ephemeral one */
     unsigned threads;     /* worker threads; 0: one per online CPU */
     const char *tls_cert; /* both or neither: HTTPS with ALPN h2 and http/1.1 */
     const char *tls_key;
@@ -97,13 +98,19 @@ struct gh_gateway_server;
  * Binds the listeners and starts the workers. The options and everything they point to must
  * outlive the server; the provider manager behind the configuration's profiles too (stop the
  * server first). Errors: GH_ERR_INVALID_ARG (message in `error`) for bad options,
- * GH_ERR_IO when the address cannot be bound or the TLS files cannot be loaded.
+ * GH_ERR_ADDR_RESOLVE for a host name that does not resolve, GH_ERR_ADDR_IN_USE when something
+ * else listens on the address, GH_ERR_IO when it cannot be bound or the TLS files cannot be
+ * loaded.
  */
 int gh_gateway_server_start(const struct gh_gateway_options *options,
                             struct gh_gateway_server **out, char *error, size_t cap);
 
-/* The bound address as "host:port" (the real port when 0 was asked for). */
+/* The first bound address as "host:port" or "[v6]:port" (the real port when 0 was asked for). */
 const char *gh_gateway_server_address(const struct gh_gateway_server *s);
+
+/* Every bound address: a host name stands for each of its addresses; "" past the last one. */
+size_t gh_gateway_server_address_count(const struct gh_gateway_server *s);
+const char *gh_gateway_server_address_at(const struct gh_gateway_server *s, size_t i);
 
 /* Worker threads running. */
 unsigned gh_gateway_server_threads(const struct gh_gateway_server *s);

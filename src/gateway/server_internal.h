@@ -18,6 +18,7 @@
 
 #include <h2o.h>
 
+#include "common/listen.h"
 #include "gateway/accesslog.h"
 #include "gateway/pipeline.h"
 #include "gateway/ratelimit.h"
@@ -41,7 +42,7 @@ struct gh_gateway_server {
     X509_STORE *trust_files;
     struct gw_worker *workers;
     unsigned n_workers;
-    char address[INET6_ADDRSTRLEN + 8];
+    struct gh_listen_set listen; /* the sockets every worker accepts from */
     atomic_int stopping;
     int stopped;   /* the workers are joined */
     int abandoned; /* a worker could not close its connections: its memory stays */
@@ -90,7 +91,8 @@ struct gw_worker {
     unsigned index;
     pthread_t thread;
     int thread_started;
-    int listen_fd;
+    int listen_fds[GH_LISTEN_MAX]; /* its own descriptors of the shared sockets, until its loop
+                                      owns them */
 
     /* shared with the provider manager's thread (notify) and gh_gateway_server_stop */
     pthread_mutex_t post_lock;
@@ -101,7 +103,8 @@ struct gw_worker {
     h2o_evloop_t *loop;
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
-    h2o_socket_t *listener;
+    h2o_socket_t *listeners[GH_LISTEN_MAX];
+    size_t n_listeners;
     h2o_linklist_t conns;
     h2o_multithread_receiver_t receiver; /* parked requests' wake-ups */
     struct gh_token_cache *tokens;       /* verified tokens; NULL when it could not be made */

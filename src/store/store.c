@@ -70,17 +70,31 @@ static int cache_save(void *ctx, const char *url, const struct gh_persisted_keys
     return rc;
 }
 
+int gh_store_check_url(const char *url, char *error, size_t cap)
+{
+    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
+        /* the URL is not repeated: it may carry a password */
+        snprintf(error, cap,
+                 "the PostgreSQL backend is not available yet in this version of gatehouse; "
+                 "use an SQLite store, sqlite:PATH (e.g. sqlite:./data/gatehouse.db)");
+        return GH_ERR_NOT_IMPLEMENTED;
+    }
+    if (strncmp(url, "sqlite:", 7) != 0 || url[7] == '\0') {
+        snprintf(error, cap,
+                 "the store URL must be sqlite:PATH (or sqlite::memory:), not \"%.100s\"", url);
+        return GH_ERR_INVALID_ARG;
+    }
+    return GH_OK;
+}
+
 int gh_store_open(const char *url, struct gh_store **out, char *error, size_t cap)
 {
     struct gh_store *s;
     int rc;
 
     *out = NULL;
-    if (strncmp(url, "sqlite:", 7) != 0 || url[7] == '\0') {
-        snprintf(error, cap,
-                 "the store URL must be sqlite:PATH (or sqlite::memory:), not \"%.100s\"", url);
-        return GH_ERR_INVALID_ARG;
-    }
+    if ((rc = gh_store_check_url(url, error, cap)) != GH_OK)
+        return rc;
     if ((s = calloc(1, sizeof *s)) == NULL)
         return GH_ERR_NOMEM;
     if ((rc = gh_sqlite_backend_open(url + 7, &s->b, error, cap)) != GH_OK ||

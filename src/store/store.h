@@ -48,6 +48,11 @@ struct gh_store;
  * lacks. `error` receives a message on failure (GH_ERR_IO, GH_ERR_INVALID_ARG).
  */
 int gh_store_open(const char *url, struct gh_store **out, char *error, size_t cap);
+
+/* Whether `url` names a store this build can open, without opening it: GH_OK,
+ * GH_ERR_NOT_IMPLEMENTED for a PostgreSQL URL, GH_ERR_INVALID_ARG for anything else. `error`
+ * says which and how to name an SQLite store; it never repeats a PostgreSQL URL (its password). */
+int gh_store_check_url(const char *url, char *error, size_t cap);
 void gh_store_close(struct gh_store *s);
 
 /* The number of the latest committed change; a configuration snapshot carries the one it saw. */

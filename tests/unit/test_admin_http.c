@@ -137,7 +137,7 @@ static const struct gh_admin_route routes[] = {
 static struct gh_admin_server_options make_options(const char *listen)
 {
     struct gh_admin_server_options o = {listen, TOKEN, routes, sizeof routes / sizeof routes[0],
-                                        NULL};
+                                        NULL,   NULL,  NULL};
     return o;
 }
 
@@ -818,12 +818,13 @@ static void test_bad_options(void **state)
     o.routes = five;
     assert_int_equal(gh_admin_server_start(&o, &s, error, sizeof error), GH_ERR_INVALID_ARG);
 
-    /* a port in use is an I/O error, with the address in the message */
+    /* a port in use is refused as in use, with the address in the message (issue 10, item 3) */
     char taken[64];
     snprintf(taken, sizeof taken, "127.0.0.1:%d", port_of(server));
     o = make_options(taken);
-    assert_int_equal(gh_admin_server_start(&o, &s, error, sizeof error), GH_ERR_IO);
+    assert_int_equal(gh_admin_server_start(&o, &s, error, sizeof error), GH_ERR_ADDR_IN_USE);
     assert_non_null(strstr(error, taken));
+    assert_non_null(strstr(error, "address already in use"));
     gh_admin_server_stop(NULL);
 }
 

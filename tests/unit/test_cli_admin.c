@@ -71,7 +71,8 @@ static int run_env(const char *env, const char *args)
 {
     char cmd[16384];
     snprintf(cmd, sizeof cmd,
-             "cd %s && env -u GATEHOUSE_ADMIN_TOKEN -u GATEHOUSE_ADMIN_URL -u GATEHOUSE_DB %s %s "
+             "cd %s && env -u GATEHOUSE_ADMIN_TOKEN -u GATEHOUSE_ADMIN_URL -u GATEHOUSE_DB "
+             "-u GATEHOUSE_DATA_DIR %s %s "
              "%s >stdout.txt 2>stderr.txt",
              dir, env, GH_BINARY, args);
     int status = system(cmd);
@@ -815,8 +816,8 @@ static void test_requests_without_a_body(void **state)
     /* after --, an argument that looks like an option is an id */
     assert_int_equal(run_env(ENV_TOKEN, "collections get --dry-run -- --odd"), 0);
     assert_non_null(strstr(out, "GET http://127.0.0.1:9901/v1/collections/--odd\n"));
-    /* a dry run needs no token, and says so */
-    assert_int_equal(run_env("", "clients list --dry-run"), 0);
+    /* a dry run needs no token, and says so (./data holds a broken token file by now) */
+    assert_int_equal(run_env("GATEHOUSE_DATA_DIR=empty", "clients list --dry-run"), 0);
     assert_non_null(strstr(out, "GET http://127.0.0.1:9901/v1/clients?limit=100\n"));
     assert_non_null(strstr(out, "no admin token"));
 }
