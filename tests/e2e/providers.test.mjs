@@ -147,11 +147,14 @@ describe('an oidc profile whose discovery URL is refused', () => {
     assert.match(text, new RegExp(`^gatehouse_provider_available\\{provider="${provider.id}"\\} 0$`, 'm'));
     assert.match(text, new RegExp(`^gatehouse_provider_fetches_total\\{provider="${provider.id}"\\} 0$`, 'm'));
 
-    // a refresh asked by the operator does not fetch either, and says why
+    // a refresh asked by the operator does not fetch either: it failed (502, as any failed
+    // refresh), and says why
     const refresh = await gh.api('POST', `/v1/providers/${provider.id}/refresh`);
-    assert.equal(refresh.status, 200, refresh.text);
-    assert.equal(refresh.json.fetches, 0);
-    assert.equal(refresh.json.last_error, provider.last_error);
+    assert.equal(refresh.status, 502, refresh.text);
+    assert.equal(refresh.json.error, 'bad_gateway');
+    assert.match(refresh.json.message, /discovery URL refused/);
+    assert.equal(refresh.json.provider.fetches, 0);
+    assert.equal(refresh.json.provider.last_error, provider.last_error);
 
     // deleting the profile retires the provider
     const del = await gh.api('DELETE', `/v1/profiles/${saved.json.id}`);
