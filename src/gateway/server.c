@@ -126,6 +126,10 @@ static int open_listeners(struct gh_gateway_server *s, char *error, size_t cap)
             }
         }
     }
+    /* The workers' descriptors are the only ones now, so the port stops listening (connections
+     * refused, not reset from a backlog nobody accepts) as soon as each has closed its own when a
+     * drain begins. */
+    gh_listen_close(&s->listen);
     return GH_OK;
 }
 
@@ -430,7 +434,7 @@ static void server_shutdown(struct gh_gateway_server *s, int configured)
         s->abandoned |= w->abandoned;
         close_worker_fds(w);
     }
-    gh_listen_close(&s->listen); /* the workers' descriptors of it are closed too by now */
+    gh_listen_close(&s->listen); /* when the workers could not all get their descriptors */
     gh_accesslog_stop(s->log);
     s->log = NULL;
     s->stopped = 1;
