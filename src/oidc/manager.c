@@ -20,6 +20,7 @@
 #include "oidc/keyset.h"
 #include "oidc/policy.h"
 #include "oidc/provider.h"
+#include "oidc/refetch.h"
 
 enum phase { PHASE_IDLE, PHASE_DISCOVERY, PHASE_JWKS };
 
@@ -44,8 +45,9 @@ struct gh_provider {
     int ready;             /* the first fetch (or load) has ended */
     uint64_t completions;  /* fetches ended, successful or not */
     int last_code;
-    char last_error[512]; /* empty after a success */
-    int64_t last_refetch_ms;
+    char last_error[512];            /* empty after a success */
+    struct gh_refetch_budget budget; /* for kid refetches */
+    struct gh_unknown_kids unknown;  /* kids still unknown after a refetch */
     int64_t next_refresh_ms;
     struct gh_provider_counters counters;
 
@@ -83,7 +85,11 @@ void gh_oidc_options_default(struct gh_oidc_options *o)
 {
     memset(o, 0, sizeof *o);
     o->max_stale_ms = 24 * 3600 * 1000LL;
-    o->refetch_interval_ms = 30 * 1000;
+    o->refetch_gap_ms = 5000;
+    o->refetches_per_minute = 4;
+    o->refetch_burst = 2;
+    o->unknown_kid_ttl_ms = 30 * 1000;
+    o->unknown_kid_slots = 256;
     o->wait_limit_ms = 5000;
     o->fetch_timeout_ms = 10000;
     o->max_document = 1024 * 1024;
@@ -153,9 +159,23 @@ static int64_t backoff_ms(struct gh_oidc_manager *m, int failures)
     return delay / 2 + (int64_t)(rand_r(&m->rand_state) % (unsigned)(delay / 2 + 1));
 }
 
+/* After a successful fetch, the kids its waiters asked for that it did not bring are remembered as
+ * unknown (SPEC §4), so asking again costs no fetch. Called with p->lock held. */
+static void remember_unknown(struct gh_provider *p, int64_t now)
+{
+    struct gh_keyset *ks = gh_provider_keys(p);
+    for (struct gh_provider_wait *w = p->waiters; ks != NULL && w != NULL; w = w->next) {
+        if (!gh_kid_hash_in(ks->jwks, w->kid_hash))
+            gh_unknown_kids_add(&p->unknown, p->m->o.unknown_kid_slots, w->kid_hash, now,
+                                now + p->m->o.unknown_kid_ttl_ms);
+    }
+    gh_keyset_unref(ks);
+}
+
 static void finish(struct gh_provider *p, int code, const char *error, int64_t next_refresh)
 {
     struct gh_oidc_manager *m = p->m;
+    int64_t now = now_of(&m->o);
 
     gh_fetch_clear(&p->fetch);
     free(p->new_issuer);
@@ -170,13 +190,17 @@ static void finish(struct gh_provider *p, int code, const char *error, int64_t n
     snprintf(p->last_error, sizeof p->last_error, "%s", code == GH_OK ? "" : error);
     if (code != GH_OK)
         p->counters.failures++;
-    p->next_refresh_ms = next_refresh;
+    /* a kid refetch never moves the scheduled refresh later (SPEC §4); a failure may bring its
+     * retry earlier */
+    if (!p->kid_refetch || next_refresh < p->next_refresh_ms)
+        p->next_refresh_ms = next_refresh;
     p->ready = 1;
     p->completions++;
     pthread_cond_broadcast(&p->ready_cond);
+    if (code == GH_OK)
+        remember_unknown(p, now);
     notify_all(p, code);
     pthread_mutex_unlock(&p->lock);
-    (void)m;
 }
 
 static void fail(struct gh_provider *p, int code, const char *error)
@@ -473,6 +497,7 @@ static void provider_free(struct gh_provider *p)
     pthread_cond_broadcast(&p->ready_cond);
     pthread_mutex_unlock(&p->lock);
     gh_snapshot_slot_clear(&p->slot);
+    gh_unknown_kids_clear(&p->unknown);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->ready_cond);
     free(p->url);
@@ -648,32 +673,64 @@ int gh_provider_usable(const struct gh_provider *p, const struct gh_keyset *ks, 
     return GH_OK;
 }
 
-int gh_provider_request_refetch(struct gh_provider *p, const struct gh_keyset *ks,
-                                struct gh_provider_wait *w)
+/* What an unknown kid gets now (SPEC §4). Called with p->lock held. */
+static enum gh_kid_verdict kid_verdict(struct gh_provider *p, const struct gh_keyset *ks,
+                                       const unsigned char *hash, int64_t now)
 {
-    int64_t now = now_of(&p->m->o);
-    int rc;
+    const void *current = atomic_load(&p->slot.current);
 
     if (p->refused)
-        return GH_ERR_KEYS_UNAVAILABLE;
+        return GH_KID_NO_FETCH;
+    if (current != NULL && ks != NULL && current != (const void *)ks)
+        return GH_KID_NEWER_KEYS; /* keys changed since the caller looked */
+    if (gh_unknown_kids_has(&p->unknown, hash, now))
+        return GH_KID_REMEMBERED;
+    if (p->busy || p->refetch_requested || p->refresh_requested)
+        return GH_KID_JOIN; /* single-flight: a fetch is coming anyway, and costs nothing more */
+    return gh_refetch_budget_check(&p->budget, &p->m->o, now);
+}
+
+enum gh_kid_verdict gh_provider_kid_outlook(struct gh_provider *p, const struct gh_keyset *ks,
+                                            const char *kid, size_t len)
+{
+    unsigned char hash[GH_KID_HASH_LEN];
+    int64_t now = now_of(&p->m->o);
+    enum gh_kid_verdict v;
+
+    gh_kid_hash(kid, len, hash);
     pthread_mutex_lock(&p->lock);
-    if ((const void *)atomic_load(&p->slot.current) != (const void *)ks && ks != NULL &&
-        atomic_load(&p->slot.current) != NULL) {
-        rc = GH_OK; /* keys changed since the caller looked */
-    } else if (!p->busy && !p->refetch_requested && !p->refresh_requested &&
-               p->last_refetch_ms != 0 && now - p->last_refetch_ms < p->m->o.refetch_interval_ms) {
-        rc = GH_ERR_UNKNOWN_KID; /* remembered as unknown until the next refetch is allowed */
-    } else {
-        if (!p->busy && !p->refetch_requested && !p->refresh_requested) {
-            p->refetch_requested = 1;
-            p->last_refetch_ms = now;
-        }
+    v = kid_verdict(p, ks, hash, now);
+    pthread_mutex_unlock(&p->lock);
+    return v;
+}
+
+int gh_provider_request_refetch(struct gh_provider *p, const struct gh_keyset *ks, const char *kid,
+                                size_t len, struct gh_provider_wait *w, enum gh_kid_verdict *why)
+{
+    int64_t now = now_of(&p->m->o);
+    enum gh_kid_verdict v;
+    int rc = 1;
+
+    gh_kid_hash(kid, len, w->kid_hash);
+    pthread_mutex_lock(&p->lock);
+    v = kid_verdict(p, ks, w->kid_hash, now);
+    if (v == GH_KID_REFETCH) {
+        gh_refetch_budget_spend(&p->budget, &p->m->o, now);
+        p->refetch_requested = 1;
+    }
+    if (v == GH_KID_REFETCH || v == GH_KID_JOIN) {
         w->deadline_ms = now + p->m->o.wait_limit_ms;
         w->next = p->waiters;
         p->waiters = w;
-        rc = 1;
+    } else if (v == GH_KID_NEWER_KEYS) {
+        rc = GH_OK;
+    } else {
+        rc = v == GH_KID_NO_FETCH ? GH_ERR_KEYS_UNAVAILABLE : GH_ERR_UNKNOWN_KID;
+        p->counters.kid_refusals++;
     }
     pthread_mutex_unlock(&p->lock);
+    if (why != NULL)
+        *why = v;
     if (rc == 1)
         curl_multi_wakeup(p->m->multi);
     return rc;
@@ -759,6 +816,7 @@ void gh_provider_counters(struct gh_provider *p, struct gh_provider_counters *ou
 {
     pthread_mutex_lock(&p->lock);
     *out = p->counters;
+    out->unknown_kid_evictions = p->unknown.evictions;
     pthread_mutex_unlock(&p->lock);
 }
 
