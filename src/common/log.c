@@ -27,6 +27,11 @@ int gh_log_set_level(const char *name)
     return GH_ERR_INVALID_ARG;
 }
 
+int gh_log_enabled(enum gh_log_level level)
+{
+    return (int)level >= min_level;
+}
+
 void gh_log(enum gh_log_level level, const char *msg, json_t *fields)
 {
     struct timeval tv;

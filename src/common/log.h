@@ -13,6 +13,9 @@ enum gh_log_level { GH_LOG_DEBUG, GH_LOG_INFO, GH_LOG_WARN, GH_LOG_ERROR };
 /* The least level written (GH_LOG_INFO by default); from "debug", "info", "warn", "error". */
 int gh_log_set_level(const char *name);
 
+/* 1 when lines of `level` are written: callers skip building the fields of lines nobody reads. */
+int gh_log_enabled(enum gh_log_level level);
+
 /* Writes {"time":..., "level":..., "msg": msg, ...fields} and a newline; takes `fields` (may be
  * NULL). */
 void gh_log(enum gh_log_level level, const char *msg, json_t *fields);

@@ -16,6 +16,7 @@
 #include <openssl/sha.h>
 
 #include "common/error.h"
+#include "oidc/events.h"
 #include "oidc/fetch.h"
 #include "oidc/keyset.h"
 #include "oidc/policy.h"
@@ -57,6 +58,8 @@ struct gh_provider {
     int kid_refetch;
     int redirects;
     int failures_in_row;
+    int64_t fetch_started;                /* monotonic ms, for the debug log */
+    int stale_logged, unavailable_logged; /* the current keys' state changes, logged once each */
     struct gh_fetch fetch;
     char *new_issuer, *new_jwks_uri, *new_discovery;
     char *target_jwks_uri; /* the key set URL as configured or discovered, before any redirect */
@@ -203,10 +206,25 @@ static void finish(struct gh_provider *p, int code, const char *error, int64_t n
     pthread_mutex_unlock(&p->lock);
 }
 
+static struct gh_oidc_event_source source_of(const struct gh_provider *p)
+{
+    return (struct gh_oidc_event_source){p->id, p->url};
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void fail(struct gh_provider *p, int code, const char *error)
 {
-    p->failures_in_row++;
-    finish(p, code, error, now_of(&p->m->o) + backoff_ms(p->m, p->failures_in_row));
+    struct gh_oidc_event_source src = source_of(p);
+    int64_t retry = backoff_ms(p->m, ++p->failures_in_row);
+
+    gh_oidc_log_failure(&src, error, p->kid_refetch, p->failures_in_row, retry);
+    finish(p, code, error, now_of(&p->m->o) + retry);
 }
 
 static void begin_get(struct gh_provider *p, const char *url)
@@ -224,6 +242,7 @@ static void begin_get(struct gh_provider *p, const char *url)
         fail(p, rc, gh_error_message(rc));
         return;
     }
+    p->fetch_started = monotonic_ms();
     pthread_mutex_lock(&p->lock);
     p->counters.fetches++;
     if (p->phase == PHASE_JWKS)
@@ -266,6 +285,18 @@ static void save_persisted(struct gh_provider *p, const struct gh_keyset *ks)
         store->save(store->ctx, p->url, &docs);
 }
 
+/* New keys: which kids came and went, and the end of a stale spell. */
+static void log_published(struct gh_provider *p, const struct gh_keyset *prev,
+                          const struct gh_keyset *ks)
+{
+    struct gh_oidc_event_source src = source_of(p);
+
+    gh_oidc_log_keys(&src, prev, ks);
+    if (p->stale_logged)
+        gh_oidc_log_freshness(&src, GH_OIDC_FRESH_AGAIN, prev != NULL ? prev->expires_at : 0, NULL);
+    p->stale_logged = p->unavailable_logged = 0;
+}
+
 static void on_jwks(struct gh_provider *p)
 {
     struct gh_oidc_manager *m = p->m;
@@ -282,15 +313,17 @@ static void on_jwks(struct gh_provider *p)
     rc = gh_keyset_build(p->new_issuer, p->target_jwks_uri, p->new_discovery, jwks, now, now + ttl,
                          prev, &ks, error, sizeof error);
     p->new_issuer = p->new_discovery = p->target_jwks_uri = NULL;
-    gh_keyset_unref(prev);
     if (rc != GH_OK) {
         char message[700];
+        gh_keyset_unref(prev);
         snprintf(message, sizeof message, "%s: %s", p->fetch.url, error);
         fail(p, rc, message);
         return;
     }
     save_persisted(p, ks);
+    log_published(p, prev, ks);
     gh_snapshot_publish(&p->slot, &ks->snap);
+    gh_keyset_unref(prev);
     p->failures_in_row = 0;
     /* refresh in the background before the keys run out */
     finish(p, GH_OK, "", now + ttl * 3 / 4);
@@ -324,6 +357,9 @@ static void on_done(struct gh_provider *p, CURLcode code)
 
     curl_multi_remove_handle(p->m->multi, p->fetch.easy);
     rc = gh_fetch_result(&p->fetch, code);
+    struct gh_oidc_event_source src = source_of(p);
+    gh_oidc_log_fetch(&src, p->fetch.url, p->fetch.status, p->fetch.len,
+                      monotonic_ms() - p->fetch_started, rc);
     if (rc == 1) { /* follow the redirect ourselves, so the URL rules apply to every hop */
         char message[700];
         if (++p->redirects > p->m->o.max_redirects) {
@@ -387,6 +423,35 @@ static void load_persisted(struct gh_provider *p)
 /* ---- the loop ---- */
 
 /*
+ * Logs the moments the current keys go stale and then unavailable (once each) and returns the
+ * next such moment still to come, so the loop wakes for it: a due time that something acts on.
+ */
+static int64_t watch_freshness(struct gh_provider *p, int64_t now, const char *last_error)
+{
+    struct gh_keyset *ks = gh_provider_keys(p);
+    struct gh_oidc_event_source src = source_of(p);
+    int64_t next = INT64_MAX;
+
+    if (ks == NULL)
+        return next;
+    int64_t stale_at = ks->expires_at, unavailable_at = ks->expires_at + p->m->o.max_stale_ms;
+    if (!p->stale_logged && now > stale_at) {
+        gh_oidc_log_freshness(&src, GH_OIDC_STALE, ks->expires_at, last_error);
+        p->stale_logged = 1;
+    }
+    if (!p->unavailable_logged && now > unavailable_at) {
+        gh_oidc_log_freshness(&src, GH_OIDC_UNAVAILABLE, ks->expires_at, last_error);
+        p->unavailable_logged = 1;
+    }
+    if (!p->stale_logged)
+        next = stale_at + 1;
+    else if (!p->unavailable_logged)
+        next = unavailable_at + 1;
+    gh_keyset_unref(ks);
+    return next;
+}
+
+/*
  * Starts what is due and returns when this provider next needs the thread. Only a time at which
  * something will happen may be returned: a past time that nothing acts on makes the loop poll with
  * a zero timeout forever (a retired provider's passed refresh time did exactly that).
@@ -415,7 +480,14 @@ static int64_t service_provider(struct gh_provider *p, int64_t now)
     next = p->busy || !scheduled ? INT64_MAX : p->next_refresh_ms;
     for (struct gh_provider_wait *w = p->waiters; w != NULL; w = w->next)
         next = w->deadline_ms < next ? w->deadline_ms : next;
+    char last_error[sizeof p->last_error];
+    memcpy(last_error, p->last_error, sizeof last_error);
+    int idle = !p->busy; /* a fetch under way may freshen the keys: its end wakes the loop anyway */
     pthread_mutex_unlock(&p->lock);
+    if (scheduled && idle) {
+        int64_t due = watch_freshness(p, now, last_error);
+        next = due < next ? due : next;
+    }
     if (start)
         begin_refresh(p, kid);
     return next;
