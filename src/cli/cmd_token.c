@@ -16,6 +16,7 @@
 #include "cli/cli.h"
 #include "common/base64url.h"
 #include "common/error.h"
+#include "common/log.h"
 #include "common/json.h"
 #include "jose/jwt.h"
 #include "oidc/provider.h"
@@ -242,6 +243,10 @@ static int fetch_provider_keys(const struct verify_opts *o, struct gh_oidc_manag
 
     gh_oidc_options_default(&options);
     options.allow_insecure = o->allow_insecure_idp;
+    /* stdout carries the verdict alone, and the CLI reports a failed fetch itself: only errors of
+     * the provider thread are logged, on stderr */
+    gh_log_set_output(stderr);
+    gh_log_set_level("error");
     if ((rc = gh_oidc_manager_new(&options, manager)) != GH_OK ||
         (rc = gh_oidc_provider_get(*manager, GH_PROVIDER_DISCOVERY, o->discovery_url, &provider)) !=
             GH_OK) {
@@ -339,7 +344,8 @@ static int token_verify(int argc, char **argv)
     }
     /* a token without kid is valid too: kid is then null (json_pack's s% refuses NULL) */
     print_json(json_pack("{s:b, s:s, s:o, s:O, s:O}", "valid", 1, "alg", gh_alg_name(jwt.jws.alg),
-                         "kid", jwt.jws.kid ? json_stringn(jwt.jws.kid, jwt.jws.kid_len) : json_null(),
+                         "kid",
+                         jwt.jws.kid ? json_stringn(jwt.jws.kid, jwt.jws.kid_len) : json_null(),
                          "header", jwt.jws.header, "claims", jwt.claims));
     exit_code = GH_EXIT_OK;
 out:
