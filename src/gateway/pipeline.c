@@ -301,18 +301,20 @@ static int explain_unknown_kid(const struct gh_config_profile *p, const struct g
                                const struct gh_keyset *ks, struct gh_decision *d)
 {
     static const char *const words[] = {
-        [GH_KID_REFETCH] = "not in the identity provider's keys: the gateway would refetch them "
-                           "(allowed now) and decide again",
-        [GH_KID_JOIN] = "not in the identity provider's keys: a refetch is under way, the gateway "
-                        "would wait for it and decide again",
-        [GH_KID_NEWER_KEYS] = "the identity provider's keys changed meanwhile: the gateway would "
-                              "look again",
-        [GH_KID_REMEMBERED] = "still unknown after a recent refetch, so remembered as unknown and "
-                              "refused without fetching",
-        [GH_KID_TOO_SOON] = "the keys were refetched moments ago: refused without fetching (a "
-                            "never-seen kid may refetch a few seconds after the previous refetch)",
-        [GH_KID_BUDGET_SPENT] = "this identity provider's refetch budget is spent: refused without "
-                                "fetching",
+        [GH_KID_REFETCH] = ("not in the identity provider's keys: the gateway would refetch them "
+                            "(allowed now) and decide again"),
+        [GH_KID_JOIN] = ("not in the identity provider's keys: a refetch is under way, the gateway "
+                         "would wait for it and decide again"),
+        [GH_KID_NEWER_KEYS] = ("the identity provider's keys changed meanwhile: the gateway would "
+                               "look again"),
+        [GH_KID_REMEMBERED] = ("still unknown after a recent refetch, so remembered as unknown and "
+                               "refused without fetching"),
+        [GH_KID_TOO_SOON] =
+            ("the keys were refetched moments ago: refused without fetching (a "
+             "never-seen kid may refetch a few seconds after the previous refetch)"),
+        [GH_KID_BUDGET_SPENT] =
+            ("this identity provider's refetch budget is spent: refused without "
+             "fetching"),
         [GH_KID_NO_FETCH] = "the identity provider's keys cannot be fetched",
     };
     enum gh_kid_verdict v =

@@ -85,8 +85,8 @@ void gh_oidc_log_freshness(const struct gh_oidc_event_source *src, enum gh_oidc_
 {
     static const char *const messages[] = {
         [GH_OIDC_STALE] = "identity provider keys stale: serving the last good keys",
-        [GH_OIDC_UNAVAILABLE] = "identity provider keys unavailable: past --max-stale, its tokens "
-                                "get keys_unavailable",
+        [GH_OIDC_UNAVAILABLE] = ("identity provider keys unavailable: past --max-stale, its "
+                                 "tokens get keys_unavailable"),
         [GH_OIDC_FRESH_AGAIN] = "identity provider keys fresh again",
     };
     static const enum gh_log_level levels[] = {
