@@ -45,6 +45,7 @@ struct gh_provider {
     int refresh_requested; /* by an operator */
     int ready;             /* the first fetch (or load) has ended */
     uint64_t completions;  /* fetches ended, successful or not */
+    uint64_t begun;        /* fetches begun */
     int last_code;
     char last_error[512];            /* empty after a success */
     struct gh_refetch_budget budget; /* for kid refetches */
@@ -162,13 +163,17 @@ static int64_t backoff_ms(struct gh_oidc_manager *m, int failures)
     return delay / 2 + (int64_t)(rand_r(&m->rand_state) % (unsigned)(delay / 2 + 1));
 }
 
-/* After a successful fetch, the kids its waiters asked for that it did not bring are remembered as
- * unknown (SPEC §4), so asking again costs no fetch. Called with p->lock held. */
+/*
+ * After a successful fetch, the kids its waiters asked for that it did not bring are remembered as
+ * unknown (SPEC §4), so asking again costs no fetch. Only the kids of waiters that were there
+ * before the fetch began: one that joined a fetch already under way (a scheduled refresh sent just
+ * before the IdP rotated) may name a key that fetch could not see. Called with p->lock held.
+ */
 static void remember_unknown(struct gh_provider *p, int64_t now)
 {
     struct gh_keyset *ks = gh_provider_keys(p);
     for (struct gh_provider_wait *w = p->waiters; ks != NULL && w != NULL; w = w->next) {
-        if (!gh_kid_hash_in(ks->jwks, w->kid_hash))
+        if (w->epoch < p->begun && !gh_kid_hash_in(ks->jwks, w->kid_hash))
             gh_unknown_kids_add(&p->unknown, p->m->o.unknown_kid_slots, w->kid_hash, now,
                                 now + p->m->o.unknown_kid_ttl_ms);
     }
@@ -472,6 +477,7 @@ static int64_t service_provider(struct gh_provider *p, int64_t now)
                      (scheduled && now >= p->next_refresh_ms))) {
         kid = p->refetch_requested && !p->refresh_requested && now < p->next_refresh_ms;
         p->busy = start = 1;
+        p->begun++;
         p->refresh_requested = p->refetch_requested = 0;
         if (kid)
             p->counters.refetches++;
@@ -792,6 +798,7 @@ int gh_provider_request_refetch(struct gh_provider *p, const struct gh_keyset *k
     }
     if (v == GH_KID_REFETCH || v == GH_KID_JOIN) {
         w->deadline_ms = now + p->m->o.wait_limit_ms;
+        w->epoch = p->begun;
         w->next = p->waiters;
         p->waiters = w;
     } else if (v == GH_KID_NEWER_KEYS) {

@@ -164,6 +164,7 @@ struct gh_provider_wait {
     struct gh_provider_wait *next;
     int64_t deadline_ms;
     unsigned char kid_hash[16]; /* the kid it waits for, remembered if still unknown after */
+    uint64_t epoch;             /* fetches begun before it waited */
 };
 
 /*

@@ -306,30 +306,19 @@ static void test_kid_refetch_keeps_the_schedule(void **state)
 static void test_unknown_kid_memory_is_bounded(void **state)
 {
     struct fixture *f = *state;
-    struct test_wait waits[10];
     struct gh_provider_counters c;
     char kids[10][8];
     int remembered = 0;
 
     f->options.unknown_kid_slots = 4;
+    f->options.refetch_gap_ms = 0; /* a refetch per kid, one a second */
+    f->options.refetches_per_minute = 60;
     start(f);
-    char *a = gh_testkey_public_jwk(&f->k1), doc[2048];
-    snprintf(doc, sizeof doc, "{\"keys\":[%s]}", a);
-    free(a);
-    struct gh_mock_response slow = {
-        .status = 200, .content_type = "application/json", .body = doc, .delay_ms = 300};
-    gh_mockidp_set(f->idp, "/jwks", &slow); /* every kid joins the one refetch */
-    struct gh_keyset *ks = gh_provider_keys(f->p);
     for (int i = 0; i < 10; i++) {
-        enum gh_kid_verdict why;
         snprintf(kids[i], sizeof kids[i], "x%d", i);
-        waits[i] = (struct test_wait){.w.notify = on_notify};
-        assert_int_equal(gh_provider_request_refetch(f->p, ks, kids[i], 2, &waits[i].w, &why), 1);
-        assert_int_equal(why, i == 0 ? GH_KID_REFETCH : GH_KID_JOIN);
+        set_time(i * 1000);
+        assert_int_equal(ask(f, kids[i]), GH_KID_REFETCH);
     }
-    for (int i = 0; i < 10; i++)
-        wait_notified(&waits[i]);
-    gh_keyset_unref(ks);
     gh_provider_counters(f->p, &c);
     for (int i = 0; i < 10; i++)
         remembered += gh_provider_kid_outlook(f->p, NULL, kids[i], 2) == GH_KID_REMEMBERED;
@@ -337,8 +326,40 @@ static void test_unknown_kid_memory_is_bounded(void **state)
                   (unsigned long long)c.unknown_kid_evictions);
     assert_int_equal(remembered, 4);
     assert_int_equal(c.unknown_kid_evictions, 6);
+    for (int i = 6; i < 10; i++) /* the oldest went first */
+        assert_int_equal(gh_provider_kid_outlook(f->p, NULL, kids[i], 2), GH_KID_REMEMBERED);
     gh_oidc_options_default(&f->options);
     assert_int_equal(f->options.unknown_kid_slots, 256); /* the default limit */
+}
+
+/* A kid that joined a fetch already under way is not remembered: that fetch may have left before
+ * the IdP published it (a rotation racing a scheduled refresh). */
+static void test_kid_joining_a_fetch_under_way_is_not_remembered(void **state)
+{
+    struct fixture *f = *state;
+    struct test_wait a = {.w.notify = on_notify}, b = {.w.notify = on_notify};
+    enum gh_kid_verdict why;
+
+    start(f);
+    char *jwk = gh_testkey_public_jwk(&f->k1), doc[2048];
+    snprintf(doc, sizeof doc, "{\"keys\":[%s]}", jwk);
+    free(jwk);
+    struct gh_mock_response slow = {
+        .status = 200, .content_type = "application/json", .body = doc, .delay_ms = 500};
+    gh_mockidp_set(f->idp, "/jwks", &slow);
+    struct gh_keyset *ks = gh_provider_keys(f->p);
+    assert_int_equal(gh_provider_request_refetch(f->p, ks, "early", 5, &a.w, &why), 1);
+    assert_int_equal(why, GH_KID_REFETCH);
+    assert_true(gh_mockidp_wait_hits(f->idp, "/jwks", 2, 10000) >= 2); /* the fetch has left */
+    assert_int_equal(gh_provider_request_refetch(f->p, ks, "late", 4, &b.w, &why), 1);
+    assert_int_equal(why, GH_KID_JOIN);
+    wait_notified(&a);
+    wait_notified(&b);
+    gh_keyset_unref(ks);
+    assert_int_equal(gh_provider_kid_outlook(f->p, NULL, "early", 5), GH_KID_REMEMBERED);
+    assert_int_equal(gh_provider_kid_outlook(f->p, NULL, "late", 4), GH_KID_TOO_SOON);
+    set_time(5000);
+    assert_int_equal(gh_provider_kid_outlook(f->p, NULL, "late", 4), GH_KID_REFETCH);
 }
 
 int main(void)
@@ -351,6 +372,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_storm_of_random_kids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kid_refetch_keeps_the_schedule, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_kid_memory_is_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kid_joining_a_fetch_under_way_is_not_remembered, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
