@@ -146,6 +146,13 @@ describe('an oidc profile whose discovery URL is refused', () => {
     const text = await res.text();
     assert.match(text, new RegExp(`^gatehouse_provider_available\\{provider="${provider.id}"\\} 0$`, 'm'));
     assert.match(text, new RegExp(`^gatehouse_provider_fetches_total\\{provider="${provider.id}"\\} 0$`, 'm'));
+    // and the provider thread sleeps: about one wake-up a second (issue 10, item 1)
+    const wakeups = async () => Number((await (await fetch(`${gh.url}/metrics`, { headers: { authorization: `Bearer ${gh.token}` } })).text())
+      .match(/^gatehouse_provider_manager_wakeups_total (\d+)$/m)[1]);
+    const before = await wakeups();
+    await new Promise((r) => setTimeout(r, 2000)); // a window to count in, not a wait for a condition
+    const woke = (await wakeups()) - before;
+    assert.ok(woke <= 8, `${woke} wake-ups of the provider thread in 2 s`);
 
     // a refresh asked by the operator does not fetch either, and says why
     const refresh = await gh.api('POST', `/v1/providers/${provider.id}/refresh`);
