@@ -869,8 +869,15 @@ static void provider_metrics(struct gh_provider **all, size_t n, char **buf, siz
         {"gatehouse_provider_fetches_total", "counter", "HTTP fetches of IdP documents."},
         {"gatehouse_provider_failures_total", "counter", "Refreshes of IdP keys that failed."},
         {"gatehouse_provider_available", "gauge", "Whether the provider has usable keys."},
+        {"gatehouse_provider_refetches_total", "counter",
+         "Key set refetches asked by unknown kids."},
+        {"gatehouse_provider_kid_refusals_total", "counter",
+         "Unknown kids refused at once, without a fetch (remembered, too soon, budget spent)."},
+        {"gatehouse_provider_unknown_kid_evictions_total", "counter",
+         "Remembered unknown kids dropped to make room in the provider's fixed-size table."},
     };
-    unsigned long long(*values)[3] = calloc(n + 1, sizeof *values);
+    enum { FAMILIES = sizeof families / sizeof families[0] };
+    unsigned long long(*values)[FAMILIES] = calloc(n + 1, sizeof *values);
     if (values == NULL)
         return;
     for (size_t i = 0; i < n; i++) {
@@ -880,9 +887,12 @@ static void provider_metrics(struct gh_provider **all, size_t n, char **buf, siz
         values[i][0] = (unsigned long long)c.fetches;
         values[i][1] = (unsigned long long)c.failures;
         values[i][2] = json_is_true(json_object_get(status, "available"));
+        values[i][3] = (unsigned long long)c.refetches;
+        values[i][4] = (unsigned long long)c.kid_refusals;
+        values[i][5] = (unsigned long long)c.unknown_kid_evictions;
         json_decref(status);
     }
-    for (size_t f = 0; f < 3; f++) {
+    for (size_t f = 0; f < FAMILIES; f++) {
         metric(buf, len, cap, "# HELP %s %s\n# TYPE %s %s\n", families[f].name, families[f].help,
                families[f].name, families[f].type);
         for (size_t i = 0; i < n; i++)

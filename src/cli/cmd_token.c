@@ -17,6 +17,7 @@
 #include "common/base64url.h"
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/log.h"
 #include "common/json.h"
 #include "jose/jwt.h"
 #include "oidc/policy.h"
@@ -308,6 +309,10 @@ static int fetch_provider_keys(const struct verify_opts *o, struct gh_oidc_manag
 
     gh_oidc_options_default(&options);
     options.allow_insecure = o->allow_insecure_idp;
+    /* stdout carries the verdict alone, and the CLI reports a failed fetch itself: only errors of
+     * the provider thread are logged, on stderr */
+    gh_log_set_output(stderr);
+    gh_log_set_level("error");
     if ((rc = gh_oidc_manager_new(&options, manager)) != GH_OK ||
         (rc = gh_oidc_provider_get(*manager, GH_PROVIDER_DISCOVERY, o->discovery_url, &provider)) !=
             GH_OK) {

@@ -15,6 +15,12 @@
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 static int min_level = GH_LOG_INFO;
+static FILE *output;
+
+void gh_log_set_output(FILE *stream)
+{
+    output = stream;
+}
 
 int gh_log_set_level(const char *name)
 {
@@ -25,6 +31,11 @@ int gh_log_set_level(const char *name)
         }
     }
     return GH_ERR_INVALID_ARG;
+}
+
+int gh_log_enabled(enum gh_log_level level)
+{
+    return (int)level >= min_level;
 }
 
 void gh_log(enum gh_log_level level, const char *msg, json_t *fields)
@@ -49,10 +60,11 @@ void gh_log(enum gh_log_level level, const char *msg, json_t *fields)
     if (text != NULL) {
         size_t len = strlen(text);
         text[len] = '\n'; /* json_dumps's NUL becomes the line end */
-        flockfile(stdout);
-        fwrite(text, 1, len + 1, stdout);
-        fflush(stdout);
-        funlockfile(stdout);
+        FILE *out = output != NULL ? output : stdout;
+        flockfile(out);
+        fwrite(text, 1, len + 1, out);
+        fflush(out);
+        funlockfile(out);
         free(text);
     }
     json_decref(line);

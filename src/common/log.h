@@ -7,11 +7,19 @@
 #define GH_COMMON_LOG_H
 
 #include <jansson.h>
+#include <stdio.h>
 
 enum gh_log_level { GH_LOG_DEBUG, GH_LOG_INFO, GH_LOG_WARN, GH_LOG_ERROR };
 
 /* The least level written (GH_LOG_INFO by default); from "debug", "info", "warn", "error". */
 int gh_log_set_level(const char *name);
+
+/* Where lines go: stdout by default (SPEC §5); a command whose stdout is its answer (`token
+ * verify`) sends them to stderr. Set it before any thread logs. */
+void gh_log_set_output(FILE *stream);
+
+/* 1 when lines of `level` are written: callers skip building the fields of lines nobody reads. */
+int gh_log_enabled(enum gh_log_level level);
 
 /* Writes {"time":..., "level":..., "msg": msg, ...fields} and a newline; takes `fields` (may be
  * NULL). */

@@ -235,7 +235,8 @@ static enum park_outcome park(struct gw_req *g)
     p->g = g;
     p->wait.notify = on_wait_notify;
     p->wait.ctx = p;
-    rc = gh_provider_request_refetch(g->decision.provider, g->decision.keyset, &p->wait);
+    rc = gh_provider_request_refetch(g->decision.provider, g->decision.keyset, g->decision.kid,
+                                     g->decision.kid_len, &p->wait, NULL);
     if (rc == 1) {
         /* notify may already be running, but its message is handled on this thread, later */
         g->park = p;

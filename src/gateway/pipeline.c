@@ -323,6 +323,57 @@ static void refuse_type(struct gh_decision *d, const struct gh_config_profile *p
     step(d, record, "claims", 0, "%s: %s", gh_error_reason(GH_ERR_TYP_NOT_ACCEPTED), why);
 }
 
+/* An unknown kid: the caller parks the request and asks the provider (which decides whether a
+ * refetch happens: SPEC §4). Takes the reference `ks`. */
+static int ask_refetch(const struct gh_config_profile *p, const struct gh_jwt *jwt,
+                       struct gh_keyset *ks, struct gh_decision *d)
+{
+    d->outcome = GH_OUTCOME_REFETCH;
+    d->provider = p->provider;
+    d->keyset = ks; /* the caller waits for a set newer than this one */
+    if (jwt->jws.kid != NULL && (d->kid = malloc(jwt->jws.kid_len + 1)) != NULL) {
+        memcpy(d->kid, jwt->jws.kid, jwt->jws.kid_len);
+        d->kid[jwt->jws.kid_len] = '\0';
+        d->kid_len = jwt->jws.kid_len;
+    }
+    return 0;
+}
+
+/*
+ * explain's step for an unknown kid says what the provider would do now, and never claims a
+ * refetch that would not happen: 1 when the gateway would refetch (or wait for one, or look
+ * again), else the token is refused here.
+ */
+static int explain_unknown_kid(const struct gh_config_profile *p, const struct gh_jwt *jwt,
+                               const struct gh_keyset *ks, struct gh_decision *d)
+{
+    static const char *const words[] = {
+        [GH_KID_REFETCH] = ("not in the identity provider's keys: the gateway would refetch them "
+                            "(allowed now) and decide again"),
+        [GH_KID_JOIN] = ("not in the identity provider's keys: a refetch is under way, the gateway "
+                         "would wait for it and decide again"),
+        [GH_KID_NEWER_KEYS] = ("the identity provider's keys changed meanwhile: the gateway would "
+                               "look again"),
+        [GH_KID_REMEMBERED] = ("still unknown after a recent refetch, so remembered as unknown and "
+                               "refused without fetching"),
+        [GH_KID_TOO_SOON] =
+            ("the keys were refetched moments ago: refused without fetching (a "
+             "never-seen kid may refetch a few seconds after the previous refetch)"),
+        [GH_KID_BUDGET_SPENT] =
+            ("this identity provider's refetch budget is spent: refused without "
+             "fetching"),
+        [GH_KID_NO_FETCH] = "the identity provider's keys cannot be fetched",
+    };
+    enum gh_kid_verdict v =
+        gh_provider_kid_outlook(p->provider, ks, jwt->jws.kid, jwt->jws.kid_len);
+    int refetch = v == GH_KID_REFETCH || v == GH_KID_JOIN || v == GH_KID_NEWER_KEYS;
+
+    step(d, 1, "signature", 0, "unknown kid: %s", words[v]);
+    if (!refetch)
+        refuse_token(d, GH_ERR_UNKNOWN_KID, NULL);
+    return refetch;
+}
+
 /* On success *key_generation is the generation of the provider's key set that verified (0 for
  * static keys), for the verified-token cache. */
 static int verify_jwt(const struct gh_config_profile *p, const struct gh_jwt *jwt,
@@ -363,11 +414,9 @@ static int verify_jwt(const struct gh_config_profile *p, const struct gh_jwt *jw
     }
     int rc = gh_jwt_verify(jwt, &policy, NULL, &claim);
     if (rc == GH_ERR_UNKNOWN_KID && ks != NULL && !after_refetch) {
-        d->outcome = GH_OUTCOME_REFETCH;
-        d->provider = p->provider;
-        d->keyset = ks; /* the caller waits for a set newer than this one */
-        step(d, req->explain, "signature", 0,
-             "unknown kid: the identity provider's keys are refetched");
+        if (!req->explain || explain_unknown_kid(p, jwt, ks, d))
+            return ask_refetch(p, jwt, ks, d);
+        gh_keyset_unref(ks);
         return 0;
     }
     gh_keyset_unref(ks);
@@ -602,7 +651,8 @@ void gh_decision_clear(struct gh_decision *d)
 {
     free(d->claims_b64);
     free(d->subject);
+    free(d->kid);
     gh_keyset_unref(d->keyset);
-    d->claims_b64 = d->subject = NULL;
+    d->claims_b64 = d->subject = d->kid = NULL;
     d->keyset = NULL;
 }

@@ -70,6 +70,8 @@ struct gh_decision {
     char *subject;    /* the token's sub when a string (owned), for logs; NULL otherwise */
     struct gh_provider *provider; /* REFETCH: whom to ask */
     struct gh_keyset *keyset;     /* REFETCH: the set the kid was missing from (owned reference) */
+    char *kid;                    /* REFETCH: the token's kid (owned, kid_len bytes) */
+    size_t kid_len;
     int cache_hit; /* the JWT's verification was taken from req->cache (the server counts it) */
     struct gh_step steps[GH_MAX_STEPS];
     size_t n_steps;

@@ -16,10 +16,12 @@
 #include <openssl/sha.h>
 
 #include "common/error.h"
+#include "oidc/events.h"
 #include "oidc/fetch.h"
 #include "oidc/keyset.h"
 #include "oidc/policy.h"
 #include "oidc/provider.h"
+#include "oidc/refetch.h"
 
 enum phase { PHASE_IDLE, PHASE_DISCOVERY, PHASE_JWKS };
 
@@ -43,9 +45,11 @@ struct gh_provider {
     int refresh_requested; /* by an operator */
     int ready;             /* the first fetch (or load) has ended */
     uint64_t completions;  /* fetches ended, successful or not */
+    uint64_t begun;        /* fetches begun */
     int last_code;
-    char last_error[512]; /* empty after a success */
-    int64_t last_refetch_ms;
+    char last_error[512];            /* empty after a success */
+    struct gh_refetch_budget budget; /* for kid refetches */
+    struct gh_unknown_kids unknown;  /* kids still unknown after a refetch */
     int64_t next_refresh_ms;
     struct gh_provider_counters counters;
 
@@ -55,6 +59,8 @@ struct gh_provider {
     int kid_refetch;
     int redirects;
     int failures_in_row;
+    int64_t fetch_started;                /* monotonic ms, for the debug log */
+    int stale_logged, unavailable_logged; /* the current keys' state changes, logged once each */
     struct gh_fetch fetch;
     char *new_issuer, *new_jwks_uri, *new_discovery;
     char *target_jwks_uri; /* the key set URL as configured or discovered, before any redirect */
@@ -83,7 +89,11 @@ void gh_oidc_options_default(struct gh_oidc_options *o)
 {
     memset(o, 0, sizeof *o);
     o->max_stale_ms = 24 * 3600 * 1000LL;
-    o->refetch_interval_ms = 30 * 1000;
+    o->refetch_gap_ms = 5000;
+    o->refetches_per_minute = 4;
+    o->refetch_burst = 2;
+    o->unknown_kid_ttl_ms = 30 * 1000;
+    o->unknown_kid_slots = 256;
     o->wait_limit_ms = 5000;
     o->fetch_timeout_ms = 10000;
     o->max_document = 1024 * 1024;
@@ -153,9 +163,27 @@ static int64_t backoff_ms(struct gh_oidc_manager *m, int failures)
     return delay / 2 + (int64_t)(rand_r(&m->rand_state) % (unsigned)(delay / 2 + 1));
 }
 
+/*
+ * After a successful fetch, the kids its waiters asked for that it did not bring are remembered as
+ * unknown (SPEC §4), so asking again costs no fetch. Only the kids of waiters that were there
+ * before the fetch began: one that joined a fetch already under way (a scheduled refresh sent just
+ * before the IdP rotated) may name a key that fetch could not see. Called with p->lock held.
+ */
+static void remember_unknown(struct gh_provider *p, int64_t now)
+{
+    struct gh_keyset *ks = gh_provider_keys(p);
+    for (struct gh_provider_wait *w = p->waiters; ks != NULL && w != NULL; w = w->next) {
+        if (w->epoch < p->begun && !gh_kid_hash_in(ks->jwks, w->kid_hash))
+            gh_unknown_kids_add(&p->unknown, p->m->o.unknown_kid_slots, w->kid_hash, now,
+                                now + p->m->o.unknown_kid_ttl_ms);
+    }
+    gh_keyset_unref(ks);
+}
+
 static void finish(struct gh_provider *p, int code, const char *error, int64_t next_refresh)
 {
     struct gh_oidc_manager *m = p->m;
+    int64_t now = now_of(&m->o);
 
     gh_fetch_clear(&p->fetch);
     free(p->new_issuer);
@@ -170,19 +198,38 @@ static void finish(struct gh_provider *p, int code, const char *error, int64_t n
     snprintf(p->last_error, sizeof p->last_error, "%s", code == GH_OK ? "" : error);
     if (code != GH_OK)
         p->counters.failures++;
-    p->next_refresh_ms = next_refresh;
+    /* a kid refetch never moves the scheduled refresh later (SPEC §4); a failure may bring its
+     * retry earlier */
+    if (!p->kid_refetch || next_refresh < p->next_refresh_ms)
+        p->next_refresh_ms = next_refresh;
     p->ready = 1;
     p->completions++;
     pthread_cond_broadcast(&p->ready_cond);
+    if (code == GH_OK)
+        remember_unknown(p, now);
     notify_all(p, code);
     pthread_mutex_unlock(&p->lock);
-    (void)m;
+}
+
+static struct gh_oidc_event_source source_of(const struct gh_provider *p)
+{
+    return (struct gh_oidc_event_source){p->id, p->url};
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void fail(struct gh_provider *p, int code, const char *error)
 {
-    p->failures_in_row++;
-    finish(p, code, error, now_of(&p->m->o) + backoff_ms(p->m, p->failures_in_row));
+    struct gh_oidc_event_source src = source_of(p);
+    int64_t retry = backoff_ms(p->m, ++p->failures_in_row);
+
+    gh_oidc_log_failure(&src, error, p->kid_refetch, p->failures_in_row, retry);
+    finish(p, code, error, now_of(&p->m->o) + retry);
 }
 
 static void begin_get(struct gh_provider *p, const char *url)
@@ -200,6 +247,7 @@ static void begin_get(struct gh_provider *p, const char *url)
         fail(p, rc, gh_error_message(rc));
         return;
     }
+    p->fetch_started = monotonic_ms();
     pthread_mutex_lock(&p->lock);
     p->counters.fetches++;
     if (p->phase == PHASE_JWKS)
@@ -242,6 +290,18 @@ static void save_persisted(struct gh_provider *p, const struct gh_keyset *ks)
         store->save(store->ctx, p->url, &docs);
 }
 
+/* New keys: which kids came and went, and the end of a stale spell. */
+static void log_published(struct gh_provider *p, const struct gh_keyset *prev,
+                          const struct gh_keyset *ks)
+{
+    struct gh_oidc_event_source src = source_of(p);
+
+    gh_oidc_log_keys(&src, prev, ks);
+    if (p->stale_logged)
+        gh_oidc_log_freshness(&src, GH_OIDC_FRESH_AGAIN, prev != NULL ? prev->expires_at : 0, NULL);
+    p->stale_logged = p->unavailable_logged = 0;
+}
+
 static void on_jwks(struct gh_provider *p)
 {
     struct gh_oidc_manager *m = p->m;
@@ -258,15 +318,17 @@ static void on_jwks(struct gh_provider *p)
     rc = gh_keyset_build(p->new_issuer, p->target_jwks_uri, p->new_discovery, jwks, now, now + ttl,
                          prev, &ks, error, sizeof error);
     p->new_issuer = p->new_discovery = p->target_jwks_uri = NULL;
-    gh_keyset_unref(prev);
     if (rc != GH_OK) {
         char message[700];
+        gh_keyset_unref(prev);
         snprintf(message, sizeof message, "%s: %s", p->fetch.url, error);
         fail(p, rc, message);
         return;
     }
     save_persisted(p, ks);
+    log_published(p, prev, ks);
     gh_snapshot_publish(&p->slot, &ks->snap);
+    gh_keyset_unref(prev);
     p->failures_in_row = 0;
     /* refresh in the background before the keys run out */
     finish(p, GH_OK, "", now + ttl * 3 / 4);
@@ -300,6 +362,9 @@ static void on_done(struct gh_provider *p, CURLcode code)
 
     curl_multi_remove_handle(p->m->multi, p->fetch.easy);
     rc = gh_fetch_result(&p->fetch, code);
+    struct gh_oidc_event_source src = source_of(p);
+    gh_oidc_log_fetch(&src, p->fetch.url, p->fetch.status, p->fetch.len,
+                      monotonic_ms() - p->fetch_started, rc);
     if (rc == 1) { /* follow the redirect ourselves, so the URL rules apply to every hop */
         char message[700];
         if (++p->redirects > p->m->o.max_redirects) {
@@ -363,6 +428,35 @@ static void load_persisted(struct gh_provider *p)
 /* ---- the loop ---- */
 
 /*
+ * Logs the moments the current keys go stale and then unavailable (once each) and returns the
+ * next such moment still to come, so the loop wakes for it: a due time that something acts on.
+ */
+static int64_t watch_freshness(struct gh_provider *p, int64_t now, const char *last_error)
+{
+    struct gh_keyset *ks = gh_provider_keys(p);
+    struct gh_oidc_event_source src = source_of(p);
+    int64_t next = INT64_MAX;
+
+    if (ks == NULL)
+        return next;
+    int64_t stale_at = ks->expires_at, unavailable_at = ks->expires_at + p->m->o.max_stale_ms;
+    if (!p->stale_logged && now > stale_at) {
+        gh_oidc_log_freshness(&src, GH_OIDC_STALE, ks->expires_at, last_error);
+        p->stale_logged = 1;
+    }
+    if (!p->unavailable_logged && now > unavailable_at) {
+        gh_oidc_log_freshness(&src, GH_OIDC_UNAVAILABLE, ks->expires_at, last_error);
+        p->unavailable_logged = 1;
+    }
+    if (!p->stale_logged)
+        next = stale_at + 1;
+    else if (!p->unavailable_logged)
+        next = unavailable_at + 1;
+    gh_keyset_unref(ks);
+    return next;
+}
+
+/*
  * Starts what is due and returns when this provider next needs the thread. Only a time at which
  * something will happen may be returned: a past time that nothing acts on makes the loop poll with
  * a zero timeout forever (a retired provider's passed refresh time did exactly that).
@@ -383,6 +477,7 @@ static int64_t service_provider(struct gh_provider *p, int64_t now)
                      (scheduled && now >= p->next_refresh_ms))) {
         kid = p->refetch_requested && !p->refresh_requested && now < p->next_refresh_ms;
         p->busy = start = 1;
+        p->begun++;
         p->refresh_requested = p->refetch_requested = 0;
         if (kid)
             p->counters.refetches++;
@@ -391,7 +486,14 @@ static int64_t service_provider(struct gh_provider *p, int64_t now)
     next = p->busy || !scheduled ? INT64_MAX : p->next_refresh_ms;
     for (struct gh_provider_wait *w = p->waiters; w != NULL; w = w->next)
         next = w->deadline_ms < next ? w->deadline_ms : next;
+    char last_error[sizeof p->last_error];
+    memcpy(last_error, p->last_error, sizeof last_error);
+    int idle = !p->busy; /* a fetch under way may freshen the keys: its end wakes the loop anyway */
     pthread_mutex_unlock(&p->lock);
+    if (scheduled && idle) {
+        int64_t due = watch_freshness(p, now, last_error);
+        next = due < next ? due : next;
+    }
     if (start)
         begin_refresh(p, kid);
     return next;
@@ -473,6 +575,7 @@ static void provider_free(struct gh_provider *p)
     pthread_cond_broadcast(&p->ready_cond);
     pthread_mutex_unlock(&p->lock);
     gh_snapshot_slot_clear(&p->slot);
+    gh_unknown_kids_clear(&p->unknown);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->ready_cond);
     free(p->url);
@@ -648,32 +751,65 @@ int gh_provider_usable(const struct gh_provider *p, const struct gh_keyset *ks, 
     return GH_OK;
 }
 
-int gh_provider_request_refetch(struct gh_provider *p, const struct gh_keyset *ks,
-                                struct gh_provider_wait *w)
+/* What an unknown kid gets now (SPEC §4). Called with p->lock held. */
+static enum gh_kid_verdict kid_verdict(struct gh_provider *p, const struct gh_keyset *ks,
+                                       const unsigned char *hash, int64_t now)
 {
-    int64_t now = now_of(&p->m->o);
-    int rc;
+    const void *current = atomic_load(&p->slot.current);
 
     if (p->refused)
-        return GH_ERR_KEYS_UNAVAILABLE;
+        return GH_KID_NO_FETCH;
+    if (current != NULL && ks != NULL && current != (const void *)ks)
+        return GH_KID_NEWER_KEYS; /* keys changed since the caller looked */
+    if (gh_unknown_kids_has(&p->unknown, hash, now))
+        return GH_KID_REMEMBERED;
+    if (p->busy || p->refetch_requested || p->refresh_requested)
+        return GH_KID_JOIN; /* single-flight: a fetch is coming anyway, and costs nothing more */
+    return gh_refetch_budget_check(&p->budget, &p->m->o, now);
+}
+
+enum gh_kid_verdict gh_provider_kid_outlook(struct gh_provider *p, const struct gh_keyset *ks,
+                                            const char *kid, size_t len)
+{
+    unsigned char hash[GH_KID_HASH_LEN];
+    int64_t now = now_of(&p->m->o);
+    enum gh_kid_verdict v;
+
+    gh_kid_hash(kid, len, hash);
     pthread_mutex_lock(&p->lock);
-    if ((const void *)atomic_load(&p->slot.current) != (const void *)ks && ks != NULL &&
-        atomic_load(&p->slot.current) != NULL) {
-        rc = GH_OK; /* keys changed since the caller looked */
-    } else if (!p->busy && !p->refetch_requested && !p->refresh_requested &&
-               p->last_refetch_ms != 0 && now - p->last_refetch_ms < p->m->o.refetch_interval_ms) {
-        rc = GH_ERR_UNKNOWN_KID; /* remembered as unknown until the next refetch is allowed */
-    } else {
-        if (!p->busy && !p->refetch_requested && !p->refresh_requested) {
-            p->refetch_requested = 1;
-            p->last_refetch_ms = now;
-        }
+    v = kid_verdict(p, ks, hash, now);
+    pthread_mutex_unlock(&p->lock);
+    return v;
+}
+
+int gh_provider_request_refetch(struct gh_provider *p, const struct gh_keyset *ks, const char *kid,
+                                size_t len, struct gh_provider_wait *w, enum gh_kid_verdict *why)
+{
+    int64_t now = now_of(&p->m->o);
+    enum gh_kid_verdict v;
+    int rc = 1;
+
+    gh_kid_hash(kid, len, w->kid_hash);
+    pthread_mutex_lock(&p->lock);
+    v = kid_verdict(p, ks, w->kid_hash, now);
+    if (v == GH_KID_REFETCH) {
+        gh_refetch_budget_spend(&p->budget, &p->m->o, now);
+        p->refetch_requested = 1;
+    }
+    if (v == GH_KID_REFETCH || v == GH_KID_JOIN) {
         w->deadline_ms = now + p->m->o.wait_limit_ms;
+        w->epoch = p->begun;
         w->next = p->waiters;
         p->waiters = w;
-        rc = 1;
+    } else if (v == GH_KID_NEWER_KEYS) {
+        rc = GH_OK;
+    } else {
+        rc = v == GH_KID_NO_FETCH ? GH_ERR_KEYS_UNAVAILABLE : GH_ERR_UNKNOWN_KID;
+        p->counters.kid_refusals++;
     }
     pthread_mutex_unlock(&p->lock);
+    if (why != NULL)
+        *why = v;
     if (rc == 1)
         curl_multi_wakeup(p->m->multi);
     return rc;
@@ -759,6 +895,7 @@ void gh_provider_counters(struct gh_provider *p, struct gh_provider_counters *ou
 {
     pthread_mutex_lock(&p->lock);
     *out = p->counters;
+    out->unknown_kid_evictions = p->unknown.evictions;
     pthread_mutex_unlock(&p->lock);
 }
 

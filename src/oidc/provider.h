@@ -55,16 +55,21 @@ struct gh_oidc_persistence {
 };
 
 struct gh_oidc_options {
-    int64_t max_stale_ms;         /* keys serve at most this long past their expiry (24 h) */
-    int allow_insecure;           /* --allow-insecure-idp: http to any host */
-    int64_t refetch_interval_ms;  /* unknown-kid refetches at most this often per provider (30 s) */
-    int64_t wait_limit_ms;        /* a waiter is answered after at most this long (5 s) */
-    long fetch_timeout_ms;        /* one HTTP request (10 s) */
-    size_t max_document;          /* bytes (1 MiB) */
-    int max_redirects;            /* 3 */
-    int64_t retry_base_ms;        /* first retry after a failure (2 s), doubling, with jitter */
-    int64_t retry_max_ms;         /* longest pause between retries (5 min) */
-    const char *ca_file;          /* extra CA bundle (tests); NULL: the system's */
+    int64_t max_stale_ms; /* keys serve at most this long past their expiry (24 h) */
+    int allow_insecure;   /* --allow-insecure-idp: http to any host */
+    /* unknown kids (SPEC §4): see gh_provider_request_refetch */
+    int64_t refetch_gap_ms;     /* a never-seen kid may refetch this long after the last (5 s) */
+    int refetches_per_minute;   /* sustained kid refetches per provider (4) */
+    int refetch_burst;          /* refetches a full budget holds (2: one more 5 s after a first) */
+    int64_t unknown_kid_ttl_ms; /* a kid still unknown after a refetch is refused at once (30 s) */
+    size_t unknown_kid_slots;   /* such kids remembered per provider (256); more evict the oldest */
+    int64_t wait_limit_ms;      /* a waiter is answered after at most this long (5 s) */
+    long fetch_timeout_ms;      /* one HTTP request (10 s) */
+    size_t max_document;        /* bytes (1 MiB) */
+    int max_redirects;          /* 3 */
+    int64_t retry_base_ms;      /* first retry after a failure (2 s), doubling, with jitter */
+    int64_t retry_max_ms;       /* longest pause between retries (5 min) */
+    const char *ca_file;        /* extra CA bundle (tests); NULL: the system's */
     int64_t (*now_ms)(void *ctx); /* injectable clock (tests); NULL: CLOCK_REALTIME */
     void *clock_ctx;
     const struct gh_oidc_persistence *persistence; /* NULL: nothing persisted */
@@ -135,6 +140,17 @@ int64_t gh_oidc_now_ms(const struct gh_oidc_manager *m);
  * data plane and /readyz agree to the millisecond. */
 int64_t gh_provider_now_ms(const struct gh_provider *p);
 
+/* What an unknown kid gets (see gh_provider_request_refetch and gh_provider_kid_outlook). */
+enum gh_kid_verdict {
+    GH_KID_REFETCH,      /* a refetch starts for it */
+    GH_KID_JOIN,         /* it waits for the fetch already running or asked for */
+    GH_KID_NEWER_KEYS,   /* newer keys than the caller's are out: look again */
+    GH_KID_REMEMBERED,   /* still unknown after a refetch a moment ago: refused, no fetch */
+    GH_KID_TOO_SOON,     /* the previous refetch was less than refetch_gap_ms ago: refused */
+    GH_KID_BUDGET_SPENT, /* the provider's refetch budget is spent: refused */
+    GH_KID_NO_FETCH,     /* the provider never fetches (its URL is refused) */
+};
+
 /*
  * A wait for a refetch, owned by the caller. `notify` is called exactly once, ON THE MANAGER
  * THREAD, with GH_OK when a fetch completed and published keys (the caller looks its kid up again),
@@ -147,19 +163,30 @@ struct gh_provider_wait {
     /* manager's bookkeeping */
     struct gh_provider_wait *next;
     int64_t deadline_ms;
+    unsigned char kid_hash[16]; /* the kid it waits for, remembered if still unknown after */
+    uint64_t epoch;             /* fetches begun before it waited */
 };
 
 /*
- * Asks for a refetch because a token named a kid that `ks` (the set the caller looked in) does not
- * hold. Returns:
+ * Asks for a refetch because a token named `kid` (`len` bytes, not necessarily NUL-terminated),
+ * which `ks` (the set the caller looked in) does not hold. SPEC §4's rule: a kid still unknown
+ * after a refetch is remembered and refused at once for unknown_kid_ttl_ms; another kid joins a
+ * fetch in flight, or starts one if the previous kid refetch is refetch_gap_ms old and the
+ * provider's budget (refetches_per_minute, refetch_burst) allows. A kid refetch never moves the
+ * scheduled refresh. Returns:
  *   GH_OK            a newer key set than `ks` is already published: look again, no wait needed;
- *   GH_ERR_UNKNOWN_KID  no refetch is allowed now (one happened less than refetch_interval ago), so
- *                    the kid is unknown until the next one is allowed: refuse the token;
+ *   GH_ERR_UNKNOWN_KID  no refetch for this kid now (remembered, too soon, or budget spent):
+ *                    refuse the token; *why (may be NULL) says which;
+ *   GH_ERR_KEYS_UNAVAILABLE  the provider never fetches;
  *   1                `w` is registered; `notify` will be called later (single-flight: every waiter
  *                    of the provider shares one fetch).
  */
-int gh_provider_request_refetch(struct gh_provider *p, const struct gh_keyset *ks,
-                                struct gh_provider_wait *w);
+int gh_provider_request_refetch(struct gh_provider *p, const struct gh_keyset *ks, const char *kid,
+                                size_t len, struct gh_provider_wait *w, enum gh_kid_verdict *why);
+
+/* What gh_provider_request_refetch would do for `kid` now, without doing it (POST /v1/explain). */
+enum gh_kid_verdict gh_provider_kid_outlook(struct gh_provider *p, const struct gh_keyset *ks,
+                                            const char *kid, size_t len);
 
 /* Withdraws a registered wait (e.g. the client went away). Returns 1 when it was withdrawn, 0 when
  * `notify` has already been called or is running; after it returns, `notify` will not be called. */
@@ -192,6 +219,8 @@ struct gh_provider_counters {
     uint64_t jwks_fetches; /* of which for the key set */
     uint64_t failures;     /* refreshes that ended in an error */
     uint64_t refetches;    /* refetches triggered by unknown kids */
+    uint64_t kid_refusals; /* unknown kids refused at once (remembered, too soon, budget spent) */
+    uint64_t unknown_kid_evictions; /* remembered unknown kids dropped for room */
 };
 void gh_provider_counters(struct gh_provider *p, struct gh_provider_counters *out);
 

@@ -4,6 +4,9 @@
 //   - client credentials tokens end to end, with the access profile key in a claim of the IdP;
 //   - key rotation under load (publish, sign with, then drop a key): no request refused, few fetches;
 //   - a storm of unknown kids: at most two key set fetches, all 401 unknown_kid, valid traffic passes;
+//   - made-up kids do not shut out a rotation: accepted within 5 s of first use 5 s after a made-up
+//     kid, within 15 s under a 50 s storm of random kids that costs 5 key set fetches (2, then 4 a
+//     minute);
 //   - an IdP outage: the last good keys serve, also after a restart from the store; past
 //     --max-stale 401 keys_unavailable and /readyz?verbose says why (the node stays ready);
 //     refresh resumes when the IdP is back;
@@ -613,6 +616,103 @@ describe('upstream faults while another collection keeps serving', () => {
     for (const p of ['refused', 'hanging', 'reset mid-answer']) {
       assert.ok(stats.byLabel[p]?.ok >= 10, `the steady collection during "${p}": ${JSON.stringify(stats.byLabel[p])}`);
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Issue 10, item 7: made-up kids must not shut out a genuine rotation. Before, one unknown kid
+// closed the refetch window of the provider for 30 s (measured: a real rotation 5 s after a made-up
+// kid was refused for 24.5 s). Each proof runs on its own gatehouse, with a full refetch budget.
+
+describe('unknown kids do not shut out a real rotation', () => {
+  const started = [];
+
+  after(async () => {
+    for (const { gh, up, idp } of started) {
+      try {
+        await stopClean(gh);
+      } finally {
+        await up?.close();
+        await idp?.stop();
+      }
+    }
+  });
+
+  async function world(name) {
+    const w = { profileKey: null };
+    w.idp = await startIdp({ profileKey: () => w.profileKey });
+    w.up = await startUpstream();
+    w.gh = await startGateway();
+    started.push(w);
+    const { profile } = await setupOidc(w.gh, w.idp, { collections: [{ name, path: `/${name}/v1`, upstream: w.up.url }] });
+    w.profileKey = profile.key;
+    w.path = `/${name}/v1`;
+    echoed(await call(w.gh.gw, `${w.path}/warm`, { headers: bearer(await w.idp.getToken()) }));
+    return w;
+  }
+
+  // a token of the IdP's own key under a kid it never published
+  const madeUp = (idp) => idp.sign({ jti: secret() }, { header: { kid: `made-up-${secret()}` } });
+
+  /** Sends `token` every 100 ms until a 2xx; the ms from its first use. */
+  async function acceptedAfter(w, token, limitMs) {
+    const first = performance.now();
+    let last;
+    while (performance.now() - first < limitMs) {
+      last = await call(w.gh.gw, `${w.path}/genuine`, { headers: bearer(token) });
+      if (last.status === 200) return performance.now() - first;
+      expectInvalidToken(last, 'unknown_kid');
+      await sleep(100);
+    }
+    assert.fail(`the genuine new kid was still refused ${limitMs} ms after its first use: ${last?.text}`);
+  }
+
+  test('a made-up kid, then a real rotation 5 s later: the new kid is accepted within 5 s of its first use', { timeout: 30000 }, async (t) => {
+    const w = await world('rot5');
+    const jwksBefore = w.idp.requests.jwks;
+    expectInvalidToken(await call(w.gh.gw, `${w.path}/x`, { headers: bearer(await madeUp(w.idp)) }), 'unknown_kid');
+    assert.equal(w.idp.requests.jwks, jwksBefore + 1, 'the made-up kid cost one refetch');
+    await sleep(5000); // the scenario: the IdP rotates 5 s later
+    const { kid } = await w.idp.rotate();
+    const token = await w.idp.getToken();
+    assert.equal(headerOf(token).kid, kid);
+    const ms = await acceptedAfter(w, token, 5000);
+    t.diagnostic(`new kid accepted ${ms.toFixed(0)} ms after its first use (5 s after a made-up kid); JWKS fetches ${w.idp.requests.jwks - jwksBefore}`);
+    assert.ok(ms <= 5000);
+  });
+
+  // The refetches of a storm on a full budget: 0 s and 5 s (the burst of 2), then one every 15 s
+  // (4 a minute): 15, 30, 45 s. The rotation comes 31 s in, just after the 30 s refetch, the worst
+  // moment: the old rule (one per 30 s: 0, 30, 60 s) accepted it after 29 s.
+  test('a storm of random kids for 50 s: 5 JWKS fetches (2, then 4 a minute), and a rotation 31 s in is accepted within 15 s', { timeout: 100000 }, async (t) => {
+    const w = await world('kidstorm');
+    const attacker = await generateKeyPair('ES256');
+    const stormToken = async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const payload = { iss: w.idp.issuer, aud: w.idp.resource, iat: now, exp: now + 300, [KEY_CLAIM]: w.profileKey };
+      return new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
+        .setProtectedHeader({ alg: 'ES256', kid: secret(), typ: 'at+jwt' })
+        .sign(attacker.privateKey);
+    };
+    const jwksBefore = w.idp.requests.jwks;
+    const storm = startLoad({
+      base: w.gh.gw, clients: 4, rate: 50, maxRequests: 2500, // 50 s
+      next: async (i) => ({ path: `${w.path}/x/${i}`, headers: bearer(await stormToken()) }),
+    });
+    await sleep(31000); // the scenario: the IdP rotates in the middle of the storm
+    const { kid } = await w.idp.rotate();
+    const token = await w.idp.getToken();
+    assert.equal(headerOf(token).kid, kid);
+    const ms = await acceptedAfter(w, token, 15000);
+    const stats = await storm.done;
+    const fetches = w.idp.requests.jwks - jwksBefore;
+    t.diagnostic(describeStats('kid storm', stats));
+    t.diagnostic(`new kid accepted ${ms.toFixed(0)} ms after its first use, 31 s into the storm; JWKS fetches during the ${(stats.durationMs / 1000).toFixed(1)} s storm: ${fetches}`);
+    assert.deepEqual(stats.statuses, { 401: stats.requests });
+    assert.deepEqual(stats.reasons, { unknown_kid: stats.requests });
+    assert.ok(stats.durationMs >= 49000 && stats.durationMs < 60000, `${stats.durationMs} ms`);
+    assert.ok(fetches <= 5, `${fetches} JWKS fetches in a ${(stats.durationMs / 1000).toFixed(1)} s storm`);
+    assert.ok(ms <= 15000);
   });
 });
 

@@ -13,7 +13,7 @@ import { decodeProtectedHeader } from 'jose';
 
 import { KEY_CLAIM, start, tamperSignature } from './lib/idp.mjs';
 import { gatehouseBin, haveGatehouse, run } from './lib/run.mjs';
-import { startServer } from './lib/server.mjs';
+import { startServer, waitUntil } from './lib/server.mjs';
 
 const PROFILE_KEY = 'orders-m2m';
 // No skipping: `make test` builds the binary first, and a run without it must fail, not pass.
@@ -146,6 +146,13 @@ describe('an oidc profile whose discovery URL is refused', () => {
     const text = await res.text();
     assert.match(text, new RegExp(`^gatehouse_provider_available\\{provider="${provider.id}"\\} 0$`, 'm'));
     assert.match(text, new RegExp(`^gatehouse_provider_fetches_total\\{provider="${provider.id}"\\} 0$`, 'm'));
+    // and the provider thread sleeps: about one wake-up a second (issue 10, item 1)
+    const wakeups = async () => Number((await (await fetch(`${gh.url}/metrics`, { headers: { authorization: `Bearer ${gh.token}` } })).text())
+      .match(/^gatehouse_provider_manager_wakeups_total (\d+)$/m)[1]);
+    const before = await wakeups();
+    await new Promise((r) => setTimeout(r, 2000)); // a window to count in, not a wait for a condition
+    const woke = (await wakeups()) - before;
+    assert.ok(woke <= 8, `${woke} wake-ups of the provider thread in 2 s`);
 
     // a refresh asked by the operator does not fetch either: it failed (502, as any failed
     // refresh), and says why
@@ -161,5 +168,61 @@ describe('an oidc profile whose discovery URL is refused', () => {
     assert.ok(del.status === 200 || del.status === 204, del.text);
     const after = await gh.api('GET', '/v1/providers');
     assert.equal(after.json.data.some((p) => p.url === url), false, after.text);
+  });
+});
+
+// Issue 10, item 6: what happens to an IdP is logged as JSON lines on stdout (before, only metrics
+// showed it). `serve --log-level debug` also logs each HTTP fetch.
+describe('provider events in the log of gatehouse serve', () => {
+  let gh;
+  let idp;
+
+  before(async () => {
+    idp = await start({ profileKey: PROFILE_KEY });
+    gh = await startServer({ args: ['--log-level', 'debug'] });
+  });
+  after(async () => {
+    await gh?.stop();
+    await idp?.stop();
+  });
+
+  const lines = (msg) => gh.output().stdout.split('\n')
+    .filter((l) => l.startsWith('{') && l.includes(`"msg":"${msg}"`)).map((l) => JSON.parse(l));
+
+  test('keys loaded and changed with their kids, each fetch at debug level, a failed fetch with its error', async () => {
+    const client = await gh.api('POST', '/v1/clients', { name: 'logged' });
+    const profile = await gh.api('POST', '/v1/profiles', {
+      client_id: client.json.id, name: 'logged-oidc', auth_type: 'oidc', oidc_discovery_url: idp.discoveryUrl,
+    });
+    assert.equal(profile.status, 201, profile.text);
+    const provider = (await gh.api('GET', '/v1/providers')).json.data[0];
+    const firstKid = idp.activeKid('RS256');
+    const [loaded] = await waitUntil(() => (lines('identity provider keys loaded').length ? lines('identity provider keys loaded') : null), { what: 'keys loaded' });
+    assert.equal(loaded.level, 'info');
+    assert.equal(loaded.provider, provider.id);
+    assert.equal(loaded.url, idp.discoveryUrl);
+    assert.ok(loaded.added.includes(firstKid), JSON.stringify(loaded));
+    assert.deepEqual(loaded.removed, []);
+    const fetches = lines('identity provider fetch');
+    assert.ok(fetches.some((l) => l.fetch_url === idp.discoveryUrl && l.status === 200 && l.bytes > 0 && l.result === 'ok'), JSON.stringify(fetches));
+    assert.ok(fetches.some((l) => l.fetch_url === idp.jwksUrl && l.status === 200 && Number.isInteger(l.duration_ms)), JSON.stringify(fetches));
+
+    const { kid } = await idp.rotate();
+    await gh.api('POST', `/v1/providers/${provider.id}/refresh`);
+    const changed = await waitUntil(() => lines('identity provider keys changed').find((l) => l.added.includes(kid)), { what: 'keys changed' });
+    assert.equal(changed.provider, provider.id);
+    assert.deepEqual(changed.removed, []);
+
+    await idp.stop();
+    idp = null;
+    await gh.api('POST', `/v1/providers/${provider.id}/refresh`);
+    const failed = await waitUntil(() => lines('identity provider fetch failed')[0], { what: 'fetch failed' });
+    assert.equal(failed.level, 'warn');
+    assert.equal(failed.provider, provider.id);
+    assert.equal(failed.url, provider.url);
+    assert.ok(failed.error.length > 0);
+    assert.equal(failed.failures_in_row, 1);
+    // never key material
+    assert.doesNotMatch(gh.output().stdout, /"kty"|"n":"|"x":"/);
   });
 });

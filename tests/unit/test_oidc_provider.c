@@ -2,9 +2,9 @@
 /*
  * The provider manager against a scriptable IdP on loopback (tests/kit/mockidp), with an injected
  * clock so that hours of cache lifetime pass in milliseconds: discovery, caching and background
- * refresh, single-flight refetches for unknown kids and their rate limit, rotation, stale keys on
- * errors and max-stale, every refused document, persistence across a restart while the IdP is
- * down, and TLS verification.
+ * refresh, single-flight refetches for unknown kids (their rule: test_oidc_kids.c), rotation, stale
+ * keys on errors and max-stale, every refused document, persistence across a restart while the IdP
+ * is down, and TLS verification.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -271,7 +271,7 @@ static void *register_waiters(void *arg)
 {
     struct waiter_thread_args *a = arg;
     for (int i = 0; i < a->count; i++) {
-        int rc = gh_provider_request_refetch(a->p, a->ks, &a->waits[i].w);
+        int rc = gh_provider_request_refetch(a->p, a->ks, "k2", 2, &a->waits[i].w, NULL);
         if (rc != 1)
             atomic_fetch_add(a->immediate, 1);
     }
@@ -326,47 +326,6 @@ static void test_hundred_concurrent_waits_one_fetch(void **state)
     close(box.fds[1]);
 }
 
-static void test_random_kids_cause_at_most_one_fetch(void **state)
-{
-    struct fixture *f = *state;
-    struct gh_provider *p = start_provider(f, GH_OK);
-    struct mailbox box;
-    struct test_wait first = {.w.notify = post, .box = &box};
-    int immediate_refusals = 0;
-
-    assert_int_equal(pipe(box.fds), 0);
-    /* the first unknown kid refetches... */
-    struct gh_keyset *ks = gh_provider_keys(p);
-    assert_int_equal(gh_provider_request_refetch(p, ks, &first.w), 1);
-    assert_non_null(receive(&box, 5000));
-    gh_keyset_unref(ks);
-    /* ...then 1,000 random kids within the next 30 s are answered at once, without a fetch */
-    for (int i = 0; i < 1000; i++) {
-        struct test_wait w = {.w.notify = post, .box = &box};
-        atomic_store(&fake_now, START_MS + 100 + i * 29);
-        ks = gh_provider_keys(p);
-        int rc = gh_provider_request_refetch(p, ks, &w.w);
-        gh_keyset_unref(ks);
-        if (rc == GH_ERR_UNKNOWN_KID)
-            immediate_refusals++;
-        else
-            assert_true(rc == GH_OK); /* only when a newer set was just published */
-    }
-    assert_int_equal(immediate_refusals, 1000);
-    usleep(100000);
-    assert_int_equal(gh_mockidp_hits(f->idp, "/jwks"), 2);
-    /* past the interval, one more refetch is allowed */
-    atomic_store(&fake_now, START_MS + 30001);
-    struct test_wait later = {.w.notify = post, .box = &box};
-    ks = gh_provider_keys(p);
-    assert_int_equal(gh_provider_request_refetch(p, ks, &later.w), 1);
-    gh_keyset_unref(ks);
-    assert_non_null(receive(&box, 5000));
-    assert_int_equal(gh_mockidp_hits(f->idp, "/jwks"), 3);
-    close(box.fds[0]);
-    close(box.fds[1]);
-}
-
 /* A rotation as an IdP does it: publish the new key, sign with it, drop the old one. */
 static void test_rotation_refuses_no_valid_token(void **state)
 {
@@ -398,7 +357,7 @@ static void test_rotation_refuses_no_valid_token(void **state)
             int rc = gh_jwt_check(token, strlen(token), &policy);
             if (rc == GH_ERR_UNKNOWN_KID && attempt == 0) {
                 struct test_wait w = {.w.notify = post, .box = &box};
-                int r = gh_provider_request_refetch(p, ks, &w.w);
+                int r = gh_provider_request_refetch(p, ks, round == 0 ? "k1" : "k2", 2, &w.w, NULL);
                 if (r == 1)
                     assert_int_equal(receive(&box, 5000)->result, GH_OK);
                 gh_keyset_unref(ks);
@@ -632,8 +591,8 @@ static void test_wait_limit_and_cancel(void **state)
     f->options.fetch_timeout_ms = 1000;
     gh_mockidp_set(f->idp, "/jwks", &hang);
     struct gh_keyset *ks = gh_provider_keys(p);
-    assert_int_equal(gh_provider_request_refetch(p, ks, &a.w), 1);
-    assert_int_equal(gh_provider_request_refetch(p, ks, &b.w), 1);
+    assert_int_equal(gh_provider_request_refetch(p, ks, "a", 1, &a.w, NULL), 1);
+    assert_int_equal(gh_provider_request_refetch(p, ks, "b", 1, &b.w, NULL), 1);
     assert_int_equal(gh_provider_cancel_wait(p, &b.w), 1);
     assert_int_equal(gh_provider_cancel_wait(p, &b.w), 0);
     advance(f, 5001); /* the 5 s wait limit passes before the fetch ends */
@@ -709,7 +668,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cache_lifetime_is_clamped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_background_refresh_before_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hundred_concurrent_waits_one_fetch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_random_kids_cause_at_most_one_fetch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_refuses_no_valid_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_on_error_then_max_stale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_documents, setup, teardown),

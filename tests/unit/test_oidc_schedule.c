@@ -197,7 +197,7 @@ static void test_waiters_and_refetches(void **state)
 
     /* a request waits on a refetch that hangs: its 5 s limit is in the future */
     gh_mockidp_set(f->idp, "/jwks", &hang);
-    assert_int_equal(gh_provider_request_refetch(p, ks, &a.w), 1);
+    assert_int_equal(gh_provider_request_refetch(p, ks, "nope", 4, &a.w, NULL), 1);
     assert_in_range(wakeups_over_window(f, "a waiter on a hanging refetch"), 0, MAX_WAKEUPS);
     wait_for_failures(p, 1);
     assert_true(atomic_load(&a.notified));

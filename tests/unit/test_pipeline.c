@@ -18,6 +18,7 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <stdatomic.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1329,6 +1330,53 @@ static void expect_steps(const char *what, const struct gh_decision *d,
     }
 }
 
+/* explain never claims a refetch that would not happen (issue 10, item 7): it says whether the
+ * gateway would refetch, or that the kid is remembered unknown, or that a refetch just happened. */
+static struct gh_decision explain_kid(struct world *w, const char *kid)
+{
+    char header[96];
+    struct gh_decision d;
+    snprintf(header, sizeof header, "{\"alg\":\"RS256\",\"kid\":\"%s\"}", kid);
+    char *auth = bearer(w, S_IDP_NEW, 0, header,
+                        "{\"gatehouse_key\":\"<oidc>\",\"iss\":\"<iss>\",\"exp\":<exp>}");
+    decide(w, &(struct call){.authorization = auth, .explain = 1}, &d);
+    free(auth);
+    return d;
+}
+
+static void on_refetched(struct gh_provider_wait *wait, int result)
+{
+    atomic_store((atomic_int *)wait->ctx, result == GH_OK ? 1 : -1);
+}
+
+static void test_explain_unknown_kid_says_whether_keys_are_refetched(void **state)
+{
+    struct world *w = *state;
+    struct gh_decision d = explain_kid(w, "made-up-1");
+    atomic_int done = 0;
+    struct gh_provider_wait wait = {.notify = on_refetched, .ctx = &done};
+
+    assert_int_equal(d.outcome, GH_OUTCOME_REFETCH);
+    assert_non_null(strstr(d.steps[d.n_steps - 1].detail, "would refetch"));
+    assert_int_equal(
+        gh_provider_request_refetch(d.provider, d.keyset, d.kid, d.kid_len, &wait, NULL), 1);
+    for (int i = 0; i < 10000 && atomic_load(&done) == 0; i++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&done), 1);
+    gh_decision_clear(&d);
+    /* the same kid, still unknown after that refetch */
+    d = explain_kid(w, "made-up-1");
+    expect("remembered unknown kid", &d, 401, "invalid_token", "unknown_kid", NULL);
+    assert_non_null(strstr(d.steps[d.n_steps - 1].detail, "remembered as unknown"));
+    assert_null(strstr(d.steps[d.n_steps - 1].detail, "would refetch"));
+    gh_decision_clear(&d);
+    /* another kid right after: no refetch yet either, and explain says so */
+    d = explain_kid(w, "made-up-2");
+    expect("kid right after a refetch", &d, 401, "invalid_token", "unknown_kid", NULL);
+    assert_non_null(strstr(d.steps[d.n_steps - 1].detail, "refused without fetching"));
+    gh_decision_clear(&d);
+}
+
 static void test_explain_records_steps(void **state)
 {
     static const struct step_want allowed[] = {
@@ -1486,6 +1534,8 @@ int main(void)
         cmocka_unit_test(test_explain_credential_article),
         cmocka_unit_test(test_explain_failing_step_is_last),
         cmocka_unit_test(test_decision_clear_frees_everything),
+        /* last: it spends the provider's refetch budget */
+        cmocka_unit_test(test_explain_unknown_kid_says_whether_keys_are_refetched),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
