@@ -28,11 +28,11 @@
 
 #include <h2o.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/sha.h>
 
 #include "common/error.h"
+#include "common/requestid.h"
 #include "common/h2oloop.h"
 #include "common/json.h"
 #include "common/listen.h"
@@ -47,7 +47,6 @@
 #define INTERNAL_ERROR_JSON                                                                        \
     "{\"error\":\"internal\",\"message\":\"the answer could not be "                               \
     "encoded\",\"request_id\":\"%s\"}"
-#define REQUEST_ID_MAX 128 /* a caller's X-Request-Id longer than this is replaced */
 
 struct admin_handler {
     h2o_handler_t super;
@@ -380,45 +379,17 @@ static void add_header(h2o_req_t *req, const h2o_token_t *token, const char *val
     h2o_add_header(&req->pool, &req->res.headers, token, NULL, v.base, v.len);
 }
 
-static int request_id_is_sane(const char *s, size_t len)
+/* An error answer's request id, as the gateway makes them: the caller's sane X-Request-Id, else
+ * a new random one (common/requestid.h). */
+static void request_id_of(h2o_req_t *req, char out[GH_REQUEST_ID_MAX + 1])
 {
-    if (len == 0 || len > REQUEST_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
-/* An error answer's request id, as the gateway makes them (SPEC §5): the caller's X-Request-Id
- * when it is sane, so a client's report and its trace join up; else 128 random bits in hex. The
- * text needs no JSON escaping either way. */
-static void request_id_of(h2o_req_t *req, char out[REQUEST_ID_MAX + 1])
-{
-    static const char hex[] = "0123456789abcdef";
     ssize_t at = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
-    unsigned char random[16] = {0};
 
-    if (at != -1 && request_id_is_sane(req->headers.entries[at].value.base,
-                                       req->headers.entries[at].value.len)) {
-        memcpy(out, req->headers.entries[at].value.base, req->headers.entries[at].value.len);
-        out[req->headers.entries[at].value.len] = '\0';
-        return;
-    }
-    if (RAND_bytes(random, sizeof random) != 1) {
-        /* never expected; the time and the request's address still tell answers apart */
-        uint64_t a = (uint64_t)time(NULL), b = (uint64_t)(uintptr_t)req;
-        memcpy(random, &a, 8);
-        memcpy(random + 8, &b, 8);
-    }
-    for (size_t i = 0; i < sizeof random; i++) {
-        out[2 * i] = hex[random[i] >> 4];
-        out[2 * i + 1] = hex[random[i] & 15];
-    }
-    out[2 * sizeof random] = '\0';
+    if (at == -1)
+        gh_request_id_make(NULL, 0, req, out);
+    else
+        gh_request_id_make(req->headers.entries[at].value.base, req->headers.entries[at].value.len,
+                           req, out);
 }
 
 /* The body of an error answer: `res`'s JSON object with request_id added, or the internal error
@@ -426,7 +397,7 @@ static void request_id_of(h2o_req_t *req, char out[REQUEST_ID_MAX + 1])
  * memory. X-Request-Id says the same id. */
 static char *error_text(h2o_req_t *req, struct gh_admin_response *res)
 {
-    char id[REQUEST_ID_MAX + 1], *text = NULL;
+    char id[GH_REQUEST_ID_MAX + 1], *text = NULL;
 
     request_id_of(req, id);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,

@@ -10,7 +10,6 @@
 #include "gateway/server_internal.h"
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/requestid.h"
 
 /* Refetch attempts of one request before an unknown kid counts as final. */
 #define MAX_REFETCH_ROUNDS 2
@@ -38,62 +38,16 @@ struct gw_req *gw_req_of(h2o_req_t *req)
     return NULL;
 }
 
-static int request_id_is_sane(const char *s, size_t len)
-{
-    if (len == 0 || len > GW_REQUEST_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
-/* 16 random bytes from a per-thread batch: RAND_bytes costs a getpid() system call per call (its
- * fork check), so one call serves 64 request ids. 0 when the generator fails. */
-static int random_id_bytes(unsigned char out[16])
-{
-    static _Thread_local unsigned char batch[64 * 16];
-    static _Thread_local size_t used = sizeof batch;
-
-    if (used == sizeof batch) {
-        if (RAND_bytes(batch, sizeof batch) != 1)
-            return 0;
-        used = 0;
-    }
-    memcpy(out, batch + used, 16);
-    OPENSSL_cleanse(batch + used, 16); /* handed out once */
-    used += 16;
-    return 1;
-}
-
-/* The caller's X-Request-Id when it is sane, so traces join up; else 128 random bits in hex. */
+/* The caller's X-Request-Id when it is sane, else a new random one (common/requestid.h). */
 static void set_request_id(struct gw_req *g, h2o_req_t *req)
 {
-    static const char hex[] = "0123456789abcdef";
     ssize_t at = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
-    unsigned char random[16];
 
-    if (at != -1 && request_id_is_sane(req->headers.entries[at].value.base,
-                                       req->headers.entries[at].value.len)) {
-        memcpy(g->request_id, req->headers.entries[at].value.base,
-               req->headers.entries[at].value.len);
-        g->request_id[req->headers.entries[at].value.len] = '\0';
-        return;
-    }
-    if (!random_id_bytes(random)) {
-        /* never expected; a time and address based id still tells requests apart */
-        uint64_t a = gw_now_ns(), b = (uint64_t)(uintptr_t)g;
-        memcpy(random, &a, 8);
-        memcpy(random + 8, &b, 8);
-    }
-    for (size_t i = 0; i < sizeof random; i++) {
-        g->request_id[2 * i] = hex[random[i] >> 4];
-        g->request_id[2 * i + 1] = hex[random[i] & 15];
-    }
-    g->request_id[2 * sizeof random] = '\0';
+    if (at == -1)
+        gh_request_id_make(NULL, 0, g, g->request_id);
+    else
+        gh_request_id_make(req->headers.entries[at].value.base, req->headers.entries[at].value.len,
+                           g, g->request_id);
 }
 
 static void attach(struct gw_req *g, struct gw_worker *w, h2o_req_t *req)

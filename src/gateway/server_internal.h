@@ -19,6 +19,7 @@
 #include <h2o.h>
 
 #include "common/listen.h"
+#include "common/requestid.h"
 #include "gateway/accesslog.h"
 #include "gateway/pipeline.h"
 #include "gateway/ratelimit.h"
@@ -26,8 +27,6 @@
 #include "gateway/tokencache.h"
 #include "oidc/provider.h"
 #include "store/config.h"
-
-#define GW_REQUEST_ID_MAX 128
 
 struct gw_worker;
 
@@ -136,7 +135,7 @@ struct gw_req {
     struct gw_worker *worker;
     h2o_req_t *req;
     uint64_t started_ns;
-    char request_id[GW_REQUEST_ID_MAX + 1];
+    char request_id[GH_REQUEST_ID_MAX + 1];
     int adopted; /* h2o answered by itself (413, 400): no decision was taken */
 
     struct gh_config *config; /* held until the request ends */
