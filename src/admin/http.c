@@ -78,20 +78,6 @@ struct span {
 
 /* ---- options and the listening socket ---- */
 
-static void set_error(char *error, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_error(char *error, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (error == NULL || cap == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(error, cap, fmt, ap);
-    va_end(ap);
-}
-
 /* A pattern is `/`-separated segments, each a literal or a whole `{name}`. */
 static int pattern_is_valid(const char *pattern)
 {
@@ -115,26 +101,27 @@ static int pattern_is_valid(const char *pattern)
 static int check_options(const struct gh_admin_server_options *o, char *error, size_t cap)
 {
     if (o == NULL || o->listen == NULL) {
-        set_error(error, cap, "the admin listener needs an address");
+        gh_error_format(error, cap, "the admin listener needs an address");
         return GH_ERR_INVALID_ARG;
     }
     if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
-        set_error(error, cap, "the admin listener's TLS needs both a certificate and a key");
+        gh_error_format(error, cap, "the admin listener's TLS needs both a certificate and a key");
         return GH_ERR_INVALID_ARG;
     }
     if (o->admin_token == NULL || o->admin_token[0] == '\0') {
-        set_error(error, cap, "the admin API needs a non-empty admin token");
+        gh_error_format(error, cap, "the admin API needs a non-empty admin token");
         return GH_ERR_INVALID_ARG;
     }
     if (o->n_routes != 0 && o->routes == NULL) {
-        set_error(error, cap, "the admin API's route table is missing");
+        gh_error_format(error, cap, "the admin API's route table is missing");
         return GH_ERR_INVALID_ARG;
     }
     for (size_t i = 0; i < o->n_routes; i++) {
         const struct gh_admin_route *r = &o->routes[i];
         if (r->method == NULL || r->method[0] == '\0' || r->handler == NULL ||
             !pattern_is_valid(r->pattern)) {
-            set_error(error, cap, "admin route %zu is not valid (method, pattern or handler)", i);
+            gh_error_format(error, cap, "admin route %zu is not valid (method, pattern or handler)",
+                            i);
             return GH_ERR_INVALID_ARG;
         }
     }
@@ -151,13 +138,13 @@ static int open_wake_pipe(struct gh_admin_server *s, char *error, size_t cap)
 {
     if (pipe(s->wake_fds) != 0) {
         s->wake_fds[0] = s->wake_fds[1] = -1;
-        set_error(error, cap, "cannot create the admin thread's wake-up pipe");
+        gh_error_format(error, cap, "cannot create the admin thread's wake-up pipe");
         return GH_ERR_IO;
     }
     for (int i = 0; i < 2; i++)
         if (fcntl(s->wake_fds[i], F_SETFD, FD_CLOEXEC) != 0 ||
             fcntl(s->wake_fds[i], F_SETFL, O_NONBLOCK) != 0) {
-            set_error(error, cap, "cannot set up the admin thread's wake-up pipe");
+            gh_error_format(error, cap, "cannot set up the admin thread's wake-up pipe");
             return GH_ERR_IO;
         }
     return GH_OK;
@@ -613,7 +600,7 @@ static int spawn_thread(struct gh_admin_server *s, char *error, size_t cap)
     rc = pthread_create(&s->thread, NULL, admin_thread, s);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
-        set_error(error, cap, "cannot start the admin thread");
+        gh_error_format(error, cap, "cannot start the admin thread");
         return GH_ERR_IO;
     }
     return GH_OK;
@@ -632,7 +619,7 @@ int gh_admin_server_start(const struct gh_admin_server_options *options,
     struct gh_admin_server *s = NULL;
     int rc;
 
-    set_error(error, cap, "%s", "");
+    gh_error_format(error, cap, "%s", "");
     if (out == NULL)
         return GH_ERR_INVALID_ARG;
     *out = NULL;

@@ -5,6 +5,9 @@
  */
 #include "common/error.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #define GH_ERROR_INDEX(code) ((code)-GH_ERR_FIRST_ - 1)
 #define GH_ERROR_COUNT       (GH_ERR_LAST_ - GH_ERR_FIRST_ - 1)
 
@@ -45,4 +48,15 @@ const char *gh_error_name(int code)
     if (code == GH_OK)
         return "OK";
     return known(code) ? error_table[GH_ERROR_INDEX(code)].name : "UNKNOWN";
+}
+
+void gh_error_format(char *error, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (error == NULL || cap == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(error, cap, fmt, ap);
+    va_end(ap);
 }

@@ -9,6 +9,8 @@
 #ifndef GH_COMMON_ERROR_H
 #define GH_COMMON_ERROR_H
 
+#include <stddef.h>
+
 /* X(NAME, reason, message) */
 #define GH_ERROR_TABLE(X)                                                                          \
     X(NOMEM, "internal", "out of memory")                                                          \
@@ -115,6 +117,11 @@ const char *gh_error_reason(int code);
 
 /* A one-sentence, human-readable message for a code; never NULL, never echoes input. */
 const char *gh_error_message(int code);
+
+/* printf into a caller's error buffer of `cap` bytes (nothing when `error` is NULL or `cap` 0): the
+ * explanation that functions taking (char *error, size_t cap) hand back beside their code. */
+void gh_error_format(char *error, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* The code's C name without the GH_ERR_ prefix ("BAD_SIGNATURE"), for logs and tests. */
 const char *gh_error_name(int code);

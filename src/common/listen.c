@@ -11,26 +11,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/error.h"
-
-static void set_error(char *error, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_error(char *error, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (error == NULL || cap == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(error, cap, fmt, ap);
-    va_end(ap);
-}
 
 static int parse_port(const char *s, in_port_t *port)
 {
@@ -90,13 +75,13 @@ static int resolve_name(const char *host, const char *spec, int flags,
     if (!(flags & GH_LISTEN_NAMES))
         hints.ai_flags = AI_NUMERICHOST;
     if ((rc = getaddrinfo(host, NULL, &hints, &list)) != 0 && !(flags & GH_LISTEN_NAMES)) {
-        set_error(error, cap, "'%s' in %.64s is not a numeric address ([v6]:port for IPv6)", host,
-                  spec);
+        gh_error_format(error, cap, "'%s' in %.64s is not a numeric address ([v6]:port for IPv6)",
+                        host, spec);
         return GH_ERR_INVALID_ARG;
     }
     if (rc != 0) {
-        set_error(error, cap, "cannot resolve the host name '%s' of %s: %s", host, spec,
-                  gai_strerror(rc));
+        gh_error_format(error, cap, "cannot resolve the host name '%s' of %s: %s", host, spec,
+                        gai_strerror(rc));
         return GH_ERR_ADDR_RESOLVE;
     }
     for (ai = list; ai != NULL && *n < GH_LISTEN_MAX; ai = ai->ai_next) {
@@ -115,7 +100,8 @@ static int resolve_name(const char *host, const char *spec, int flags,
     }
     freeaddrinfo(list);
     if (*n == 0) {
-        set_error(error, cap, "the host name '%s' of %s has no IPv4 or IPv6 address", host, spec);
+        gh_error_format(error, cap, "the host name '%s' of %s has no IPv4 or IPv6 address", host,
+                        spec);
         return GH_ERR_ADDR_RESOLVE;
     }
     return GH_OK;
@@ -130,7 +116,8 @@ int gh_listen_resolve(const char *spec, int flags, struct sockaddr_storage *addr
 
     *n = 0;
     if (spec == NULL || split_spec(spec, host, sizeof host, &bracketed, &port) != 0) {
-        set_error(error, cap, "'%.64s' is not host:port, [v6]:port or *:port", spec ? spec : "");
+        gh_error_format(error, cap, "'%.64s' is not host:port, [v6]:port or *:port",
+                        spec ? spec : "");
         return GH_ERR_INVALID_ARG;
     }
     memset(&addrs[0], 0, sizeof addrs[0]);
@@ -138,7 +125,7 @@ int gh_listen_resolve(const char *spec, int flags, struct sockaddr_storage *addr
         struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&addrs[0];
         sin6->sin6_family = AF_INET6;
         if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1) {
-            set_error(error, cap, "'%s' in %.64s is not an IPv6 address", host, spec);
+            gh_error_format(error, cap, "'%s' in %.64s is not an IPv6 address", host, spec);
             return GH_ERR_INVALID_ARG;
         }
         lens[0] = sizeof *sin6;
@@ -150,7 +137,8 @@ int gh_listen_resolve(const char *spec, int flags, struct sockaddr_storage *addr
         lens[0] = sizeof *sin;
         *n = 1;
     } else if (strcmp(host, "") == 0) {
-        set_error(error, cap, "%.64s has no host: give 0.0.0.0 to listen on every address", spec);
+        gh_error_format(error, cap, "%.64s has no host: give 0.0.0.0 to listen on every address",
+                        spec);
         return GH_ERR_INVALID_ARG;
     } else if ((rc = resolve_name(host, spec, flags, addrs, lens, n, error, cap)) != GH_OK) {
         return rc;
@@ -227,12 +215,13 @@ static int open_failure(const struct sockaddr_storage *ss, char *error, size_t c
 
     format_address(ss, address, sizeof address);
     if (errno == EADDRINUSE) {
-        set_error(error, cap,
-                  "address already in use: %s (another process or socket listens there)", address);
+        gh_error_format(error, cap,
+                        "address already in use: %s (another process or socket listens there)",
+                        address);
         return GH_ERR_ADDR_IN_USE;
     }
     strerror_r(errno, reason, sizeof reason);
-    set_error(error, cap, "cannot listen on %s: %s", address, reason);
+    gh_error_format(error, cap, "cannot listen on %s: %s", address, reason);
     return GH_ERR_IO;
 }
 
@@ -266,7 +255,7 @@ int gh_listen_open(const char *spec, int flags, struct gh_listen_set *set, char 
         set->n++;
     }
     if (set->n == 0) {
-        set_error(error, cap, "cannot listen on any address of %s", spec);
+        gh_error_format(error, cap, "cannot listen on any address of %s", spec);
         return GH_ERR_IO;
     }
     return GH_OK;

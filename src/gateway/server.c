@@ -15,7 +15,6 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,20 +51,6 @@ const uint64_t gh_gateway_latency_bounds_us[GH_GW_LATENCY_BUCKETS] = {
     500,    1000,   2500,   5000,    10000,   25000,   50000,
     100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
 };
-
-static void set_error(char *error, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_error(char *error, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (error == NULL || cap == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(error, cap, fmt, ap);
-    va_end(ap);
-}
 
 uint64_t gw_now_ns(void)
 {
@@ -120,8 +105,8 @@ static int open_listeners(struct gh_gateway_server *s, char *error, size_t cap)
             s->workers[i].listen_fds[a] = fcntl(s->listen.fds[a], F_DUPFD_CLOEXEC, 0);
             if (s->workers[i].listen_fds[a] < 0) {
                 strerror_r(errno, reason, sizeof reason);
-                set_error(error, cap, "cannot share the listener of %s: %s", s->listen.addresses[a],
-                          reason);
+                gh_error_format(error, cap, "cannot share the listener of %s: %s",
+                                s->listen.addresses[a], reason);
                 return GH_ERR_IO;
             }
         }
@@ -152,7 +137,7 @@ static int tls_failure(char *error, size_t cap, const char *what, const char *fi
     if (e != 0)
         ERR_error_string_n(e, reason, sizeof reason);
     ERR_clear_error();
-    set_error(error, cap, "%s %s: %s", what, file, reason);
+    gh_error_format(error, cap, "%s %s: %s", what, file, reason);
     return GH_ERR_IO;
 }
 
@@ -358,7 +343,7 @@ static int spawn_workers(struct gh_gateway_server *s, char *error, size_t cap)
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
-        set_error(error, cap, "cannot start the gateway's worker threads");
+        gh_error_format(error, cap, "cannot start the gateway's worker threads");
         return GH_ERR_IO;
     }
     return GH_OK;
@@ -369,15 +354,16 @@ static int spawn_workers(struct gh_gateway_server *s, char *error, size_t cap)
 static int check_options(const struct gh_gateway_options *o, char *error, size_t cap)
 {
     if (o == NULL || o->listen == NULL || o->config == NULL || o->settings == NULL) {
-        set_error(error, cap, "the gateway needs a listen address, a configuration and settings");
+        gh_error_format(error, cap,
+                        "the gateway needs a listen address, a configuration and settings");
         return GH_ERR_INVALID_ARG;
     }
     if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
-        set_error(error, cap, "--tls-cert and --tls-key go together");
+        gh_error_format(error, cap, "--tls-cert and --tls-key go together");
         return GH_ERR_INVALID_ARG;
     }
     if (o->threads > MAX_THREADS) {
-        set_error(error, cap, "at most %d gateway threads", MAX_THREADS);
+        gh_error_format(error, cap, "at most %d gateway threads", MAX_THREADS);
         return GH_ERR_INVALID_ARG;
     }
     return GH_OK;
@@ -465,7 +451,7 @@ int gh_gateway_server_start(const struct gh_gateway_options *options,
     struct gh_gateway_server *s;
     int rc;
 
-    set_error(error, cap, "%s", "");
+    gh_error_format(error, cap, "%s", "");
     if (out == NULL)
         return GH_ERR_INVALID_ARG;
     *out = NULL;
@@ -482,7 +468,7 @@ int gh_gateway_server_start(const struct gh_gateway_options *options,
     }
     if (gh_accesslog_start(stdout, LOG_BUFFER_MAX, &s->metrics.log_lines_dropped, &s->log) !=
         GH_OK) {
-        set_error(error, cap, "cannot start the access log's writer");
+        gh_error_format(error, cap, "cannot start the access log's writer");
         server_shutdown(s, 0);
         server_free(s);
         return GH_ERR_IO;
