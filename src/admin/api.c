@@ -731,8 +731,9 @@ static int wants_verbose(const struct gh_admin_request *req)
 }
 
 /*
- * SPEC §6: ready means this node can serve: the store answers and a configuration is published
- * (serve starts the listeners before it answers anything). One IdP's trouble never makes the node
+ * SPEC §6: ready means this node can serve: the store answers, a configuration is published and
+ * the gateway listens (not yet while serve starts it, no longer once SIGTERM began a drain: a load
+ * balancer then sends new requests elsewhere). One IdP's trouble never makes the node
  * unready: a load balancer would take the node out for every customer because of one customer's
  * IdP, and every node alike, since they all see the same IdP. Providers' health is in
  * /v1/providers, /metrics and here with ?verbose, which never changes the status.
@@ -747,6 +748,9 @@ static void readyz(void *ctx, const struct gh_admin_request *req, struct gh_admi
         json_array_append_new(reasons, json_string("the store does not answer"));
     if (config == NULL)
         json_array_append_new(reasons, json_string("no configuration is loaded"));
+    if (!atomic_load(&app->serving))
+        json_array_append_new(reasons,
+                              json_string("the gateway is not listening (starting, or draining)"));
     gh_config_unref(config);
     int ready = json_array_size(reasons) == 0;
     res->status = ready ? 200 : 503;

@@ -6,6 +6,7 @@
 #ifndef GH_ADMIN_APP_H
 #define GH_ADMIN_APP_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,7 +25,12 @@ struct gh_app {
     struct gh_snapshot_slot config; /* struct gh_config */
     int64_t validate_timeout_ms;    /* how long saving an oidc profile may wait for its IdP */
     int64_t started_at;             /* epoch seconds, for /metrics */
-    struct gh_gateway_server *gateway; /* the data plane, for /metrics; NULL until it runs */
+    /* the data plane, for /metrics; NULL until it runs. Atomic: serve's thread sets it while the
+     * admin thread reads it. */
+    struct gh_gateway_server *_Atomic gateway;
+    /* 1 while the gateway listens: /readyz is 503 before it starts and from SIGTERM on, so a load
+     * balancer sends nothing to a node that cannot take it or is draining */
+    atomic_int serving;
     const struct gh_gateway_settings *settings; /* what explain decides with: the gateway's own */
 };
 

@@ -391,6 +391,7 @@ static int start_gateway(const struct serve_opts *o, struct services *s)
         return GH_EXIT_FAIL;
     }
     s->app.gateway = s->gateway;
+    atomic_store(&s->app.serving, 1);
     /* a host name stands for each of its addresses: say which were bound */
     json_t *addresses = json_array();
     for (size_t i = 0; i < gh_gateway_server_address_count(s->gateway); i++)
@@ -436,6 +437,9 @@ static int start_services(const struct serve_opts *o, struct services *s)
         fprintf(stderr, "gatehouse serve: cannot build the configuration from the store\n");
         return GH_EXIT_FAIL;
     }
+    /* the gateway first: once the admin API answers, /readyz can say the node serves */
+    if ((rc = start_gateway(o, s)) != GH_EXIT_OK)
+        return rc;
     s->admin_options = (struct gh_admin_server_options){.listen = o->admin_listen,
                                                         .admin_token = s->token,
                                                         .routes = gh_admin_routes,
@@ -450,11 +454,12 @@ static int start_services(const struct serve_opts *o, struct services *s)
     gh_log(GH_LOG_INFO, "admin API listening",
            json_pack("{s:s, s:b, s:s, s:s}", "address", gh_admin_server_address(s->admin), "tls",
                      o->admin_tls_cert != NULL, "store", o->db, "data_dir", o->data_dir));
-    return start_gateway(o, s);
+    return GH_EXIT_OK;
 }
 
 static void stop_services(struct services *s)
 {
+    atomic_store(&s->app.serving, 0); /* /readyz says so while the gateway drains */
     /* first, with a drain: its requests still use the configuration, providers and store */
     gh_gateway_server_stop(s->gateway);
     if (s->ratelimiter != NULL)

@@ -1029,10 +1029,17 @@ describe('gateway: SIGTERM drains requests in flight, then exits', () => {
     up.setMode('delay', { ms: 1500 });
     const inFlight = call(gh, 'GET', '/slow/v1/x', { headers: { 'api-token': key } });
     await waitUntil(() => up.requests.some((r) => r.path === '/x'), { what: 'the upstream got the request' });
+    const ready = await gh.api('GET', '/readyz');
+    assert.equal(ready.status, 200, ready.text);
     const started = Date.now();
     const exit = gh.kill('SIGTERM');
     await sleep(200);
     await assert.rejects(fetch(`${gh.gw}/slow/v1/late`, { headers: { 'api-token': key } }), 'no new connections');
+    // the admin API still answers during the drain, and says the node is not ready: a load
+    // balancer stops sending it requests
+    const draining = await gh.api('GET', '/readyz');
+    assert.equal(draining.status, 503, draining.text);
+    assert.match(draining.json.reasons.join(' '), /gateway is not listening/);
     const r = await inFlight;
     assert.equal(r.status, 200);
     assert.equal(r.json.path, '/x');
