@@ -907,6 +907,19 @@ out:
 
 /* ---- the audit log ---- */
 
+/* The audit log's name of a kind ("profile" reads as "profiles"), or NULL when it is none: a
+ * misspelt filter is an error, not an empty page that reads as "nothing happened". */
+static const char *audit_kind(const char *kind)
+{
+    if (strcmp(kind, "config") == 0)
+        return kind;
+    for (int k = 0; k < GH_KIND_COUNT; k++)
+        if (strcmp(kind, gh_kind_singular((enum gh_kind)k)) == 0 ||
+            strcmp(kind, gh_kind_plural((enum gh_kind)k)) == 0)
+            return gh_kind_plural((enum gh_kind)k);
+    return NULL;
+}
+
 int gh_store_audit_list(struct gh_store *s, const char *kind, const char *id, const char *after,
                         int limit, json_t **out, struct gh_store_error *err)
 {
@@ -922,9 +935,12 @@ int gh_store_audit_list(struct gh_store *s, const char *kind, const char *id, co
         gh_model_error(err, 422, "after", "after must be a cursor from \"next\"");
         return GH_ERR_INVALID_ARG;
     }
-    for (int k = 0; kind != NULL && k < GH_KIND_COUNT; k++) /* "profile" reads as "profiles" */
-        if (strcmp(kind, gh_kind_singular((enum gh_kind)k)) == 0)
-            kind = gh_kind_plural((enum gh_kind)k);
+    if (kind != NULL && (kind = audit_kind(kind)) == NULL) {
+        gh_model_error(err, 422, "kind",
+                       "kind must be collections, endpoints, clients, profiles, keys, policies or "
+                       "config");
+        return GH_ERR_INVALID_ARG;
+    }
     pthread_mutex_lock(&s->lock);
     int rc = s->b.audit_page(s->b.db, kind, id, before, limit + 1, &rows);
     pthread_mutex_unlock(&s->lock);

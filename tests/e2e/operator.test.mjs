@@ -301,6 +301,9 @@ describe('item 22: providers refresh, metrics HELP, explain --client-ip, provide
     const profiles = expectList(await gh.api('GET', '/v1/audit?kind=profiles')).data;
     assert.ok(profiles.length >= 1 && profiles.every((e) => e.kind === 'profiles'));
     expectError(await gh.api('GET', '/v1/audit?limit=0'), 422, 'validation_failed', 'limit');
+    // a misspelt kind is an error, not an empty page that reads as "nothing happened"
+    expectError(await gh.api('GET', '/v1/audit?kind=profils'), 422, 'validation_failed', 'kind');
+    assert.ok(expectList(await gh.api('GET', '/v1/audit?kind=profile')).data.every((e) => e.kind === 'profiles'));
 
     let r = await cli(['audit', '--id', a.id]);
     assert.equal(r.code, 0, show(r));
