@@ -20,6 +20,7 @@
 #include "gateway/server.h"
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/log.h"
 
 /* ---- plumbing ---- */
 
@@ -84,8 +85,7 @@ static void after_write(struct gh_app *app)
 {
     /* the change is committed; a failed rebuild only delays it until the next one */
     if (gh_app_reload(app) != GH_OK)
-        fprintf(stderr,
-                "{\"level\":\"error\",\"msg\":\"cannot rebuild the configuration snapshot\"}\n");
+        gh_log(GH_LOG_ERROR, "cannot rebuild the configuration snapshot", NULL);
 }
 
 /* SPEC §4: saving an oidc profile fetches and checks its IdP, unless ?validate=false. */
