@@ -23,54 +23,29 @@
 #include "common/log.h"
 #include "mockidp.h"
 #include "oidc/provider.h"
+#include "oidckit.h"
 #include "testkit.h"
 
 #define T0 1700000000000LL
 
-static atomic_llong fake_now;
-
-static int64_t fake_clock(void *ctx)
-{
-    (void)ctx;
-    return atomic_load(&fake_now);
-}
-
+/* The kit, plus the file that standard output goes to while a test runs. */
 struct fixture {
-    struct gh_mockidp *idp;
-    struct gh_oidc_options options;
-    struct gh_oidc_manager *m;
-    struct gh_provider *p;
-    struct gh_testkey k1, k2;
-    char discovery_url[256];
+    struct gh_oidckit kit;
     char log_path[64];
     int saved_stdout;
 };
 
 static void serve_keys(struct fixture *f, const struct gh_testkey *a, const struct gh_testkey *b)
 {
-    char *ja = gh_testkey_public_jwk(a), *jb = b != NULL ? gh_testkey_public_jwk(b) : NULL;
-    char doc[4096];
-    snprintf(doc, sizeof doc, "{\"keys\":[%s%s%s]}", ja, jb ? "," : "", jb ? jb : "");
-    gh_mockidp_set_json(f->idp, "/jwks", 200, doc, "Cache-Control: max-age=120\r\n");
-    free(ja);
-    free(jb);
+    gh_oidckit_serve_keys(&f->kit, a, b, "Cache-Control: max-age=120\r\n");
 }
 
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    atomic_store(&fake_now, T0);
-    f->idp = gh_mockidp_start();
-    if (f->idp == NULL || gh_testkey_generate(GH_ALG_ES256, "k1", 0, &f->k1) ||
-        gh_testkey_generate(GH_ALG_ES256, "k2", 0, &f->k2))
+    if (gh_oidckit_init(&f->kit, T0, GH_ALG_ES256, GH_ALG_ES256, "Cache-Control: max-age=120\r\n"))
         return -1;
-    gh_mockidp_serve_discovery(f->idp, NULL, "/jwks");
-    serve_keys(f, &f->k1, NULL);
-    snprintf(f->discovery_url, sizeof f->discovery_url, "%s/.well-known/openid-configuration",
-             gh_mockidp_base_url(f->idp));
-    gh_oidc_options_default(&f->options);
-    f->options.now_ms = fake_clock;
-    f->options.max_stale_ms = 3600 * 1000;
+    f->kit.options.max_stale_ms = 3600 * 1000;
     /* gh_log writes to stdout: send it to a file for the test's life */
     snprintf(f->log_path, sizeof f->log_path, "/tmp/gh-events-XXXXXX");
     int fd = mkstemp(f->log_path);
@@ -86,14 +61,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    gh_oidc_manager_free(f->m);
-    gh_mockidp_stop(f->idp);
+    gh_oidckit_clear(&f->kit); /* the manager's last lines still go to the file */
     fflush(stdout);
     dup2(f->saved_stdout, STDOUT_FILENO);
     close(f->saved_stdout);
     unlink(f->log_path);
-    gh_testkey_clear(&f->k1);
-    gh_testkey_clear(&f->k2);
     gh_log_set_level("info");
     free(f);
     return 0;
@@ -153,16 +125,17 @@ static void expect_kids(json_t *line, const char *member, const char *kid)
 static void expect_source(struct fixture *f, json_t *line, const char *level)
 {
     assert_string_equal(json_string_value(json_object_get(line, "level")), level);
-    assert_string_equal(json_string_value(json_object_get(line, "url")), f->discovery_url);
-    assert_string_equal(json_string_value(json_object_get(line, "provider")), gh_provider_id(f->p));
+    assert_string_equal(json_string_value(json_object_get(line, "url")), f->kit.discovery_url);
+    assert_string_equal(json_string_value(json_object_get(line, "provider")),
+                        gh_provider_id(f->kit.p));
 }
 
 static void refresh_and_wait(struct fixture *f, uint64_t completions_before)
 {
     struct gh_provider_counters c;
-    gh_provider_refresh(f->p);
+    gh_provider_refresh(f->kit.p);
     for (int i = 0; i < 1000; i++) {
-        gh_provider_counters(f->p, &c);
+        gh_provider_counters(f->kit.p, &c);
         if (c.jwks_fetches + c.failures > completions_before)
             return;
         usleep(10000);
@@ -174,30 +147,31 @@ static void test_rotation_failure_and_staleness_are_logged(void **state)
     struct fixture *f = *state;
     json_t *line;
 
-    assert_int_equal(gh_oidc_manager_new(&f->options, &f->m), GH_OK);
-    assert_int_equal(gh_oidc_provider_get(f->m, GH_PROVIDER_DISCOVERY, f->discovery_url, &f->p),
-                     GH_OK);
-    assert_int_equal(gh_provider_wait_ready(f->p, 5000), GH_OK);
+    assert_int_equal(gh_oidc_manager_new(&f->kit.options, &f->kit.m), GH_OK);
+    assert_int_equal(
+        gh_oidc_provider_get(f->kit.m, GH_PROVIDER_DISCOVERY, f->kit.discovery_url, &f->kit.p),
+        GH_OK);
+    assert_int_equal(gh_provider_wait_ready(f->kit.p, 5000), GH_OK);
     line = wait_line(f, "identity provider keys loaded", 1);
     expect_source(f, line, "info");
     expect_kids(line, "added", "k1");
     json_decref(line);
 
-    serve_keys(f, &f->k1, &f->k2); /* the IdP publishes k2 */
+    serve_keys(f, &f->kit.k1, &f->kit.k2); /* the IdP publishes k2 */
     refresh_and_wait(f, 1);
     line = wait_line(f, "identity provider keys changed", 1);
     expect_source(f, line, "info");
     expect_kids(line, "added", "k2");
     expect_kids(line, "removed", NULL);
     json_decref(line);
-    serve_keys(f, &f->k2, NULL); /* and drops k1 */
+    serve_keys(f, &f->kit.k2, NULL); /* and drops k1 */
     refresh_and_wait(f, 2);
     line = wait_line(f, "identity provider keys changed", 2);
     expect_kids(line, "added", NULL);
     expect_kids(line, "removed", "k1");
     json_decref(line);
 
-    gh_mockidp_set_json(f->idp, "/.well-known/openid-configuration", 503, "{}", NULL);
+    gh_mockidp_set_json(f->kit.idp, "/.well-known/openid-configuration", 503, "{}", NULL);
     refresh_and_wait(f, 3);
     line = wait_line(f, "identity provider fetch failed", 1);
     expect_source(f, line, "warn");
@@ -206,14 +180,14 @@ static void test_rotation_failure_and_staleness_are_logged(void **state)
     json_decref(line);
 
     /* the keys (max-age=120) run out, then max-stale (1 h) passes */
-    atomic_store(&fake_now, T0 + 121000);
-    gh_oidc_manager_wake(f->m);
+    gh_oidckit_clock_set(T0 + 121000);
+    gh_oidc_manager_wake(f->kit.m);
     line = wait_line(f, "identity provider keys stale: serving the last good keys", 1);
     expect_source(f, line, "warn");
     assert_non_null(strstr(json_string_value(json_object_get(line, "last_error")), "HTTP 503"));
     json_decref(line);
-    atomic_store(&fake_now, T0 + 121000 + 3600 * 1000);
-    gh_oidc_manager_wake(f->m);
+    gh_oidckit_clock_set(T0 + 121000 + 3600 * 1000);
+    gh_oidc_manager_wake(f->kit.m);
     line = wait_line(f,
                      "identity provider keys unavailable: past --max-stale, its tokens get "
                      "keys_unavailable",
@@ -221,8 +195,8 @@ static void test_rotation_failure_and_staleness_are_logged(void **state)
     expect_source(f, line, "error");
     json_decref(line);
     /* the IdP is back */
-    gh_mockidp_serve_discovery(f->idp, NULL, "/jwks");
-    gh_provider_refresh(f->p);
+    gh_mockidp_serve_discovery(f->kit.idp, NULL, "/jwks");
+    gh_provider_refresh(f->kit.p);
     line = wait_line(f, "identity provider keys fresh again", 1);
     expect_source(f, line, "info");
     json_decref(line);
@@ -240,17 +214,18 @@ static void test_debug_logs_each_fetch_and_never_key_material(void **state)
 {
     struct fixture *f = *state;
     assert_int_equal(gh_log_set_level("debug"), GH_OK);
-    assert_int_equal(gh_oidc_manager_new(&f->options, &f->m), GH_OK);
-    assert_int_equal(gh_oidc_provider_get(f->m, GH_PROVIDER_DISCOVERY, f->discovery_url, &f->p),
-                     GH_OK);
-    assert_int_equal(gh_provider_wait_ready(f->p, 5000), GH_OK);
+    assert_int_equal(gh_oidc_manager_new(&f->kit.options, &f->kit.m), GH_OK);
+    assert_int_equal(
+        gh_oidc_provider_get(f->kit.m, GH_PROVIDER_DISCOVERY, f->kit.discovery_url, &f->kit.p),
+        GH_OK);
+    assert_int_equal(gh_provider_wait_ready(f->kit.p, 5000), GH_OK);
     json_t *discovery = wait_line(f, "identity provider fetch", 1);
     json_t *jwks = wait_line(f, "identity provider fetch", 2);
     expect_source(f, jwks, "debug");
     char jwks_url[300];
-    snprintf(jwks_url, sizeof jwks_url, "%s/jwks", gh_mockidp_base_url(f->idp));
+    snprintf(jwks_url, sizeof jwks_url, "%s/jwks", gh_mockidp_base_url(f->kit.idp));
     assert_string_equal(json_string_value(json_object_get(discovery, "fetch_url")),
-                        f->discovery_url);
+                        f->kit.discovery_url);
     assert_string_equal(json_string_value(json_object_get(jwks, "fetch_url")), jwks_url);
     assert_int_equal(json_integer_value(json_object_get(jwks, "status")), 200);
     assert_true(json_integer_value(json_object_get(jwks, "bytes")) > 100);
@@ -259,7 +234,7 @@ static void test_debug_logs_each_fetch_and_never_key_material(void **state)
     json_decref(discovery);
     json_decref(jwks);
     /* the public key's coordinates appear nowhere in the log */
-    char *jwk = gh_testkey_public_jwk(&f->k1);
+    char *jwk = gh_testkey_public_jwk(&f->kit.k1);
     json_t *parsed = json_loads(jwk, 0, NULL);
     const char *x = json_string_value(json_object_get(parsed, "x"));
     size_t len;

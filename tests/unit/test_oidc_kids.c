@@ -24,105 +24,42 @@
 #include "common/error.h"
 #include "mockidp.h"
 #include "oidc/provider.h"
+#include "oidckit.h"
 #include "testkit.h"
 
 #define T0 1700000000000LL
 
-static atomic_llong fake_now;
-
-static int64_t fake_clock(void *ctx)
-{
-    (void)ctx;
-    return atomic_load(&fake_now);
-}
-
-struct fixture {
-    struct gh_mockidp *idp;
-    struct gh_oidc_options options;
-    struct gh_oidc_manager *m;
-    struct gh_provider *p;
-    struct gh_testkey k1, k2;
-    char discovery_url[256];
-};
-
 /* Publishes k1 (and k2 when `both`) with this lifetime. */
-static void serve_keys(struct fixture *f, int both, int max_age)
+static void serve_keys(struct gh_oidckit *f, int both, int max_age)
 {
-    char *a = gh_testkey_public_jwk(&f->k1), *b = gh_testkey_public_jwk(&f->k2);
-    char doc[4096], headers[64];
-    snprintf(doc, sizeof doc, "{\"keys\":[%s%s%s]}", a, both ? "," : "", both ? b : "");
+    char headers[64];
     snprintf(headers, sizeof headers, "Cache-Control: max-age=%d\r\n", max_age);
-    gh_mockidp_set_json(f->idp, "/jwks", 200, doc, headers);
-    free(a);
-    free(b);
+    gh_oidckit_serve_keys(f, &f->k1, both ? &f->k2 : NULL, headers);
 }
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    atomic_store(&fake_now, T0);
-    f->idp = gh_mockidp_start();
-    if (f->idp == NULL || gh_testkey_generate(GH_ALG_ES256, "k1", 0, &f->k1) ||
-        gh_testkey_generate(GH_ALG_ES256, "k2", 0, &f->k2))
+    struct gh_oidckit *f = calloc(1, sizeof *f);
+    /* max-age=86400: no scheduled refresh within the tests' minutes */
+    if (gh_oidckit_init(f, T0, GH_ALG_ES256, GH_ALG_ES256, "Cache-Control: max-age=86400\r\n"))
         return -1;
-    gh_mockidp_serve_discovery(f->idp, NULL, "/jwks");
-    serve_keys(f, 0, 86400); /* no scheduled refresh within the tests' minutes */
-    snprintf(f->discovery_url, sizeof f->discovery_url, "%s/.well-known/openid-configuration",
-             gh_mockidp_base_url(f->idp));
-    gh_oidc_options_default(&f->options);
-    f->options.now_ms = fake_clock;
     *state = f;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    gh_oidc_manager_free(f->m);
-    gh_mockidp_stop(f->idp);
-    gh_testkey_clear(&f->k1);
-    gh_testkey_clear(&f->k2);
-    free(f);
+    gh_oidckit_clear(*state);
+    free(*state);
     return 0;
-}
-
-static void start(struct fixture *f)
-{
-    assert_int_equal(gh_oidc_manager_new(&f->options, &f->m), GH_OK);
-    assert_int_equal(gh_oidc_provider_get(f->m, GH_PROVIDER_DISCOVERY, f->discovery_url, &f->p),
-                     GH_OK);
-    assert_int_equal(gh_provider_wait_ready(f->p, 5000), GH_OK);
 }
 
 static void set_time(int64_t ms_after_t0)
 {
-    atomic_store(&fake_now, T0 + ms_after_t0);
+    gh_oidckit_clock_set(T0 + ms_after_t0);
 }
 
-static int has_kid(struct gh_provider *p, const char *kid)
-{
-    struct gh_keyset *ks = gh_provider_keys(p);
-    int found = 0;
-    for (size_t i = 0; ks != NULL && i < ks->jwks->count; i++)
-        found |= ks->jwks->keys[i].kid != NULL && strcmp(ks->jwks->keys[i].kid, kid) == 0;
-    gh_keyset_unref(ks);
-    return found;
-}
-
-struct test_wait {
-    struct gh_provider_wait w;
-    atomic_int result;
-    atomic_int notified;
-};
-
-static void on_notify(struct gh_provider_wait *w, int result)
-{
-    struct test_wait *tw = (struct test_wait *)w;
-    atomic_store(&tw->result, result);
-    atomic_store(&tw->notified, 1);
-}
-
-static void wait_notified(struct test_wait *tw)
+static void wait_notified(struct gh_oidckit_waiter *tw)
 {
     for (int i = 0; i < 10000 && !atomic_load(&tw->notified); i++)
         usleep(1000);
@@ -133,9 +70,9 @@ static void wait_notified(struct test_wait *tw)
  * What a request with an unknown `kid` gets, as the gateway asks it: the verdict, and when it
  * waited, the end of the wait (real time, the fake clock stands still meanwhile).
  */
-static enum gh_kid_verdict ask(struct fixture *f, const char *kid)
+static enum gh_kid_verdict ask(struct gh_oidckit *f, const char *kid)
 {
-    struct test_wait tw = {.w.notify = on_notify};
+    struct gh_oidckit_waiter tw = {.w.notify = gh_oidckit_waiter_notify};
     struct gh_keyset *ks = gh_provider_keys(f->p);
     enum gh_kid_verdict why;
     int rc = gh_provider_request_refetch(f->p, ks, kid, strlen(kid), &tw.w, &why);
@@ -151,12 +88,12 @@ static enum gh_kid_verdict ask(struct fixture *f, const char *kid)
 
 /* A client using the genuine kid `kid` every 100 ms from `from_ms` on: the ms it took until the
  * gateway knew it (at most `limit_ms`, else the test fails). */
-static int64_t genuine_kid_accepted_after(struct fixture *f, const char *kid, int64_t from_ms,
+static int64_t genuine_kid_accepted_after(struct gh_oidckit *f, const char *kid, int64_t from_ms,
                                           int64_t limit_ms)
 {
     for (int64_t t = from_ms; t <= from_ms + limit_ms; t += 100) {
         set_time(t);
-        if (has_kid(f->p, kid) || (ask(f, kid), has_kid(f->p, kid)))
+        if (gh_oidckit_has_kid(f->p, kid) || (ask(f, kid), gh_oidckit_has_kid(f->p, kid)))
             return t - from_ms;
     }
     fail_msg("the genuine kid %s was not accepted within %lld ms", kid, (long long)limit_ms);
@@ -166,8 +103,8 @@ static int64_t genuine_kid_accepted_after(struct fixture *f, const char *kid, in
 /* Made-up kids, then a real rotation: the new kid is accepted within 5 s of its first use. */
 static void test_made_up_kids_then_a_rotation(void **state)
 {
-    struct fixture *f = *state;
-    start(f);
+    struct gh_oidckit *f = *state;
+    gh_oidckit_start(f, GH_OK);
     set_time(0);
     assert_int_equal(ask(f, "made-up-1"), GH_KID_REFETCH);
     set_time(10);
@@ -187,8 +124,8 @@ static void test_made_up_kids_then_a_rotation(void **state)
 /* The brief's measurement: a made-up kid, then a real rotation 5 s later, accepted at once. */
 static void test_made_up_kid_then_a_rotation_5s_later(void **state)
 {
-    struct fixture *f = *state;
-    start(f);
+    struct gh_oidckit *f = *state;
+    gh_oidckit_start(f, GH_OK);
     set_time(0);
     assert_int_equal(ask(f, "made-up"), GH_KID_REFETCH);
     serve_keys(f, 1, 86400);
@@ -201,9 +138,9 @@ static void test_made_up_kid_then_a_rotation_5s_later(void **state)
 /* A kid still unknown after a refetch is refused at once, without a fetch, for 30 s. */
 static void test_still_unknown_kid_answered_without_fetch(void **state)
 {
-    struct fixture *f = *state;
+    struct gh_oidckit *f = *state;
     struct gh_provider_counters c;
-    start(f);
+    gh_oidckit_start(f, GH_OK);
     set_time(0);
     assert_int_equal(ask(f, "gone"), GH_KID_REFETCH);
     /* every 100 ms for 30 s, also once a never-seen kid could refetch again (from 5 s on) */
@@ -247,12 +184,12 @@ static int most_in_a_minute(const struct starts *s, int64_t from_ms)
  */
 static void test_storm_of_random_kids(void **state)
 {
-    struct fixture *f = *state;
+    struct gh_oidckit *f = *state;
     struct starts s = {.n = 0};
     int64_t rotation = 200000, accepted = -1, gap = 0;
     char kid[32];
 
-    start(f);
+    gh_oidckit_start(f, GH_OK);
     for (int i = 0; i < 6000; i++) {
         int64_t t = (int64_t)i * 100;
         set_time(t);
@@ -263,9 +200,9 @@ static void test_storm_of_random_kids(void **state)
             serve_keys(f, 1, 86400);
         if (t < rotation || accepted >= 0)
             continue;
-        if (!has_kid(f->p, "k2") && ask(f, "k2") == GH_KID_REFETCH)
+        if (!gh_oidckit_has_kid(f->p, "k2") && ask(f, "k2") == GH_KID_REFETCH)
             s.at[s.n++] = t;
-        if (has_kid(f->p, "k2"))
+        if (gh_oidckit_has_kid(f->p, "k2"))
             accepted = t - rotation;
     }
     for (int i = 1; i < s.n; i++)
@@ -285,13 +222,13 @@ static void test_storm_of_random_kids(void **state)
 /* A kid refetch at 80 s does not push back the refresh scheduled at 90 s (max-age=120). */
 static void test_kid_refetch_keeps_the_schedule(void **state)
 {
-    struct fixture *f = *state;
+    struct gh_oidckit *f = *state;
     serve_keys(f, 0, 120);
-    start(f);
+    gh_oidckit_start(f, GH_OK);
     serve_keys(f, 1, 120);
     set_time(80000);
     assert_int_equal(ask(f, "k2"), GH_KID_REFETCH);
-    assert_true(has_kid(f->p, "k2"));
+    assert_true(gh_oidckit_has_kid(f->p, "k2"));
     json_t *status = gh_provider_status(f->p);
     const char *next = json_string_value(json_object_get(status, "next_refresh_at"));
     assert_non_null(next);
@@ -305,7 +242,7 @@ static void test_kid_refetch_keeps_the_schedule(void **state)
 /* The memory of unknown kids is a fixed-size table: more kids evict, and are counted. */
 static void test_unknown_kid_memory_is_bounded(void **state)
 {
-    struct fixture *f = *state;
+    struct gh_oidckit *f = *state;
     struct gh_provider_counters c;
     char kids[10][8];
     int remembered = 0;
@@ -313,7 +250,7 @@ static void test_unknown_kid_memory_is_bounded(void **state)
     f->options.unknown_kid_slots = 4;
     f->options.refetch_gap_ms = 0; /* a refetch per kid, one a second */
     f->options.refetches_per_minute = 60;
-    start(f);
+    gh_oidckit_start(f, GH_OK);
     for (int i = 0; i < 10; i++) {
         snprintf(kids[i], sizeof kids[i], "x%d", i);
         set_time(i * 1000);
@@ -336,11 +273,12 @@ static void test_unknown_kid_memory_is_bounded(void **state)
  * the IdP published it (a rotation racing a scheduled refresh). */
 static void test_kid_joining_a_fetch_under_way_is_not_remembered(void **state)
 {
-    struct fixture *f = *state;
-    struct test_wait a = {.w.notify = on_notify}, b = {.w.notify = on_notify};
+    struct gh_oidckit *f = *state;
+    struct gh_oidckit_waiter a = {.w.notify = gh_oidckit_waiter_notify},
+                             b = {.w.notify = gh_oidckit_waiter_notify};
     enum gh_kid_verdict why;
 
-    start(f);
+    gh_oidckit_start(f, GH_OK);
     char *jwk = gh_testkey_public_jwk(&f->k1), doc[2048];
     snprintf(doc, sizeof doc, "{\"keys\":[%s]}", jwk);
     free(jwk);

@@ -27,59 +27,16 @@
 #include "jose/jwt.h"
 #include "mockidp.h"
 #include "oidc/provider.h"
+#include "oidckit.h"
 #include "testkit.h"
 
 #define START_MS 1700000000000LL
 
-static atomic_llong fake_now;
-
-static int64_t fake_clock(void *ctx)
-{
-    (void)ctx;
-    return atomic_load(&fake_now);
-}
-
-struct fixture {
-    struct gh_mockidp *idp;
-    struct gh_oidc_options options;
-    struct gh_oidc_manager *m;
-    struct gh_testkey k1, k2;
-    char discovery_url[256];
-};
-
-/* {"keys":[...]} of the given keys' public JWKs. */
-static char *jwks_text(const struct gh_testkey *a, const struct gh_testkey *b)
-{
-    char *ja = gh_testkey_public_jwk(a), *jb = b ? gh_testkey_public_jwk(b) : NULL;
-    char *doc = malloc(strlen(ja) + (jb ? strlen(jb) : 0) + 32);
-    sprintf(doc, "{\"keys\":[%s%s%s]}", ja, jb ? "," : "", jb ? jb : "");
-    free(ja);
-    free(jb);
-    return doc;
-}
-
-static void serve_keys(struct fixture *f, const struct gh_testkey *a, const struct gh_testkey *b,
-                       const char *headers)
-{
-    char *doc = jwks_text(a, b);
-    gh_mockidp_set_json(f->idp, "/jwks", 200, doc, headers);
-    free(doc);
-}
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    atomic_store(&fake_now, START_MS);
-    f->idp = gh_mockidp_start();
-    if (f->idp == NULL || gh_testkey_generate(GH_ALG_RS256, "k1", 0, &f->k1) ||
-        gh_testkey_generate(GH_ALG_ES256, "k2", 0, &f->k2))
+    struct gh_oidckit *f = calloc(1, sizeof *f);
+    if (gh_oidckit_init(f, START_MS, GH_ALG_RS256, GH_ALG_ES256, "Cache-Control: max-age=120\r\n"))
         return -1;
-    gh_mockidp_serve_discovery(f->idp, NULL, "/jwks");
-    serve_keys(f, &f->k1, NULL, "Cache-Control: max-age=120\r\n");
-    snprintf(f->discovery_url, sizeof f->discovery_url, "%s/.well-known/openid-configuration",
-             gh_mockidp_base_url(f->idp));
-    gh_oidc_options_default(&f->options);
-    f->options.now_ms = fake_clock;
     f->options.fetch_timeout_ms = 1000; /* the real-time limit, short for the timeout tests */
     *state = f;
     return 0;
@@ -87,30 +44,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    gh_oidc_manager_free(f->m);
-    gh_mockidp_stop(f->idp);
-    gh_testkey_clear(&f->k1);
-    gh_testkey_clear(&f->k2);
-    free(f);
+    gh_oidckit_clear(*state);
+    free(*state);
     return 0;
-}
-
-static struct gh_provider *start_provider(struct fixture *f, int expect)
-{
-    struct gh_provider *p;
-    if (f->m == NULL)
-        assert_int_equal(gh_oidc_manager_new(&f->options, &f->m), GH_OK);
-    assert_int_equal(gh_oidc_provider_get(f->m, GH_PROVIDER_DISCOVERY, f->discovery_url, &p),
-                     GH_OK);
-    assert_int_equal(gh_provider_wait_ready(p, 5000), expect);
-    return p;
-}
-
-static void advance(struct fixture *f, int64_t ms)
-{
-    atomic_fetch_add(&fake_now, ms);
-    gh_oidc_manager_wake(f->m);
 }
 
 /*
@@ -119,13 +55,13 @@ static void advance(struct fixture *f, int64_t ms)
  * fetched at the current (fake) time and no last error. Conditions, never sleeps, so the tests
  * hold however slowly the manager thread runs.
  */
-static void wait_jwks_fetches(struct fixture *f, struct gh_provider *p, uint64_t fetches)
+static void wait_jwks_fetches(struct gh_oidckit *f, struct gh_provider *p, uint64_t fetches)
 {
     assert_true(gh_mockidp_wait_hits(f->idp, "/jwks", (unsigned)fetches, 10000) >= fetches);
     for (int i = 0; i < 1000; i++) {
         struct gh_keyset *ks = gh_provider_keys(p);
         json_t *status = gh_provider_status(p);
-        int published = ks != NULL && ks->fetched_at == atomic_load(&fake_now) &&
+        int published = ks != NULL && ks->fetched_at == gh_oidckit_clock_now() &&
                         json_is_null(json_object_get(status, "last_error"));
         json_decref(status);
         gh_keyset_unref(ks);
@@ -136,20 +72,10 @@ static void wait_jwks_fetches(struct fixture *f, struct gh_provider *p, uint64_t
     fail_msg("the provider did not publish a refreshed key set within 10 s");
 }
 
-static int has_kid(struct gh_provider *p, const char *kid)
-{
-    struct gh_keyset *ks = gh_provider_keys(p);
-    int found = 0;
-    for (size_t i = 0; ks != NULL && i < ks->jwks->count; i++)
-        found |= ks->jwks->keys[i].kid != NULL && strcmp(ks->jwks->keys[i].kid, kid) == 0;
-    gh_keyset_unref(ks);
-    return found;
-}
-
 static void test_discovery_then_keys(void **state)
 {
-    struct fixture *f = *state;
-    struct gh_provider *p = start_provider(f, GH_OK);
+    struct gh_oidckit *f = *state;
+    struct gh_provider *p = gh_oidckit_start(f, GH_OK);
     struct gh_keyset *ks = gh_provider_keys(p);
     char jwks_uri[256];
 
@@ -183,11 +109,11 @@ static void test_discovery_then_keys(void **state)
     json_decref(status);
 }
 
-static int64_t lifetime_for(struct fixture *f, const char *headers)
+static int64_t lifetime_for(struct gh_oidckit *f, const char *headers)
 {
     struct gh_provider *p;
-    serve_keys(f, &f->k1, NULL, headers);
-    p = start_provider(f, GH_OK);
+    gh_oidckit_serve_keys(f, &f->k1, NULL, headers);
+    p = gh_oidckit_start(f, GH_OK);
     struct gh_keyset *ks = gh_provider_keys(p);
     int64_t ttl = ks->expires_at - ks->fetched_at;
     gh_keyset_unref(ks);
@@ -198,7 +124,7 @@ static int64_t lifetime_for(struct fixture *f, const char *headers)
 
 static void test_cache_lifetime_is_clamped(void **state)
 {
-    struct fixture *f = *state;
+    struct gh_oidckit *f = *state;
     assert_int_equal(lifetime_for(f, "Cache-Control: max-age=5\r\n"), 60);
     assert_int_equal(lifetime_for(f, "Cache-Control: public, max-age=999999\r\n"), 86400);
     assert_int_equal(lifetime_for(f, NULL), 900);
@@ -207,18 +133,18 @@ static void test_cache_lifetime_is_clamped(void **state)
 
 static void test_background_refresh_before_expiry(void **state)
 {
-    struct fixture *f = *state;
-    struct gh_provider *p = start_provider(f, GH_OK); /* max-age=120: refresh at 90 s */
+    struct gh_oidckit *f = *state;
+    struct gh_provider *p = gh_oidckit_start(f, GH_OK); /* max-age=120: refresh at 90 s */
     struct gh_keyset *before = gh_provider_keys(p), *after;
 
-    advance(f, 80000);
+    gh_oidckit_advance(f, 80000);
     usleep(200000);
     assert_int_equal(gh_mockidp_hits(f->idp, "/jwks"), 1);
-    serve_keys(f, &f->k1, &f->k2,
-               "Cache-Control: max-age=120\r\n"); /* the IdP publishes a new key */
-    advance(f, 11000);
+    gh_oidckit_serve_keys(f, &f->k1, &f->k2,
+                          "Cache-Control: max-age=120\r\n"); /* the IdP publishes a new key */
+    gh_oidckit_advance(f, 11000);
     wait_jwks_fetches(f, p, 2);
-    assert_true(has_kid(p, "k2"));
+    assert_true(gh_oidckit_has_kid(p, "k2"));
     after = gh_provider_keys(p);
     assert_ptr_not_equal(after, before);
     assert_int_equal(after->generation, before->generation + 1);
@@ -280,8 +206,8 @@ static void *register_waiters(void *arg)
 
 static void test_hundred_concurrent_waits_one_fetch(void **state)
 {
-    struct fixture *f = *state;
-    struct gh_provider *p = start_provider(f, GH_OK);
+    struct gh_oidckit *f = *state;
+    struct gh_provider *p = gh_oidckit_start(f, GH_OK);
     struct gh_keyset *ks = gh_provider_keys(p);
     struct mailbox box;
     struct test_wait waits[100];
@@ -296,7 +222,7 @@ static void test_hundred_concurrent_waits_one_fetch(void **state)
         waits[i].box = &box;
     }
     /* the IdP now signs with k2, and is slow to answer, so every wait overlaps the one fetch */
-    char *doc = jwks_text(&f->k1, &f->k2);
+    char *doc = gh_oidckit_jwks_text(&f->k1, &f->k2);
     struct gh_mock_response slow = {
         .status = 200, .content_type = "application/json", .body = doc, .delay_ms = 300};
     gh_mockidp_set(f->idp, "/jwks", &slow);
@@ -317,7 +243,7 @@ static void test_hundred_concurrent_waits_one_fetch(void **state)
         assert_int_equal(atomic_load(&waits[i].notified), 1);
     assert_int_equal(gh_mockidp_hits(f->idp, "/jwks"), 2); /* the first load and ONE refetch */
     assert_int_equal(gh_mockidp_hits(f->idp, "/.well-known/openid-configuration"), 1);
-    assert_true(has_kid(p, "k2"));
+    assert_true(gh_oidckit_has_kid(p, "k2"));
     struct gh_provider_counters c;
     gh_provider_counters(p, &c);
     assert_int_equal(c.refetches, 1);
@@ -329,8 +255,8 @@ static void test_hundred_concurrent_waits_one_fetch(void **state)
 /* A rotation as an IdP does it: publish the new key, sign with it, drop the old one. */
 static void test_rotation_refuses_no_valid_token(void **state)
 {
-    struct fixture *f = *state;
-    struct gh_provider *p = start_provider(f, GH_OK);
+    struct gh_oidckit *f = *state;
+    struct gh_provider *p = gh_oidckit_start(f, GH_OK);
     struct mailbox box;
     static const char *const req[] = {"exp"};
     char claims[256];
@@ -341,7 +267,7 @@ static void test_rotation_refuses_no_valid_token(void **state)
              START_MS / 1000 + 3600);
     char *old_token = gh_test_sign(&f->k1, "{\"alg\":\"RS256\",\"kid\":\"k1\"}", claims);
     char *new_token = gh_test_sign(&f->k2, "{\"alg\":\"ES256\",\"kid\":\"k2\"}", claims);
-    serve_keys(f, &f->k1, &f->k2, "Cache-Control: max-age=120\r\n");
+    gh_oidckit_serve_keys(f, &f->k1, &f->k2, "Cache-Control: max-age=120\r\n");
     for (int round = 0; round < 2; round++) {
         const char *token = round == 0 ? old_token : new_token;
         for (int attempt = 0; attempt < 2;
@@ -370,11 +296,11 @@ static void test_rotation_refuses_no_valid_token(void **state)
     }
     assert_int_equal(refused, 0);
     /* the old key is dropped later, at a scheduled refresh: old tokens go, new ones stay */
-    serve_keys(f, &f->k2, NULL, "Cache-Control: max-age=120\r\n");
-    advance(f, 95000);
+    gh_oidckit_serve_keys(f, &f->k2, NULL, "Cache-Control: max-age=120\r\n");
+    gh_oidckit_advance(f, 95000);
     wait_jwks_fetches(f, p, 3);
-    assert_false(has_kid(p, "k1"));
-    assert_true(has_kid(p, "k2"));
+    assert_false(gh_oidckit_has_kid(p, "k1"));
+    assert_true(gh_oidckit_has_kid(p, "k2"));
     free(old_token);
     free(new_token);
     close(box.fds[0]);
@@ -383,16 +309,16 @@ static void test_rotation_refuses_no_valid_token(void **state)
 
 static void test_stale_on_error_then_max_stale(void **state)
 {
-    struct fixture *f = *state;
+    struct gh_oidckit *f = *state;
     f->options.max_stale_ms = 3600 * 1000;
     f->options.retry_base_ms = 1000;
     f->options.retry_max_ms = 8000;
-    struct gh_provider *p = start_provider(f, GH_OK);
+    struct gh_provider *p = gh_oidckit_start(f, GH_OK);
     struct gh_keyset *ks;
 
     gh_mockidp_set_json(f->idp, "/.well-known/openid-configuration", 500, "{\"error\":\"down\"}",
                         NULL);
-    advance(f, 91000); /* the scheduled refresh fails */
+    gh_oidckit_advance(f, 91000); /* the scheduled refresh fails */
     assert_true(gh_mockidp_wait_hits(f->idp, "/.well-known/openid-configuration", 2, 10000) >= 2);
     json_t *status = NULL;
     for (int i = 0; i < 1000; i++) { /* until the manager has recorded the failure */
@@ -407,11 +333,11 @@ static void test_stale_on_error_then_max_stale(void **state)
     json_decref(status);
     /* retries back off: a few per minute at first, never a storm */
     for (int i = 0; i < 60; i++)
-        advance(f, 1000), usleep(5000);
+        gh_oidckit_advance(f, 1000), usleep(5000);
     /* a slow machine may merge deadlines: keep (fake) time moving until the retries show */
     for (int i = 0; i < 120 && gh_mockidp_hits(f->idp, "/.well-known/openid-configuration") < 4;
          i++)
-        advance(f, 1000), usleep(50000);
+        gh_oidckit_advance(f, 1000), usleep(50000);
     usleep(100000);
     unsigned hits = gh_mockidp_hits(f->idp, "/.well-known/openid-configuration");
     assert_in_range(hits, 4, 20);
@@ -429,7 +355,7 @@ static void test_stale_on_error_then_max_stale(void **state)
     gh_keyset_unref(ks);
     /* and when the IdP is back, refresh resumes */
     gh_mockidp_serve_discovery(f->idp, NULL, "/jwks");
-    advance(f, 10 * 60 * 1000);
+    gh_oidckit_advance(f, 10 * 60 * 1000);
     wait_jwks_fetches(f, p, 2);
     status = gh_provider_status(p);
     assert_true(json_is_null(json_object_get(status, "last_error")));
@@ -438,10 +364,10 @@ static void test_stale_on_error_then_max_stale(void **state)
 }
 
 /* Starts a provider against a misbehaving IdP and returns the last error's text. */
-static char *refused(struct fixture *f, int expect)
+static char *refused(struct gh_oidckit *f, int expect)
 {
     static char text[600];
-    struct gh_provider *p = start_provider(f, expect);
+    struct gh_provider *p = gh_oidckit_start(f, expect);
     json_t *status = gh_provider_status(p);
     snprintf(text, sizeof text, "%s", json_string_value(json_object_get(status, "last_error")));
     assert_true(json_is_false(json_object_get(status, "available")));
@@ -454,7 +380,7 @@ static char *refused(struct fixture *f, int expect)
 
 static void test_refused_documents(void **state)
 {
-    struct fixture *f = *state;
+    struct gh_oidckit *f = *state;
     char body[256];
 
     gh_mockidp_serve_discovery(f->idp, "https://someone-else.example", "/jwks");
@@ -496,12 +422,12 @@ static void test_refused_documents(void **state)
     assert_non_null(strstr(refused(f, GH_ERR_FETCH_STATUS), "HTTP 404"));
 
     /* one redirect hop is fine */
-    char *doc = jwks_text(&f->k1, NULL);
+    char *doc = gh_oidckit_jwks_text(&f->k1, NULL);
     struct gh_mock_response hop = {.status = 302, .location = "/jwks2"};
     gh_mockidp_set(f->idp, "/jwks", &hop);
     gh_mockidp_set_json(f->idp, "/jwks2", 200, doc, NULL);
     free(doc);
-    start_provider(f, GH_OK);
+    gh_oidckit_start(f, GH_OK);
 }
 
 /* ---- persistence: an in-memory store standing in for SQLite ---- */
@@ -548,21 +474,21 @@ static int store_save(void *ctx, const char *url, const struct gh_persisted_keys
 
 static void test_restart_while_idp_is_down(void **state)
 {
-    struct fixture *f = *state;
+    struct gh_oidckit *f = *state;
     struct memory_store store = {.lock = PTHREAD_MUTEX_INITIALIZER};
     struct gh_oidc_persistence persistence = {&store, store_load, store_save};
     struct gh_provider *p;
 
     f->options.persistence = &persistence;
-    start_provider(f, GH_OK);
+    gh_oidckit_start(f, GH_OK);
     assert_int_equal(store.saves, 1);
     gh_oidc_manager_free(f->m);
     f->m = NULL;
     gh_mockidp_stop(f->idp); /* the IdP goes down; its port now refuses connections */
     f->idp = NULL;
-    atomic_fetch_add(&fake_now, 10 * 60 * 1000);
-    p = start_provider(f, GH_OK); /* serves what the store kept */
-    assert_true(has_kid(p, "k1"));
+    gh_oidckit_advance(f, 10 * 60 * 1000);
+    p = gh_oidckit_start(f, GH_OK); /* serves what the store kept */
+    assert_true(gh_oidckit_has_kid(p, "k1"));
     struct gh_keyset *ks = gh_provider_keys(p);
     assert_int_equal(gh_provider_usable(p, ks, gh_oidc_now_ms(f->m)), GH_OK);
     assert_non_null(ks->issuer);
@@ -580,8 +506,8 @@ static void test_restart_while_idp_is_down(void **state)
 
 static void test_wait_limit_and_cancel(void **state)
 {
-    struct fixture *f = *state;
-    struct gh_provider *p = start_provider(f, GH_OK);
+    struct gh_oidckit *f = *state;
+    struct gh_provider *p = gh_oidckit_start(f, GH_OK);
     struct mailbox box;
     struct test_wait a = {.w.notify = post}, b = {.w.notify = post};
     struct gh_mock_response hang = {.hang = 1};
@@ -595,7 +521,7 @@ static void test_wait_limit_and_cancel(void **state)
     assert_int_equal(gh_provider_request_refetch(p, ks, "b", 1, &b.w, NULL), 1);
     assert_int_equal(gh_provider_cancel_wait(p, &b.w), 1);
     assert_int_equal(gh_provider_cancel_wait(p, &b.w), 0);
-    advance(f, 5001); /* the 5 s wait limit passes before the fetch ends */
+    gh_oidckit_advance(f, 5001); /* the 5 s wait limit passes before the fetch ends */
     struct test_wait *got = receive(&box, 3000);
     assert_ptr_equal(got, &a);
     assert_int_equal(a.result, GH_ERR_UNKNOWN_KID);
@@ -639,7 +565,7 @@ static void make_cert(const char *dir, char *cert_path, char *key_path)
 
 static void test_tls_is_verified(void **state)
 {
-    struct fixture *f = *state;
+    struct gh_oidckit *f = *state;
     char dir[] = "/tmp/gh-tls-XXXXXX", cert[256], key[256], cmd[300];
     assert_non_null(mkdtemp(dir));
     make_cert(dir, cert, key);
@@ -647,14 +573,14 @@ static void test_tls_is_verified(void **state)
     f->idp = gh_mockidp_start_tls(cert, key);
     assert_non_null(f->idp);
     gh_mockidp_serve_discovery(f->idp, NULL, "/jwks");
-    serve_keys(f, &f->k1, NULL, NULL);
+    gh_oidckit_serve_keys(f, &f->k1, NULL, NULL);
     snprintf(f->discovery_url, sizeof f->discovery_url, "%s/.well-known/openid-configuration",
              gh_mockidp_base_url(f->idp));
     /* a certificate nobody vouches for is refused */
     assert_non_null(strstr(refused(f, GH_ERR_FETCH_TLS), "certificate"));
     /* the same server with its CA trusted works */
     f->options.ca_file = cert;
-    start_provider(f, GH_OK);
+    gh_oidckit_start(f, GH_OK);
     gh_oidc_manager_free(f->m);
     f->m = NULL;
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

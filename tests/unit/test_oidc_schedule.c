@@ -24,6 +24,7 @@
 #include "common/error.h"
 #include "mockidp.h"
 #include "oidc/provider.h"
+#include "oidckit.h"
 #include "testkit.h"
 
 #define START_MS 1700000000000LL
@@ -31,39 +32,12 @@
 #define WINDOW_MS   2000
 #define MAX_WAKEUPS 8
 
-static atomic_llong fake_now;
-
-static int64_t fake_clock(void *ctx)
-{
-    (void)ctx;
-    return atomic_load(&fake_now);
-}
-
-struct fixture {
-    struct gh_mockidp *idp;
-    struct gh_oidc_options options;
-    struct gh_oidc_manager *m;
-    struct gh_testkey k1;
-    char discovery_url[256];
-};
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    atomic_store(&fake_now, START_MS);
-    f->idp = gh_mockidp_start();
-    if (f->idp == NULL || gh_testkey_generate(GH_ALG_ES256, "k1", 0, &f->k1))
-        return -1;
-    gh_mockidp_serve_discovery(f->idp, NULL, "/jwks");
-    char *jwk = gh_testkey_public_jwk(&f->k1), doc[1024];
-    snprintf(doc, sizeof doc, "{\"keys\":[%s]}", jwk);
-    free(jwk);
+    struct gh_oidckit *f = calloc(1, sizeof *f);
     /* the shortest lifetime gatehouse keeps: a refresh is due 45 s after each fetch */
-    gh_mockidp_set_json(f->idp, "/jwks", 200, doc, "Cache-Control: max-age=60\r\n");
-    snprintf(f->discovery_url, sizeof f->discovery_url, "%s/.well-known/openid-configuration",
-             gh_mockidp_base_url(f->idp));
-    gh_oidc_options_default(&f->options);
-    f->options.now_ms = fake_clock;
+    if (gh_oidckit_init(f, START_MS, GH_ALG_ES256, GH_ALG_UNKNOWN, "Cache-Control: max-age=60\r\n"))
+        return -1;
     f->options.fetch_timeout_ms = 1000;
     *state = f;
     return 0;
@@ -71,32 +45,13 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    gh_oidc_manager_free(f->m);
-    gh_mockidp_stop(f->idp);
-    gh_testkey_clear(&f->k1);
-    free(f);
+    gh_oidckit_clear(*state);
+    free(*state);
     return 0;
 }
 
-static struct gh_provider *start_provider(struct fixture *f, int expect)
-{
-    struct gh_provider *p;
-    assert_int_equal(gh_oidc_manager_new(&f->options, &f->m), GH_OK);
-    assert_int_equal(gh_oidc_provider_get(f->m, GH_PROVIDER_DISCOVERY, f->discovery_url, &p),
-                     GH_OK);
-    assert_int_equal(gh_provider_wait_ready(p, 5000), expect);
-    return p;
-}
-
-static void advance(struct fixture *f, int64_t ms)
-{
-    atomic_fetch_add(&fake_now, ms);
-    gh_oidc_manager_wake(f->m);
-}
-
 /* The manager's wake-ups during WINDOW_MS of real time, reported for the record. */
-static uint64_t wakeups_over_window(struct fixture *f, const char *state_name)
+static uint64_t wakeups_over_window(struct gh_oidckit *f, const char *state_name)
 {
     struct gh_oidc_manager_counters before, after;
     gh_oidc_manager_counters(f->m, &before);
@@ -122,77 +77,64 @@ static void wait_for_failures(struct gh_provider *p, uint64_t failures)
 
 static void test_idle_provider_sleeps(void **state)
 {
-    struct fixture *f = *state;
-    start_provider(f, GH_OK);
+    struct gh_oidckit *f = *state;
+    gh_oidckit_start(f, GH_OK);
     assert_in_range(wakeups_over_window(f, "idle, refresh in 45 s"), 0, MAX_WAKEUPS);
 }
 
 /* The reported spin: the profile is deleted, then its provider's refresh time passes. */
 static void test_retired_provider_past_its_refresh_sleeps(void **state)
 {
-    struct fixture *f = *state;
-    start_provider(f, GH_OK);
+    struct gh_oidckit *f = *state;
+    gh_oidckit_start(f, GH_OK);
     gh_oidc_retain(f->m, NULL, 0);
-    advance(f, 50000); /* past the refresh due at 45 s */
+    gh_oidckit_advance(f, 50000); /* past the refresh due at 45 s */
     assert_in_range(wakeups_over_window(f, "retired, refresh time passed"), 0, MAX_WAKEUPS);
-    advance(f, 24 * 3600 * 1000LL);
+    gh_oidckit_advance(f, 24 * 3600 * 1000LL);
     assert_in_range(wakeups_over_window(f, "retired, a day later"), 0, MAX_WAKEUPS);
     assert_int_equal(gh_mockidp_hits(f->idp, "/jwks"), 1); /* and a retired one is not fetched */
 }
 
 static void test_failing_provider_backs_off(void **state)
 {
-    struct fixture *f = *state;
+    struct gh_oidckit *f = *state;
     gh_mockidp_set_json(f->idp, "/.well-known/openid-configuration", 500, "{}", NULL);
-    struct gh_provider *p = start_provider(f, GH_ERR_FETCH_STATUS);
+    struct gh_provider *p = gh_oidckit_start(f, GH_ERR_FETCH_STATUS);
     assert_in_range(wakeups_over_window(f, "failing, waiting for its retry"), 0, MAX_WAKEUPS);
     unsigned hits = gh_mockidp_hits(f->idp, "/.well-known/openid-configuration");
     assert_int_equal(hits, 1); /* the fake clock stands still: no retry is due yet */
     /* the retry comes when its time comes; then the provider is retired with a retry pending */
-    advance(f, 60000);
+    gh_oidckit_advance(f, 60000);
     wait_for_failures(p, 2);
     gh_oidc_retain(f->m, NULL, 0);
-    advance(f, 10 * 60 * 1000);
+    gh_oidckit_advance(f, 10 * 60 * 1000);
     assert_in_range(wakeups_over_window(f, "failing, retired, retry time passed"), 0, MAX_WAKEUPS);
     (void)p;
 }
 
 static void test_retired_while_a_fetch_runs(void **state)
 {
-    struct fixture *f = *state;
-    struct gh_provider *p = start_provider(f, GH_OK);
+    struct gh_oidckit *f = *state;
+    struct gh_provider *p = gh_oidckit_start(f, GH_OK);
     struct gh_mock_response hang = {.hang = 1};
 
     gh_mockidp_set(f->idp, "/jwks", &hang);
     gh_mockidp_reset_hits(f->idp);
     gh_provider_refresh(p);
     assert_true(gh_mockidp_wait_hits(f->idp, "/jwks", 1, 10000) >= 1);
-    gh_oidc_retain(f->m, NULL, 0); /* retired while its fetch hangs */
-    wait_for_failures(p, 1);       /* the fetch times out (1 s of real time) and fails */
-    advance(f, 10 * 60 * 1000);    /* its retry time passes */
+    gh_oidc_retain(f->m, NULL, 0);         /* retired while its fetch hangs */
+    wait_for_failures(p, 1);               /* the fetch times out (1 s of real time) and fails */
+    gh_oidckit_advance(f, 10 * 60 * 1000); /* its retry time passes */
     assert_in_range(wakeups_over_window(f, "retired during a fetch that then failed"), 0,
                     MAX_WAKEUPS);
 }
 
-struct test_wait {
-    struct gh_provider_wait w;
-    atomic_int result;
-    atomic_int notified;
-};
-
-static void on_notify(struct gh_provider_wait *w, int result)
-{
-    struct test_wait *tw = (struct test_wait *)w;
-    atomic_store(&tw->result, result);
-    atomic_store(&tw->notified, 1);
-}
-
 static void test_waiters_and_refetches(void **state)
 {
-    struct fixture *f = *state;
-    struct gh_provider *p = start_provider(f, GH_OK);
+    struct gh_oidckit *f = *state;
+    struct gh_provider *p = gh_oidckit_start(f, GH_OK);
     struct gh_keyset *ks = gh_provider_keys(p);
-    struct test_wait a = {.w.notify = on_notify};
+    struct gh_oidckit_waiter a = {.w.notify = gh_oidckit_waiter_notify};
     struct gh_mock_response hang = {.hang = 1};
 
     /* a request waits on a refetch that hangs: its 5 s limit is in the future */
@@ -202,7 +144,7 @@ static void test_waiters_and_refetches(void **state)
     wait_for_failures(p, 1);
     assert_true(atomic_load(&a.notified));
     /* the failed refetch's retry time passes while nothing else is due */
-    advance(f, 10 * 60 * 1000);
+    gh_oidckit_advance(f, 10 * 60 * 1000);
     wait_for_failures(p, 2);
     assert_in_range(wakeups_over_window(f, "after a failed refetch and its retry"), 0, MAX_WAKEUPS);
     gh_keyset_unref(ks);
@@ -212,7 +154,7 @@ static void test_waiters_and_refetches(void **state)
  */
 static void test_refused_url_has_a_provider_that_never_fetches(void **state)
 {
-    struct fixture *f = *state;
+    struct gh_oidckit *f = *state;
     const char *url = "http://idp.example.test/.well-known/openid-configuration";
     struct gh_provider *p = NULL, **all;
     size_t n;
