@@ -15,26 +15,13 @@ import { join } from 'node:path';
 import {
   gatehouseBin, haveGatehouse, run, spawnGatehouse,
 } from './lib/run.mjs';
-import { makeTempDir, startServer } from './lib/server.mjs';
+import { makeTempDir, NEUTRAL_ENV, startServer } from './lib/server.mjs';
 
 if (!haveGatehouse()) throw new Error(`gatehouse is not built (${gatehouseBin()}): run make test`);
 
 const GATEWAY_LISTENING = /^(\{.*"msg":"gateway listening".*\})\r?\n/m;
 const ADMIN_LISTENING = /^(\{.*"msg":"admin API listening".*\})\r?\n/m;
 const STARTED = /"msg":"gatehouse started"/;
-
-// Variables of the parent environment that would change what `serve` does; empty means unset.
-const NEUTRAL_ENV = {
-  GATEHOUSE_ADMIN_TOKEN: '',
-  GATEHOUSE_DB: '',
-  GATEHOUSE_DATA_DIR: '',
-  GATEHOUSE_LISTEN: '',
-  GATEHOUSE_ADMIN_LISTEN: '',
-  GATEHOUSE_ADMIN_TLS_CERT: '',
-  GATEHOUSE_ADMIN_TLS_KEY: '',
-  GATEHOUSE_ALLOW_INSECURE_IDP: '',
-  GATEHOUSE_LOG_LEVEL: '',
-};
 
 const dirs = [];
 after(async () => {

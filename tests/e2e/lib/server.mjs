@@ -21,7 +21,7 @@ import { spawnGatehouse } from './run.mjs';
 const LISTENING = /^(\{.*"msg":"admin API listening".*\})\r?\n/m;
 
 // Variables of the parent environment that would change what `serve` does; empty means unset.
-const NEUTRAL_ENV = {
+export const NEUTRAL_ENV = {
   GATEHOUSE_ADMIN_TOKEN: '',
   GATEHOUSE_DB: '',
   GATEHOUSE_DATA_DIR: '',
@@ -31,6 +31,7 @@ const NEUTRAL_ENV = {
   GATEHOUSE_ADMIN_TLS_KEY: '',
   GATEHOUSE_ALLOW_INSECURE_IDP: '',
   GATEHOUSE_LOG_LEVEL: '',
+  GATEHOUSE_UPSTREAM_CA_FILE: '',
 };
 
 /** A fresh temporary directory (the caller removes it, or startServer's stop() does). */
