@@ -730,7 +730,7 @@ static void fail_tls(struct exchange *x, const char *why)
     stop_upstream(x);
     x->ended = 1;
     x->g->upstream_error = why;
-    gw_count(&x->w->server->metrics.upstream_errors);
+    gw_count(&x->w->server->metrics.upstream_tls); /* a certificate to fix, not a service down */
     gw_respond(x->g, 502, GH_GW_BAD_GATEWAY, message);
 }
 

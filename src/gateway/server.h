@@ -65,6 +65,7 @@ struct gh_gateway_metrics {
     atomic_uint_fast64_t refusals[GH_GW_CODE_COUNT];        /* error answers by code */
     atomic_uint_fast64_t invalid_token[GH_GW_REASON_COUNT]; /* 401 invalid_token by reason */
     atomic_uint_fast64_t upstream_errors;   /* refused, reset or broke before answering (502) */
+    atomic_uint_fast64_t upstream_tls;      /* TLS handshake or certificate verification (502) */
     atomic_uint_fast64_t upstream_timeouts; /* slower than the endpoint's timeout_ms (504) */
     atomic_uint_fast64_t upstream_broken;   /* failed after its answer had started */
     atomic_uint_fast64_t cache_hits;        /* requests whose token the verified-token cache knew */

@@ -849,6 +849,10 @@ describe('gateway: https upstreams behind a private CA (--upstream-ca-file, a co
     assert.match(body.message, /TLS certificate could not be verified: unable to get local issuer certificate/);
     const line = await accessLine(gh, body.request_id);
     assert.match(line.upstream_error, /unable to get local issuer certificate/);
+    // counted as what it is: a certificate to fix, not an upstream that refused or reset
+    const metrics = (await gh.api('GET', '/metrics', undefined, { raw: true })).text;
+    assert.match(metrics, /^gatehouse_upstream_errors_total\{kind="tls"\} 1$/m, metrics);
+    assert.match(metrics, /^gatehouse_upstream_errors_total\{kind="refused_or_reset"\} 0$/m);
     echoed(await get('/pinned/v1/c'));
     assert.equal(up.requests.length, 2, 'nothing was sent over the unverified connection');
 
