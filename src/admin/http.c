@@ -458,17 +458,19 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     const struct gh_admin_route *route =
         find_route(s, req->method, req->path.base, path_len, spans, &n, &path_known);
 
-    if (route == NULL && !path_known) {
+    /* the token before anything else: without it, 404 and 405 would map the API for anyone */
+    if ((route == NULL || !route->public_route) &&
+        (why = check_token(s, req, &presented)) != NULL) {
+        add_header(req, H2O_TOKEN_WWW_AUTHENTICATE,
+                   presented ? REALM ", error=\"invalid_token\"" : REALM);
+        gh_admin_error(&res, 401, "unauthorized", NULL, "%s", why);
+    } else if (route == NULL && !path_known) {
         gh_admin_error(&res, 404, "not_found", NULL, "no admin API resource has this path");
     } else if (route == NULL) {
         const char *allow = allowed_methods(s, req, req->path.base, path_len);
         add_header(req, H2O_TOKEN_ALLOW, allow);
         gh_admin_error(&res, 405, "method_not_allowed", NULL,
                        "this resource does not take this method; it takes %s", allow);
-    } else if (!route->public_route && (why = check_token(s, req, &presented)) != NULL) {
-        add_header(req, H2O_TOKEN_WWW_AUTHENTICATE,
-                   presented ? REALM ", error=\"invalid_token\"" : REALM);
-        gh_admin_error(&res, 401, "unauthorized", NULL, "%s", why);
     } else if (req->entity.len > GH_ADMIN_MAX_BODY) {
         gh_admin_error(&res, 413, "payload_too_large", NULL,
                        "the request body is larger than %d bytes", GH_ADMIN_MAX_BODY);

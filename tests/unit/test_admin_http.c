@@ -400,6 +400,10 @@ static void test_not_found(void **state)
             fail_msg("%s answered %ld", paths[i], a.status);
         assert_error(&a, 404, "not_found");
         answer_clear(&a);
+        /* without the token the API is not mapped for anyone: 401 before 404 */
+        call(h, "GET", base, paths[i], NULL, NULL, 0, &a);
+        assert_error(&a, 401, "unauthorized");
+        answer_clear(&a);
     }
     curl_easy_cleanup(h);
 }
@@ -419,10 +423,17 @@ static void test_method_not_allowed(void **state)
     assert_string_equal(a.allow, "GET, PATCH, DELETE");
     answer_clear(&a);
 
-    /* no token needed to learn that a public path takes only GET */
-    call(h, "DELETE", base, "/healthz", NULL, NULL, 0, &a);
+    /* a public path takes only GET; another method is an API call like any other: token first */
+    call(h, "DELETE", base, "/healthz", "Bearer " TOKEN, NULL, 0, &a);
     assert_error(&a, 405, "method_not_allowed");
     assert_string_equal(a.allow, "GET");
+    answer_clear(&a);
+    call(h, "DELETE", base, "/healthz", NULL, NULL, 0, &a);
+    assert_error(&a, 401, "unauthorized");
+    answer_clear(&a);
+    call(h, "PUT", base, "/v1/things", NULL, "{}", 2, &a);
+    assert_error(&a, 401, "unauthorized");
+    assert_string_equal(a.allow, ""); /* no Allow: nothing is said of the API before the token */
     answer_clear(&a);
     curl_easy_cleanup(h);
 }
@@ -712,8 +723,9 @@ static void test_keep_alive(void **state)
     } seq[] = {
         {"GET", "/healthz", NULL, NULL, 200},
         {"GET", "/v1/things", "Bearer " TOKEN, NULL, 200},
-        {"GET", "/nope", NULL, NULL, 404},
-        {"PUT", "/v1/things", NULL, NULL, 405},
+        {"GET", "/nope", NULL, NULL, 401},
+        {"GET", "/nope", "Bearer " TOKEN, NULL, 404},
+        {"PUT", "/v1/things", "Bearer " TOKEN, NULL, 405},
         {"GET", "/v1/things", NULL, NULL, 401},
         {"POST", "/v1/things", "Bearer " TOKEN, "[]", 400},
         {"POST", "/v1/things", "Bearer " TOKEN, "{}", 201},
