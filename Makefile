@@ -69,9 +69,11 @@ soak: build
 $(ASAN_BUILD)/CMakeCache.txt:
 	CC=clang cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DGH_SANITIZE=ON
 
-# the unit tests, then the end-to-end suites of the data plane and the admin API against the
-# sanitized binary (the load proofs stay with the optimized build: ASan's slowness is not theirs)
-ASAN_E2E ?= gateway.test.mjs upstream.test.mjs gateway-proofs.test.mjs admin.test.mjs metrics.test.mjs
+# the unit tests, then the end-to-end suites of the data plane, the admin API, serve's listeners
+# and data directory, the operator's flows and the providers against the sanitized binary (the
+# load proofs stay with the optimized build: ASan's slowness is not theirs)
+ASAN_E2E ?= gateway.test.mjs upstream.test.mjs gateway-proofs.test.mjs admin.test.mjs metrics.test.mjs \
+            serve.test.mjs operator.test.mjs providers.test.mjs issuers.test.mjs
 asan: deps-test $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
