@@ -682,6 +682,10 @@ static void explain(void *ctx, const struct gh_admin_request *req, struct gh_adm
     view.method_len = json_string_length(method);
     view.path = json_string_value(path);
     view.path_len = strcspn(view.path, "?"); /* the gateway routes without the query string */
+    if (view.path[view.path_len] == '?') {   /* but refuses a '#' in it */
+        view.query = view.path + view.path_len + 1;
+        view.query_len = json_string_length(path) - view.path_len - 1;
+    }
     view.authorization = explain_header(headers, "authorization", &view.authorization_len);
     view.api_token = explain_header(headers, "api-token", &view.api_token_len);
     struct gh_config *config = gh_app_config(app);

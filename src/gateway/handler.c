@@ -151,6 +151,10 @@ static int fill_view(struct gw_req *g)
     v->method_len = req->input.method.len;
     v->path = req->input.path.base;
     v->path_len = req->input.query_at != SIZE_MAX ? req->input.query_at : req->input.path.len;
+    if (req->input.query_at != SIZE_MAX) {
+        v->query = req->input.path.base + req->input.query_at + 1;
+        v->query_len = req->input.path.len - req->input.query_at - 1;
+    }
     if (single_header(req, auth,
                       auth == -1 ? -1
                                  : h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, auth),

@@ -68,20 +68,60 @@ static void refuse_token(struct gh_decision *d, int reason, const char *claim)
 
 /* Encoded slashes, backslashes and dots could be decoded by an upstream into another path than the
  * one we routed: refuse them rather than guess how the upstream reads them. */
-static int path_is_ambiguous(const char *path, size_t len)
+static int path_has_encoded_separator(const char *path, size_t len)
 {
     for (size_t i = 0; i + 2 < len; i++) {
         if (path[i] == '%' && ((path[i + 1] == '2' && strchr("fFeE", path[i + 2]) && path[i + 2]) ||
                                (path[i + 1] == '5' && (path[i + 2] == 'c' || path[i + 2] == 'C'))))
             return 1;
     }
+    return memchr(path, '\\', len) != NULL;
+}
+
+/* A segment ends at '/', and its parameters start at ';' (or at an encoded one, for upstreams
+ * that decode the path before they split it). */
+static int segment_ends(const char *p, size_t left)
+{
+    return left == 0 || p[0] == '/' || p[0] == ';' ||
+           (left >= 3 && p[0] == '%' && p[1] == '3' && (p[2] == 'b' || p[2] == 'B'));
+}
+
+/* A "." or ".." segment, also once its ";parameters" are removed: servlet containers (Tomcat,
+ * Spring) drop them before they resolve dot segments, so "/a/..;/b" or "/a/..;jsessionid=1/b"
+ * climbs out of /a there (issue 11: a profile read another collection that way). */
+static int path_has_dot_segment(const char *path, size_t len)
+{
     for (size_t i = 0; i < len; i++) {
-        if (path[i] == '\\' || (path[i] == '/' && i + 1 < len && path[i + 1] == '.' &&
-                                (i + 2 == len || path[i + 2] == '/' ||
-                                 (path[i + 2] == '.' && (i + 3 == len || path[i + 3] == '/')))))
+        if (path[i] != '/')
+            continue;
+        size_t dots = 0;
+        while (i + 1 + dots < len && path[i + 1 + dots] == '.' && dots < 3)
+            dots++;
+        if ((dots == 1 || dots == 2) && segment_ends(path + i + 1 + dots, len - i - 1 - dots))
             return 1;
     }
     return 0;
+}
+
+/*
+ * Why the request target is refused before routing (400), or NULL. Each is a spelling that an
+ * upstream could read as another path than the one routed, so none is guessed at. A '#' is never
+ * sent by a client that means it (a fragment stays in the client), and Node/Express upstreams cut
+ * the path there: "/reports/all#/summary" would pass an endpoint /reports/:id/summary and be
+ * served as /reports/all. It is refused in the query as well, where upstreams cut the target too.
+ */
+static const char *target_refusal(const struct gh_request_view *req)
+{
+    if ((req->path_len > 0 && memchr(req->path, '#', req->path_len) != NULL) ||
+        (req->query_len > 0 && memchr(req->query, '#', req->query_len) != NULL))
+        return "The request target holds a '#', which an upstream could cut the path at.";
+    if (path_has_dot_segment(req->path, req->path_len))
+        return "The request path has a '.' or '..' segment (also with ;parameters), which an "
+               "upstream would read as another path.";
+    if (path_has_encoded_separator(req->path, req->path_len))
+        return "The request path has an encoded '/', '\\' or '.' (%2F, %5C, %2E) or a "
+               "backslash, which an upstream could read as another path.";
+    return NULL;
 }
 
 static int method_is(const char *method, const struct gh_request_view *req)
@@ -121,13 +161,17 @@ static int route(const struct gh_config *config, const struct gh_request_view *r
                  struct gh_decision *d)
 {
     const struct gh_config_collection *col;
-    const char *rest;
+    const char *rest, *refusal = target_refusal(req);
     int path_matched = 0;
 
-    if (req->path_len == 0 || req->path[0] != '/' || path_is_ambiguous(req->path, req->path_len)) {
+    if (refusal != NULL) {
+        deny(d, 400, "bad_request", "%s", refusal);
+        step(d, req->explain, "route", 0, "%s", refusal);
+        return 0;
+    }
+    if (req->path_len == 0 || req->path[0] != '/') {
         deny(d, 404, "not_found", "No API matches this path.");
-        step(d, req->explain, "route", 0,
-             "the path is not a plain absolute path (encoded '/', '\\' or '.' segments)");
+        step(d, req->explain, "route", 0, "the path is not an absolute path");
         return 0;
     }
     col = gh_config_find_collection(config, req->path, req->path_len, &rest);

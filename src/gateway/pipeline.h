@@ -22,6 +22,8 @@ struct gh_request_view {
     size_t method_len;
     const char *path; /* without the query string, as received (not percent-decoded) */
     size_t path_len;
+    const char *query; /* after the '?', as received; NULL when the target has none */
+    size_t query_len;
     const char *authorization; /* NULL when absent */
     size_t authorization_len;
     const char *api_token; /* the api-token header, NULL when absent */

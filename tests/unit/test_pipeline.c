@@ -468,7 +468,11 @@ static void decide(const struct world *w, const struct call *c, struct gh_decisi
     req.method = or_default(c->method, "GET");
     req.method_len = strlen(req.method);
     req.path = or_default(c->path, "/orders/v1/items");
-    req.path_len = strlen(req.path);
+    req.path_len = strcspn(req.path, "?"); /* as the server hands it over: the query apart */
+    if (req.path[req.path_len] == '?') {
+        req.query = req.path + req.path_len + 1;
+        req.query_len = strlen(req.query);
+    }
     req.authorization = c->authorization;
     req.authorization_len = c->authorization ? strlen(c->authorization) : 0;
     req.api_token = c->api_token;
@@ -606,6 +610,7 @@ static void run_route_cases(const struct world *w, const struct route_case *case
         expect(what, &d, c->status,
                c->status == 404   ? "not_found"
                : c->status == 405 ? "method_not_allowed"
+               : c->status == 400 ? "bad_request"
                                   : NULL,
                NULL, NULL);
         if (c->endpoint != NULL && (d.endpoint == NULL || strcmp(d.endpoint->id, c->endpoint) != 0))
@@ -747,24 +752,90 @@ static void test_route_refuses_ambiguous_paths(void **state)
 {
     /* the "/files/" wildcard would take every one of these: only the spelling refuses them */
     static const struct route_case cases[] = {
-        {"GET", "/orders/v1/files/a%2Fb", 404, NULL},
-        {"GET", "/orders/v1/files/a%2fb", 404, NULL},
-        {"GET", "/orders/v1/files/%2e%2e/x", 404, NULL},
-        {"GET", "/orders/v1/files/%2E", 404, NULL},
-        {"GET", "/orders/v1/files/a%5Cb", 404, NULL},
-        {"GET", "/orders/v1/files/a%5cb", 404, NULL},
-        {"GET", "/orders/v1/files/../items", 404, NULL},
-        {"GET", "/orders/v1/files/./a", 404, NULL},
-        {"GET", "/orders/v1/files/..", 404, NULL},
-        {"GET", "/orders/v1/files/.", 404, NULL},
-        {"GET", "/orders/v1/files\\a", 404, NULL},
-        {"GET", "/orders/v1/files/a\\..\\b", 404, NULL},
-        {"GET", "/orders/v1/../v1/items", 404, NULL},
+        {"GET", "/orders/v1/files/a%2Fb", 400, NULL},
+        {"GET", "/orders/v1/files/a%2fb", 400, NULL},
+        {"GET", "/orders/v1/files/%2e%2e/x", 400, NULL},
+        {"GET", "/orders/v1/files/%2E", 400, NULL},
+        {"GET", "/orders/v1/files/a%5Cb", 400, NULL},
+        {"GET", "/orders/v1/files/a%5cb", 400, NULL},
+        {"GET", "/orders/v1/files/../items", 400, NULL},
+        {"GET", "/orders/v1/files/./a", 400, NULL},
+        {"GET", "/orders/v1/files/..", 400, NULL},
+        {"GET", "/orders/v1/files/.", 400, NULL},
+        {"GET", "/orders/v1/files\\a", 400, NULL},
+        {"GET", "/orders/v1/files/a\\..\\b", 400, NULL},
+        {"GET", "/orders/v1/../v1/items", 400, NULL},
         /* dots inside a segment and other escapes are plain names */
         {"GET", "/orders/v1/files/a.b/..c/d..", 200, "ep_files00000001"},
         {"GET", "/orders/v1/files/a%20b", 200, "ep_files00000001"},
     };
     RUN_ROUTE_CASES(*state, cases);
+}
+
+/* Issue 11: servlet containers (Tomcat, Spring) drop a segment's ";parameters" before they resolve
+ * dot segments, so "..;" climbs out of the collection: the security review read another
+ * collection through /t-orders/v1/items/..;/..;/..;/api/billing/items/secret. */
+static void test_route_refuses_dot_segments_with_parameters(void **state)
+{
+    static const struct route_case cases[] = {
+        {"GET", "/orders/v1/files/..;/..;/..;/api/billing/items/secret", 400, NULL},
+        {"GET", "/orders/v1/files/..;", 400, NULL},
+        {"GET", "/orders/v1/files/.;x", 400, NULL},
+        {"GET", "/orders/v1/files/..;jsessionid=1/x", 400, NULL},
+        {"GET", "/orders/v1/files/.;/a", 400, NULL},
+        {"GET", "/orders/v1/files/..;a;b/x", 400, NULL},
+        {"GET", "/orders/v1/files/..%3B/x", 400, NULL}, /* an encoded ';' decoded first */
+        {"GET", "/orders/v1/files/.%3bx", 400, NULL},
+        {"GET", "/orders/v1/..;/v1/items", 400, NULL},
+        {"GET", "/orders/v1/any/..;/x", 400, NULL},
+        /* parameters of plain names, and dots that are names, stay names */
+        {"GET", "/orders/v1/files/a;b", 200, "ep_files00000001"},
+        {"GET", "/orders/v1/files/...;x", 200, "ep_files00000001"},
+        {"GET", "/orders/v1/files/;x/y", 200, "ep_files00000001"},
+        {"GET", "/orders/v1/files/x..;/y", 200, "ep_files00000001"},
+        {"GET", "/orders/v1/files/a;..", 200, "ep_files00000001"}, /* "a" with a parameter */
+    };
+    struct world *w = *state;
+    struct gh_decision d;
+
+    RUN_ROUTE_CASES(w, cases);
+    /* refused before routing, with a message and an explain step that name the problem */
+    decide(w,
+           &(struct call){
+               .path = "/orders/v1/files/..;/items", .api_token = w->plain[K_TOKEN], .explain = 1},
+           &d);
+    expect("..; explained", &d, 400, "bad_request", NULL, NULL);
+    assert_non_null(strstr(d.message, "'..'"));
+    assert_null(d.collection);
+    assert_int_equal(d.n_steps, 1);
+    assert_string_equal(d.steps[0].name, "route");
+    assert_int_equal(d.steps[0].ok, 0);
+    assert_non_null(strstr(d.steps[0].detail, ";parameters"));
+    gh_decision_clear(&d);
+}
+
+/* Issue 11: a fragment is never sent by a client that means it; Node/Express upstreams cut the
+ * path at '#', so "/orders/v1/files/x#/../admin" would reach another route than the one decided. */
+static void test_route_refuses_fragment(void **state)
+{
+    static const struct route_case cases[] = {
+        {"GET", "/orders/v1/files/x#y", 400, NULL},
+        {"GET", "/orders/v1/any#/../../billing", 400, NULL},
+        {"GET", "/orders/v1/files/#", 400, NULL},
+        {"GET", "/orders/v1/items?a=1#frag", 400, NULL}, /* in the query too */
+        {"GET", "/orders/v1/items?#", 400, NULL},
+        {"GET", "/orders/v1/items?a=%23", 200, "ep_itemslist0001"}, /* encoded, it is data */
+        {"GET", "/orders/v1/files/a%23b", 200, "ep_files00000001"},
+    };
+    struct world *w = *state;
+    struct gh_decision d;
+
+    RUN_ROUTE_CASES(w, cases);
+    decide(w, &(struct call){.path = "/orders/v1/items?x#y", .explain = 1}, &d);
+    expect("# explained", &d, 400, "bad_request", NULL, NULL);
+    assert_non_null(strstr(d.message, "'#'"));
+    assert_non_null(strstr(d.steps[0].detail, "'#'"));
+    gh_decision_clear(&d);
 }
 
 /* ---- credentials ---- */
@@ -1504,6 +1575,8 @@ int main(void)
         cmocka_unit_test(test_route_templates),
         cmocka_unit_test(test_route_collection_path_boundary),
         cmocka_unit_test(test_route_refuses_ambiguous_paths),
+        cmocka_unit_test(test_route_refuses_dot_segments_with_parameters),
+        cmocka_unit_test(test_route_refuses_fragment),
         cmocka_unit_test(test_credential_none),
         cmocka_unit_test(test_credential_api_token_header),
         cmocka_unit_test(test_credential_basic_api_token),
