@@ -73,7 +73,8 @@ $(ASAN_BUILD)/CMakeCache.txt:
 # and data directory, the operator's flows and the providers against the sanitized binary (the
 # load proofs stay with the optimized build: ASan's slowness is not theirs)
 ASAN_E2E ?= gateway.test.mjs upstream.test.mjs gateway-proofs.test.mjs admin.test.mjs metrics.test.mjs \
-            serve.test.mjs operator.test.mjs providers.test.mjs issuers.test.mjs
+            serve.test.mjs operator.test.mjs providers.test.mjs issuers.test.mjs \
+            gateway-paths.test.mjs
 asan: deps-test $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -129,13 +129,29 @@ static int method_is(const char *method, const struct gh_request_view *req)
     return strlen(method) == req->method_len && memcmp(method, req->method, req->method_len) == 0;
 }
 
-/* The methods an endpoint can name, in the order an Allow header lists them. */
+/* The methods an endpoint can name (SPEC §1), in the order an Allow header lists them. */
 static const char *const allow_order[] = {"GET",   "HEAD",   "POST",   "PUT",
                                           "PATCH", "DELETE", "OPTIONS"};
 
-/* RFC 9110 §15.5.6: a 405 carries Allow. An ANY endpoint takes every method (but then no 405
- * happens on its path); HEAD is listed only when an endpoint names it, as a HEAD request is
- * routed to HEAD and ANY endpoints only, never to GET ones. */
+/*
+ * ANY means these seven only (issue 11): CONNECT, TRACE and extension methods (PROPFIND, PURGE,
+ * ...) could make an upstream do what no endpoint names (TRACE echoes the forwarded headers,
+ * credentials included). Any other method gets 405 where a path matches, not 501: RFC 9110
+ * §9.1 asks 501 of a server that recognises no such method at all, but the gateway answers for the
+ * one path (404 where none matches, as for every method), an upstream may well know the method,
+ * and a 405's Allow tells the client what this path takes. It also keeps SPEC §5's table whole.
+ */
+static int method_is_endpoint_method(const struct gh_request_view *req)
+{
+    for (size_t m = 0; m < sizeof allow_order / sizeof allow_order[0]; m++)
+        if (method_is(allow_order[m], req))
+            return 1;
+    return 0;
+}
+
+/* RFC 9110 §15.5.6: a 405 carries Allow. An ANY endpoint lists all seven methods; HEAD is listed
+ * only when an endpoint names it, as a HEAD request is routed to HEAD and ANY endpoints only,
+ * never to GET ones. */
 static void allow_list(const struct gh_config_collection *col, const char *rest, size_t rest_len,
                        char *out, size_t cap)
 {
@@ -162,7 +178,7 @@ static int route(const struct gh_config *config, const struct gh_request_view *r
 {
     const struct gh_config_collection *col;
     const char *rest, *refusal = target_refusal(req);
-    int path_matched = 0;
+    int path_matched = 0, known = method_is_endpoint_method(req);
 
     if (refusal != NULL) {
         deny(d, 400, "bad_request", "%s", refusal);
@@ -195,7 +211,8 @@ static int route(const struct gh_config *config, const struct gh_request_view *r
                                               d->rest_len ? d->rest_len : 1, NULL, 0, &n))
                 continue;
             path_matched = 1;
-            if (pass == 0 ? method_is(ep->method, req) : strcmp(ep->method, "ANY") == 0) {
+            if (known &&
+                (pass == 0 ? method_is(ep->method, req) : strcmp(ep->method, "ANY") == 0)) {
                 d->endpoint = ep;
                 break;
             }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Issue 11, "callers escape their collection": request targets that an upstream could read
-// otherwise than the gateway routed them. Sent over a raw socket (node:net),
+// Issue 11, "callers escape their collection" and "ANY": request targets and methods that an
+// upstream could read otherwise than the gateway routed them. Sent over a raw socket (node:net),
 // since fetch and node:http's URL parsing resolve "..", drop "#" and check methods; the upstream is
 // lib/rawupstream.mjs, which records every byte it receives, so "nothing reached it" is exact.
 // Everything on 127.0.0.1 with ephemeral ports; processes are stopped by pid.
@@ -15,6 +15,8 @@ import { gatehouseBin, haveGatehouse, run } from './lib/run.mjs';
 
 // No skipping: a run without the binary must fail, not pass.
 if (!haveGatehouse()) throw new Error(`gatehouse is not built (${gatehouseBin()}): run make test`);
+
+const SPEC_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
 
 /**
  * One request written as these exact bytes on a connection of its own (Connection: close), read
@@ -58,7 +60,7 @@ function expectError(r, status, code, message) {
   if (message) assert.match(r.json.message, message);
 }
 
-describe('issue 11: targets an upstream could read as another path', () => {
+describe('issue 11: targets and methods an upstream could read as another request', () => {
   let gh;
   let up;
   let key;
@@ -115,10 +117,24 @@ describe('issue 11: targets an upstream could read as another path', () => {
     }
   });
 
+  test('ANY takes the seven methods of the spec only: CONNECT, TRACE and extensions get 405 with Allow', async () => {
+    for (const method of ['TRACE', 'CONNECT', 'PROPFIND', 'FOO', 'ANY']) {
+      const r = await refused(method, '/t-orders/v1/items/1');
+      expectError(r, 405, 'method_not_allowed');
+      assert.equal(r.headers.allow, SPEC_METHODS, method);
+    }
+    for (const method of ['PUT', 'PATCH', 'OPTIONS', 'HEAD']) {
+      const r = await rawRequest(gh.gatewayAddress, method, '/t-orders/v1/items/1', { 'api-token': key });
+      assert.equal(r.status, 200, `${method}: ${r.text}`);
+      assert.equal(up.requests.at(-1).method, method);
+    }
+  });
+
   test('explain (the API and the CLI) gives the same answers', async () => {
     const cases = [
       ['GET', '/t-orders/v1/items/..;/..;/..;/api/billing/items/secret', 400, 'bad_request'],
       ['GET', '/t-orders/v1/items?q=1#x', 400, 'bad_request'],
+      ['TRACE', '/t-orders/v1/items/1', 405, 'method_not_allowed'],
     ];
     for (const [method, path, status, error] of cases) {
       const r = await gh.api('POST', '/v1/explain', { method, path, headers: { 'api-token': key } });

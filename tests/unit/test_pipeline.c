@@ -698,6 +698,39 @@ static void test_route_any_method(void **state)
     RUN_ROUTE_CASES(*state, cases);
 }
 
+/* Issue 11: ANY means the methods an endpoint can name (SPEC §1), never CONNECT, TRACE or an
+ * extension method, which the upstream might act on (TRACE echoes the forwarded credential
+ * headers; PROPFIND lists a WebDAV tree). They get 405 with an Allow naming the seven. */
+static void test_route_any_takes_spec_methods_only(void **state)
+{
+    static const char *const refused[] = {"CONNECT", "TRACE", "PROPFIND", "FOO",   "MKCOL",
+                                          "any",     "ANY",   "get",      "PURGE", "OPTIONSX"};
+    static const struct route_case taken[] = {
+        {"HEAD", "/orders/v1/any", 200, "ep_anything00001"},
+        {"PUT", "/orders/v1/any", 200, "ep_anything00001"},
+        {"GET", "/orders/v1/files/x", 200, "ep_files00000001"},
+    };
+    struct world *w = *state;
+    struct gh_decision d;
+
+    RUN_ROUTE_CASES(w, taken);
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        decide(w,
+               &(struct call){
+                   .method = refused[i], .path = "/orders/v1/any", .api_token = w->plain[K_TOKEN]},
+               &d);
+        expect(refused[i], &d, 405, "method_not_allowed", NULL, NULL);
+        assert_null(d.endpoint);
+        assert_string_equal(d.allow, "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+        gh_decision_clear(&d);
+    }
+    /* beside an exact endpoint, the ANY one still takes only the seven */
+    decide(w, &(struct call){.method = "TRACE", .path = "/orders/v1/both"}, &d);
+    expect("TRACE /both", &d, 405, "method_not_allowed", NULL, NULL);
+    assert_string_equal(d.allow, "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+    gh_decision_clear(&d);
+}
+
 static void test_route_exact_method_beats_any(void **state)
 {
     static const struct route_case cases[] = {
@@ -1577,6 +1610,7 @@ int main(void)
         cmocka_unit_test(test_route_refuses_ambiguous_paths),
         cmocka_unit_test(test_route_refuses_dot_segments_with_parameters),
         cmocka_unit_test(test_route_refuses_fragment),
+        cmocka_unit_test(test_route_any_takes_spec_methods_only),
         cmocka_unit_test(test_credential_none),
         cmocka_unit_test(test_credential_api_token_header),
         cmocka_unit_test(test_credential_basic_api_token),
