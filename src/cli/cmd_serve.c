@@ -446,7 +446,8 @@ static int start_services(const struct serve_opts *o, struct services *s)
                                                         .n_routes = gh_admin_route_count,
                                                         .app = &s->app,
                                                         .tls_cert = o->admin_tls_cert,
-                                                        .tls_key = o->admin_tls_key};
+                                                        .tls_key = o->admin_tls_key,
+                                                        .on_denied = gh_app_auth_denied};
     if (gh_admin_server_start(&s->admin_options, &s->admin, error, sizeof error) != GH_OK) {
         fprintf(stderr, "gatehouse serve: --admin-listen %s: %s\n", o->admin_listen, error);
         return GH_EXIT_FAIL;
