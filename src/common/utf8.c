@@ -41,7 +41,7 @@ char *gh_utf8_scrub(const char *s, size_t len, size_t max)
         return NULL;
     for (size_t i = 0; i < len;) {
         size_t seq = gh_utf8_sequence(u + i, len - i);
-        if (seq == 0 || (seq == 1 && (u[i] < 0x20 || u[i] == 0x7f))) {
+        if (seq == 0 || u[i] == 0) { /* a NUL would end the copy early */
             memcpy(out + used, replacement, 3);
             used += 3;
             i++;

@@ -5,9 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "common/utf8.h"
 #include "gateway/accesslog.h"
 
@@ -88,12 +90,32 @@ static void test_scrub(void **state)
     char *out = gh_utf8_scrub(value, sizeof value - 1, SIZE_MAX);
     (void)state;
     assert_non_null(out);
-    assert_string_equal(out,
-                        "/v1/\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xc3\xa9\xef\xbf\xbd");
+    assert_string_equal(out, "/v1/\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xc3\xa9\n");
     free(out);
     out = gh_utf8_scrub("ab\xc3\xa9", 4, 3); /* é cut in half */
     assert_string_equal(out, "ab\xef\xbf\xbd");
     free(out);
+}
+
+/* A log field that is not UTF-8 stays in the line (as U+FFFD), and so do the line's other fields.
+ */
+static void test_log_text(void **state)
+{
+    char line[512] = "";
+    FILE *out = tmpfile();
+    (void)state;
+    assert_non_null(out);
+    gh_log_set_output(out);
+    gh_log(GH_LOG_INFO, "listening",
+           json_pack("{s:s, s:o, s:o}", "address", "127.0.0.1:1", "data_dir",
+                     gh_log_text("/tmp/st\xffte"), "none", gh_log_text(NULL)));
+    gh_log_set_output(NULL);
+    rewind(out);
+    assert_non_null(fgets(line, sizeof line, out));
+    fclose(out);
+    assert_non_null(strstr(line,
+                           "\"address\":\"127.0.0.1:1\",\"data_dir\":\"/tmp/st\xef\xbf\xbdte\","
+                           "\"none\":null}\n"));
 }
 
 int main(void)
@@ -104,6 +126,7 @@ int main(void)
         cmocka_unit_test(test_access_line_escapes_invalid_bytes),
         cmocka_unit_test(test_access_line_cut_sequence),
         cmocka_unit_test(test_scrub),
+        cmocka_unit_test(test_log_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
