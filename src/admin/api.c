@@ -530,16 +530,51 @@ static void audit_list(void *ctx, const struct gh_admin_request *req, struct gh_
 
 /* ---- the whole configuration ---- */
 
+/* An export with the secrets (key hashes, jwt keys) is audited and logged before it is made, and
+ * not made when it cannot be audited: nobody takes the secrets without a trace. */
+static int audit_export(struct gh_app *app, const struct gh_admin_request *req,
+                        struct gh_admin_response *res)
+{
+    struct gh_actor actor = request_actor(req);
+
+    if (gh_store_audit_event(app->store, "export_secrets", "config", &actor, NULL) != GH_OK) {
+        gh_admin_error(res, 500, "internal", NULL,
+                       "the database failed while auditing the export; nothing was exported");
+        return GH_ERR_IO;
+    }
+    gh_log(GH_LOG_INFO, "configuration exported with secrets",
+           json_pack("{s:s, s:s, s:s, s:s}", "action", "export_secrets", "kind", "config", "actor",
+                     actor.name, "remote_addr", actor.remote_addr));
+    return GH_OK;
+}
+
 static void config_get(void *ctx, const struct gh_admin_request *req, struct gh_admin_response *res)
 {
     struct gh_app *app = ctx;
     struct gh_store_error err;
     json_t *out = NULL;
-    char *secrets = gh_admin_query_param(req, "secrets");
-    int rc =
-        gh_store_export(app->store, secrets != NULL && strcmp(secrets, "true") == 0, &out, &err);
-    free(secrets);
+    int secrets = query_is_true(req, "secrets");
+
+    if (secrets && audit_export(app, req, res) != GH_OK)
+        return;
+    int rc = gh_store_export(app->store, secrets, &out, &err);
     answer(app, res, rc, out, &err, 200, 0);
+}
+
+void gh_app_auth_denied(void *ctx, const struct gh_admin_denial *d)
+{
+    struct gh_app *app = ctx;
+    struct gh_actor actor = {d->remote_addr, NULL}; /* who it was is what failed */
+    json_t *detail = json_pack("{s:s, s:s, s:b, s:s, s:I}", "method", d->method, "path", d->path,
+                               "token_presented", d->token_presented, "reason", d->reason,
+                               "suppressed", (json_int_t)d->suppressed);
+
+    /* the log line is written already (admin/http.c); a failed row is said, not fatal */
+    if (detail == NULL ||
+        gh_store_audit_event(app->store, "denied", "auth", &actor, detail) != GH_OK)
+        gh_log(GH_LOG_ERROR, "cannot record a refused admin authentication in the audit log",
+               json_pack("{s:s}", "remote_addr", d->remote_addr));
+    json_decref(detail);
 }
 
 /* SPEC §4's IdP check for a configuration being applied, before anything is written: each

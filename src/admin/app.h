@@ -44,6 +44,10 @@ extern const size_t gh_admin_route_count;
  */
 int gh_app_reload(struct gh_app *app);
 
+/* gh_admin_server_options.on_denied: records a refused admin authentication in the audit log
+ * (kind "auth", action "denied"); `app` is a struct gh_app. */
+void gh_app_auth_denied(void *app, const struct gh_admin_denial *denial);
+
 /* The current snapshot with a reference (gh_config_unref), or NULL before the first reload. */
 struct gh_config *gh_app_config(struct gh_app *app);
 

@@ -36,6 +36,8 @@
 #include "common/h2oloop.h"
 #include "common/json.h"
 #include "common/listen.h"
+#include "common/log.h"
+#include "common/utf8.h"
 
 /* h2o's own cap on a request body: above ours, so that a body between the two gets our JSON 413,
  * and low enough that a client cannot make the admin thread buffer a gigabyte. */
@@ -47,6 +49,22 @@
 #define INTERNAL_ERROR_JSON                                                                        \
     "{\"error\":\"internal\",\"message\":\"the answer could not be "                               \
     "encoded\",\"request_id\":\"%s\"}"
+
+/* Refused authentications recorded (a log line and an audit row) per minute: at most
+ * DENIALS_PER_ADDRESS from one address and DENIALS_PER_MINUTE from all, so a flood of bad tokens
+ * adds at most 60 rows a minute (86,400 a day) to the audit table however many addresses it comes
+ * from, while one noisy client cannot use up what a second one's refusals need; the others are
+ * counted and the next record says how many ("suppressed"). */
+#define DENIALS_PER_ADDRESS 10
+#define DENIALS_PER_MINUTE  60
+#define DENIAL_SLOTS        64  /* addresses tracked; the one of the oldest minute makes room */
+#define DENIAL_PATH_MAX     256 /* bytes of the path recorded: enough to tell the route */
+
+struct denial_slot {
+    char addr[INET6_ADDRSTRLEN]; /* "" when free */
+    int64_t minute;
+    unsigned count; /* recorded this minute */
+};
 
 struct admin_handler {
     h2o_handler_t super;
@@ -70,6 +88,10 @@ struct gh_admin_server {
     h2o_socket_t *listeners[GH_LISTEN_MAX], *waker;
     h2o_linklist_t conns;
     int stop_seen;
+    struct denial_slot denials[DENIAL_SLOTS];
+    int64_t denial_minute;
+    unsigned denial_count;    /* recorded in denial_minute, from all addresses */
+    uint64_t denials_skipped; /* not recorded since the last record */
 };
 
 struct span {
@@ -292,6 +314,79 @@ static const char *peer_address(h2o_req_t *req)
     return "unknown";
 }
 
+/* The slot of `addr`, or the one of the oldest minute, made over to it. */
+static struct denial_slot *denial_slot(struct gh_admin_server *s, const char *addr, int64_t minute)
+{
+    struct denial_slot *oldest = &s->denials[0];
+
+    for (size_t i = 0; i < DENIAL_SLOTS; i++) {
+        if (strcmp(s->denials[i].addr, addr) == 0)
+            return &s->denials[i];
+        if (s->denials[i].minute < oldest->minute)
+            oldest = &s->denials[i];
+    }
+    snprintf(oldest->addr, sizeof oldest->addr, "%s", addr);
+    oldest->minute = minute;
+    oldest->count = 0;
+    return oldest;
+}
+
+/* Whether this refusal is recorded (see DENIALS_PER_ADDRESS); `skipped` is then how many were not
+ * since the last one that was. */
+static int denial_admit(struct gh_admin_server *s, const char *addr, uint64_t *skipped)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t minute = (int64_t)now.tv_sec / 60 + 1; /* from 1: 0 marks a slot never used */
+    struct denial_slot *slot = denial_slot(s, addr, minute);
+
+    if (s->denial_minute != minute) {
+        s->denial_minute = minute;
+        s->denial_count = 0;
+    }
+    if (slot->minute != minute) {
+        slot->minute = minute;
+        slot->count = 0;
+    }
+    if (slot->count >= DENIALS_PER_ADDRESS || s->denial_count >= DENIALS_PER_MINUTE) {
+        s->denials_skipped++;
+        return 0;
+    }
+    slot->count++;
+    s->denial_count++;
+    *skipped = s->denials_skipped;
+    s->denials_skipped = 0;
+    return 1;
+}
+
+/* A refused authentication: one log line and an audit row, within the limits; never the token. */
+static void record_denial(struct gh_admin_server *s, h2o_req_t *req, size_t path_len,
+                          const char *why, int presented)
+{
+    struct gh_admin_denial d = {.reason = why, .token_presented = presented};
+
+    d.remote_addr = peer_address(req);
+    if (!denial_admit(s, d.remote_addr, &d.suppressed))
+        return;
+    /* client bytes: made valid UTF-8, or jansson would refuse them and drop the line's fields */
+    char *method = gh_utf8_scrub(req->method.base, req->method.len, 32);
+    char *path = gh_utf8_scrub(req->path.base, path_len, DENIAL_PATH_MAX);
+    if (method == NULL || path == NULL)
+        goto out;
+    d.method = method;
+    d.path = path;
+    gh_log(GH_LOG_WARN, "admin authentication refused",
+           json_pack("{s:s, s:s, s:s, s:b, s:s, s:I}", "remote_addr", d.remote_addr, "method",
+                     method, "path", path, "token_presented", presented, "reason", why,
+                     "suppressed", (json_int_t)d.suppressed));
+    if (s->o.on_denied != NULL)
+        s->o.on_denied(s->o.app, &d);
+out:
+    free(method);
+    free(path);
+}
+
 static const char *pool_strdup(h2o_req_t *req, const char *s, size_t len)
 {
     return h2o_strdup(&req->pool, s, len).base;
@@ -449,7 +544,7 @@ static void send_response(h2o_req_t *req, struct gh_admin_response *res)
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
-    const struct gh_admin_server *s = ((struct admin_handler *)self)->server;
+    struct gh_admin_server *s = ((struct admin_handler *)self)->server;
     struct gh_admin_response res = {0};
     struct span spans[GH_ADMIN_MAX_PARAMS];
     size_t n = 0, path_len = req->query_at < req->path.len ? req->query_at : req->path.len;
@@ -461,6 +556,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     /* the token before anything else: without it, 404 and 405 would map the API for anyone */
     if ((route == NULL || !route->public_route) &&
         (why = check_token(s, req, &presented)) != NULL) {
+        record_denial(s, req, path_len, why, presented);
         add_header(req, H2O_TOKEN_WWW_AUTHENTICATE,
                    presented ? REALM ", error=\"invalid_token\"" : REALM);
         gh_admin_error(&res, 401, "unauthorized", NULL, "%s", why);

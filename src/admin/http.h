@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define GH_ADMIN_MAX_BODY (1024 * 1024)
 #define GH_ADMIN_MAX_PARAMS 4
@@ -42,6 +43,15 @@ struct gh_admin_route {
     int public_route;            /* 1: no admin token needed (only /healthz) */
 };
 
+/* A refused admin authentication, for the audit log: never the presented token, nor any of it. */
+struct gh_admin_denial {
+    const char *remote_addr;
+    const char *method, *path; /* valid UTF-8: other bytes are U+FFFD; the path without query */
+    const char *reason;        /* why it was refused, as the 401 said */
+    int token_presented;       /* 1: a bearer token was there but was not the admin token */
+    uint64_t suppressed;       /* refusals not recorded (over the limit) since the last record */
+};
+
 struct gh_admin_server_options {
     const char *listen;          /* "127.0.0.1:9901", "[::1]:0"; port 0 picks an ephemeral one */
     const char *admin_token;     /* the bearer token every non-public route requires */
@@ -50,6 +60,9 @@ struct gh_admin_server_options {
     void *app;                   /* passed to every handler */
     const char *tls_cert;        /* both or neither: HTTPS (HTTP/1.1) with this PEM chain and key */
     const char *tls_key;
+    /* called on the admin thread for each refused authentication that is recorded (bounded:
+     * see DENIALS_PER_ADDRESS in http.c); NULL: only the log line */
+    void (*on_denied)(void *app, const struct gh_admin_denial *denial);
 };
 
 struct gh_admin_server;

@@ -166,10 +166,11 @@ static const struct {
      "usage: gatehouse audit [--kind KIND] [--id ID] [--limit N]\n"
      "\n"
      "The audit log, newest first: when, what (create, update, delete, rotate, apply), the kind\n"
-     "and id of the object, who (the admin token's name) and from where. The newest 50\n"
-     "changes unless --limit says otherwise.\n"
+     "and id of the object, who (the admin token's name) and from where; also the exports of\n"
+     "secrets (config, export_secrets) and refused admin tokens (auth, denied). The newest 50\n"
+     "entries unless --limit says otherwise.\n"
      "  --kind KIND       only this kind: collections, endpoints, clients, profiles, keys,\n"
-     "                    policies or config\n"
+     "                    policies, config or auth\n"
      "  --id ID           only the changes of this object\n"},
 };
 

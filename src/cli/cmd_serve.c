@@ -253,7 +253,7 @@ static int prepare_data_dir(struct serve_opts *o)
                "./gatehouse.db is an earlier version's store; this one keeps its data in "
                "./data: move gatehouse.db and admin-token there, or start with --db "
                "sqlite:./gatehouse.db",
-               json_pack("{s:s}", "data_dir", o->data_dir));
+               json_pack("{s:o}", "data_dir", gh_log_text(o->data_dir)));
     return GH_EXIT_OK;
 }
 
@@ -297,8 +297,8 @@ static int admin_token(const char *dir, char *token, size_t cap)
     close(fd);
     /* an admin change like any other (issue 10, item 6), never the token itself */
     gh_log(GH_LOG_INFO, "admin token written",
-           json_pack("{s:s, s:s, s:s, s:s, s:s}", "file", path, "action", "create", "kind",
-                     "admin-tokens", "id", "bootstrap", "actor", "bootstrap"));
+           json_pack("{s:o, s:s, s:s, s:s, s:s}", "file", gh_log_text(path), "action", "create",
+                     "kind", "admin-tokens", "id", "bootstrap", "actor", "bootstrap"));
     return GH_EXIT_OK;
 }
 
@@ -446,14 +446,18 @@ static int start_services(const struct serve_opts *o, struct services *s)
                                                         .n_routes = gh_admin_route_count,
                                                         .app = &s->app,
                                                         .tls_cert = o->admin_tls_cert,
-                                                        .tls_key = o->admin_tls_key};
+                                                        .tls_key = o->admin_tls_key,
+                                                        .on_denied = gh_app_auth_denied};
     if (gh_admin_server_start(&s->admin_options, &s->admin, error, sizeof error) != GH_OK) {
         fprintf(stderr, "gatehouse serve: --admin-listen %s: %s\n", o->admin_listen, error);
         return GH_EXIT_FAIL;
     }
-    gh_log(GH_LOG_INFO, "admin API listening",
-           json_pack("{s:s, s:b, s:s, s:s}", "address", gh_admin_server_address(s->admin), "tls",
-                     o->admin_tls_cert != NULL, "store", o->db, "data_dir", o->data_dir));
+    gh_log(
+        GH_LOG_INFO, "admin API listening",
+        /* paths are bytes: gh_log_text keeps them (and the address) in the line when not UTF-8 */
+        json_pack("{s:s, s:b, s:o, s:o}", "address", gh_admin_server_address(s->admin), "tls",
+                  o->admin_tls_cert != NULL, "store", gh_log_text(o->db), "data_dir",
+                  gh_log_text(o->data_dir)));
     return GH_EXIT_OK;
 }
 

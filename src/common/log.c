@@ -5,6 +5,7 @@
  */
 #include "common/log.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 
 #include "common/error.h"
+#include "common/utf8.h"
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 static int min_level = GH_LOG_INFO;
@@ -36,6 +38,18 @@ int gh_log_set_level(const char *name)
 int gh_log_enabled(enum gh_log_level level)
 {
     return (int)level >= min_level;
+}
+
+json_t *gh_log_text(const char *s)
+{
+    json_t *v = s != NULL ? json_string(s) : json_null();
+
+    if (v == NULL) {
+        char *clean = gh_utf8_scrub(s, strlen(s), SIZE_MAX);
+        v = json_string(clean != NULL ? clean : "(out of memory)");
+        free(clean);
+    }
+    return v;
 }
 
 void gh_log(enum gh_log_level level, const char *msg, json_t *fields)

@@ -11,6 +11,11 @@
 
 enum gh_log_level { GH_LOG_DEBUG, GH_LOG_INFO, GH_LOG_WARN, GH_LOG_ERROR };
 
+/* A JSON string of `s` for a log field that is always there: bytes that are not UTF-8 (a path,
+ * a URL or a header from outside) become U+FFFD, where json_string() would give NULL and
+ * json_pack() would fail, dropping the field or every field of the line; NULL gives null. */
+json_t *gh_log_text(const char *s);
+
 /* The least level written (GH_LOG_INFO by default); from "debug", "info", "warn", "error". */
 int gh_log_set_level(const char *name);
 

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "common/error.h"
+#include "common/utf8.h"
 
 #define FLUSH_MS   20         /* the longest a line waits in memory under load */
 #define HIGH_WATER (64 << 10) /* or this many bytes: a worker wakes the writer early */
@@ -190,20 +191,10 @@ static void put_key(struct gh_line *l, const char *key)
     put(l, "\":", 2);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when it is not one. */
-static size_t utf8_sequence(const unsigned char *s, size_t n)
-{
-    size_t need = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
-    if (need == 0 || need > n)
-        return 0;
-    for (size_t i = 1; i < need; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    return need;
-}
-
-/* Client bytes become valid JSON: quotes, backslashes and controls are escaped, bytes that are
- * not UTF-8 become \u00XX so the line stays parseable whatever was sent. */
+/* Client bytes become valid JSON: quotes, backslashes and controls are escaped, each byte that is
+ * not part of valid UTF-8 becomes \u00XX (XX: the byte) so the line stays valid UTF-8 JSON
+ * whatever was sent. \u00XX rather than U+FFFD: the byte stays readable in the raw line (valid
+ * UTF-8 is written as is, never escaped, so an escape \u0080..\u00ff there names a raw byte). */
 static void put_escaped(struct gh_line *l, const char *value, size_t len)
 {
     const unsigned char *s = (const unsigned char *)value;
@@ -219,7 +210,7 @@ static void put_escaped(struct gh_line *l, const char *value, size_t len)
             i += run;
             continue;
         }
-        size_t seq = s[i] >= 0x80 ? utf8_sequence(s + i, len - i) : 0;
+        size_t seq = s[i] >= 0x80 ? gh_utf8_sequence(s + i, len - i) : 0;
         if (seq > 0) {
             put(l, value + i, seq);
             i += seq;

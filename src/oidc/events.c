@@ -13,7 +13,10 @@
 
 static json_t *base_fields(const struct gh_oidc_event_source *src)
 {
-    return json_pack("{s:s, s:s}", "provider", src->provider, "url", src->url);
+    /* gh_log_text: a URL or an error naming what an IdP sent may hold bytes that are not UTF-8,
+     * which json_string() and json_pack() refuse, dropping the field or the line's fields */
+    return json_pack("{s:o, s:o}", "provider", gh_log_text(src->provider), "url",
+                     gh_log_text(src->url));
 }
 
 void gh_oidc_log_fetch(const struct gh_oidc_event_source *src, const char *url, long status,
@@ -22,7 +25,7 @@ void gh_oidc_log_fetch(const struct gh_oidc_event_source *src, const char *url, 
     if (!gh_log_enabled(GH_LOG_DEBUG))
         return;
     json_t *f = base_fields(src);
-    json_object_set_new(f, "fetch_url", json_string(url));
+    json_object_set_new(f, "fetch_url", gh_log_text(url));
     json_object_set_new(f, "status", json_integer(status));
     json_object_set_new(f, "bytes", json_integer((json_int_t)bytes));
     json_object_set_new(f, "duration_ms", json_integer(duration_ms));
@@ -37,7 +40,7 @@ void gh_oidc_log_failure(const struct gh_oidc_event_source *src, const char *err
                          int failures_in_row, int64_t retry_in_ms)
 {
     json_t *f = base_fields(src);
-    json_object_set_new(f, "error", json_string(error));
+    json_object_set_new(f, "error", gh_log_text(error));
     json_object_set_new(f, "kind", json_string(kid_refetch ? "kid refetch" : "refresh"));
     json_object_set_new(f, "failures_in_row", json_integer(failures_in_row));
     json_object_set_new(f, "retry_in_ms", json_integer(retry_in_ms));
@@ -60,7 +63,7 @@ static json_t *kids_missing(const struct gh_keyset *a, const struct gh_keyset *b
     for (size_t i = 0; a != NULL && i < a->jwks->count; i++) {
         const char *kid = a->jwks->keys[i].kid;
         if (kid != NULL && !holds_kid(b, kid))
-            json_array_append_new(list, json_string(kid));
+            json_array_append_new(list, gh_log_text(kid));
     }
     return list;
 }
@@ -71,7 +74,7 @@ void gh_oidc_log_keys(const struct gh_oidc_event_source *src, const struct gh_ke
     if (prev != NULL && prev->generation == ks->generation)
         return;
     json_t *f = base_fields(src);
-    json_object_set_new(f, "jwks_uri", json_string(ks->jwks_uri));
+    json_object_set_new(f, "jwks_uri", gh_log_text(ks->jwks_uri));
     json_object_set_new(f, "added", kids_missing(ks, prev));
     json_object_set_new(f, "removed", kids_missing(prev, ks));
     json_object_set_new(f, "keys", json_integer((json_int_t)ks->jwks->count));
@@ -97,6 +100,6 @@ void gh_oidc_log_freshness(const struct gh_oidc_event_source *src, enum gh_oidc_
     json_t *f = base_fields(src);
     json_object_set_new(f, "expired_at_ms", json_integer(expires_at_ms));
     if (last_error != NULL && last_error[0] != '\0')
-        json_object_set_new(f, "last_error", json_string(last_error));
+        json_object_set_new(f, "last_error", gh_log_text(last_error));
     gh_log(levels[state], messages[state], f);
 }

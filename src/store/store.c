@@ -911,13 +911,27 @@ out:
  * misspelt filter is an error, not an empty page that reads as "nothing happened". */
 static const char *audit_kind(const char *kind)
 {
-    if (strcmp(kind, "config") == 0)
+    if (strcmp(kind, "config") == 0 || strcmp(kind, "auth") == 0)
         return kind;
     for (int k = 0; k < GH_KIND_COUNT; k++)
         if (strcmp(kind, gh_kind_singular((enum gh_kind)k)) == 0 ||
             strcmp(kind, gh_kind_plural((enum gh_kind)k)) == 0)
             return gh_kind_plural((enum gh_kind)k);
     return NULL;
+}
+
+int gh_store_audit_event(struct gh_store *s, const char *action, const char *kind,
+                         const struct gh_actor *actor, const json_t *detail)
+{
+    char *text = detail != NULL ? json_dumps(detail, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+    pthread_mutex_lock(&s->lock);
+    /* outside a transaction: one row, committed by itself; the generation stays, nothing changed */
+    int rc = s->b.audit(s->b.db, action, kind, NULL, actor != NULL ? actor->remote_addr : NULL,
+                        actor != NULL ? actor->name : NULL, text);
+    pthread_mutex_unlock(&s->lock);
+    free(text);
+    return rc;
 }
 
 int gh_store_audit_list(struct gh_store *s, const char *kind, const char *id, const char *after,
@@ -937,8 +951,8 @@ int gh_store_audit_list(struct gh_store *s, const char *kind, const char *id, co
     }
     if (kind != NULL && (kind = audit_kind(kind)) == NULL) {
         gh_model_error(err, 422, "kind",
-                       "kind must be collections, endpoints, clients, profiles, keys, policies or "
-                       "config");
+                       "kind must be collections, endpoints, clients, profiles, keys, policies, "
+                       "config or auth");
         return GH_ERR_INVALID_ARG;
     }
     pthread_mutex_lock(&s->lock);

@@ -126,9 +126,17 @@ int gh_store_import(struct gh_store *s, const json_t *doc, const struct gh_impor
                     const struct gh_write_options *w, json_t **summary, struct gh_store_error *err);
 
 /*
+ * Records in the audit log an event that changes nothing: a refused admin authentication (kind
+ * "auth", action "denied"), an export of the secrets (kind "config", action "export_secrets").
+ * `detail` (NULL: none) is kept as JSON and must be valid UTF-8. GH_OK or GH_ERR_IO.
+ */
+int gh_store_audit_event(struct gh_store *s, const char *action, const char *kind,
+                         const struct gh_actor *actor, const json_t *detail);
+
+/*
  * A page of the audit log, newest first: {"data":[{"seq","at","action","kind","id","actor",
- * "remote_addr","detail"}],"next":cursor|null}. `kind` ("profiles" or "profile", "config") and
- * `id` filter when set; `after` is a cursor from "next"; `limit` 1..1000 (0: 100).
+ * "remote_addr","detail"}],"next":cursor|null}. `kind` ("profiles" or "profile", "config", "auth")
+ * and `id` filter when set; `after` is a cursor from "next"; `limit` 1..1000 (0: 100).
  */
 int gh_store_audit_list(struct gh_store *s, const char *kind, const char *id, const char *after,
                         int limit, json_t **out, struct gh_store_error *err);

@@ -367,3 +367,82 @@ describe('item 6: each admin change is one JSON log line with kind, id, action a
     assert.equal(line.includes(gh.token), false);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+
+describe('issue 11 item 7: refused admin authentications and exports of secrets are logged and audited', () => {
+  let gh;
+  before(async () => {
+    gh = await startServer();
+  });
+  after(async () => {
+    await gh?.stop();
+  });
+
+  const refusedLines = () => gh.output().stdout.split('\n')
+    .filter((l) => l.includes('"admin authentication refused"')).map((l) => JSON.parse(l));
+  const denials = async () => expectList(await gh.api('GET', '/v1/audit?kind=auth&limit=1000')).data;
+  // the limit per address and minute (admin/http.c); a run may straddle a minute boundary
+  const PER_ADDRESS = 10;
+
+  test('a wrong token: one log line (address, method, path, token presented) and an audit entry, never the token', async () => {
+    const wrong = `wrong-${randomBytes(24).toString('base64url')}`;
+    const r = await fetch(`${gh.url}/v1/clients?x=1`, { headers: { authorization: `Bearer ${wrong}` } });
+    assert.equal(r.status, 401);
+    const line = await waitUntil(() => refusedLines()[0], { what: 'the refused authentication line' });
+    assert.equal(line.level, 'warn');
+    assert.equal(line.remote_addr, '127.0.0.1');
+    assert.equal(line.method, 'GET');
+    assert.equal(line.path, '/v1/clients');
+    assert.equal(line.token_presented, true);
+    assert.equal(line.reason, 'the admin token is not valid');
+    const entries = await denials();
+    assert.equal(entries.length, 1, JSON.stringify(entries));
+    assert.equal(entries[0].action, 'denied');
+    assert.equal(entries[0].kind, 'auth');
+    assert.equal(entries[0].remote_addr, '127.0.0.1');
+    assert.equal(entries[0].actor, null);
+    assert.deepEqual(entries[0].detail, {
+      method: 'GET', path: '/v1/clients', token_presented: true, reason: 'the admin token is not valid', suppressed: 0,
+    });
+    // no part of the presented token: no run of 8 of its characters anywhere in the output
+    const out = `${gh.output().stdout}${gh.output().stderr}${JSON.stringify(entries)}`;
+    for (let i = 0; i + 8 <= wrong.length; i++) assert.equal(out.includes(wrong.slice(i, i + 8)), false, wrong.slice(i, i + 8));
+
+    // without a token at all: recorded too, token_presented false
+    assert.equal((await fetch(`${gh.url}/v1/audit`, { method: 'DELETE' })).status, 401);
+    const second = await waitUntil(() => refusedLines()[1], { what: 'the second refused line' });
+    assert.equal(second.token_presented, false);
+    assert.equal(second.method, 'DELETE');
+    assert.equal((await denials())[0].detail.token_presented, false);
+  });
+
+  test('1,000 wrong tokens: the log lines and audit entries stay bounded; the right token still works', async () => {
+    for (let i = 0; i < 1000; i++) {
+      const r = await fetch(`${gh.url}/v1/config`, { headers: { authorization: `Bearer bad-${i}` } });
+      assert.equal(r.status, 401);
+      await r.arrayBuffer();
+    }
+    const entries = await denials();
+    assert.ok(entries.length <= 2 * PER_ADDRESS, `${entries.length} audit entries for 1,002 refusals`);
+    assert.ok(entries.length >= PER_ADDRESS, `${entries.length} audit entries`);
+    assert.ok(refusedLines().length <= 2 * PER_ADDRESS, `${refusedLines().length} log lines`);
+    assert.equal(refusedLines().length, entries.length);
+  });
+
+  test('GET /v1/config?secrets=true is audited and logged as export_secrets; without secrets it is not', async () => {
+    expectStatus(await gh.api('GET', '/v1/config'), 200);
+    assert.equal(expectList(await gh.api('GET', '/v1/audit?kind=config')).data.length, 0);
+    expectStatus(await gh.api('GET', '/v1/config?secrets=true'), 200);
+    const entries = expectList(await gh.api('GET', '/v1/audit?kind=config')).data;
+    assert.equal(entries.length, 1, JSON.stringify(entries));
+    assert.equal(entries[0].action, 'export_secrets');
+    assert.equal(entries[0].actor, 'bootstrap');
+    assert.equal(entries[0].remote_addr, '127.0.0.1');
+    const line = await waitUntil(() => gh.output().stdout.split('\n').map((l) => (l.startsWith('{') ? JSON.parse(l) : {}))
+      .find((l) => l.action === 'export_secrets'), { what: 'the export line' });
+    assert.equal(line.kind, 'config');
+    assert.equal(line.actor, 'bootstrap');
+    assert.equal(line.remote_addr, '127.0.0.1');
+  });
+});

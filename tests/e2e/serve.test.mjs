@@ -260,6 +260,27 @@ describe('the data directory (issue 10, item 11)', () => {
     }
   });
 
+  test('a data directory whose name is not UTF-8: the log lines keep every field, as valid UTF-8', async () => {
+    const cwd = await tempDir();
+    // node's strings cannot carry the byte 0xff into argv; the shell can (exec: the pid is serve's)
+    const script = 'd="$1/$(printf \'st\\377te\')"; mkdir "$d" && exec "$2" serve --data-dir "$d"'
+      + ' --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0';
+    const proc = spawnGatehouse(['-c', script, 'sh', cwd, gatehouseBin()],
+      { bin: '/bin/sh', cwd, env: NEUTRAL_ENV });
+    try {
+      await proc.waitFor(STARTED, { stream: 'stdout' });
+      const text = new TextDecoder('utf-8', { fatal: true }).decode(proc.stdoutBytes()); // throws on invalid UTF-8
+      const lines = text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+      const listening = lines.find((l) => l.msg === 'admin API listening');
+      assert.match(listening.address ?? '', /^127\.0\.0\.1:\d+$/, text);
+      assert.equal(listening.data_dir, `${cwd}/st\ufffdte`);
+      assert.equal(listening.store, `sqlite:${cwd}/st\ufffdte/gatehouse.db`);
+      assert.equal(lines.find((l) => l.msg === 'admin token written').file, `${cwd}/st\ufffdte/admin-token`);
+    } finally {
+      await proc.stop();
+    }
+  });
+
   test('--db sqlite:PATH alone keeps the admin token beside the store, as before', async () => {
     const cwd = await tempDir();
     const { proc, url } = await serveIn(cwd, ['--db', `sqlite:${join(cwd, 'store', 'gh.db')}`]);

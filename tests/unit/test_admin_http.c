@@ -137,7 +137,7 @@ static const struct gh_admin_route routes[] = {
 static struct gh_admin_server_options make_options(const char *listen)
 {
     struct gh_admin_server_options o = {listen, TOKEN, routes, sizeof routes / sizeof routes[0],
-                                        NULL,   NULL,  NULL};
+                                        NULL,   NULL,  NULL,   NULL};
     return o;
 }
 

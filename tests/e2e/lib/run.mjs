@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { StringDecoder } from 'node:string_decoder';
 
 /** tests/e2e, whatever the current directory. */
 export const E2E_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -24,9 +25,12 @@ export function haveGatehouse() {
   return existsSync(gatehouseBin());
 }
 
+// stdout is kept as bytes too (stdoutBytes()), so a test can check it is valid UTF-8: the text
+// is decoded leniently (a bad byte reads as U+FFFD) and would hide it.
 function collect(child) {
-  const out = { stdout: '', stderr: '' };
-  child.stdout?.setEncoding('utf8').on('data', (d) => { out.stdout += d; });
+  const out = { stdout: '', stderr: '', chunks: [] };
+  const decoder = new StringDecoder('utf8');
+  child.stdout?.on('data', (d) => { out.chunks.push(d); out.stdout += decoder.write(d); });
   child.stderr?.setEncoding('utf8').on('data', (d) => { out.stderr += d; });
   return out;
 }
@@ -131,6 +135,10 @@ export function spawnGatehouse(args, options = {}) {
     exited,
     output() {
       return { stdout: out.stdout, stderr: out.stderr };
+    },
+    /** Everything written to stdout so far, as bytes. */
+    stdoutBytes() {
+      return Buffer.concat(out.chunks);
     },
     waitFor(regex, { timeoutMs = 10000, stream = 'any' } = {}) {
       return new Promise((resolvePromise, reject) => {
