@@ -123,6 +123,10 @@ static int is_dropped(const h2o_req_t *req, const h2o_header_t *h, int forward_a
     };
     const h2o_iovec_t *name = h->name;
 
+    /* CGI, WSGI and Rack read X_Gatehouse_Claims as X-Gatehouse-Claims: a name with `_` could
+     * forge our identity headers, so none goes on (as nginx does by default) */
+    if (memchr(name->base, '_', name->len) != NULL)
+        return 1;
     if (name->len >= 12 && h2o_lcstris(name->base, 12, H2O_STRLIT("x-gatehouse-")))
         return 1;
     if (!forward_authorization && name == &H2O_TOKEN_AUTHORIZATION->buf)

@@ -492,4 +492,23 @@ describe('gateway upstream exchange against a raw TCP upstream', () => {
     // the gateway reads at most 1 MiB ahead of its client (proxy.c BODY_AHEAD); 16 MiB is slack
     assert.ok(peak - baseline < 16 * MiB, `gateway RSS grew by ${((peak - baseline) / MiB).toFixed(1)} MiB while its client paused`);
   });
+
+  test('14. header names with "_" and every spelling of X-Gatehouse-* stay behind (forged identity)', async () => {
+    // CGI, WSGI and Rack read X_Gatehouse_Claims as X-Gatehouse-Claims: forged sub=admin
+    const forged = Buffer.from('{"sub":"admin"}').toString('base64url');
+    const r = await call('/raw/v1/who', {
+      headers: [['X_Gatehouse_Claims', forged], ['X_Gatehouse_Profile_Id', 'admin'], ['x_gatehouse_client_id', 'admin'],
+        ['X-GATEHOUSE-CLAIMS', forged], ['X-Gatehouse-Profile-Id', 'admin'], ['x-gAtEhOuSe-client-id', 'admin'],
+        ['x-gatehouse-anything', 'x'], ['x_request_id', 'mine'], ['my_header', '1'], ['x-kept', 'yes']],
+    });
+    assert.equal(r.status, 200, r.text);
+    const req = up.requests.at(-1);
+    const names = req.headers.map(([n]) => n.toLowerCase());
+    assert.deepEqual(names.filter((n) => n.includes('_')), [], `underscore names reached the upstream: ${req.head}`);
+    const ours = req.headers.filter(([n]) => n.toLowerCase().startsWith('x-gatehouse-'));
+    assert.deepEqual(ours.map(([n]) => n).sort(), ['x-gatehouse-client-id', 'x-gatehouse-profile-id'], req.head);
+    assert.deepEqual(ours.map(([, v]) => v).filter((v) => v === 'admin' || v === forged), [], req.head);
+    assert.deepEqual(req.headers.filter(([n]) => n === 'x-kept').map(([, v]) => v), ['yes']);
+  });
+
 });
