@@ -91,7 +91,7 @@ static int named_by_connection(const h2o_req_t *req, const h2o_iovec_t *name)
     return 0;
 }
 
-static int is_dropped(const h2o_req_t *req, const h2o_header_t *h, int forward_authorization,
+static int is_dropped(const h2o_req_t *req, const h2o_header_t *h, int pass_authorization,
                       int has_connection)
 {
     static const struct {
@@ -129,7 +129,7 @@ static int is_dropped(const h2o_req_t *req, const h2o_header_t *h, int forward_a
         return 1;
     if (name->len >= 12 && h2o_lcstris(name->base, 12, H2O_STRLIT("x-gatehouse-")))
         return 1;
-    if (!forward_authorization && name == &H2O_TOKEN_AUTHORIZATION->buf)
+    if (!pass_authorization && name == &H2O_TOKEN_AUTHORIZATION->buf)
         return 1;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (h2o_lcstris(name->base, name->len, names[i].name, names[i].len))
@@ -229,6 +229,7 @@ static h2o_iovec_t request_head(struct gw_req *g, const h2o_url_t *up)
     h2o_req_t *req = g->req;
     const struct gh_decision *d = &g->decision;
     int has_connection = h2o_find_header(&req->headers, H2O_TOKEN_CONNECTION, -1) != -1;
+    int pass_authorization = d->collection->forward_authorization && d->authorization_verified;
     struct head_writer hw = {req, NULL, 0, 0};
     h2o_iovec_t path = upstream_path(g, up), value;
     char number[24];
@@ -246,7 +247,7 @@ static h2o_iovec_t request_head(struct gw_req *g, const h2o_url_t *up)
     put_header(&hw, H2O_STRLIT("host"), up->authority.base, up->authority.len);
     for (size_t i = 0; i < req->headers.size; i++) {
         const h2o_header_t *h = &req->headers.entries[i];
-        if (!is_dropped(req, h, d->collection->forward_authorization, has_connection))
+        if (!is_dropped(req, h, pass_authorization, has_connection))
             put_header(&hw, h->orig_name != NULL ? h->orig_name : h->name->base, h->name->len,
                        h->value.base, h->value.len);
     }

@@ -49,15 +49,17 @@ describe('gateway upstream exchange against a raw TCP upstream', () => {
 
   /**
    * One request through the gateway with node:http (raw headers, and it tells a cut body from a
-   * whole one). opts: method, headers (object or [name, value] pairs), body (string or array of
+   * whole one). opts: method, headers (object or [name, value] pairs), noKey (no api-token
+   * header), body (string or array of
    * strings, written as chunks), expectContinue (sends the body on 100 Continue), pauseMs (reads
    * nothing that long after the head).
    * Resolves to { status, headers, rawHeaders, body, text, json, requestId, complete, ms }.
    */
   function call(path, opts = {}) {
     const started = Date.now();
-    const headers = Array.isArray(opts.headers) ? [['api-token', key], ...opts.headers]
-      : { 'api-token': key, ...(opts.headers ?? {}) };
+    const mine = opts.noKey ? [] : [['api-token', key]]; // noKey: the test sends its own credential
+    const headers = Array.isArray(opts.headers) ? [...mine, ...opts.headers]
+      : { ...Object.fromEntries(mine), ...(opts.headers ?? {}) };
     return new Promise((resolve, reject) => {
       let finish = null; // set once the head came: after that an error is a cut body, not a failure
       const req = http.request(`${gh.gw}${path}`, {
@@ -509,6 +511,23 @@ describe('gateway upstream exchange against a raw TCP upstream', () => {
     assert.deepEqual(ours.map(([n]) => n).sort(), ['x-gatehouse-client-id', 'x-gatehouse-profile-id'], req.head);
     assert.deepEqual(ours.map(([, v]) => v).filter((v) => v === 'admin' || v === forged), [], req.head);
     assert.deepEqual(req.headers.filter(([n]) => n === 'x-kept').map(([, v]) => v), ['yes']);
+  });
+
+  test('15. the profile key sent as Basic auth does not go upstream', async () => {
+    const seen = (req) => req.headers.filter(([n]) => n.toLowerCase() === 'authorization').map(([, v]) => v);
+    const basic = `Basic ${Buffer.from(`api-token:${key}`).toString('base64')}`;
+    const r = await call('/raw/v1/basic', { noKey: true, headers: [['authorization', basic]] });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(seen(up.requests.at(-1)), [], 'the profile key, Basic-encoded, reached the upstream');
+    assert.ok(!up.requests.at(-1).head.includes(key), 'the key appears nowhere in the upstream head');
+  });
+
+  test('15b. an unverified Authorization sent beside api-token does not go upstream', async () => {
+    const seen = (req) => req.headers.filter(([n]) => n.toLowerCase() === 'authorization').map(([, v]) => v);
+    // the key decided; an Authorization beside it was never checked, so it does not go on
+    const r = await call('/raw/v1/beside', { headers: [['authorization', 'Bearer unverified.token.here']] });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(seen(up.requests.at(-1)), [], 'an unverified Authorization went upstream');
   });
 
 });
