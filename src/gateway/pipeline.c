@@ -706,6 +706,9 @@ void gh_gateway_decide(const struct gh_gateway_settings *settings, const struct 
         return;
     d->outcome = GH_OUTCOME_ALLOW;
     d->status = 200;
+    /* only a verified Bearer JWT may go on: never a Basic-encoded key, nor an Authorization sent
+     * beside an api-token (the proxy drops it then) */
+    d->authorization_verified = kind == CRED_JWT;
 }
 
 void gh_decision_clear(struct gh_decision *d)

@@ -75,6 +75,7 @@ struct gh_decision {
     char *kid;                    /* REFETCH: the token's kid (owned, kid_len bytes) */
     size_t kid_len;
     int cache_hit; /* the JWT's verification was taken from req->cache (the server counts it) */
+    int authorization_verified; /* Authorization held the verified credential (a Bearer JWT) */
     struct gh_step steps[GH_MAX_STEPS];
     size_t n_steps;
 };

@@ -24,6 +24,10 @@
 #define DEFAULT_MS   30000      /* an endpoint without timeout_ms */
 #define HEAD_MAX     (64 << 10) /* an upstream answer's head */
 #define BODY_AHEAD   (1 << 20)  /* body bytes read from the upstream before the client takes them */
+/* The request head we write upstream, repeated fields joined: what common servers accept (nginx,
+ * Tomcat, Node: 8 to 64 KiB), and a ceiling on what a few bytes of HPACK repetition can make us
+ * build. Over it the caller gets 431. */
+#define UPSTREAM_HEAD_MAX (64 << 10)
 
 /* ---- per-worker timeouts ---- */
 
@@ -91,7 +95,7 @@ static int named_by_connection(const h2o_req_t *req, const h2o_iovec_t *name)
     return 0;
 }
 
-static int is_dropped(const h2o_req_t *req, const h2o_header_t *h, int forward_authorization,
+static int is_dropped(const h2o_req_t *req, const h2o_header_t *h, int pass_authorization,
                       int has_connection)
 {
     static const struct {
@@ -123,9 +127,13 @@ static int is_dropped(const h2o_req_t *req, const h2o_header_t *h, int forward_a
     };
     const h2o_iovec_t *name = h->name;
 
+    /* CGI, WSGI and Rack read X_Gatehouse_Claims as X-Gatehouse-Claims: a name with `_` could
+     * forge our identity headers, so none goes on (as nginx does by default) */
+    if (memchr(name->base, '_', name->len) != NULL)
+        return 1;
     if (name->len >= 12 && h2o_lcstris(name->base, 12, H2O_STRLIT("x-gatehouse-")))
         return 1;
-    if (!forward_authorization && name == &H2O_TOKEN_AUTHORIZATION->buf)
+    if (!pass_authorization && name == &H2O_TOKEN_AUTHORIZATION->buf)
         return 1;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (h2o_lcstris(name->base, name->len, names[i].name, names[i].len))
@@ -133,19 +141,43 @@ static int is_dropped(const h2o_req_t *req, const h2o_header_t *h, int forward_a
     return has_connection && named_by_connection(req, name);
 }
 
-/* The values of every header called `name`, joined by `sep`; length 0 when there is none. */
-static h2o_iovec_t joined(h2o_req_t *req, const h2o_token_t *name, const char *sep)
+/* The i-th part of a joined field: the request's i-th header when it is called `name`, or `last`
+ * (when not empty) after them all; NULL when the i-th is no part. */
+static const h2o_iovec_t *part(const h2o_req_t *req, const h2o_token_t *name,
+                               const h2o_iovec_t *last, size_t i)
 {
-    h2o_iovec_t out = h2o_iovec_init(NULL, 0);
+    if (i < req->headers.size)
+        return req->headers.entries[i].name == &name->buf ? &req->headers.entries[i].value : NULL;
+    return last->len != 0 ? last : NULL;
+}
 
-    for (size_t i = 0; i < req->headers.size; i++) {
-        if (req->headers.entries[i].name != &name->buf)
+/* The values of every header called `name`, joined by `sep`, then `last` when not empty; length 0
+ * when there is none. Sized first, then copied once: linear in the fields, however many repeat. */
+static h2o_iovec_t joined(h2o_req_t *req, const h2o_token_t *name, const char *sep,
+                          h2o_iovec_t last)
+{
+    size_t sep_len = strlen(sep), len = 0, n = 0;
+    const h2o_iovec_t *v;
+    char *out;
+
+    for (size_t i = 0; i <= req->headers.size; i++)
+        if ((v = part(req, name, &last, i)) != NULL)
+            len += (n++ != 0 ? sep_len : 0) + v->len;
+    if (n == 0)
+        return h2o_iovec_init(NULL, 0);
+    out = h2o_mem_alloc_pool(&req->pool, len);
+    len = n = 0;
+    for (size_t i = 0; i <= req->headers.size; i++) {
+        if ((v = part(req, name, &last, i)) == NULL)
             continue;
-        out = out.len == 0 ? req->headers.entries[i].value
-                           : h2o_concat(&req->pool, out, h2o_iovec_init(sep, strlen(sep)),
-                                        req->headers.entries[i].value);
+        if (n++ != 0) {
+            memcpy(out + len, sep, sep_len);
+            len += sep_len;
+        }
+        memcpy(out + len, v->base, v->len);
+        len += v->len;
     }
-    return out;
+    return h2o_iovec_init(out, len);
 }
 
 struct head_writer {
@@ -219,20 +251,34 @@ static h2o_iovec_t upstream_path(struct gw_req *g, const h2o_url_t *up)
     return h2o_concat(&req->pool, base, rest, query);
 }
 
-/* The request line and headers for the upstream (SPEC §5). */
+/* The bytes of the incoming headers: the joined ones cannot be much more, so a request over the
+ * limit is refused before anything is built. */
+static size_t incoming_size(const h2o_req_t *req)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < req->headers.size; i++)
+        n += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+    return n;
+}
+
+/* The request line and headers for the upstream (SPEC §5); base NULL when they would pass
+ * UPSTREAM_HEAD_MAX (the caller answers 431). */
 static h2o_iovec_t request_head(struct gw_req *g, const h2o_url_t *up)
 {
     h2o_req_t *req = g->req;
     const struct gh_decision *d = &g->decision;
     int has_connection = h2o_find_header(&req->headers, H2O_TOKEN_CONNECTION, -1) != -1;
+    int pass_authorization = d->collection->forward_authorization && d->authorization_verified;
     struct head_writer hw = {req, NULL, 0, 0};
-    h2o_iovec_t path = upstream_path(g, up), value;
+    h2o_iovec_t path, value, none = h2o_iovec_init(NULL, 0);
     char number[24];
 
+    if ((hw.cap = incoming_size(req)) > UPSTREAM_HEAD_MAX)
+        return none;
+    path = upstream_path(g, up);
     /* sized once for the usual head: what came in, our headers and the claims */
-    hw.cap = 1024 + path.len + (d->claims_b64 != NULL ? strlen(d->claims_b64) : 0);
-    for (size_t i = 0; i < req->headers.size; i++)
-        hw.cap += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+    hw.cap += 1024 + path.len + (d->claims_b64 != NULL ? strlen(d->claims_b64) : 0);
     hw.buf = h2o_mem_alloc_pool(&req->pool, hw.cap);
 
     put(&hw, req->method.base, req->method.len);
@@ -242,12 +288,12 @@ static h2o_iovec_t request_head(struct gw_req *g, const h2o_url_t *up)
     put_header(&hw, H2O_STRLIT("host"), up->authority.base, up->authority.len);
     for (size_t i = 0; i < req->headers.size; i++) {
         const h2o_header_t *h = &req->headers.entries[i];
-        if (!is_dropped(req, h, d->collection->forward_authorization, has_connection))
+        if (!is_dropped(req, h, pass_authorization, has_connection))
             put_header(&hw, h->orig_name != NULL ? h->orig_name : h->name->base, h->name->len,
                        h->value.base, h->value.len);
     }
     /* HTTP/2 may split cookies into several fields; HTTP/1.1 wants one (RFC 9113 8.2.3) */
-    if ((value = joined(req, H2O_TOKEN_COOKIE, "; ")).len != 0)
+    if ((value = joined(req, H2O_TOKEN_COOKIE, "; ", none)).len != 0)
         put_header(&hw, H2O_STRLIT("cookie"), value.base, value.len);
     if (needs_content_length(req)) {
         int n = snprintf(number, sizeof number, "%zu", req->entity.len);
@@ -259,23 +305,16 @@ static h2o_iovec_t request_head(struct gw_req *g, const h2o_url_t *up)
         put_header_str(&hw, "x-gatehouse-claims", d->claims_b64);
     put_header_str(&hw, "x-request-id", g->request_id);
     /* the client is appended to what the proxies before us said */
-    h2o_iovec_t client = client_address(req), xff = joined(req, H2O_TOKEN_X_FORWARDED_FOR, ", ");
-    if (client.len != 0)
-        xff = xff.len != 0 ? h2o_concat(&req->pool, xff, h2o_iovec_init(H2O_STRLIT(", ")), client)
-                           : client;
-    if (xff.len != 0)
-        put_header(&hw, H2O_STRLIT("x-forwarded-for"), xff.base, xff.len);
+    if ((value = joined(req, H2O_TOKEN_X_FORWARDED_FOR, ", ", client_address(req))).len != 0)
+        put_header(&hw, H2O_STRLIT("x-forwarded-for"), value.base, value.len);
     put_header(&hw, H2O_STRLIT("x-forwarded-proto"), req->scheme->name.base, req->scheme->name.len);
     put_header(&hw, H2O_STRLIT("x-forwarded-host"), req->input.authority.base,
                req->input.authority.len);
     /* a proxy says it was there (RFC 9110 7.6.3), after the ones before it */
-    value = joined(req, H2O_TOKEN_VIA, ", ");
-    value = value.len != 0
-                ? h2o_concat(&req->pool, value, h2o_iovec_init(H2O_STRLIT(", 1.1 gatehouse")))
-                : h2o_iovec_init(H2O_STRLIT("1.1 gatehouse"));
+    value = joined(req, H2O_TOKEN_VIA, ", ", h2o_iovec_init(H2O_STRLIT("1.1 gatehouse")));
     put_header(&hw, H2O_STRLIT("via"), value.base, value.len);
     put(&hw, "\r\n", 2);
-    return h2o_iovec_init(hw.buf, hw.len);
+    return hw.len <= UPSTREAM_HEAD_MAX ? h2o_iovec_init(hw.buf, hw.len) : none;
 }
 
 /* ---- the exchange ---- */
@@ -803,6 +842,7 @@ void gw_proxy_start(struct gw_req *g)
     struct gw_worker *w = g->worker;
     const struct gh_config_collection *col = g->decision.collection;
     h2o_url_t *up = h2o_mem_alloc_pool(&req->pool, sizeof *up);
+    h2o_iovec_t head;
     struct exchange *x;
 
     if (!carriable(req)) {
@@ -813,6 +853,12 @@ void gw_proxy_start(struct gw_req *g)
     }
     if (h2o_url_parse(col->upstream, SIZE_MAX, up) != 0) {
         gw_respond(g, 502, GH_GW_BAD_GATEWAY, "The API's upstream URL is not valid.");
+        return;
+    }
+    if ((head = request_head(g, up)).base == NULL) {
+        gw_respond(g, 431, GH_GW_HEADERS_TOO_LARGE,
+                   "The request's header fields are too large to forward (at most 64 KiB in all, "
+                   "repeated fields joined).");
         return;
     }
     x = h2o_mem_alloc_shared(&req->pool, sizeof *x, on_dispose);
@@ -830,7 +876,7 @@ void gw_proxy_start(struct gw_req *g)
                    "The gateway could not set up a connection pool for this upstream.");
         return;
     }
-    x->out[0] = request_head(g, up);
+    x->out[0] = head;
     x->n_out = 1;
     if (req->entity.len != 0)
         x->out[x->n_out++] = req->entity;

@@ -30,10 +30,19 @@ const char *gw_reason_phrase(int status)
         int status;
         const char *reason;
     } table[] = {
-        {400, "Bad Request"},        {401, "Unauthorized"},        {403, "Forbidden"},
-        {404, "Not Found"},          {405, "Method Not Allowed"},  {413, "Payload Too Large"},
-        {417, "Expectation Failed"}, {429, "Too Many Requests"},   {500, "Internal Server Error"},
-        {502, "Bad Gateway"},        {503, "Service Unavailable"}, {504, "Gateway Timeout"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {413, "Payload Too Large"},
+        {417, "Expectation Failed"},
+        {429, "Too Many Requests"},
+        {431, "Request Header Fields Too Large"},
+        {500, "Internal Server Error"},
+        {502, "Bad Gateway"},
+        {503, "Service Unavailable"},
+        {504, "Gateway Timeout"},
     };
 
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)

@@ -29,9 +29,10 @@ enum gh_gateway_code {
     GH_GW_PAYLOAD_TOO_LARGE,
     GH_GW_BAD_GATEWAY,
     GH_GW_UPSTREAM_TIMEOUT,
-    GH_GW_BAD_REQUEST, /* malformed HTTP that h2o refused, duplicate credential headers */
-    GH_GW_UNAVAILABLE, /* no configuration published yet */
-    GH_GW_OTHER_ERROR, /* any other error status h2o produced by itself */
+    GH_GW_BAD_REQUEST,       /* malformed HTTP that h2o refused, duplicate credential headers */
+    GH_GW_HEADERS_TOO_LARGE, /* 431: the upstream request's head would pass its limit */
+    GH_GW_UNAVAILABLE,       /* no configuration published yet */
+    GH_GW_OTHER_ERROR,       /* any other error status h2o produced by itself */
     GH_GW_CODE_COUNT
 };
 

@@ -9,9 +9,13 @@
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import { startRawUpstream } from './lib/rawupstream.mjs';
 import { gatehouseBin, haveGatehouse } from './lib/run.mjs';
@@ -49,15 +53,17 @@ describe('gateway upstream exchange against a raw TCP upstream', () => {
 
   /**
    * One request through the gateway with node:http (raw headers, and it tells a cut body from a
-   * whole one). opts: method, headers (object or [name, value] pairs), body (string or array of
+   * whole one). opts: method, headers (object or [name, value] pairs), noKey (no api-token
+   * header), body (string or array of
    * strings, written as chunks), expectContinue (sends the body on 100 Continue), pauseMs (reads
    * nothing that long after the head).
    * Resolves to { status, headers, rawHeaders, body, text, json, requestId, complete, ms }.
    */
   function call(path, opts = {}) {
     const started = Date.now();
-    const headers = Array.isArray(opts.headers) ? [['api-token', key], ...opts.headers]
-      : { 'api-token': key, ...(opts.headers ?? {}) };
+    const mine = opts.noKey ? [] : [['api-token', key]]; // noKey: the test sends its own credential
+    const headers = Array.isArray(opts.headers) ? [...mine, ...opts.headers]
+      : { ...Object.fromEntries(mine), ...(opts.headers ?? {}) };
     return new Promise((resolve, reject) => {
       let finish = null; // set once the head came: after that an error is a cut body, not a failure
       const req = http.request(`${gh.gw}${path}`, {
@@ -491,5 +497,138 @@ describe('gateway upstream exchange against a raw TCP upstream', () => {
     assert.equal(createHash('sha256').update(r.body).digest('hex'), createHash('sha256').update(data).digest('hex'), 'byte-exact');
     // the gateway reads at most 1 MiB ahead of its client (proxy.c BODY_AHEAD); 16 MiB is slack
     assert.ok(peak - baseline < 16 * MiB, `gateway RSS grew by ${((peak - baseline) / MiB).toFixed(1)} MiB while its client paused`);
+  });
+
+  test('14. header names with "_" and every spelling of X-Gatehouse-* stay behind (forged identity)', async () => {
+    // CGI, WSGI and Rack read X_Gatehouse_Claims as X-Gatehouse-Claims: forged sub=admin
+    const forged = Buffer.from('{"sub":"admin"}').toString('base64url');
+    const r = await call('/raw/v1/who', {
+      headers: [['X_Gatehouse_Claims', forged], ['X_Gatehouse_Profile_Id', 'admin'], ['x_gatehouse_client_id', 'admin'],
+        ['X-GATEHOUSE-CLAIMS', forged], ['X-Gatehouse-Profile-Id', 'admin'], ['x-gAtEhOuSe-client-id', 'admin'],
+        ['x-gatehouse-anything', 'x'], ['x_request_id', 'mine'], ['my_header', '1'], ['x-kept', 'yes']],
+    });
+    assert.equal(r.status, 200, r.text);
+    const req = up.requests.at(-1);
+    const names = req.headers.map(([n]) => n.toLowerCase());
+    assert.deepEqual(names.filter((n) => n.includes('_')), [], `underscore names reached the upstream: ${req.head}`);
+    const ours = req.headers.filter(([n]) => n.toLowerCase().startsWith('x-gatehouse-'));
+    assert.deepEqual(ours.map(([n]) => n).sort(), ['x-gatehouse-client-id', 'x-gatehouse-profile-id'], req.head);
+    assert.deepEqual(ours.map(([, v]) => v).filter((v) => v === 'admin' || v === forged), [], req.head);
+    assert.deepEqual(req.headers.filter(([n]) => n === 'x-kept').map(([, v]) => v), ['yes']);
+  });
+
+  test('15. the profile key sent as Basic auth does not go upstream', async () => {
+    const seen = (req) => req.headers.filter(([n]) => n.toLowerCase() === 'authorization').map(([, v]) => v);
+    const basic = `Basic ${Buffer.from(`api-token:${key}`).toString('base64')}`;
+    const r = await call('/raw/v1/basic', { noKey: true, headers: [['authorization', basic]] });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(seen(up.requests.at(-1)), [], 'the profile key, Basic-encoded, reached the upstream');
+    assert.ok(!up.requests.at(-1).head.includes(key), 'the key appears nowhere in the upstream head');
+  });
+
+  test('15b. an unverified Authorization sent beside api-token does not go upstream', async () => {
+    const seen = (req) => req.headers.filter(([n]) => n.toLowerCase() === 'authorization').map(([, v]) => v);
+    // the key decided; an Authorization beside it was never checked, so it does not go on
+    const r = await call('/raw/v1/beside', { headers: [['authorization', 'Bearer unverified.token.here']] });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(seen(up.requests.at(-1)), [], 'an unverified Authorization went upstream');
+  });
+
+  test('16. repeated fields are joined in linear time and the upstream head is bounded: 431 over 64 KiB', async () => {
+    const before = up.requests.length;
+    // HTTP/1.1: 100 X-Forwarded-For lines of 1 KiB each (h2o takes up to 100 fields)
+    const value = '198.51.100.1, '.repeat(72).slice(0, 1000);
+    let r = await call('/raw/v1/many', { headers: Array.from({ length: 90 }, () => ['x-forwarded-for', value]) });
+    expectError(r, 431, 'headers_too_large', '90 KB of X-Forwarded-For');
+    assert.match(r.json.message, /64 KiB/);
+    // just under the limit still goes, joined into one field
+    r = await call('/raw/v1/some', { headers: Array.from({ length: 50 }, () => ['cookie', `a=${'x'.repeat(998)}`]) });
+    assert.equal(r.status, 200, r.text);
+    const cookies = up.requests.at(-1).headers.filter(([n]) => n.toLowerCase() === 'cookie');
+    assert.equal(cookies.length, 1);
+    assert.equal(cookies[0][1].split('; ').length, 50);
+    assert.equal(up.requests.length, before + 1, 'the refused request never reached the upstream');
+  });
+});
+
+describe('HTTP/2 header repetition against the upstream head limit (TLS, h2)', () => {
+  let gh;
+  let up;
+  let key;
+  let ca;
+  let dir;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gh-h2bomb-'));
+    const files = { cert: join(dir, 'gw.crt'), key: join(dir, 'gw.key') };
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', files.key, '-out', files.cert, '-days', '1', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    ca = readFileSync(files.cert);
+    up = await startRawUpstream();
+    // as above: without ASan's quarantine, RSS follows what the gateway really holds
+    const asan = [process.env.ASAN_OPTIONS, 'quarantine_size_mb=0', 'thread_local_quarantine_size_kb=0']
+      .filter(Boolean).join(':');
+    gh = await startServer({
+      args: ['--threads', '1', '--tls-cert', files.cert, '--tls-key', files.key], env: { ASAN_OPTIONS: asan },
+    });
+    const [, line] = await gh.proc.waitFor(GATEWAY_LISTENING, { stream: 'stdout' });
+    gh.gatewayAddress = JSON.parse(line).address;
+    const col = (await gh.api('POST', '/v1/collections', { name: 'bomb', path: '/bomb/v1', upstream: up.url })).json;
+    await gh.api('POST', `/v1/collections/${col.id}/endpoints`, { method: 'ANY', path: '/*' });
+    const client = (await gh.api('POST', '/v1/clients', { name: 'bomber' })).json;
+    key = (await gh.api('POST', '/v1/profiles', {
+      client_id: client.id, name: 'bomber', auth_type: 'token', collection_ids: [col.id],
+    })).json.key;
+    assert.ok(key, 'a profile key');
+  });
+
+  after(async () => {
+    try {
+      const result = await gh?.stop();
+      if (result) {
+        assert.equal(result.code, 0, `gatehouse exited with ${result.code} ${result.signal ?? ''}\n${result.stderr}`);
+        assert.doesNotMatch(result.stderr, /Sanitizer|runtime error/, result.stderr);
+      }
+    } finally {
+      await up?.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('17. a few KB of HPACK repetition is refused with 431, nothing goes upstream, RSS stays bounded', async () => {
+    const rss = () => Number(readFileSync(`/proc/${gh.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/)[1]) * 1024;
+    // node refuses by default to send more than 128 fields or 64 KiB of them, uncompressed
+    const session = http2.connect(`https://${gh.gatewayAddress}`, { ca, maxHeaderListPairs: 4000, maxSendHeaderBlockLength: 1 << 24 });
+    session.on('error', () => {});
+    try {
+      const send = (headers) => new Promise((resolve, reject) => {
+        const stream = session.request({ ':path': '/bomb/v1/x', 'api-token': key, ...headers });
+        let text = '';
+        let head;
+        stream.on('response', (h) => { head = h; });
+        stream.on('data', (d) => { text += d; });
+        stream.on('end', () => resolve({ status: head?.[':status'], text }));
+        stream.on('error', reject);
+        stream.end();
+      });
+      assert.equal((await send({})).status, 200, 'h2 answers');
+      const before = up.requests.length;
+      const baseline = rss();
+      // each repetition is one indexed byte of HPACK; joined quadratically these were ~120 MB
+      const v = 'x'.repeat(500);
+      const bomb = { 'x-forwarded-for': Array(400).fill(v), via: Array(400).fill(v), cookie: Array(400).fill(`c=${v}`) };
+      for (let i = 0; i < 3; i++) {
+        const r = await send(bomb);
+        assert.equal(r.status, 431, r.text.slice(0, 200));
+        assert.equal(JSON.parse(r.text).error, 'headers_too_large');
+      }
+      const grown = rss() - baseline;
+      assert.ok(grown < 32 * MiB, `gateway RSS grew by ${(grown / MiB).toFixed(1)} MiB for three small requests`);
+      assert.equal(up.requests.length, before, 'nothing reached the upstream');
+      assert.equal((await send({})).status, 200, 'the connection still serves');
+    } finally {
+      session.close();
+    }
   });
 });

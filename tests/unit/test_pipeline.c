@@ -921,6 +921,7 @@ static void test_credential_basic_api_token(void **state)
 
     decide(w, &(struct call){.authorization = good}, &d);
     expect("Basic api-token", &d, 200, NULL, NULL, "ap_token00000001");
+    assert_int_equal(d.authorization_verified, 0); /* the key never goes upstream */
     gh_decision_clear(&d);
     decide(w, &(struct call){.authorization = wrong_user}, &d);
     expect("Basic admin", &d, 401, "unauthorized", NULL, NULL);
@@ -945,6 +946,7 @@ static void test_credential_api_token_wins(void **state)
     decide(w, &(struct call){.api_token = w->plain[K_TOKEN], .authorization = "Bearer garbage"},
            &d);
     expect("api-token and a garbage Bearer", &d, 200, NULL, NULL, "ap_token00000001");
+    assert_int_equal(d.authorization_verified, 0); /* never checked: not forwarded */
     gh_decision_clear(&d);
     decide(w, &(struct call){.api_token = w->plain[K_UNKNOWN], .authorization = jwt}, &d);
     expect("unknown api-token and a valid JWT", &d, 401, "invalid_token", "unknown_profile_key",
@@ -964,6 +966,7 @@ static void test_credential_bearer_jwt(void **state)
     memcpy(lower, "bearer", 6); /* the scheme is case-insensitive (RFC 7235) */
     decide(w, &(struct call){.authorization = jwt}, &d);
     expect("Bearer JWT", &d, 200, NULL, NULL, "ap_pem0000000001");
+    assert_int_equal(d.authorization_verified, 1);
     gh_decision_clear(&d);
     decide(w, &(struct call){.authorization = lower}, &d);
     expect("bearer JWT", &d, 200, NULL, NULL, "ap_pem0000000001");
