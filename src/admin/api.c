@@ -872,6 +872,7 @@ static void gateway_metrics(const struct gh_gateway_metrics *g, char **buf, size
         "gatehouse_upstream_errors_total{kind=\"timeout\"} "
         "%llu\ngatehouse_upstream_errors_total{kind=\"broken_answer\"} %llu\n"
         "gatehouse_upstream_errors_total{kind=\"tls\"} %llu\n"
+        "gatehouse_upstream_errors_total{kind=\"bytes_after_answer\"} %llu\n"
         "# HELP gatehouse_token_cache_hits_total Tokens accepted from the verified-token cache.\n"
         "# TYPE gatehouse_token_cache_hits_total counter\ngatehouse_token_cache_hits_total %llu\n"
         "# HELP gatehouse_parked_requests_total Requests that waited for a refetch of IdP keys.\n"
@@ -884,6 +885,7 @@ static void gateway_metrics(const struct gh_gateway_metrics *g, char **buf, size
         (unsigned long long)atomic_load(&g->upstream_timeouts),
         (unsigned long long)atomic_load(&g->upstream_broken),
         (unsigned long long)atomic_load(&g->upstream_tls),
+        (unsigned long long)atomic_load(&g->upstream_extra_bytes),
         (unsigned long long)atomic_load(&g->cache_hits),
         (unsigned long long)atomic_load(&g->parked),
         (unsigned long long)atomic_load(&g->log_lines_dropped));

@@ -654,8 +654,12 @@ static int read_body(struct exchange *x, const char *err)
         x->body_left -= take;
         x->body_done = x->body_left == 0;
     }
-    if (x->body_done && (*in)->size != 0)
-        x->keep_alive = 0; /* more than the answer came: the connection is not to be trusted */
+    if (x->body_done && (*in)->size != 0) {
+        /* more than the answer came (a body after HEAD, 204 or 304, a second answer): read as
+         * the next request's answer it would reach another client, so the connection goes */
+        x->keep_alive = 0;
+        gw_count(&x->w->server->metrics.upstream_extra_bytes);
+    }
     if (!x->body_done && err != NULL) {
         fail_body(x, err == h2o_socket_error_closed ? "I/O error (the answer was cut short)"
                                                     : "I/O error");

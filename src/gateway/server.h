@@ -71,6 +71,9 @@ struct gh_gateway_metrics {
     atomic_uint_fast64_t upstream_broken;   /* failed after its answer had started */
     atomic_uint_fast64_t cache_hits;        /* requests whose token the verified-token cache knew */
     atomic_uint_fast64_t parked;            /* requests that waited for a key refetch */
+    /* keep-alive connections closed because bytes came after a complete answer (a body after
+     * HEAD, 204 or 304, a second unasked answer): never reused, so no client reads them */
+    atomic_uint_fast64_t upstream_extra_bytes;
     /* NOT cumulative: latency[i] counts requests with bounds[i-1] < duration <= bounds[i];
      * Prometheus printers add them up. latency[GH_GW_LATENCY_BUCKETS] is the +Inf rest. */
     atomic_uint_fast64_t latency[GH_GW_LATENCY_BUCKETS + 1];

@@ -3,9 +3,10 @@
  * Connections to upstreams: made (name lookup, TCP, TLS with the certificate checked) and kept
  * alive per worker thread in one pool per scheme://host:port and trusted CA bundle. An idle
  * connection stays registered with the loop and is watched for reading: the upstream closing it
- * (or sending anything unasked) drops it from the pool at once, and taking it costs no system
- * call. h2o 2.2's own pool detaches idle sockets from the loop instead, and re-attaching,
- * re-flagging and probing them cost five system calls per proxied request, a sixth of its CPU.
+ * (or sending anything unasked) drops it from the pool at once, and taking it costs one system
+ * call, a peek for bytes the loop has not read yet (see conn_quiet). h2o 2.2's own pool detaches
+ * idle sockets from the loop instead, and re-attaching, re-flagging and probing them cost five
+ * system calls per proxied request, a sixth of its CPU.
  * Pools are per thread, not shared: a socket belongs to one loop and its buffers to that
  * thread's free lists.
  */
@@ -17,6 +18,7 @@
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -164,11 +166,17 @@ static void conn_close(struct gw_upstream_conn *conn)
     free(conn);
 }
 
-/* Anything from an idle connection, data or its end, means it cannot carry a request. */
+/* Anything from an idle connection, data or its end, means it cannot carry a request. Data is
+ * what the upstream sent after a complete answer (a body after HEAD, a second answer): read as
+ * the next request's answer, it would reach another client, so it is counted. */
 static void on_idle_read(h2o_socket_t *sock, const char *err)
 {
+    struct gw_upstream_conn *conn = sock->data;
+
     (void)err;
-    conn_close(sock->data);
+    if (sock->input->size != 0)
+        gw_count(&conn->worker->server->metrics.upstream_extra_bytes);
+    conn_close(conn);
 }
 
 static void on_idle_timeout(h2o_timeout_entry_t *entry)
@@ -176,19 +184,42 @@ static void on_idle_timeout(h2o_timeout_entry_t *entry)
     conn_close(H2O_STRUCT_FROM_MEMBER(struct gw_upstream_conn, idle_timer, entry));
 }
 
+/*
+ * 1 when the kernel holds nothing for an idle connection. The loop reads an idle connection only
+ * when its poll says so: bytes that came after the answer (a body after HEAD, 204 or 304, a
+ * second unasked answer) while the loop was busy with other sockets sit unread, and after our
+ * request they would be read as its answer and reach another client. Its end (0) is the upstream
+ * closing it, which is no fault. An error (EINTR included) closes it too: a new connection is
+ * always safe. For TLS the peek sees records, not data; anything there is as unasked.
+ */
+static int conn_quiet(struct gw_upstream_conn *conn)
+{
+    char byte;
+    ssize_t n = recv(h2o_socket_get_fd(conn->sock), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    if (n > 0)
+        gw_count(&conn->worker->server->metrics.upstream_extra_bytes);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 struct gw_upstream_conn *gw_pool_take(struct gw_pool *p)
 {
     struct gw_upstream_conn *conn;
 
-    if (h2o_linklist_is_empty(&p->idle))
-        return NULL;
-    conn = H2O_STRUCT_FROM_MEMBER(struct gw_upstream_conn, link, p->idle.next);
-    h2o_linklist_unlink(&conn->link);
-    p->n_idle--;
-    h2o_timeout_unlink(&conn->idle_timer);
-    h2o_socket_read_stop(conn->sock); /* the taker reads with its own callback */
-    conn->sock->data = NULL;
-    return conn;
+    while (!h2o_linklist_is_empty(&p->idle)) {
+        conn = H2O_STRUCT_FROM_MEMBER(struct gw_upstream_conn, link, p->idle.next);
+        if (!conn_quiet(conn)) {
+            conn_close(conn); /* the next one, or a new connection */
+            continue;
+        }
+        h2o_linklist_unlink(&conn->link);
+        p->n_idle--;
+        h2o_timeout_unlink(&conn->idle_timer);
+        h2o_socket_read_stop(conn->sock); /* the taker reads with its own callback */
+        conn->sock->data = NULL;
+        return conn;
+    }
+    return NULL;
 }
 
 void gw_conn_release(struct gw_upstream_conn *conn, int reusable)

@@ -549,6 +549,57 @@ describe('gateway upstream exchange against a raw TCP upstream', () => {
     assert.equal(cookies[0][1].split('; ').length, 50);
     assert.equal(up.requests.length, before + 1, 'the refused request never reached the upstream');
   });
+
+  test('18. bytes after a complete answer (a body after HEAD, a second answer) close the pooled connection', async () => {
+    // A whole fake answer that must never reach a client: the next request would read it as its
+    // own if the connection that carried it went back to the pool.
+    const poison = 'HTTP/1.1 200 OK\r\nX-Poison: 1\r\nContent-Length: 8\r\n\r\npoisoned';
+    const cases = [
+      ['HEAD', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n', `hello${poison}`],
+      ['GET', 'HTTP/1.1 204 No Content\r\n\r\n', poison],
+      ['GET', 'HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n', `hello${poison}`],
+      ['GET', ok('hello'), poison],
+      ['GET', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n', poison],
+      ['GET', ok('hello'), 'x'],
+    ];
+    const metric = async () => {
+      const text = (await gh.api('GET', '/metrics', undefined, { raw: true })).text;
+      const m = text.match(/^gatehouse_upstream_errors_total\{kind="bytes_after_answer"\} (\d+)$/m);
+      assert.ok(m, 'gatehouse_upstream_errors_total{kind="bytes_after_answer"} is in /metrics');
+      return Number(m[1]);
+    };
+    const failures = [];
+    for (const [method, answer, extra] of cases) {
+      // the extra bytes in the same read as the answer, or alone once the connection is idle
+      for (const when of ['same read', 'later']) {
+        const what = `${method} ${JSON.stringify(answer.slice(0, 28))}... + ${JSON.stringify(extra.slice(0, 12))}..., ${when}`;
+        try {
+          await freshPool();
+          const before = await metric();
+          let poisoned;
+          up.handle = (req, sock) => {
+            if (!req.target.endsWith('/poison')) return sock.write(ok('real'));
+            poisoned = { conn: req.conn, sock };
+            return sock.write(when === 'same read' ? answer + extra : answer);
+          };
+          const first = await call('/raw/v1/poison', { method });
+          assert.equal(first.headers.get('x-poison'), null, what);
+          // the client has the whole answer, so the gateway is done with it: the connection is
+          // idle (in the pool if it were reusable) when the extra bytes come
+          if (when === 'later') await new Promise((resolve) => poisoned.sock.write(extra, resolve));
+          const r = await call('/raw/v1/next');
+          assert.equal(r.headers.get('x-poison'), null, `${what}: the next client got the unsolicited answer`);
+          assert.equal(r.text, 'real', what);
+          assert.notEqual(up.requests.at(-1).conn, poisoned.conn, `${what}: the connection was reused`);
+          await waitUntil(() => up.isClosed(poisoned.conn), { what: `${what}: the gateway closing the connection` });
+          assert.equal(await metric(), before + 1, `${what}: counted as kind="bytes_after_answer"`);
+        } catch (err) {
+          failures.push(err.message.split('\n')[0]);
+        }
+      }
+    }
+    assert.deepEqual(failures, []);
+  });
 });
 
 describe('HTTP/2 header repetition against the upstream head limit (TLS, h2)', () => {

@@ -10,6 +10,7 @@
 //        conn is the connection's number (1, 2, ... in accept order), index the request's on it
 //   up.requests          every request read, in order
 //   up.accepted()        connections accepted since the start
+//   up.isClosed(conn)    whether connection number conn has closed (either side)
 //   up.dropAll()         destroys every open connection (empties the gateway's pool)
 //   await up.close()
 
@@ -18,6 +19,7 @@ import net from 'node:net';
 export async function startRawUpstream() {
   const requests = [];
   const sockets = new Set();
+  const closed = new Set();
   let accepted = 0;
 
   const up = {
@@ -27,6 +29,7 @@ export async function startRawUpstream() {
     /** (req, sock) => void; the default answers 200 "ok" and keeps the connection. */
     handle: (req, sock) => sock.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'),
     accepted: () => accepted,
+    isClosed: (conn) => closed.has(conn),
     dropAll() {
       for (const s of sockets) s.destroy();
     },
@@ -43,7 +46,10 @@ export async function startRawUpstream() {
     let buf = Buffer.alloc(0);
     sockets.add(sock);
     sock.setNoDelay(true); // each write its own segment, so the gateway reads answers in pieces
-    sock.on('close', () => sockets.delete(sock));
+    sock.on('close', () => {
+      sockets.delete(sock);
+      closed.add(conn);
+    });
     sock.on('error', () => {}); // resets are part of the game
     sock.on('data', (data) => {
       buf = Buffer.concat([buf, data]);
