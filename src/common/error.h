@@ -88,6 +88,8 @@
     X(URL_INVALID, "invalid_url", "the URL is not an absolute http or https URL")                  \
     X(URL_INSECURE, "invalid_url",                                                                 \
       "only https URLs are allowed, except for loopback hosts or with --allow-insecure-idp")       \
+    X(URL_LOCAL, "invalid_url",                                                                    \
+      "only an identity provider on a loopback host may lead gatehouse to a loopback address")     \
     X(DISCOVERY_URL, "invalid_url",                                                                \
       "a discovery URL must end with /.well-known/openid-configuration")                           \
     X(FETCH_FAILED, "fetch_failed", "the identity provider could not be reached")                  \
