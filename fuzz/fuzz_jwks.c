@@ -22,7 +22,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Large enough for the signature of a 16384-bit RSA key (GH_RSA_MAX_BITS). */
+/* Large enough for the signature of the largest RSA key accepted (GH_RSA_MAX_BITS). */
 #define SIG_MAX (GH_RSA_MAX_BITS / 8)
 
 static const unsigned char message[] = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJmdXp6In0";

@@ -140,6 +140,7 @@ static int is_signature_error(int rc)
     case GH_ERR_UNKNOWN_KID:
     case GH_ERR_NO_FITTING_KEY:
     case GH_ERR_KEY_MISMATCH:
+    case GH_ERR_KIDLESS_TOO_MANY_KEYS:
     case GH_ERR_SIG_LENGTH:
     case GH_ERR_BAD_SIGNATURE:
     case GH_ERR_HMAC_TOO_SHORT:
@@ -157,7 +158,8 @@ static int names_key_at_fault(const struct gh_jwks *set, const struct gh_jwk *us
     for (size_t i = 0; i < set->count; i++)
         in_set |= used == &set->keys[i];
     return in_set && rc != GH_ERR_BAD_SIGNATURE && rc != GH_ERR_SIG_LENGTH &&
-           rc != GH_ERR_UNKNOWN_KID && rc != GH_ERR_NO_FITTING_KEY && rc != GH_ERR_ALG_NOT_ALLOWED;
+           rc != GH_ERR_UNKNOWN_KID && rc != GH_ERR_NO_FITTING_KEY &&
+           rc != GH_ERR_ALG_NOT_ALLOWED && rc != GH_ERR_KIDLESS_TOO_MANY_KEYS;
 }
 
 /* The JWS layer alone: what a parse promises about the structure it fills in. */

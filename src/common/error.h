@@ -45,6 +45,9 @@
     X(NO_FITTING_KEY, "key_mismatch", "no signing key fits the token's alg")                       \
     X(KEY_MISMATCH, "key_mismatch", "the key named by the token's kid does not fit its alg")       \
     X(KID_AMBIGUOUS, "key_mismatch", "the token's kid names more than one signing key")            \
+    X(KIDLESS_TOO_MANY_KEYS, "key_mismatch",                                                       \
+      "the token has no kid, none of the first 4 keys that fit its alg verifies it, and the set "  \
+      "has more: a token must name its key by kid")                                                \
     X(BAD_SIGNATURE, "bad_signature", "the token's signature does not verify")                     \
     X(SIG_LENGTH, "bad_signature", "the signature's length is wrong for the token's alg")          \
     /* claims */                                                                                   \
@@ -77,14 +80,16 @@
     X(JWK_EC_POINT, "key_mismatch", "the key's EC point is not on its curve")                      \
     X(JWK_PEM, "key_mismatch", "the key is not a PEM public key")                                  \
     X(RSA_TOO_SMALL, "weak_key", "the RSA key is shorter than 2048 bits")                          \
-    X(RSA_TOO_LARGE, "weak_key", "the RSA key is longer than 16384 bits")                          \
-    X(RSA_EXPONENT, "weak_key", "the RSA public exponent is not an odd number of at least 3")      \
+    X(RSA_TOO_LARGE, "weak_key", "the RSA key is longer than 8192 bits")                           \
+    X(RSA_EXPONENT, "weak_key", "the RSA public exponent is not an odd number from 3 to 2^32")     \
     X(RSA_ROCA, "weak_key", "the RSA key has the ROCA weakness (CVE-2017-15361)")                  \
     X(HMAC_TOO_SHORT, "weak_key", "the HMAC secret is shorter than the hash output")               \
     /* identity providers (SPEC §4) */                                                            \
     X(URL_INVALID, "invalid_url", "the URL is not an absolute http or https URL")                  \
     X(URL_INSECURE, "invalid_url",                                                                 \
       "only https URLs are allowed, except for loopback hosts or with --allow-insecure-idp")       \
+    X(URL_LOCAL, "invalid_url",                                                                    \
+      "only an identity provider on a loopback host may lead gatehouse to a loopback address")     \
     X(DISCOVERY_URL, "invalid_url",                                                                \
       "a discovery URL must end with /.well-known/openid-configuration")                           \
     X(FETCH_FAILED, "fetch_failed", "the identity provider could not be reached")                  \

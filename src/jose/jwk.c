@@ -24,8 +24,9 @@
 /* Members a public key must not carry (RFC 7518 §6.2.2, §6.3.2; RFC 8037 §2). */
 static const char *const private_members[] = {"d", "p", "q", "dp", "dq", "qi", "oth"};
 
-/* Largest decoded member: a 16384-bit RSA modulus. */
-#define MEMBER_MAX (GH_RSA_MAX_BITS / 8 + 1)
+/* Largest decoded member: a 16384-bit RSA modulus, twice the largest accepted, so that a key too
+ * large is refused as weak_key saying so rather than as a malformed member. */
+#define MEMBER_MAX (2 * GH_RSA_MAX_BITS / 8 + 1)
 
 /*
  * Decodes the base64url string member `name` into a new buffer. GH_ERR_JWK_MEMBER when it is
@@ -113,8 +114,9 @@ static int rsa_check(const BIGNUM *n, const BIGNUM *e, int *bits)
         return GH_ERR_RSA_TOO_SMALL;
     if (*bits > GH_RSA_MAX_BITS)
         return GH_ERR_RSA_TOO_LARGE;
-    /* An even or tiny exponent is no RSA key; an exponent over 64 bits only slows verification. */
-    if (!BN_is_odd(e) || BN_num_bits(e) < 2 || BN_num_bits(e) > 64)
+    /* An even or tiny exponent is no RSA key; a large one only slows verification (an IdP's
+     * lever to make tokens expensive, issue 11): odd from 3 to 2^32, i.e. at most 32 bits. */
+    if (!BN_is_odd(e) || BN_num_bits(e) < 2 || BN_num_bits(e) > 32)
         return GH_ERR_RSA_EXPONENT;
     if (rsa_has_roca_fingerprint(n))
         return GH_ERR_RSA_ROCA;

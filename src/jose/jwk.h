@@ -15,10 +15,13 @@
 
 #include "jose/alg.h"
 
-/* A key set never holds more keys than this: a token without kid is tried against each of them. */
+/* A key set never holds more keys than this (a token without kid meets at most GH_JWS_KIDLESS_TRIES
+ * of them). */
 #define GH_JWKS_MAX_KEYS 64
 #define GH_RSA_MIN_BITS  2048
-#define GH_RSA_MAX_BITS  16384
+/* Larger keys add no security anyone needs and cost a verifier quadratically more per token: an
+ * IdP could make each token expensive (issue 11). */
+#define GH_RSA_MAX_BITS 8192
 /* SPEC §1: an HMAC secret has at least 32 bytes (and at least the hash size for HS384/HS512). */
 #define GH_HMAC_MIN_SECRET 32
 

@@ -152,6 +152,7 @@ int gh_jws_verify(const struct gh_jws *jws, unsigned allowed, const struct gh_jw
 {
     int by_kid = jws->kid != NULL && !keys->ignore_kid;
     int result = by_kid ? GH_ERR_UNKNOWN_KID : GH_ERR_NO_FITTING_KEY;
+    int tries = 0;
     const struct gh_jwk *culprit = NULL;
 
     if (used != NULL)
@@ -175,6 +176,13 @@ int gh_jws_verify(const struct gh_jws *jws, unsigned allowed, const struct gh_jw
                 culprit = key;
             }
             continue;
+        }
+        if (!by_kid && tries++ == GH_JWS_KIDLESS_TRIES) {
+            /* another key fits but the bound is reached: say the token must name its key, not
+             * that its signature is bad (it may be good for a key left untried) */
+            result = GH_ERR_KIDLESS_TOO_MANY_KEYS;
+            culprit = NULL;
+            break;
         }
         result = verify_with(jws, key);
         if (result == GH_OK) {

@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "common/error.h"
+#include "oidc/policy.h"
 
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
@@ -59,14 +61,30 @@ static size_t on_header(char *line, size_t size, size_t n, void *arg)
     return len;
 }
 
+/* Checks each address curl is about to connect to, whatever name resolved to it: a string rule on
+ * the URL cannot see that a public name (or a redirect's) resolves to 127.0.0.1. */
+static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    struct gh_fetch *f = arg;
+
+    if (gh_oidc_addr_is_local(&addr->addr)) {
+        f->refused_local = 1;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
 int gh_fetch_start(struct gh_fetch *f, const char *url, const struct gh_oidc_options *o,
-                   void *owner)
+                   unsigned flags, void *owner)
 {
     memset(f, 0, sizeof *f);
+    f->flags = flags;
     f->max = o->max_document;
     f->url = strdup(url);
     f->easy = curl_easy_init();
-    if (f->url == NULL || f->easy == NULL) {
+    if (o->resolve != NULL)
+        f->resolve = curl_slist_append(NULL, o->resolve);
+    if (f->url == NULL || f->easy == NULL || (o->resolve != NULL && f->resolve == NULL)) {
         gh_fetch_clear(f);
         return GH_ERR_NOMEM;
     }
@@ -89,11 +107,21 @@ int gh_fetch_start(struct gh_fetch *f, const char *url, const struct gh_oidc_opt
     curl_easy_setopt(e, CURLOPT_WRITEDATA, f);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, f);
+    if (flags & GH_FETCH_NO_LOCAL) {
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, f);
+    }
+    if (f->resolve != NULL)
+        curl_easy_setopt(e, CURLOPT_RESOLVE, f->resolve);
     return GH_OK;
 }
 
 static int fail(struct gh_fetch *f, int code, const char *detail)
 {
+    if (f->flags & GH_FETCH_FOREIGN) { /* another host's answer is not ours to report */
+        code = GH_ERR_FETCH_FAILED;
+        detail = "";
+    }
     snprintf(f->error, sizeof f->error, "GET %s: %s%s%s", f->url, gh_error_message(code),
              detail[0] ? ": " : "", detail);
     return code;
@@ -104,6 +132,11 @@ int gh_fetch_result(struct gh_fetch *f, CURLcode code)
     char detail[64];
 
     curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &f->status);
+    if (f->refused_local) {
+        snprintf(f->error, sizeof f->error, "GET %s: %s", f->url,
+                 gh_error_message(GH_ERR_URL_LOCAL));
+        return GH_ERR_URL_LOCAL;
+    }
     if (f->too_large || code == CURLE_FILESIZE_EXCEEDED)
         return fail(f, GH_ERR_FETCH_TOO_LARGE, "");
     if (code == CURLE_OPERATION_TIMEDOUT)
@@ -140,5 +173,6 @@ void gh_fetch_clear(struct gh_fetch *f)
     free(f->url);
     free(f->body);
     free(f->redirect);
+    curl_slist_free_all(f->resolve);
     memset(f, 0, sizeof *f);
 }

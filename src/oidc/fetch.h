@@ -12,8 +12,20 @@
 
 #include "oidc/provider.h"
 
+/* Flags for gh_fetch_start. */
+/* The URL is not of the provider's own origin: a failure reports only that it could not be
+ * reached, never what it answered (status, redirect target, TLS or connection detail), so that a
+ * discovery document cannot turn the gateway into a probe of other hosts (issue 11). */
+#define GH_FETCH_FOREIGN 0x1u
+/* Refuse to connect to this machine (loopback or unspecified, by whatever name it resolves from):
+ * for URLs a non-loopback provider leads to. */
+#define GH_FETCH_NO_LOCAL 0x2u
+
 struct gh_fetch {
     CURL *easy;
+    unsigned flags;
+    int refused_local; /* GH_FETCH_NO_LOCAL stopped a connection */
+    struct curl_slist *resolve;
     char *url;
     char *body; /* NUL-terminated */
     size_t len;
@@ -27,12 +39,14 @@ struct gh_fetch {
     char error[512];
 };
 
-/* Prepares a GET of `url` (the caller adds f->easy to a multi handle). */
+/* Prepares a GET of `url` with GH_FETCH_* `flags` (the caller adds f->easy to a multi handle). */
 int gh_fetch_start(struct gh_fetch *f, const char *url, const struct gh_oidc_options *o,
-                   void *owner);
+                   unsigned flags, void *owner);
 
 /* Classifies the finished transfer: GH_OK for a 2xx answer with its body, 1 for a redirect
- * (f->redirect set), else a GH_ERR_FETCH_* with a message in f->error naming the URL and cause. */
+ * (f->redirect set), else a GH_ERR_FETCH_* with a message in f->error naming the URL and cause
+ * (GH_ERR_FETCH_FAILED only, for GH_FETCH_FOREIGN; GH_ERR_URL_LOCAL when GH_FETCH_NO_LOCAL refused
+ * the address). */
 int gh_fetch_result(struct gh_fetch *f, CURLcode code);
 
 /* Frees the handle and buffers (after the caller removed the handle from its multi). */

@@ -232,6 +232,27 @@ static void fail(struct gh_provider *p, int code, const char *error)
     finish(p, code, error, now_of(&p->m->o) + retry);
 }
 
+/* What a GET of `url` for `p` may reach and report (fetch.h): only the provider's own URL may be
+ * on this machine unless the provider itself is, and only its own origin's answers are reported. */
+static unsigned fetch_flags(const struct gh_provider *p, const char *url)
+{
+    unsigned flags = 0;
+    if (!gh_oidc_same_origin(p->url, url))
+        flags |= GH_FETCH_FOREIGN;
+    if (strcmp(p->url, url) != 0 && !gh_oidc_url_is_loopback(p->url))
+        flags |= GH_FETCH_NO_LOCAL;
+    return flags;
+}
+
+/* The URL a failure names: the one fetched, unless it is of another origin (fetch.h): then the URL
+ * the provider's own configuration or document gave, never a Location another host answered. */
+static const char *reported_url(const struct gh_provider *p)
+{
+    if (!(p->fetch.flags & GH_FETCH_FOREIGN))
+        return p->fetch.url;
+    return p->phase == PHASE_JWKS && p->target_jwks_uri != NULL ? p->target_jwks_uri : p->url;
+}
+
 static void begin_get(struct gh_provider *p, const char *url)
 {
     char *copy = strdup(url); /* `url` may be the old fetch's own string */
@@ -239,7 +260,7 @@ static void begin_get(struct gh_provider *p, const char *url)
 
     gh_fetch_clear(&p->fetch);
     if (rc == GH_OK)
-        rc = gh_fetch_start(&p->fetch, copy, &p->m->o, p);
+        rc = gh_fetch_start(&p->fetch, copy, &p->m->o, fetch_flags(p, copy), p);
     free(copy);
     if (rc == GH_OK && curl_multi_add_handle(p->m->multi, p->fetch.easy) != CURLM_OK)
         rc = GH_ERR_INTERNAL;
@@ -311,17 +332,18 @@ static void on_jwks(struct gh_provider *p)
                               p->fetch.date[0] ? p->fetch.date : NULL, now / 1000) *
                   1000;
     struct gh_keyset *prev = gh_provider_keys(p), *ks;
-    char error[512], *jwks = p->fetch.body;
+    char error[512], name[512], *jwks = p->fetch.body;
     int rc;
 
+    snprintf(name, sizeof name, "%s", reported_url(p)); /* target_jwks_uri is handed over below */
     p->fetch.body = NULL;
     rc = gh_keyset_build(p->new_issuer, p->target_jwks_uri, p->new_discovery, jwks, now, now + ttl,
                          prev, &ks, error, sizeof error);
     p->new_issuer = p->new_discovery = p->target_jwks_uri = NULL;
     if (rc != GH_OK) {
-        char message[700];
+        char message[sizeof name + sizeof error + 2];
         gh_keyset_unref(prev);
-        snprintf(message, sizeof message, "%s: %s", p->fetch.url, error);
+        snprintf(message, sizeof message, "%s: %s", name, error);
         fail(p, rc, message);
         return;
     }
@@ -339,8 +361,11 @@ static void on_discovery(struct gh_provider *p)
     char error[512];
     int rc = gh_discovery_parse(p->fetch.body, p->fetch.len, p->expected_issuer, &p->new_issuer,
                                 &p->new_jwks_uri, error, sizeof error);
-    if (rc == GH_OK && (rc = gh_oidc_url_check(p->new_jwks_uri, p->m->o.allow_insecure)) != GH_OK)
+    if (rc == GH_OK &&
+        (rc = gh_oidc_url_check_from(p->url, p->new_jwks_uri, p->m->o.allow_insecure)) != GH_OK)
         snprintf(error, sizeof error, "jwks_uri %s: %s", p->new_jwks_uri, gh_error_message(rc));
+    if (rc != GH_OK && (p->fetch.flags & GH_FETCH_FOREIGN)) /* redirected elsewhere: not ours */
+        snprintf(error, sizeof error, "%s", gh_error_message(rc));
     if (rc != GH_OK) {
         char message[700];
         snprintf(message, sizeof message, "%s: %s", p->url, error);
@@ -368,12 +393,15 @@ static void on_done(struct gh_provider *p, CURLcode code)
     if (rc == 1) { /* follow the redirect ourselves, so the URL rules apply to every hop */
         char message[700];
         if (++p->redirects > p->m->o.max_redirects) {
-            snprintf(message, sizeof message, "GET %s: %s", p->fetch.url,
+            snprintf(message, sizeof message, "GET %s: %s", reported_url(p),
                      gh_error_message(GH_ERR_FETCH_REDIRECTS));
             fail(p, GH_ERR_FETCH_REDIRECTS, message);
-        } else if ((rc = gh_oidc_url_check(p->fetch.redirect, p->m->o.allow_insecure)) != GH_OK) {
-            snprintf(message, sizeof message, "GET %s: redirected to %s: %s", p->fetch.url,
-                     p->fetch.redirect, gh_error_message(rc));
+        } else if ((rc = gh_oidc_url_check_from(p->url, p->fetch.redirect,
+                                                p->m->o.allow_insecure)) != GH_OK) {
+            /* another host's Location is its answer, not reported (fetch.h) */
+            snprintf(message, sizeof message, "GET %s: redirected to %s: %s", reported_url(p),
+                     (p->fetch.flags & GH_FETCH_FOREIGN) ? "a URL not allowed" : p->fetch.redirect,
+                     gh_error_message(rc));
             fail(p, rc, message);
         } else {
             begin_get(p, p->fetch.redirect);
@@ -382,7 +410,10 @@ static void on_done(struct gh_provider *p, CURLcode code)
     }
     if (rc != GH_OK) {
         char message[sizeof p->fetch.error];
-        memcpy(message, p->fetch.error, sizeof message);
+        if (p->fetch.flags & GH_FETCH_FOREIGN)
+            snprintf(message, sizeof message, "GET %s: %s", reported_url(p), gh_error_message(rc));
+        else
+            memcpy(message, p->fetch.error, sizeof message);
         fail(p, rc, message);
         return;
     }

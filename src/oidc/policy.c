@@ -6,6 +6,10 @@
 #include "oidc/policy.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
 #include <curl/curl.h>
 #include <ctype.h>
 #include <stdlib.h>
@@ -35,6 +39,139 @@ int gh_oidc_host_is_loopback(const char *host)
     if (inet_pton(AF_INET6, host, &v6) == 1)
         return IN6_IS_ADDR_LOOPBACK(&v6);
     return 0;
+}
+
+/* The URL's scheme, host and port (curl's default for the scheme when none), each owned by the
+ * caller (curl_free); GH_ERR_URL_INVALID when it is no absolute URL with a host. */
+static int url_parts(const char *url, char **scheme, char **host, char **port)
+{
+    CURLU *u = curl_url();
+    int rc = GH_ERR_URL_INVALID;
+
+    *scheme = *host = NULL;
+    if (port != NULL)
+        *port = NULL;
+    if (u == NULL)
+        return GH_ERR_NOMEM;
+    /* no guessing of schemes, no defaults: exactly what the operator wrote must be a full URL */
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, host, 0) == CURLUE_OK && (*host)[0] != '\0' &&
+        (port == NULL || curl_url_get(u, CURLUPART_PORT, port, CURLU_DEFAULT_PORT) == CURLUE_OK))
+        rc = GH_OK;
+    curl_url_cleanup(u);
+    if (rc != GH_OK) {
+        curl_free(*scheme);
+        curl_free(*host);
+        *scheme = *host = NULL;
+    }
+    return rc;
+}
+
+/* 1 for an IPv4 address (host order) that reaches this host: 127.0.0.0/8, and 0.0.0.0/8, which
+ * Linux connects to this host too. */
+static int v4_is_local(uint32_t a)
+{
+    return (a >> 24) == 127 || (a >> 24) == 0;
+}
+
+static int v6_is_local(const struct in6_addr *a)
+{
+    if (IN6_IS_ADDR_V4MAPPED(a)) {
+        uint32_t v4;
+        memcpy(&v4, a->s6_addr + 12, 4);
+        return v4_is_local(ntohl(v4));
+    }
+    return IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a);
+}
+
+int gh_oidc_addr_is_local(const void *sockaddr)
+{
+    sa_family_t family;
+    struct sockaddr_in v4;
+    struct sockaddr_in6 v6;
+
+    /* copied out, not cast: the caller's bytes may be any of the sockaddr types */
+    memcpy(&family, (const char *)sockaddr + offsetof(struct sockaddr, sa_family), sizeof family);
+    if (family == AF_INET) {
+        memcpy(&v4, sockaddr, sizeof v4);
+        return v4_is_local(ntohl(v4.sin_addr.s_addr));
+    }
+    if (family == AF_INET6) {
+        memcpy(&v6, sockaddr, sizeof v6);
+        return v6_is_local(&v6.sin6_addr);
+    }
+    return 0;
+}
+
+/* 1 when `host` (from curl's URL parser, so IPv4 is already in dotted form) is this machine. */
+static int host_is_local(const char *host)
+{
+    char buf[64];
+    size_t len = strlen(host);
+    struct in_addr v4;
+    struct in6_addr v6;
+
+    if (len > 0 && host[len - 1] == '.') /* "localhost." is localhost */
+        len--;
+    if (len >= 2 && host[0] == '[' && host[len - 1] == ']') {
+        host++;
+        len -= 2;
+    }
+    if (len >= sizeof buf)
+        return 0;
+    memcpy(buf, host, len);
+    buf[len] = '\0';
+    /* RFC 6761 §6.3: localhost and every name under it are loopback, and curl resolves them so */
+    if (strcasecmp(buf, "localhost") == 0 ||
+        (len > 10 && strcasecmp(buf + len - 10, ".localhost") == 0))
+        return 1;
+    if (inet_pton(AF_INET, buf, &v4) == 1)
+        return v4_is_local(ntohl(v4.s_addr));
+    if (inet_pton(AF_INET6, buf, &v6) == 1)
+        return v6_is_local(&v6);
+    return 0;
+}
+
+int gh_oidc_url_is_loopback(const char *url)
+{
+    char *scheme, *host;
+    int loopback = url_parts(url, &scheme, &host, NULL) == GH_OK && gh_oidc_host_is_loopback(host);
+    curl_free(scheme);
+    curl_free(host);
+    return loopback;
+}
+
+int gh_oidc_url_check_from(const char *origin, const char *url, int allow_insecure)
+{
+    char *scheme = NULL, *host = NULL;
+    int rc = gh_oidc_url_check(url, allow_insecure);
+
+    if (rc != GH_OK || gh_oidc_url_is_loopback(origin))
+        return rc;
+    if ((rc = url_parts(url, &scheme, &host, NULL)) == GH_OK && host_is_local(host))
+        rc = GH_ERR_URL_LOCAL;
+    curl_free(scheme);
+    curl_free(host);
+    return rc;
+}
+
+int gh_oidc_same_origin(const char *a, const char *b)
+{
+    char *sa, *ha, *pa, *sb = NULL, *hb = NULL, *pb = NULL;
+    int same = 0;
+
+    if (url_parts(a, &sa, &ha, &pa) != GH_OK)
+        return 0;
+    if (url_parts(b, &sb, &hb, &pb) == GH_OK)
+        same = strcasecmp(sa, sb) == 0 && strcasecmp(ha, hb) == 0 && strcmp(pa, pb) == 0;
+    curl_free(sa);
+    curl_free(ha);
+    curl_free(pa);
+    curl_free(sb);
+    curl_free(hb);
+    curl_free(pb);
+    return same;
 }
 
 int gh_oidc_url_check(const char *url, int allow_insecure)

@@ -28,6 +28,28 @@ int gh_oidc_url_check(const char *url, int allow_insecure);
 int gh_oidc_host_is_loopback(const char *host);
 
 /*
+ * GH_OK when a fetch for the provider configured at `origin` may go on to `url`, a URL the
+ * provider's answers lead to (a discovery document's jwks_uri, a redirect's Location): `url`
+ * passes gh_oidc_url_check, and when its host is this machine (loopback, the unspecified address,
+ * IPv4-mapped forms of both, *.localhost) `origin`'s host is loopback too; else GH_ERR_URL_LOCAL.
+ * Without this, any IdP, or whoever controls its discovery document, could make the gateway GET
+ * its own host's services (issue 11).
+ */
+int gh_oidc_url_check_from(const char *origin, const char *url, int allow_insecure);
+
+/* 1 when the URL's host is loopback by gh_oidc_host_is_loopback (0 for what is no URL). */
+int gh_oidc_url_is_loopback(const char *url);
+
+/* 1 when a connection to `addr` (an AF_INET or AF_INET6 socket address) reaches this machine:
+ * loopback or unspecified, IPv4-mapped or not. For names that resolve to such an address. */
+int gh_oidc_addr_is_local(const void *sockaddr);
+
+/* 1 when URLs `a` and `b` have the same scheme, host and port: a failed fetch of `b` for the
+ * provider configured at `a` reports its detail only then (else: unreachable or not a valid
+ * document, never what another host answered). */
+int gh_oidc_same_origin(const char *a, const char *b);
+
+/*
  * The issuer a discovery URL must announce: the URL without GH_DISCOVERY_SUFFIX, written into
  * `out` (`cap` bytes). GH_ERR_DISCOVERY_URL when the suffix is missing or nothing is left.
  */

@@ -70,6 +70,7 @@ struct gh_oidc_options {
     int64_t retry_base_ms;      /* first retry after a failure (2 s), doubling, with jitter */
     int64_t retry_max_ms;       /* longest pause between retries (5 min) */
     const char *ca_file;        /* extra CA bundle (tests); NULL: the system's */
+    const char *resolve; /* one curl --resolve entry "HOST:PORT:ADDR" (tests); NULL: DNS only */
     int64_t (*now_ms)(void *ctx); /* injectable clock (tests); NULL: CLOCK_REALTIME */
     void *clock_ctx;
     const struct gh_oidc_persistence *persistence; /* NULL: nothing persisted */

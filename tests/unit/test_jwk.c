@@ -171,6 +171,45 @@ static void test_rsa_rules(void **state)
     assert_int_equal(status_of(with(jwk_of(&rsa), "n", json_integer(5)), 0), GH_ERR_JWK_MEMBER);
 }
 
+/* The base64url of a `bits`-bit odd number (top and bottom bits set, a fixed pattern between):
+ * no real modulus, but a size check needs none, and generating a 16384-bit key takes minutes. */
+static json_t *big_odd(int bits)
+{
+    size_t len = (size_t)bits / 8;
+    unsigned char *buf = malloc(len);
+    char *text = malloc(gh_b64url_encoded_len(len) + 1);
+    assert_non_null(buf);
+    assert_non_null(text);
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (unsigned char)(0x5a ^ (i * 131));
+    buf[0] |= 0x80;
+    buf[len - 1] |= 0x01;
+    gh_b64url_encode(buf, len, text);
+    json_t *value = json_string(text);
+    free(buf);
+    free(text);
+    return value;
+}
+
+/* Issue 11: an IdP's 64 keys of 16384 bits with 64-bit exponents made each kid-less token cost
+ * ~0.4 s of CPU. Keys over 8192 bits and exponents over 2^32 are refused as weak_key. */
+static void test_rsa_size_and_exponent_bounded(void **state)
+{
+    (void)state;
+    assert_int_equal(status_of(with(jwk_of(&rsa), "n", big_odd(16384)), 0), GH_ERR_RSA_TOO_LARGE);
+    assert_int_equal(status_of(with(jwk_of(&rsa), "n", big_odd(8200)), 0), GH_ERR_RSA_TOO_LARGE);
+    assert_string_equal(gh_error_reason(GH_ERR_RSA_TOO_LARGE), "weak_key");
+    /* 2^64 + 1 and 2^32 + 1: odd, but too large */
+    assert_int_equal(status_of(with(jwk_of(&rsa), "e", json_string("AQAAAAAAAAAB")), 0),
+                     GH_ERR_RSA_EXPONENT);
+    assert_int_equal(status_of(with(jwk_of(&rsa), "e", json_string("AQAAAAE")), 0),
+                     GH_ERR_RSA_EXPONENT);
+    assert_string_equal(gh_error_reason(GH_ERR_RSA_EXPONENT), "weak_key");
+    /* 2^32 - 1, the largest odd exponent allowed, and 65537 */
+    assert_int_equal(status_of(with(jwk_of(&rsa), "e", json_string("_____w")), 0), GH_OK);
+    assert_int_equal(status_of(with(jwk_of(&rsa), "e", json_string("AQAB")), 0), GH_OK);
+}
+
 static void test_ec_rules(void **state)
 {
     json_t *obj = jwk_of(&ec256);
@@ -423,6 +462,7 @@ int main(void)
         cmocka_unit_test(test_use_and_key_ops),
         cmocka_unit_test(test_private_members_refused),
         cmocka_unit_test(test_rsa_rules),
+        cmocka_unit_test(test_rsa_size_and_exponent_bounded),
         cmocka_unit_test(test_ec_rules),
         cmocka_unit_test(test_oct_rules),
         cmocka_unit_test(test_set_form),

@@ -159,6 +159,60 @@ static void test_without_kid_every_fitting_key_is_tried(void **state)
     gh_testkey_clear(&other);
 }
 
+/* Issue 11: without a kid, every key of the set was tried, so an IdP publishing 64 large keys
+ * made each kid-less token cost 64 signature checks. Only the first GH_JWS_KIDLESS_TRIES keys that
+ * fit the token's alg are tried; keys of other types do not count; a kid reaches any key. */
+static void test_without_kid_only_a_few_keys_are_tried(void **state)
+{
+    struct gh_testkey ten[10], mixed[GH_JWS_KIDLESS_TRIES + 6];
+    struct gh_jwks *set;
+    char *token;
+    size_t n = 0;
+    (void)state;
+    assert_int_equal(GH_JWS_KIDLESS_TRIES, 4);
+    for (int i = 0; i < 10; i++) {
+        char kid[16];
+        snprintf(kid, sizeof kid, "k-%d", i + 1);
+        assert_int_equal(gh_testkey_generate(GH_ALG_ES256, kid, 0, &ten[i]), 0);
+    }
+    set = gh_testkey_jwks(ten, 10, 0);
+    assert_non_null(set);
+    token = gh_test_sign(&ten[0], "{\"alg\":\"ES256\"}", CLAIMS);
+    assert_int_equal(verify(token, GH_ALGS_ASYMMETRIC, set), GH_OK);
+    free(token);
+    token = gh_test_sign(&ten[3], "{\"alg\":\"ES256\"}", CLAIMS);
+    assert_int_equal(verify(token, GH_ALGS_ASYMMETRIC, set), GH_OK); /* the 4th: last tried */
+    free(token);
+    token = gh_test_sign(&ten[4], "{\"alg\":\"ES256\"}", CLAIMS);
+    assert_int_equal(verify(token, GH_ALGS_ASYMMETRIC, set), GH_ERR_KIDLESS_TOO_MANY_KEYS);
+    assert_string_equal(gh_error_reason(GH_ERR_KIDLESS_TOO_MANY_KEYS), "key_mismatch");
+    free(token);
+    token = gh_test_sign(&ten[9], "{\"alg\":\"ES256\"}", CLAIMS);
+    assert_int_equal(verify(token, GH_ALGS_ASYMMETRIC, set), GH_ERR_KIDLESS_TOO_MANY_KEYS);
+    free(token);
+    token = gh_test_sign(&ten[9], "{\"alg\":\"ES256\",\"kid\":\"k-10\"}", CLAIMS);
+    assert_int_equal(verify(token, GH_ALGS_ASYMMETRIC, set), GH_OK);
+    free(token);
+    /* a signature no tried key verifies, with keys left: still "too many", not bad_signature */
+    token = token_for(GH_ALG_ES256, NULL);
+    assert_int_equal(verify(token, GH_ALGS_ASYMMETRIC, set), GH_ERR_KIDLESS_TOO_MANY_KEYS);
+    free(token);
+    gh_jwks_free(set);
+    /* six RSA keys before four ES256 keys: only the ES256 keys count */
+    for (int a = GH_ALG_RS256; a <= GH_ALG_PS512; a++)
+        mixed[n++] = keys[a];
+    for (int i = 0; i < GH_JWS_KIDLESS_TRIES; i++)
+        mixed[n++] = ten[i];
+    set = gh_testkey_jwks(mixed, n, 0);
+    assert_non_null(set);
+    token = gh_test_sign(&ten[GH_JWS_KIDLESS_TRIES - 1], "{\"alg\":\"ES256\"}", CLAIMS);
+    assert_int_equal(verify(token, GH_ALGS_ASYMMETRIC, set), GH_OK);
+    free(token);
+    gh_jwks_free(set);
+    for (int i = 0; i < 10; i++)
+        gh_testkey_clear(&ten[i]);
+}
+
 /* SPEC §3: RSA keys of fewer than 2048 bits are refused. Without a kid, a set whose only key of
  * the token's type is such a key is refused as weak_key naming that key, not as "no key fits":
  * the operator must learn that the key is the problem. */
@@ -321,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_kid_selects_the_key),
         cmocka_unit_test(test_without_kid_every_fitting_key_is_tried),
         cmocka_unit_test(test_without_kid_a_weak_key_is_named),
+        cmocka_unit_test(test_without_kid_only_a_few_keys_are_tried),
         cmocka_unit_test(test_unsigned_tokens_are_refused_as_alg_none),
         cmocka_unit_test(test_static_key_ignores_kid),
         cmocka_unit_test(test_header_rules),

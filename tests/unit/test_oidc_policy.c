@@ -52,6 +52,64 @@ static void test_loopback_hosts(void **state)
     assert_false(gh_oidc_host_is_loopback(""));
 }
 
+/* Issue 11: a discovery document could point the key fetch at any loopback URL (SSRF into the
+ * gateway's own host). What a provider leads to (jwks_uri, a redirect's Location) may reach this
+ * host only when the provider's own URL is on a loopback host. */
+static void test_led_to_urls_reach_loopback_only_from_loopback(void **state)
+{
+    static const char *const local[] = {"http://127.0.0.1:9000/",
+                                        "http://127.0.0.1:9000/admin/v1/config",
+                                        "https://127.0.0.1/",
+                                        "http://127.1/",
+                                        "http://2130706433/",
+                                        "http://localhost/",
+                                        "http://LOCALHOST./",
+                                        "http://a.localhost:81/",
+                                        "http://[::1]/",
+                                        "http://[::ffff:127.0.0.1]/",
+                                        "http://0.0.0.0/",
+                                        "http://0/",
+                                        "http://[::]/"};
+    const char *idp = "https://idp.example/.well-known/openid-configuration";
+    (void)state;
+    for (size_t i = 0; i < sizeof local / sizeof *local; i++) {
+        /* (plain http to 0.0.0.0 is refused as insecure first) */
+        assert_int_not_equal(gh_oidc_url_check_from(idp, local[i], 0), GH_OK);
+        assert_int_equal(gh_oidc_url_check_from(idp, local[i], 1), GH_ERR_URL_LOCAL);
+        assert_int_equal(gh_oidc_url_check_from("https://idp.example/keys", local[i], 1),
+                         GH_ERR_URL_LOCAL);
+        /* from a loopback IdP (a test rig, a sidecar), loopback stays reachable */
+        assert_int_equal(gh_oidc_url_check_from("http://127.0.0.1:8080/.well-known/"
+                                                "openid-configuration",
+                                                local[i], 1),
+                         GH_OK);
+        assert_int_equal(gh_oidc_url_check_from("http://localhost:8080/keys", local[i], 1), GH_OK);
+    }
+    assert_string_equal(gh_error_reason(GH_ERR_URL_LOCAL), "invalid_url");
+    /* the other URL rules still apply, and other hosts are not this rule's business */
+    assert_int_equal(gh_oidc_url_check_from(idp, "https://keys.idp.example/jwks", 0), GH_OK);
+    assert_int_equal(gh_oidc_url_check_from(idp, "http://keys.idp.example/jwks", 0),
+                     GH_ERR_URL_INSECURE);
+    assert_int_equal(gh_oidc_url_check_from(idp, "ftp://keys.idp.example/jwks", 1),
+                     GH_ERR_URL_INVALID);
+    assert_int_equal(gh_oidc_url_check_from(idp, "https://127.0.0.1.idp.example/", 0), GH_OK);
+}
+
+/* What a failed fetch may report: everything for the provider's own origin, only "unreachable" or
+ * "not a valid document" for another one. */
+static void test_same_origin(void **state)
+{
+    (void)state;
+    assert_true(gh_oidc_same_origin("https://idp.example/.well-known/openid-configuration",
+                                    "https://idp.example/keys"));
+    assert_true(gh_oidc_same_origin("https://IDP.example:443/a", "https://idp.example/b"));
+    assert_false(gh_oidc_same_origin("https://idp.example/a", "http://idp.example/a"));
+    assert_false(gh_oidc_same_origin("https://idp.example/a", "https://idp.example:8443/a"));
+    assert_false(gh_oidc_same_origin("https://idp.example/a", "https://keys.idp.example/a"));
+    assert_false(gh_oidc_same_origin("https://idp.example/a", "http://127.0.0.1:9000/a"));
+    assert_false(gh_oidc_same_origin("https://idp.example/a", "not a url"));
+}
+
 static void test_expected_issuer(void **state)
 {
     char out[256];
@@ -333,6 +391,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url_rules),
         cmocka_unit_test(test_loopback_hosts),
+        cmocka_unit_test(test_led_to_urls_reach_loopback_only_from_loopback),
+        cmocka_unit_test(test_same_origin),
         cmocka_unit_test(test_expected_issuer),
         cmocka_unit_test(test_issuer_fits),
         cmocka_unit_test(test_issuer_rules_of_real_idps),

@@ -430,6 +430,69 @@ static void test_refused_documents(void **state)
     gh_oidckit_start(f, GH_OK);
 }
 
+/* Issue 11: a discovery document could point the key fetch at any loopback URL (SSRF into the
+ * gateway's own host), and the refusal reported what that URL answered. Here the IdP is
+ * "idp.test" (curl --resolve to the mock on 127.0.0.1, no DNS): not loopback by name, so nothing it
+ * leads to may reach this host, whether named as loopback or by a name that resolves there. */
+static void test_non_loopback_idp_never_leads_to_loopback(void **state)
+{
+    struct gh_oidckit *f = *state;
+    char resolve[64], base[64], body[512], *text;
+    int port = gh_mockidp_port(f->idp);
+    const char *doc = "/.well-known/openid-configuration";
+
+    snprintf(resolve, sizeof resolve, "idp.test:%d:127.0.0.1", port);
+    snprintf(base, sizeof base, "http://idp.test:%d", port);
+    f->options.resolve = resolve;
+    f->options.allow_insecure = 1; /* plain http to idp.test */
+    snprintf(f->discovery_url, sizeof f->discovery_url, "%s%s", base, doc);
+    gh_mockidp_set_json(f->idp, "/internal", 500, "{\"secret\":\"s3cr3t\"}", NULL);
+    /* jwks_uri naming loopback: refused before any request */
+    snprintf(body, sizeof body, "{\"issuer\":\"%s\",\"jwks_uri\":\"http://127.0.0.1:%d/internal\"}",
+             base, port);
+    gh_mockidp_set_json(f->idp, doc, 200, body, NULL);
+    text = refused(f, GH_ERR_URL_LOCAL);
+    assert_null(strstr(text, "500"));
+    assert_null(strstr(text, "s3cr3t"));
+    /* jwks_uri by a name that resolves to loopback: refused when connecting */
+    snprintf(body, sizeof body, "{\"issuer\":\"%s\",\"jwks_uri\":\"%s/internal\"}", base, base);
+    gh_mockidp_set_json(f->idp, doc, 200, body, NULL);
+    text = refused(f, GH_ERR_URL_LOCAL);
+    assert_null(strstr(text, "500"));
+    /* the discovery URL redirected to loopback */
+    char target[64];
+    snprintf(target, sizeof target, "http://127.0.0.1:%d/internal", port);
+    struct gh_mock_response away = {.status = 302, .location = target};
+    gh_mockidp_set(f->idp, doc, &away);
+    refused(f, GH_ERR_URL_LOCAL);
+    assert_int_equal(gh_mockidp_hits(f->idp, "/internal"), 0);
+    assert_true(gh_mockidp_hits(f->idp, doc) >= 3); /* the IdP's own URL is fetched */
+}
+
+/* What another origin answered is never reported: its status and body stay unknown, only "could
+ * not be reached". (An IdP on loopback may lead to loopback, here localhost.) */
+static void test_foreign_answers_are_not_reported(void **state)
+{
+    struct gh_oidckit *f = *state;
+    char body[512], *text;
+    int port = gh_mockidp_port(f->idp);
+
+    gh_mockidp_set_json(f->idp, "/internal", 500, "{\"secret\":\"s3cr3t\"}", NULL);
+    snprintf(body, sizeof body, "{\"issuer\":\"%s\",\"jwks_uri\":\"http://localhost:%d/internal\"}",
+             gh_mockidp_base_url(f->idp), port);
+    gh_mockidp_set_json(f->idp, "/.well-known/openid-configuration", 200, body, NULL);
+    text = refused(f, GH_ERR_FETCH_FAILED);
+    assert_non_null(strstr(text, "could not be reached"));
+    assert_null(strstr(text, "500"));
+    assert_null(strstr(text, "HTTP"));
+    assert_true(gh_mockidp_hits(f->idp, "/internal") >= 1);
+    /* a foreign redirect's target is not reported either */
+    struct gh_mock_response away = {.status = 302, .location = "http://127.0.0.1:1/elsewhere"};
+    gh_mockidp_set(f->idp, "/internal", &away);
+    text = refused(f, GH_ERR_FETCH_FAILED);
+    assert_null(strstr(text, "elsewhere"));
+}
+
 /* ---- persistence: an in-memory store standing in for SQLite ---- */
 
 struct memory_store {
@@ -597,6 +660,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rotation_refuses_no_valid_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_on_error_then_max_stale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_documents, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_non_loopback_idp_never_leads_to_loopback, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_answers_are_not_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_while_idp_is_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait_limit_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_is_verified, setup, teardown),
