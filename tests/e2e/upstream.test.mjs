@@ -17,6 +17,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { stopClean } from './lib/proofs-http.mjs';
 import { startRawUpstream } from './lib/rawupstream.mjs';
 import { gatehouseBin, haveGatehouse } from './lib/run.mjs';
 import { sleep, startServer, waitUntil } from './lib/server.mjs';
@@ -182,11 +183,7 @@ describe('gateway upstream exchange against a raw TCP upstream', () => {
 
   after(async () => {
     try {
-      const result = await gh?.stop();
-      if (result) {
-        assert.equal(result.code, 0, `gatehouse exited with ${result.code} ${result.signal ?? ''}\n${result.stderr}`);
-        assert.doesNotMatch(result.stderr, /Sanitizer|runtime error/, result.stderr);
-      }
+      await stopClean(gh);
     } finally {
       await up?.close();
     }
@@ -636,11 +633,7 @@ describe('HTTP/2 header repetition against the upstream head limit (TLS, h2)', (
 
   after(async () => {
     try {
-      const result = await gh?.stop();
-      if (result) {
-        assert.equal(result.code, 0, `gatehouse exited with ${result.code} ${result.signal ?? ''}\n${result.stderr}`);
-        assert.doesNotMatch(result.stderr, /Sanitizer|runtime error/, result.stderr);
-      }
+      await stopClean(gh);
     } finally {
       await up?.close();
       if (dir) rmSync(dir, { recursive: true, force: true });
