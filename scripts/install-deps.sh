@@ -36,11 +36,12 @@ done
 
 run_packages=(
   build-essential cmake pkg-config git ca-certificates curl openssl
-  libh2o-evloop-dev libssl-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev
+  libh2o-evloop-dev libnghttp2-dev libssl-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev
 )
 test_packages=(
   libcmocka-dev
   clang libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes (make asan, tsan, fuzz)
+  python3-h2 nghttp2-client  # HTTP/2 clients of the front end's tests (frames by hand, h2load)
 )
 bench_packages=(
   libcmocka-dev              # bench_verify and bench_decide link the test kit
