@@ -142,10 +142,16 @@ static enum gh_gateway_code code_of(const char *error)
 void gw_respond_refusal(struct gw_req *g, const struct gh_http_refusal *r)
 {
     const char *code = r->code != NULL ? r->code : "error";
+    const char *message = r->message != NULL ? r->message : "The request was refused.";
+    char sized[96];
 
+    if (r->status == 413) { /* the limit is the operator's --max-body: say it */
+        snprintf(sized, sizeof sized, "The request body is larger than %zu bytes.",
+                 g->worker->server->o.max_body);
+        message = sized;
+    }
     gw_count(&g->worker->server->metrics.refusals[code_of(code)]);
-    send_error(g, r->status, code, NULL, 0,
-               r->message != NULL ? r->message : "The request was refused.");
+    send_error(g, r->status, code, NULL, 0, message);
 }
 
 static void count_reason(struct gh_gateway_metrics *m, int reason)

@@ -103,8 +103,8 @@ static int setup_client_tls(struct gh_gateway_server *s, char *error, size_t cap
 
 /* ---- the workers' own state ---- */
 
-/* On the worker's thread, before it accepts: its pages are first touched by the thread that uses
- * them. Without a token cache the worker still serves, verifying every token. */
+/* Before the worker's thread starts (the front end prepares each worker on the starting thread).
+ * Without a token cache the worker still serves, verifying every token. */
 static void *worker_init(void *ctx, struct gh_http_worker *hw)
 {
     struct gh_gateway_server *s = ctx;
@@ -214,6 +214,7 @@ static int start_http(struct gh_gateway_server *s, char *error, size_t cap)
     ho.tls_cert = s->o.tls_cert;
     ho.tls_key = s->o.tls_key;
     ho.http2 = 1;
+    ho.limits = s->o.limits;
     ho.limits.max_body = s->o.max_body;
     ho.server_name = "gatehouse";
     ho.handler = &gw_handler;

@@ -99,6 +99,9 @@ struct gh_gateway_options {
     struct gh_ratelimiter *ratelimiter;         /* NULL: no rate limits */
     const char *upstream_ca_file; /* CA bundle trusted for https upstreams beside the system
                                    * store (--upstream-ca-file); NULL: none */
+    /* the front end's limits (connections, heads, timeouts); zero fields take its defaults, and
+     * max_body above wins over limits.max_body */
+    struct gh_http_limits limits;
 };
 
 struct gh_gateway_server;
