@@ -58,8 +58,9 @@ struct gh_http_req_impl {
     int answer_started; /* a head went out */
     int answer_ended;   /* the last body byte was handed to the protocol */
     int body_started;
-    int done;           /* on_done ran */
-    int is_head;        /* HEAD: no body goes out */
+    int dispatched; /* the handler has it (on_request ran) */
+    int done;       /* on_done ran */
+    int is_head;    /* HEAD: no body goes out */
     int close_after;
 };
 

@@ -29,19 +29,19 @@
 /* ---- limits ---- */
 
 struct gh_http_limits {
-    size_t header_bytes;       /* request head (HTTP/1) or decoded header list (HTTP/2): 64 KiB */
-    size_t header_count;       /* header fields of a request: 100 */
-    size_t target_bytes;       /* request target: 8 KiB (414) */
-    uint64_t max_body;         /* request body: 8 MiB (413) */
-    uint32_t h2_streams;       /* concurrent HTTP/2 streams per connection: 100 */
+    size_t header_bytes;        /* request head (HTTP/1) or decoded header list (HTTP/2): 64 KiB */
+    size_t header_count;        /* header fields of a request: 100 */
+    size_t target_bytes;        /* request target: 8 KiB (414) */
+    uint64_t max_body;          /* request body: 8 MiB (413) */
+    uint32_t h2_streams;        /* concurrent HTTP/2 streams per connection: 100 */
     uint32_t h2_resets_per_10s; /* streams a client may reset per 10 s before GOAWAY: 200 */
-    unsigned conns_per_worker; /* open client connections per worker thread: 0 = total/threads */
-    unsigned conns_total;      /* over every worker: 0 = from RLIMIT_NOFILE (see gh_http_fd_budget) */
-    uint32_t head_ms;          /* from a connection's first byte (or a request's) to its
-                                  complete head: 10 s (408, close) */
-    uint32_t idle_ms;          /* a keep-alive or HTTP/2 connection with nothing to do: 60 s */
-    uint32_t body_ms;          /* a request body making no progress (no byte) this long: 30 s
-                                  (408); a steady slow upload is never cut */
+    unsigned conns_per_worker;  /* open client connections per worker thread: 0 = total/threads */
+    unsigned conns_total; /* over every worker: 0 = from RLIMIT_NOFILE (see gh_http_fd_budget) */
+    uint32_t head_ms;     /* from a connection's first byte (or a request's) to its
+                             complete head: 10 s (408, close) */
+    uint32_t idle_ms;     /* a keep-alive or HTTP/2 connection with nothing to do: 60 s */
+    uint32_t body_ms;     /* a request body making no progress (no byte) this long: 30 s
+                             (408); a steady slow upload is never cut */
     uint32_t tls_handshake_ms; /* 10 s */
 };
 
@@ -79,9 +79,9 @@ struct gh_http_metrics {
     atomic_uint_fast64_t connections_total;
     atomic_uint_fast64_t connections_http2;
     atomic_uint_fast64_t tls_handshake_failures;
-    atomic_uint_fast64_t malformed;        /* requests refused 400/501/505 for their framing */
+    atomic_uint_fast64_t malformed; /* requests refused 400/501/505 for their framing */
     atomic_uint_fast64_t limits[GH_HTTP_LIMIT_COUNT];
-    atomic_uint_fast64_t idle_closed;      /* connections closed after idle_ms */
+    atomic_uint_fast64_t idle_closed; /* connections closed after idle_ms */
 };
 
 /* ---- requests ---- */
@@ -128,14 +128,14 @@ struct gh_http_request {
     /* the head, read-only; byte slices that live as long as the request */
     const char *method;
     size_t method_len;
-    const char *path;  /* the target as sent: origin-form "/a/b?q" (absolute-form is reduced to
-                          its path and query; "*" for OPTIONS *) */
+    const char *path; /* the target as sent: origin-form "/a/b?q" (absolute-form is reduced to
+                         its path and query; "*" for OPTIONS *) */
     size_t path_len;
-    size_t query_at;   /* index of '?' in path, or SIZE_MAX */
+    size_t query_at;       /* index of '?' in path, or SIZE_MAX */
     const char *authority; /* Host or :authority ("" when none, HTTP/1.0) */
     size_t authority_len;
-    int version;       /* 0x100, 0x101, 0x200 */
-    int tls;           /* it came over TLS */
+    int version;                          /* 0x100, 0x101, 0x200 */
+    int tls;                              /* it came over TLS */
     const struct gh_http_header *headers; /* in the order sent; names lower case */
     size_t n_headers;
     int64_t content_length; /* -1 unknown (chunked, or HTTP/2 without one), 0 no body */
@@ -208,13 +208,13 @@ void *gh_http_worker_data(struct gh_http_worker *w);
 /* ---- the server ---- */
 
 struct gh_http_server_options {
-    const char *listen; /* as gh_listen_open */
-    int listen_flags;   /* GH_LISTEN_NAMES or 0 */
-    unsigned threads;   /* workers; at least 1 */
+    const char *listen;             /* as gh_listen_open */
+    int listen_flags;               /* GH_LISTEN_NAMES or 0 */
+    unsigned threads;               /* workers; at least 1 */
     const char *tls_cert, *tls_key; /* both or neither */
-    int http2;          /* offer h2 by ALPN over TLS */
-    struct gh_http_limits limits; /* zero fields take the defaults */
-    const char *server_name;      /* "gatehouse": no Server header when NULL */
+    int http2;                      /* offer h2 by ALPN over TLS */
+    struct gh_http_limits limits;   /* zero fields take the defaults */
+    const char *server_name;        /* "gatehouse": no Server header when NULL */
     const struct gh_http_handler *handler;
     void *handler_ctx;
     size_t state_size; /* bytes of req->state */
