@@ -45,11 +45,14 @@ enum gh_h1_error {
     GH_H1_NO_HOST,           /* 400: HTTP/1.1 without Host */
     GH_H1_MANY_HOSTS,        /* 400: Host repeated */
     GH_H1_BAD_HOST,          /* 400: a Host value that is not uri-host [":" port] */
-    GH_H1_BAD_LENGTH,        /* 400: Content-Length not 1*DIGIT, too large for 63 bits, or
+    GH_H1_BAD_LENGTH,        /* 400: Content-Length not 1*DIGIT, larger than 2^62, or
                                 repeated (even with the same value) */
     GH_H1_LENGTH_AND_CHUNKED, /* 400: Content-Length with Transfer-Encoding */
-    GH_H1_BAD_CODING,        /* 501: a transfer coding other than exactly "chunked" (HTTP/1.1);
-                                400 for any Transfer-Encoding in HTTP/1.0 */
+    GH_H1_BAD_CODING,        /* a transfer coding other than exactly "chunked": 501 for codings
+                                not implemented before a final chunked ("gzip, chunked"); 400
+                                when chunked is not last or not once ("identity", "chunked,
+                                chunked"), for a malformed list, a second Transfer-Encoding
+                                field, and any Transfer-Encoding in HTTP/1.0 */
     GH_H1_ERROR_COUNT
 };
 
