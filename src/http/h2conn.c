@@ -219,7 +219,6 @@ void gh_h2_conn_start(struct gh_http_conn *c)
     gh_timer_disarm(c->sock.loop, &c->timer);
     c->timer.cb = h2conn_on_timer;
     c->timer.data = g;
-    gh_http_count(&gh_http_metrics_of(c->worker)->connections_http2);
     gh_sock_read_start(&c->sock, h2conn_on_read);
     h2conn_send(g); /* our SETTINGS */
 }

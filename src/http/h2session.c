@@ -9,9 +9,8 @@
  * whole chunk its HEADERS came in, so a stream the client reset in the same write never does
  * (rapid reset opened upstream connections for reset streams behind h2o).
  */
-#include "http/h2session.h"
+#include "http/h2stream.h"
 
-#include <nghttp2/nghttp2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,85 +18,6 @@
 #include <time.h>
 
 #include "common/error.h"
-
-#define H2_STREAM_WINDOW     (64u * 1024)  /* SETTINGS_INITIAL_WINDOW_SIZE: body held per stream */
-#define H2_CONN_WINDOW       (256u * 1024) /* body held per connection, over all its streams */
-#define H2_OUT_HIGH          (64u * 1024)  /* answer bytes buffered per stream before "wait" */
-#define H2_OUT_LOW           (16u * 1024)  /* ... and under which on_writable is called */
-#define H2_MAX_SETTINGS      16            /* entries per SETTINGS frame (7 are defined) */
-#define H2_MAX_ACKS          128           /* SETTINGS/PING acks queued before "flood" */
-#define H2_MAX_HEAD_OUT      (64u * 1024)  /* an answer's header block */
-#define H2_MAX_CONTINUATIONS 8
-#define H2_FIELD_OVERHEAD    32 /* RFC 9113 6.5.2: a field's size is name + value + 32 */
-
-enum { PS_METHOD, PS_SCHEME, PS_AUTHORITY, PS_PATH, PS_COUNT };
-
-struct h2_field {
-    size_t name_off, name_len, value_off, value_len;
-};
-
-struct h2_stream {
-    struct gh_h2 *h;
-    int32_t id;
-    struct gh_http_req_impl *r; /* from dispatch to close */
-    struct h2_stream *prev, *next, *ready_next;
-    int ready; /* waits in the dispatch list */
-
-    /* the head as it arrives (freed at dispatch): names and values back to back */
-    char *hbuf;
-    size_t hlen, hcap;
-    struct h2_field *hf;
-    size_t nhf, hfcap;
-    size_t ps_off[PS_COUNT], ps_len[PS_COUNT];
-    unsigned ps_set;
-    size_t head_bytes, head_count;
-    const struct gh_http_refusal *refusal;
-    uint64_t started_ns, head_since_ms;
-    int headers_done, end_stream_in, client_reset, aborted;
-
-    /* the body: bytes held while not started or paused (at most one window) */
-    char *in;
-    size_t in_len, in_cap;
-    size_t unconsumed; /* delivered while paused: the window reopens on resume */
-    uint64_t body_in, body_progress_ms;
-    int body_started, body_paused, body_done, body_fail, body_due, expect_continue;
-
-    /* the answer */
-    char *out;
-    size_t out_start, out_len, out_cap;
-    int64_t out_cl;
-    uint64_t out_total;
-    int answer_started, has_provider, out_last, deferred, answer_sent;
-    int want_writable, writable_due;
-};
-
-struct gh_h2 {
-    nghttp2_session *ng;
-    struct gh_http_conn *c;
-    const struct gh_http_limits *lim;
-    gh_h2_kick_cb kick;
-    void *kick_data;
-    struct h2_stream *streams, *ready_head, *ready_tail;
-    unsigned n_streams;
-    uint64_t reset_tokens, reset_at_ms, idle_since_ms;
-    int fatal, closing, draining, freeing, own_goaway, body_due, writable_due;
-};
-
-static uint64_t h2_now(const struct gh_h2 *h)
-{
-    return gh_loop_now_ms(h->c->worker->loop);
-}
-
-static void h2_kick(struct gh_h2 *h)
-{
-    if (h->kick && !h->freeing)
-        h->kick(h, h->kick_data);
-}
-
-static struct h2_stream *h2_stream_of(struct gh_h2 *h, int32_t id)
-{
-    return nghttp2_session_get_stream_user_data(h->ng, id);
-}
 
 /* ---- resets ---- */
 
@@ -412,12 +332,6 @@ static void h2_ready_remove(struct gh_h2 *h, struct h2_stream *s)
 
 /* ---- the body ---- */
 
-static void h2_consume(struct h2_stream *s, size_t n)
-{
-    if (n)
-        nghttp2_session_consume(s->h->ng, s->id, n);
-}
-
 /* Delivers what is held (bytes, then the end or a failure) while the handler reads. */
 static void h2_body_flush(struct h2_stream *s)
 {
@@ -440,13 +354,6 @@ static void h2_body_flush(struct h2_stream *s)
         s->body_done = 1;
         gh_http_req_body(s->r, NULL, 0, s->body_fail ? s->body_fail : 1);
     }
-}
-
-static void h2_body_due(struct h2_stream *s)
-{
-    s->body_due = 1;
-    s->h->body_due = 1;
-    h2_kick(s->h);
 }
 
 /* A failure: what is held is dropped (its connection window given back), later DATA too. */
@@ -622,6 +529,12 @@ static int h2_on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *u
     struct gh_h2 *h = ud;
     struct h2_stream *s;
 
+    if (f->hd.type == NGHTTP2_RST_STREAM && f->rst_stream.error_code == NGHTTP2_REFUSED_STREAM) {
+        /* nghttp2 refused a stream past our SETTINGS_MAX_CONCURRENT_STREAMS (before the client
+         * acknowledged them: after, it is a connection error, counted below) */
+        gh_http_count_limit(h->c->worker, GH_HTTP_LIMIT_H2_STREAMS);
+        return 0;
+    }
     if (f->hd.type == NGHTTP2_GOAWAY) {
         uint32_t code = f->goaway.error_code;
         if (!h->own_goaway && code == NGHTTP2_ENHANCE_YOUR_CALM)
@@ -650,6 +563,21 @@ static int h2_on_frame_not_send(nghttp2_session *ng, const nghttp2_frame *f, int
     if (s && f->hd.type == NGHTTP2_HEADERS) {
         s->aborted = 1;
         nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+    }
+    return 0;
+}
+
+static int h2_on_invalid_frame(nghttp2_session *ng, const nghttp2_frame *f, int error, void *ud)
+{
+    struct gh_h2 *h = ud;
+    (void)ng;
+
+    /* a client that opens more streams than our acknowledged SETTINGS allow: nghttp2 ends the
+     * connection (PROTOCOL_ERROR); it is the stream limit that refused it */
+    if (f->hd.type == NGHTTP2_HEADERS && error == NGHTTP2_ERR_PROTO &&
+        h->n_streams >= h->lim->h2_streams) {
+        gh_http_count_limit(h->c->worker, GH_HTTP_LIMIT_H2_STREAMS);
+        h->own_goaway = 1;
     }
     return 0;
 }
@@ -689,6 +617,7 @@ static nghttp2_session_callbacks *h2_callbacks(void)
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2_on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, h2_on_frame_send);
     nghttp2_session_callbacks_set_on_frame_not_send_callback(cb, h2_on_frame_not_send);
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, h2_on_invalid_frame);
     return cb;
 }
 
@@ -881,222 +810,4 @@ void gh_h2_session_terminate(struct gh_h2 *h, uint32_t error_code)
     if (nghttp2_session_terminate_session(h->ng, error_code) != 0)
         h->fatal = 1;
     h2_kick(h);
-}
-
-/* ---- answering (request.c calls these through gh_h2_proto) ---- */
-
-static struct h2_stream *h2_stream_of_req(struct gh_http_request *req)
-{
-    return ((struct gh_http_req_impl *)req)->proto_req;
-}
-
-static const char *h2_date(void)
-{
-    static _Thread_local time_t cached;
-    static _Thread_local char text[32];
-    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    time_t now = time(NULL);
-    struct tm tm;
-
-    if (now != cached && gmtime_r(&now, &tm)) {
-        snprintf(text, sizeof text, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7],
-                 tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                 tm.tm_sec);
-        cached = now;
-    }
-    return text;
-}
-
-static ssize_t h2_read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
-                            uint32_t *flags, nghttp2_data_source *src, void *ud)
-{
-    struct h2_stream *s = src->ptr;
-    struct gh_h2 *h = ud;
-    size_t n = len < s->out_len ? len : s->out_len;
-    (void)ng;
-    (void)id;
-
-    if (!n && !s->out_last) {
-        s->deferred = 1;
-        return NGHTTP2_ERR_DEFERRED;
-    }
-    memcpy(buf, s->out + s->out_start, n);
-    s->out_start += n;
-    s->out_len -= n;
-    if (!s->out_len) {
-        s->out_start = 0;
-        if (s->out_last)
-            *flags |= NGHTTP2_DATA_FLAG_EOF;
-    }
-    if (s->want_writable && s->out_len < H2_OUT_LOW && !s->writable_due) {
-        s->writable_due = 1;
-        h->writable_due = 1;
-        h2_kick(h);
-    }
-    return (ssize_t)n;
-}
-
-static int h2_keep_field(const struct gh_http_header *f, char *lc)
-{
-    for (size_t i = 0; i < f->name_len; i++) {
-        char ch = f->name[i];
-        lc[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
-    }
-    return f->name_len && lc[0] != ':' && !gh_http_front_owned(lc, f->name_len) &&
-           nghttp2_check_header_name((const uint8_t *)lc, f->name_len) &&
-           nghttp2_check_header_value((const uint8_t *)f->value, f->value_len);
-}
-
-#define H2_NV(n, v, nl, vl)                                                                        \
-    ((nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), nl, vl, NGHTTP2_NV_FLAG_NONE})
-
-int gh_h2_respond_start(struct gh_http_request *req, int status,
-                        const struct gh_http_header *headers, size_t n, int64_t content_length)
-{
-    struct gh_http_req_impl *r = (struct gh_http_req_impl *)req;
-    struct h2_stream *s = h2_stream_of_req(req);
-    const char *server = gh_http_options(req->worker)->server_name;
-    char code[8], cl[24];
-    size_t names = 0, k = 0;
-    int rv = GH_ERR_NOMEM;
-
-    if (!s || s->answer_started || status < 200 || status > 999)
-        return GH_ERR_INVALID_ARG;
-    for (size_t i = 0; i < n; i++)
-        names += headers[i].name_len;
-    nghttp2_nv *nva = malloc((n + 4) * sizeof *nva);
-    char *lc = malloc(names + 1), *at = lc;
-    if (!nva || !lc)
-        goto out;
-    snprintf(code, sizeof code, "%d", status);
-    nva[k++] = H2_NV(":status", code, 7, strlen(code));
-    for (size_t i = 0; i < n; i++) {
-        if (h2_keep_field(&headers[i], at))
-            nva[k++] = H2_NV(at, headers[i].value, headers[i].name_len, headers[i].value_len);
-        at += headers[i].name_len;
-    }
-    nva[k++] = H2_NV("date", h2_date(), 4, strlen(h2_date()));
-    if (server)
-        nva[k++] = H2_NV("server", server, 6, strlen(server));
-    if (content_length >= 0) {
-        snprintf(cl, sizeof cl, "%lld", (long long)content_length);
-        nva[k++] = H2_NV("content-length", cl, 14, strlen(cl));
-    }
-    s->has_provider = !r->is_head && content_length != 0;
-    s->out_cl = content_length;
-    nghttp2_data_provider dp = {.source.ptr = s, .read_callback = h2_read_body};
-    if (nghttp2_submit_response(s->h->ng, s->id, nva, k, s->has_provider ? &dp : NULL) != 0) {
-        rv = GH_ERR_IO;
-        goto out;
-    }
-    s->answer_started = 1;
-    h2_kick(s->h);
-    rv = GH_OK;
-out:
-    free(nva);
-    free(lc);
-    return rv;
-}
-
-static int h2_out_append(struct h2_stream *s, const void *data, size_t len)
-{
-    if (s->out_start + s->out_len + len > s->out_cap) {
-        memmove(s->out, s->out + s->out_start, s->out_len);
-        s->out_start = 0;
-    }
-    if (s->out_len + len > s->out_cap) {
-        size_t cap = s->out_cap ? s->out_cap : 4096;
-        while (cap < s->out_len + len)
-            cap *= 2;
-        char *n = realloc(s->out, cap);
-        if (!n)
-            return -1;
-        s->out = n;
-        s->out_cap = cap;
-    }
-    memcpy(s->out + s->out_start + s->out_len, data, len);
-    s->out_len += len;
-    return 0;
-}
-
-int gh_h2_respond_write(struct gh_http_request *req, const void *data, size_t len, int last)
-{
-    struct h2_stream *s = h2_stream_of_req(req);
-
-    if (!s || !s->answer_started || s->out_last || s->aborted)
-        return -1;
-    if (!s->has_provider) {
-        /* HEAD, or an empty answer that ended with its head */
-        if (len && s->out_cl == 0 && !((struct gh_http_req_impl *)req)->is_head)
-            goto cut;
-        s->out_last = last;
-        return 1;
-    }
-    if ((s->out_cl >= 0 && s->out_total + len > (uint64_t)s->out_cl) ||
-        (last && s->out_cl >= 0 && s->out_total + len != (uint64_t)s->out_cl))
-        goto cut; /* never a short or long answer that looks whole */
-    if (len && h2_out_append(s, data, len))
-        goto cut;
-    s->out_total += len;
-    s->out_last = last;
-    if (s->deferred) {
-        s->deferred = 0;
-        nghttp2_session_resume_data(s->h->ng, s->id);
-    }
-    h2_kick(s->h);
-    if (s->out_len < H2_OUT_HIGH)
-        return 1;
-    s->want_writable = 1;
-    return 0;
-cut:
-    gh_h2_respond_abort(req);
-    return -1;
-}
-
-void gh_h2_respond_abort(struct gh_http_request *req)
-{
-    struct h2_stream *s = h2_stream_of_req(req);
-
-    if (!s || s->aborted)
-        return;
-    s->aborted = 1;
-    nghttp2_submit_rst_stream(s->h->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
-    h2_kick(s->h);
-}
-
-void gh_h2_body_start(struct gh_http_request *req)
-{
-    struct h2_stream *s = h2_stream_of_req(req);
-    static const nghttp2_nv cont[] = {{(uint8_t *)":status", (uint8_t *)"100", 7, 3, 0}};
-
-    if (!s || s->body_started)
-        return;
-    s->body_started = 1;
-    s->body_progress_ms = h2_now(s->h);
-    if (s->expect_continue && !s->answer_started)
-        nghttp2_submit_headers(s->h->ng, NGHTTP2_FLAG_NONE, s->id, NULL, cont, 1, NULL);
-    h2_body_due(s);
-}
-
-void gh_h2_body_pause(struct gh_http_request *req)
-{
-    struct h2_stream *s = h2_stream_of_req(req);
-
-    if (s)
-        s->body_paused = 1;
-}
-
-void gh_h2_body_resume(struct gh_http_request *req)
-{
-    struct h2_stream *s = h2_stream_of_req(req);
-
-    if (!s || !s->body_paused)
-        return;
-    s->body_paused = 0;
-    s->body_progress_ms = h2_now(s->h);
-    h2_consume(s, s->unconsumed);
-    s->unconsumed = 0;
-    h2_body_due(s);
 }
