@@ -37,7 +37,7 @@
 struct serve_opts {
     const char *listen, *admin_listen, *admin_tls_cert, *admin_tls_key, *db, *data_dir, *threads,
         *tls_cert, *tls_key, *key_claims, *max_stale, *max_body, *log_level, *allow_insecure_idp,
-        *upstream_ca_file;
+        *upstream_ca_file, *trusted_proxies;
     char data_dir_buf[4096], db_buf[4200]; /* the resolved ones, when not given */
 };
 
@@ -83,6 +83,10 @@ static const struct gh_cli_flag flags[] = {
      "PEM CA bundle trusted for https upstreams beside the system store (a collection's "
      "upstream_ca adds its own)",
      OPT(upstream_ca_file)},
+    {"--trusted-proxies", "GATEHOUSE_TRUSTED_PROXIES", "LIST", NULL,
+     "CIDR blocks of the proxies in front of the gateway, comma-separated: only from them are "
+     "X-Forwarded-For, Forwarded and X-Real-IP believed and passed on",
+     OPT(trusted_proxies)},
 };
 
 #define N_FLAGS (sizeof flags / sizeof flags[0])
@@ -315,6 +319,7 @@ struct services {
     struct gh_quota_persistence quota;
     struct gh_ratelimiter *ratelimiter;
     struct gh_gateway_options gateway_options;
+    struct gh_trusted_proxies trusted_proxies;
     struct gh_gateway_server *gateway;
 };
 
@@ -371,6 +376,13 @@ static int gateway_flags(const struct serve_opts *o, struct services *s)
     g->tls_cert = o->tls_cert;
     g->tls_key = o->tls_key;
     g->upstream_ca_file = o->upstream_ca_file;
+    if (o->trusted_proxies != NULL && o->trusted_proxies[0] != '\0') {
+        char why[256];
+        if (gh_trusted_proxies_parse(o->trusted_proxies, &s->trusted_proxies, why, sizeof why) !=
+            GH_OK)
+            return usage("--trusted-proxies must be comma-separated CIDR blocks", why);
+        g->trusted_proxies = &s->trusted_proxies;
+    }
     g->settings = &s->settings;
     return GH_EXIT_OK;
 }

@@ -10,6 +10,8 @@
  */
 #include "gateway/server_internal.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <stddef.h>
@@ -87,24 +89,82 @@ static int single_header(const struct gh_http_request *req, const char *name, si
     return 1;
 }
 
-static void fill_client_address(const struct gh_http_request *req, struct gh_request_view *v)
+size_t gw_address_text(const struct sockaddr_storage *ss, socklen_t len, char *buf, size_t cap)
+{
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+    if (len == 0)
+        return 0;
+    if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+        if (inet_ntop(AF_INET, sin6->sin6_addr.s6_addr + 12, buf, (socklen_t)cap) == NULL)
+            return 0;
+    } else if (getnameinfo((const struct sockaddr *)ss, len, buf, (socklen_t)cap, NULL, 0,
+                           NI_NUMERICHOST) != 0) {
+        return 0;
+    }
+    return strlen(buf);
+}
+
+/* The TCP peer as family 4 or 6 (an IPv4 client of a dual-stack socket as IPv4); 0 unknown. */
+static int peer_address(const struct gh_http_request *req, uint8_t addr[16])
 {
     const struct sockaddr_storage *ss = &req->peer;
 
-    v->family = 0; /* unknown: no ip_allow list can match it */
     if (req->peer_len != 0 && ss->ss_family == AF_INET) {
-        v->family = 4;
-        memcpy(v->addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-    } else if (req->peer_len != 0 && ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) { /* an IPv4 client of a dual-stack socket */
-            v->family = 4;
-            memcpy(v->addr, sin6->sin6_addr.s6_addr + 12, 4);
-        } else {
-            v->family = 6;
-            memcpy(v->addr, sin6->sin6_addr.s6_addr, 16);
-        }
+        memcpy(addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+        return 4;
     }
+    if (req->peer_len != 0 && ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            memcpy(addr, sin6->sin6_addr.s6_addr + 12, 4);
+            return 4;
+        }
+        memcpy(addr, sin6->sin6_addr.s6_addr, 16);
+        return 6;
+    }
+    return 0;
+}
+
+/* X-Forwarded-For's fields joined with ", " in the request's memory; NULL when none. */
+static const char *joined_xff(const struct gh_http_request *req, size_t *len)
+{
+    size_t at = 0, n = 0, total = 0;
+    const struct gh_http_header *h;
+    char *out;
+
+    while ((h = gh_http_header_find(req, "x-forwarded-for", 15, &at)) != NULL)
+        total += h->value_len + (n++ != 0 ? 2 : 0);
+    if (n == 0 || (out = gh_http_request_alloc((struct gh_http_request *)req, total)) == NULL)
+        return NULL;
+    at = n = 0;
+    *len = 0;
+    while ((h = gh_http_header_find(req, "x-forwarded-for", 15, &at)) != NULL) {
+        if (n++ != 0) {
+            memcpy(out + *len, ", ", 2);
+            *len += 2;
+        }
+        memcpy(out + *len, h->value, h->value_len);
+        *len += h->value_len;
+    }
+    return out;
+}
+
+/* The client: the peer, or, from a trusted proxy, the first untrusted hop of X-Forwarded-For. */
+static void fill_client_address(struct gw_req *g)
+{
+    const struct gh_trusted_proxies *t = g->worker->server->o.trusted_proxies;
+    struct gh_request_view *v = &g->view;
+    uint8_t peer[16] = {0};
+    int family = peer_address(g->req, peer);
+    const char *xff;
+    size_t xff_len = 0;
+
+    v->family = family; /* 0: unknown, no ip_allow list can match it */
+    memcpy(v->addr, peer, sizeof v->addr);
+    g->peer_trusted = family != 0 && t != NULL && gh_trusted_proxies_contains(t, family, peer);
+    if (g->peer_trusted && (xff = joined_xff(g->req, &xff_len)) != NULL)
+        gh_forwarded_client(t, family, peer, xff, xff_len, &v->family, v->addr);
 }
 
 /* -1 when a credential header is repeated: which one counts would be a guess, and the upstream
@@ -126,7 +186,7 @@ static int fill_view(struct gw_req *g)
     if (single_header(req, "authorization", 13, &v->authorization, &v->authorization_len) < 0 ||
         single_header(req, "api-token", 9, &v->api_token, &v->api_token_len) < 0)
         return -1;
-    fill_client_address(req, v);
+    fill_client_address(g);
     return 0;
 }
 

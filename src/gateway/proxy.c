@@ -92,9 +92,10 @@ static int named_by_connection(const struct gh_http_request *req, const char *na
     return 0;
 }
 
-static int is_dropped(const struct gh_http_request *req, const struct gh_http_header *h,
+static int is_dropped(const struct gw_req *g, const struct gh_http_header *h,
                       int pass_authorization, int has_connection)
 {
+    const struct gh_http_request *req = g->req;
     static const struct {
         const char *name;
         size_t len;
@@ -130,6 +131,10 @@ static int is_dropped(const struct gh_http_request *req, const struct gh_http_he
     if (h->name_len >= 12 && gw_lcequal(h->name, 12, "x-gatehouse-", 12))
         return 1;
     if (!pass_authorization && gw_lcequal(h->name, h->name_len, "authorization", 13))
+        return 1;
+    /* who the client is, in the caller's own words: believed from a trusted proxy only */
+    if (!g->peer_trusted && (gw_lcequal(h->name, h->name_len, "forwarded", 9) ||
+                             gw_lcequal(h->name, h->name_len, "x-real-ip", 9)))
         return 1;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (gw_lcequal(h->name, h->name_len, names[i].name, names[i].len))
@@ -228,15 +233,6 @@ static void put_upstream_path(struct head_writer *hw, const struct gw_req *g,
         put(hw, req->path + req->query_at, req->path_len - req->query_at);
 }
 
-/* The client's address as text, for X-Forwarded-For; 0 when the connection has none. */
-static size_t client_address(const struct gh_http_request *req, char *buf, size_t cap)
-{
-    if (req->peer_len == 0 || getnameinfo((const struct sockaddr *)&req->peer, req->peer_len, buf,
-                                          (socklen_t)cap, NULL, 0, NI_NUMERICHOST) != 0)
-        return 0;
-    return strlen(buf);
-}
-
 /* How the body is framed upstream: its length when known (and always for the methods that are
  * expected to carry one, RFC 9110 8.6), chunked when it is not known (a chunked upload, an HTTP/2
  * stream without content-length). */
@@ -276,7 +272,7 @@ static int request_head(struct gw_exchange *x)
     put_header(&hw, "host", 4, x->up.authority, x->up.authority_len);
     for (size_t i = 0; i < req->n_headers && !hw.full; i++) {
         const struct gh_http_header *h = &req->headers[i];
-        if (!is_dropped(req, h, pass_authorization, has_connection))
+        if (!is_dropped(g, h, pass_authorization, has_connection))
             put_header(&hw, h->name, h->name_len, h->value, h->value_len);
     }
     /* HTTP/2 may split cookies into several fields; HTTP/1.1 wants one (RFC 9113 8.2.3) */
@@ -288,9 +284,14 @@ static int request_head(struct gw_exchange *x)
     if (d->profile->auth_type != GH_AUTH_TOKEN && d->claims_b64 != NULL)
         put_header(&hw, "x-gatehouse-claims", 18, d->claims_b64, strlen(d->claims_b64));
     put_header(&hw, "x-request-id", 12, g->request_id, strlen(g->request_id));
-    /* the client is appended to what the proxies before us said */
-    address_len = client_address(req, address, sizeof address);
-    put_joined(&hw, req, "x-forwarded-for", ", ", address_len != 0 ? address : NULL, address_len);
+    /* the peer is appended to what the proxies before us said, when they are trusted ones; what
+     * any other caller says is replaced */
+    address_len = gw_address_text(&req->peer, req->peer_len, address, sizeof address);
+    if (g->peer_trusted)
+        put_joined(&hw, req, "x-forwarded-for", ", ", address_len != 0 ? address : NULL,
+                   address_len);
+    else if (address_len != 0)
+        put_header(&hw, "x-forwarded-for", 15, address, address_len);
     put_str(&hw, req->tls ? "x-forwarded-proto: https\r\n" : "x-forwarded-proto: http\r\n");
     put_header(&hw, "x-forwarded-host", 16, req->authority, req->authority_len);
     /* a proxy says it was there (RFC 9110 7.6.3), after the ones before it */

@@ -143,11 +143,22 @@ void gw_respond_refusal(struct gw_req *g, const struct gh_http_refusal *r)
 {
     const char *code = r->code != NULL ? r->code : "error";
     const char *message = r->message != NULL ? r->message : "The request was refused.";
-    char sized[96];
+    char sized[128];
 
     if (r->status == 413) { /* the limit is the operator's --max-body: say it */
         snprintf(sized, sizeof sized, "The request body is larger than %zu bytes.",
                  g->worker->server->o.max_body);
+        message = sized;
+    } else if (r->status == 431) { /* and the head's limits */
+        const struct gh_http_limits *l = &g->worker->server->o.limits;
+        struct gh_http_limits d;
+        gh_http_limits_default(&d);
+        size_t bytes = l->header_bytes != 0 ? l->header_bytes : d.header_bytes;
+        size_t count = l->header_count != 0 ? l->header_count : d.header_count;
+        snprintf(sized, sizeof sized,
+                 "The request's header fields are too large (at most %zu KiB in all and %zu "
+                 "fields).",
+                 bytes >> 10, count);
         message = sized;
     }
     gw_count(&g->worker->server->metrics.refusals[code_of(code)]);
@@ -218,26 +229,25 @@ static void put_time(struct gh_line *l)
     gh_line_str(l, "time", stamp, n + 5, sizeof stamp);
 }
 
-/* The TCP peer's address as text (an IPv4 client of a dual-stack socket as plain IPv4, the
- * form ip_allow lists use); null when the connection has none. X-Forwarded-For from the client
- * is never believed here: only the address gatehouse itself saw. */
-static void put_client_ip(struct gh_line *l, const struct gh_http_request *req)
+/* The client's address as text (an IPv4 client of a dual-stack socket as plain IPv4, the form
+ * ip_allow lists use); null when the connection has none. X-Forwarded-For is believed only from
+ * a trusted proxy (--trusted-proxies); otherwise this is the address gatehouse itself saw. */
+static void put_client_ip(struct gh_line *l, const struct gw_req *g)
 {
     char host[NI_MAXHOST];
-    const char *text = host;
-    size_t n;
+    size_t n = 0;
 
-    if (req->peer_len == 0 || getnameinfo((const struct sockaddr *)&req->peer, req->peer_len, host,
-                                          sizeof host, NULL, 0, NI_NUMERICHOST) != 0) {
+    if (g->peer_trusted && g->view.family != 0) {
+        if (inet_ntop(g->view.family == 4 ? AF_INET : AF_INET6, g->view.addr, host, sizeof host) !=
+            NULL)
+            n = strlen(host);
+    } else {
+        n = gw_address_text(&g->req->peer, g->req->peer_len, host, sizeof host);
+    }
+    if (n == 0)
         gh_line_null(l, "client_ip");
-        return;
-    }
-    n = strlen(host);
-    if (n > 7 && strncmp(host, "::ffff:", 7) == 0 && memchr(host + 7, '.', n - 7) != NULL) {
-        text += 7;
-        n -= 7;
-    }
-    gh_line_str(l, "client_ip", text, n, sizeof host);
+    else
+        gh_line_str(l, "client_ip", host, n, sizeof host);
 }
 
 static void put_user_agent(struct gh_line *l, const struct gh_http_request *req)
@@ -279,7 +289,7 @@ static void write_line(const struct gw_req *g, int status, uint64_t duration_us)
     else
         gh_line_null(&l, "upstream_status");
     gh_line_int(&l, "bytes", (int64_t)req->bytes_sent);
-    put_client_ip(&l, req);
+    put_client_ip(&l, g);
     put_user_agent(&l, req);
     if (g->error_code != NULL)
         put_id(&l, "error", g->error_code);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "common/snapshot.h"
+#include "gateway/forwarded.h"
 #include "gateway/pipeline.h"
 #include "gateway/ratelimit.h"
 #include "http/server.h"
@@ -99,6 +100,9 @@ struct gh_gateway_options {
     struct gh_ratelimiter *ratelimiter;         /* NULL: no rate limits */
     const char *upstream_ca_file; /* CA bundle trusted for https upstreams beside the system
                                    * store (--upstream-ca-file); NULL: none */
+    /* --trusted-proxies: peers whose X-Forwarded-For, Forwarded and X-Real-IP are believed and
+     * passed on; from any other peer they are replaced by its address. NULL: none */
+    const struct gh_trusted_proxies *trusted_proxies;
     /* the front end's limits (connections, heads, timeouts); zero fields take its defaults, and
      * max_body above wins over limits.max_body */
     struct gh_http_limits limits;

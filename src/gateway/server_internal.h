@@ -139,6 +139,7 @@ struct gw_req {
     char request_id[GH_REQUEST_ID_MAX + 1];
 
     struct gh_config *config; /* held until the request ends */
+    int peer_trusted;         /* the peer is one of --trusted-proxies */
     struct gh_request_view view;
     struct gh_decision decision;
     int decided;
@@ -168,6 +169,9 @@ int gw_worker_post(struct gw_worker *w, struct gh_loop_msg *msg);
 
 /* handler.c: the front end's handler */
 extern const struct gh_http_handler gw_handler;
+/* An address as text, an IPv4-mapped IPv6 one as plain IPv4 (the form ip_allow lists use); 0
+ * when it has none. */
+size_t gw_address_text(const struct sockaddr_storage *ss, socklen_t len, char *buf, size_t cap);
 
 /* respond.c */
 void gw_respond(struct gw_req *g, int status, enum gh_gateway_code code, const char *message);

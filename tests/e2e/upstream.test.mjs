@@ -344,7 +344,8 @@ describe('gateway upstream exchange against a raw TCP upstream', () => {
     assert.equal(req.line, 'POST /base/a/b?q=1&r=%2F&q=2 HTTP/1.1');
     assert.deepEqual(seen(req, 'host'), [`127.0.0.1:${up.port}`], 'one Host: the upstream authority');
     assert.deepEqual(seen(req, 'via'), ['1.0 front, 1.1 gatehouse']);
-    assert.deepEqual(seen(req, 'x-forwarded-for'), ['203.0.113.7, 127.0.0.1']);
+    // no --trusted-proxies: the caller's X-Forwarded-For is replaced by its address (issue 11)
+    assert.deepEqual(seen(req, 'x-forwarded-for'), ['127.0.0.1']);
     assert.deepEqual(seen(req, 'x-forwarded-host'), ['public.example']);
     assert.deepEqual(seen(req, 'content-length'), ['6']);
     assert.equal(req.body.toString(), 'abcdef');
