@@ -78,6 +78,11 @@ struct gh_h1_request {
  * 0 while it is not complete and within the limits yet; -(enum gh_h1_error) when refused, with
  * `*status` the status to answer. Field names keep their case; gh_h1_lower lowers them in place
  * when the caller owns the bytes.
+ * The outcome does not depend on how the bytes arrived: a call with fewer bytes gives 0 or what
+ * the call with all of them gives. Each call reads from the start of `buf` (nothing is kept), so
+ * a caller reading a slow client should call again only when the new bytes hold a LF, the buffer
+ * has doubled since the last call, or it has passed head_bytes: refusals come a little later,
+ * the same, and the work is a pass over the head per line instead of one per read.
  */
 long gh_h1_parse_request(const char *buf, size_t len, const struct gh_h1_limits *limits,
                          struct gh_h1_request *out, int *status);
@@ -117,7 +122,8 @@ struct gh_h1_chunked {
 /* Decodes `*len` bytes of `data` in place: on return data[0 .. *len) are body bytes and
  * `*consumed` says how many input bytes were used. 1 when the body ended (the last chunk and the
  * trailers were read; bytes after *consumed are not the body's), 0 when more input is needed
- * (then *consumed is the whole input), -1 when the framing is invalid (a bare LF included). */
+ * (then *consumed is the whole input), -1 when the framing is invalid (a bare LF included) or
+ * an extension or trailer line passes 8 KiB, or all trailers together 16 KiB. */
 int gh_h1_chunked_decode(struct gh_h1_chunked *c, char *data, size_t *len, size_t *consumed);
 
 /* Lowers ASCII letters of `s` in place. */
