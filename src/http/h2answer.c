@@ -51,7 +51,8 @@ static ssize_t h2_read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
         s->deferred = 1;
         return NGHTTP2_ERR_DEFERRED;
     }
-    memcpy(buf, s->out + s->out_start, n);
+    if (n)
+        memcpy(buf, s->out + s->out_start, n);
     s->out_start += n;
     s->out_len -= n;
     if (!s->out_len) {
@@ -131,7 +132,7 @@ out:
 
 static int h2_out_append(struct h2_stream *s, const void *data, size_t len)
 {
-    if (s->out_start + s->out_len + len > s->out_cap) {
+    if (s->out && s->out_start + s->out_len + len > s->out_cap) {
         memmove(s->out, s->out + s->out_start, s->out_len);
         s->out_start = 0;
     }
