@@ -87,7 +87,7 @@ int gh_h2_respond_start(struct gh_http_request *req, int status,
 {
     struct gh_http_req_impl *r = (struct gh_http_req_impl *)req;
     struct h2_stream *s = h2_stream_of_req(req);
-    const char *server = gh_http_options(req->worker)->server_name;
+    const char *server = gh_http_options(req->worker)->server_name, *date = h2_date();
     char code[8], cl[24];
     size_t names = 0, k = 0;
     int rv = GH_ERR_NOMEM;
@@ -107,7 +107,7 @@ int gh_h2_respond_start(struct gh_http_request *req, int status,
             nva[k++] = H2_NV(at, headers[i].value, headers[i].name_len, headers[i].value_len);
         at += headers[i].name_len;
     }
-    nva[k++] = H2_NV("date", h2_date(), 4, strlen(h2_date()));
+    nva[k++] = H2_NV("date", date, 4, strlen(date));
     if (server)
         nva[k++] = H2_NV("server", server, 6, strlen(server));
     if (content_length >= 0) {
