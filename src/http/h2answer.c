@@ -51,7 +51,8 @@ static ssize_t h2_read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
         s->deferred = 1;
         return NGHTTP2_ERR_DEFERRED;
     }
-    memcpy(buf, s->out + s->out_start, n);
+    if (n)
+        memcpy(buf, s->out + s->out_start, n);
     s->out_start += n;
     s->out_len -= n;
     if (!s->out_len) {
@@ -86,7 +87,7 @@ int gh_h2_respond_start(struct gh_http_request *req, int status,
 {
     struct gh_http_req_impl *r = (struct gh_http_req_impl *)req;
     struct h2_stream *s = h2_stream_of_req(req);
-    const char *server = gh_http_options(req->worker)->server_name;
+    const char *server = gh_http_options(req->worker)->server_name, *date = h2_date();
     char code[8], cl[24];
     size_t names = 0, k = 0;
     int rv = GH_ERR_NOMEM;
@@ -106,7 +107,7 @@ int gh_h2_respond_start(struct gh_http_request *req, int status,
             nva[k++] = H2_NV(at, headers[i].value, headers[i].name_len, headers[i].value_len);
         at += headers[i].name_len;
     }
-    nva[k++] = H2_NV("date", h2_date(), 4, strlen(h2_date()));
+    nva[k++] = H2_NV("date", date, 4, strlen(date));
     if (server)
         nva[k++] = H2_NV("server", server, 6, strlen(server));
     if (content_length >= 0) {
@@ -131,7 +132,7 @@ out:
 
 static int h2_out_append(struct h2_stream *s, const void *data, size_t len)
 {
-    if (s->out_start + s->out_len + len > s->out_cap) {
+    if (s->out && s->out_start + s->out_len + len > s->out_cap) {
         memmove(s->out, s->out + s->out_start, s->out_len);
         s->out_start = 0;
     }

@@ -46,6 +46,9 @@ static int h2_reset_charge(struct gh_h2 *h)
 
 static int h2_head_store(struct h2_stream *s, const uint8_t *p, size_t len, size_t *off)
 {
+    *off = s->hlen;
+    if (!len)
+        return 0;
     if (s->hlen + len > s->hcap) {
         size_t cap = s->hcap ? s->hcap : 256;
         while (cap < s->hlen + len)
@@ -369,6 +372,8 @@ static void h2_body_fail(struct h2_stream *s, int state)
 
 static int h2_body_hold(struct h2_stream *s, const uint8_t *data, size_t len)
 {
+    if (!len)
+        return 0;
     if (s->in_len + len > s->in_cap) {
         size_t cap = s->in_cap ? s->in_cap : 4096;
         while (cap < s->in_len + len)
@@ -493,6 +498,10 @@ static void h2_stream_end(struct gh_h2 *h, struct h2_stream *s, int completed)
     if (r) {
         s->r = NULL;
         r->proto_req = NULL;
+        /* the handler asked that the connection end after this answer: HTTP/2's way is GOAWAY
+         * (a refusal's close_after is HTTP/1's: a stream error never taints the connection) */
+        if (r->close_after && !r->pub.refusal)
+            gh_h2_session_drain(h);
         if (s->body_started && !s->body_done) {
             s->body_done = 1;
             gh_http_req_body(r, NULL, 0, GH_HTTP_BODY_BROKEN);
