@@ -646,6 +646,7 @@ static void relay(struct gw_exchange *x, int status)
         if (!x->chunked && !x->until_close)
             x->body_left -= len;
         rc = gh_http_respond_write(x->req, x->conn->sock.in, len, done);
+        x->g->body_bytes += len;
         gh_sock_consume(&x->conn->sock, used);
         if (rc < 0) { /* the client left: on_done follows */
             stop_upstream(x);

@@ -97,6 +97,8 @@ static void send_error(struct gw_req *g, int status, const char *code,
     n += gw_decorate(g, headers + n, decorations);
     body = error_body(g, code, message, &len);
     g->status = status;
+    if (!(g->req->method_len == 4 && memcmp(g->req->method, "HEAD", 4) == 0) && body != NULL)
+        g->body_bytes = len;
     if (gh_http_respond(g->req, status, headers, n, body, body != NULL ? len : 0) != GH_OK)
         gh_http_respond_abort(g->req); /* an answer had begun: it cannot be replaced */
 }
@@ -288,7 +290,7 @@ static void write_line(const struct gw_req *g, int status, uint64_t duration_us)
         gh_line_int(&l, "upstream_status", g->upstream_status);
     else
         gh_line_null(&l, "upstream_status");
-    gh_line_int(&l, "bytes", (int64_t)req->bytes_sent);
+    gh_line_int(&l, "bytes", (int64_t)g->body_bytes);
     put_client_ip(&l, g);
     put_user_agent(&l, req);
     if (g->error_code != NULL)

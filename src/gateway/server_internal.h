@@ -149,6 +149,7 @@ struct gw_req {
     struct gh_rate_verdict rate;
 
     int status;                 /* the answer's status once one started; 0 before */
+    uint64_t body_bytes;        /* of the answer, handed to the front end (none for HEAD) */
     const char *error_code;     /* our error answer's code, for the log; NULL when none */
     int proxied;                /* sent to the upstream */
     int upstream_status;        /* the upstream's answer, 0 when none came */
