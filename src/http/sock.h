@@ -7,8 +7,9 @@
  * watches (gh_sock_pending) to apply back-pressure. Callbacks never run from inside the call that
  * caused them: they come from the loop.
  *
- * TLS goes through OpenSSL on the descriptor itself (SSL_set_fd): server handshakes select ALPN
- * from the context's list, client handshakes send SNI and verify the chain and the host name.
+ * TLS goes through OpenSSL on the descriptor itself (tls.c's socket BIO, which sends with
+ * MSG_NOSIGNAL; no memory BIO): server handshakes select ALPN from the context's list, client
+ * handshakes send SNI and verify the chain and the host name.
  */
 #ifndef GH_HTTP_SOCK_H
 #define GH_HTTP_SOCK_H
@@ -22,9 +23,9 @@
 #include "http/loop.h"
 
 /* What on_read, on_written and the handshake and connect callbacks are told. */
-#define GH_SOCK_OK     0
-#define GH_SOCK_EOF    1  /* the peer closed its side cleanly (input may still hold bytes) */
-#define GH_SOCK_ERROR  -1 /* reset, TLS failure, connect failure: gh_sock_error says which */
+#define GH_SOCK_OK    0
+#define GH_SOCK_EOF   1  /* the peer closed its side cleanly (input may still hold bytes) */
+#define GH_SOCK_ERROR -1 /* reset, TLS failure, connect failure: gh_sock_error says which */
 
 struct gh_sock;
 typedef void (*gh_sock_cb)(struct gh_sock *s, int status);
@@ -32,7 +33,7 @@ typedef void (*gh_sock_cb)(struct gh_sock *s, int status);
 struct gh_sock {
     struct gh_io io;
     struct gh_loop *loop;
-    SSL *ssl;  /* NULL for plain text */
+    SSL *ssl;   /* NULL for plain text */
     void *data; /* the owner's */
 
     /* bytes read and not consumed yet: in[0 .. in_len) */

@@ -29,7 +29,7 @@
     do {                                                                                           \
         for (int turn_ = 0; !(cond); turn_++) {                                                    \
             assert_true(turn_ < 3000);                                                             \
-            gh_loop_run_once((loop), 20);                                                         \
+            gh_loop_run_once((loop), 20);                                                          \
         }                                                                                          \
     } while (0)
 
@@ -289,6 +289,41 @@ static void test_in_max_pauses_and_resumes(void **state)
     gh_loop_free(loop);
 }
 
+/* Bytes written and a reader started before the connection is made wait for it. */
+static void test_write_while_connecting(void **state)
+{
+    struct gh_loop *loop;
+    struct end c = {0}, s = {0};
+    struct sockaddr_in addr;
+    int lfd = listen_any(&addr), fd;
+
+    assert_int_equal(gh_loop_new(&loop), GH_OK);
+    c.s.data = &c;
+    c.consume = s.consume = 1;
+    assert_int_equal(
+        gh_sock_connect(&c.s, loop, (struct sockaddr *)&addr, sizeof addr, 4096, on_ready), GH_OK);
+    struct iovec iov = {"early", 5};
+    assert_int_equal(gh_sock_write(&c.s, &iov, 1, on_written), GH_OK);
+    gh_sock_read_start(&c.s, on_read);
+    assert_true((fd = accept(lfd, NULL, NULL)) >= 0);
+    close(lfd);
+    assert_int_equal(write(fd, "hi", 2), 2); /* may come with the connect's own edge */
+    s.s.data = &s;
+    assert_int_equal(gh_sock_init(&s.s, loop, fd, 4096), GH_OK);
+    gh_sock_read_start(&s.s, on_read);
+    RUN_UNTIL(loop, s.got_len == 5 && c.got_len == 2 && c.written > 0);
+    assert_int_equal(c.ready, 1);
+    assert_int_equal(c.ready_status, GH_SOCK_OK);
+    assert_memory_equal(s.got, "early", 5);
+    /* idle again: neither buffer is held */
+    assert_null(c.s.in);
+    assert_null(c.s.out);
+    assert_null(s.s.in);
+    end_clear(&c);
+    end_clear(&s);
+    gh_loop_free(loop);
+}
+
 static void test_tcp_reset(void **state)
 {
     struct gh_loop *loop;
@@ -490,6 +525,7 @@ int main(void)
         cmocka_unit_test(test_tcp_read_write_and_peer),
         cmocka_unit_test(test_tcp_backpressure),
         cmocka_unit_test(test_in_max_pauses_and_resumes),
+        cmocka_unit_test(test_write_while_connecting),
         cmocka_unit_test(test_tcp_reset),
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test_setup_teardown(test_tls_alpn_h2, tls_setup, tls_teardown),
