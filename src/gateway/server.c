@@ -18,6 +18,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "http/resolve.h"
 
 #define DEFAULT_MAX_BODY (8 * 1024 * 1024)
 #define DEFAULT_DRAIN_MS 30000
@@ -242,6 +243,7 @@ static void server_shutdown(struct gh_gateway_server *s)
     atomic_store(&s->stopping, 1);
     gh_http_server_stop(s->http, (uint32_t)s->o.drain_ms);
     s->http = NULL;
+    gh_resolve_shutdown(); /* the upstream names' lookup threads: no loop asks any more */
     gh_accesslog_stop(s->log);
     s->log = NULL;
     s->stopped = 1;

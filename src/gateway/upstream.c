@@ -385,7 +385,7 @@ static int connect_next(struct gw_connect *c)
 
 /* The name's addresses in the resolver's order (RFC 6724's preference), tried one after the other
  * as long as connecting fails. */
-static void on_resolved(struct addrinfo *res, const char *error, void *data)
+static void on_resolved(void *data, const struct addrinfo *res, const char *error)
 {
     struct gw_connect *c = data;
 
@@ -394,7 +394,7 @@ static void on_resolved(struct addrinfo *res, const char *error, void *data)
         finish(c, NULL, "name resolution failed");
         return;
     }
-    for (struct addrinfo *a = res; a != NULL && c->n_addrs < GW_CONNECT_ADDRS; a = a->ai_next) {
+    for (const struct addrinfo *a = res; a != NULL && c->n_addrs < GW_CONNECT_ADDRS; a = a->ai_next) {
         if (a->ai_addrlen > sizeof c->addrs[0] || a->ai_socktype != SOCK_STREAM)
             continue;
         memcpy(&c->addrs[c->n_addrs], a->ai_addr, a->ai_addrlen);
