@@ -749,8 +749,8 @@ describe('gateway: HTTPS with HTTP/2 and HTTP/1.1 (ALPN), and https upstreams', 
   });
 
   test('HTTP/2 request parts HTTP/1.1 cannot carry are refused, never written upstream', async () => {
-    // h2o 2.2 checks neither :path nor :authority of HTTP/2 requests: written as they are into the
-    // upstream's HTTP/1.1 request line or headers, a space or a line break would split it
+    // written as they are into the upstream's HTTP/1.1 request line or headers, a space or a line
+    // break in :path or :authority would split it (h2o 2.2 checked neither)
     const session = http2.connect(`https://${gh.gatewayAddress}`, { ca });
     session.on('error', () => {});
     try {
@@ -772,6 +772,9 @@ describe('gateway: HTTPS with HTTP/2 and HTTP/1.1 (ALPN), and https upstreams', 
         { ':path': '/tls/v1/ok', ':authority': 'evil\r\nx-gatehouse-client-id: forged' },
       ]) {
         const r = await send(headers);
+        // malformed for HTTP/2 itself (RFC 9113 8.2.1): nghttp2 resets the stream; anything it lets
+        // through is refused by the gateway with 400
+        if (r.status === 'reset') continue;
         assert.equal(r.status, 400, `${JSON.stringify(headers)}: ${r.status} ${r.text}`);
         assert.equal(JSON.parse(r.text).error, 'bad_request');
       }
