@@ -4,7 +4,8 @@
  * 127.0.0.1 over TLS with ALPN h2, driven by an nghttp2 client session in the test over a real
  * socket: answers, streamed bodies with flow control, the header-list limits (431), cookie crumbs
  * joined, the stream limit (REFUSED_STREAM), rapid reset (a stream reset in the same write as its
- * HEADERS never reaches the handler), a reset flood (GOAWAY ENHANCE_YOUR_CALM) and max_body.
+ * HEADERS never reaches the handler), a reset flood (GOAWAY ENHANCE_YOUR_CALM), a CONTINUATION
+ * flood, max_body, the body and idle timeouts, a paused body, and the drain.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -44,7 +45,16 @@ struct srv {
 
 struct st {
     size_t got, sent;
+    int pauses;
+    struct gh_timer resume; /* /pause: the body resumes a little later, from the loop */
+    struct gh_http_request *req;
 };
+
+static void on_resume(struct gh_timer *t)
+{
+    struct st *st = t->data;
+    gh_http_body_resume(st->req);
+}
 
 /* Writes /big's body until the front end says wait; on_writable comes back here. */
 static void big_write(struct gh_http_request *req)
@@ -80,7 +90,7 @@ static void on_request(void *ctx, struct gh_http_request *req)
         answer(req, req->refusal->status, req->refusal->code);
     } else if (path_is(req, "/hello")) {
         answer(req, 200, "hello");
-    } else if (path_is(req, "/echo")) {
+    } else if (path_is(req, "/echo") || path_is(req, "/pause")) {
         gh_http_body_start(req);
     } else if (path_is(req, "/hold")) {
         atomic_fetch_add(&S->held, 1);
@@ -113,6 +123,15 @@ static void on_body(void *ctx, struct gh_http_request *req, const char *data, si
     (void)data;
 
     st->got += len;
+    if (state == 0 && path_is(req, "/pause") && st->pauses < 3) {
+        /* held: the client's window stays shut until the resume consumes these bytes */
+        st->pauses++;
+        st->req = req;
+        st->resume.cb = on_resume;
+        st->resume.data = st;
+        gh_http_body_pause(req);
+        gh_timer_arm(gh_http_worker_loop(req->worker), &st->resume, 20);
+    }
     if (state == 1) {
         snprintf(text, sizeof text, "got %zu", st->got);
         answer(req, 200, text);
@@ -126,8 +145,9 @@ static void on_body(void *ctx, struct gh_http_request *req, const char *data, si
 static void on_done(void *ctx, struct gh_http_request *req, int completed)
 {
     struct srv *S = ctx;
-    (void)req;
+    struct st *st = req->state;
     (void)completed;
+    gh_timer_disarm(gh_http_worker_loop(req->worker), &st->resume);
     atomic_fetch_add(&S->done, 1);
 }
 
@@ -673,6 +693,53 @@ static int held(struct cli *c, int32_t n)
     return atomic_load(&held_srv->held) >= n;
 }
 
+static void test_body_pause(void **state)
+{
+    struct srv *S = *state;
+    struct cli c;
+
+    cli_open(&c, S, 100);
+    c.body_left = 300000 > MAX_BODY ? MAX_BODY - 1 : 300000;
+    nghttp2_data_provider dp = {.read_callback = body_read};
+    int32_t id = get(&c, "POST", "/pause", NULL, 0, &dp);
+    cli_until(&c, closed, id);
+    assert_int_equal(seen(&c, id)->status, 200);
+    char want[64];
+    snprintf(want, sizeof want, "got %d", MAX_BODY - 1);
+    assert_string_equal(seen(&c, id)->body, want);
+    cli_close(&c);
+}
+
+/* A HEADERS frame whose header block never ends: CONTINUATION after CONTINUATION. */
+static void test_continuation_flood(void **state)
+{
+    struct srv *S = *state;
+    struct cli c;
+    uint8_t buf[512];
+    size_t len = 0;
+    static const uint8_t field[] = {0x00, 0x01, 'x', 0x01, 'y'}; /* literal x: y */
+
+    cli_open(&c, S, 100);
+    cli_send(&c); /* preface and SETTINGS */
+    for (int i = 0; i < 20; i++) {
+        const uint8_t *payload = i ? field : (const uint8_t *)"\x82";
+        size_t n = i ? sizeof field : 1;
+        uint8_t head[9] = {0, 0, (uint8_t)n, i ? 9 : 1, 0, 0, 0, 0, 1};
+        memcpy(buf + len, head, 9);
+        memcpy(buf + len + 9, payload, n);
+        len += 9 + n;
+    }
+    assert_int_equal(SSL_write(c.ssl, buf, (int)len), (int)len);
+    while (!c.eof) {
+        uint8_t in[4096];
+        int n = SSL_read(c.ssl, in, sizeof in);
+        c.eof = n <= 0;
+    }
+    assert_int_equal(limit(S, GH_HTTP_LIMIT_H2_FLOOD), 1);
+    assert_int_equal(atomic_load(&S->requests), 0);
+    cli_close(&c);
+}
+
 static void test_drain(void **state)
 {
     struct srv *S = *state;
@@ -708,6 +775,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stream_backpressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_timeout, setup_short, teardown),
         cmocka_unit_test_setup_teardown(test_idle_close, setup_short, teardown),
+        cmocka_unit_test_setup_teardown(test_body_pause, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_continuation_flood, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
