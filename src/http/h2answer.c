@@ -205,6 +205,13 @@ void gh_h2_body_start(struct gh_http_request *req)
         return;
     s->body_started = 1;
     s->body_progress_ms = h2_now(s->h);
+    /* announced larger than allowed: refused once the handler wants it (after its credential
+     * check, as HTTP/1 does), and not read */
+    if (req->content_length > 0 && (uint64_t)req->content_length > s->h->lim->max_body) {
+        gh_http_count_limit(req->worker, GH_HTTP_LIMIT_BODY);
+        h2_body_fail(s, GH_HTTP_BODY_TOO_LARGE);
+        return;
+    }
     if (s->expect_continue && !s->answer_started)
         nghttp2_submit_headers(s->h->ng, NGHTTP2_FLAG_NONE, s->id, NULL, cont, 1, NULL);
     h2_body_due(s);
