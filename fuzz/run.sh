@@ -20,9 +20,11 @@ seeds=$(cd "$(dirname "$0")" && pwd)/seeds
 
 # target:max_len. Tokens are capped at 16 KiB by SPEC §3, so 20000 bytes also covers the cap;
 # base64url needs no long inputs to reach every branch; a JWK Set with a few large RSA keys does;
-# an upstream's head or chunked body needs a little more than the decoder's 8192-byte cap on an
-# extension or trailer line, so that refusing a longer one is reachable too.
-targets=(fuzz_base64url:4096 fuzz_jws_verify:20000 fuzz_jwks:32768 fuzz_http1parse:10000)
+# an upstream's head or chunked body needs a little more than the decoder's 16 KiB cap on all
+# trailers together (8192 on one line), so that refusing longer ones is reachable too; a request
+# head twice the 2048 bytes fuzz_h1request allows it.
+targets=(fuzz_base64url:4096 fuzz_jws_verify:20000 fuzz_jwks:32768 fuzz_h1response:20000
+    fuzz_h1request:4096)
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

@@ -3,7 +3,7 @@
  * The upstream side of an allowed request: one HTTP/1.1 exchange with the collection's upstream
  * over a keep-alive connection of upstream.c. The request head is written here (SPEC §5's header
  * rules: hop-by-hop and incoming X-Gatehouse-* headers go, the caller's identity comes in), the
- * answer's head is read with http1parse.c and handed to h2o, and its body is relayed as it comes,
+ * answer's head is read with h1parse.c and handed to h2o, and its body is relayed as it comes,
  * reading no further ahead of a slow client than BODY_AHEAD bytes.
  * An exchange lives in its request's memory pool; the pool's dispose hook (or h2o's stop, when
  * the client leaves mid-answer) ends whatever is still going. Failures before the answer's head
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/http1parse.h"
+#include "http/h1parse.h"
 
 #define MAX_TIMEOUTS 64         /* distinct timeouts per worker; more share the first one */
 #define DEFAULT_MS   30000      /* an endpoint without timeout_ms */
@@ -335,7 +335,7 @@ struct exchange {
     /* the answer */
     int head_done, no_body, chunked, until_close, keep_alive, body_done, ended;
     uint64_t body_left;
-    struct gw_chunked dechunk;
+    struct gh_h1_chunked dechunk;
     h2o_generator_t generator;
     h2o_buffer_t *ready;   /* body bytes h2o has not been given yet */
     h2o_buffer_t *sending; /* given to h2o, until it calls proceed */
@@ -503,14 +503,14 @@ static h2o_iovec_t public_location(struct exchange *x, const char *value, size_t
 
 /* Takes the upstream's status and headers, and how its body is framed (RFC 9112 6.3). 0, or -1
  * with `why` for an answer we will not pass on. */
-static int take_head(struct exchange *x, struct gw_http1_response *res, const char **why)
+static int take_head(struct exchange *x, struct gh_h1_response *res, const char **why)
 {
     h2o_req_t *req = x->req;
     const char *connection = NULL, *te = NULL;
     size_t connection_len = 0, te_len = 0, length = SIZE_MAX;
 
     for (size_t i = 0; i < res->n_headers; i++) {
-        struct gw_http1_header *h = &res->headers[i];
+        struct gh_h1_header *h = &res->headers[i];
         h2o_strtolower((char *)h->name, h->name_len);
         if (h2o_memis(h->name, h->name_len, H2O_STRLIT("connection"))) {
             connection = h->value; /* several are rare; the last one counts */
@@ -554,7 +554,7 @@ static int take_head(struct exchange *x, struct gw_http1_response *res, const ch
     if (length != SIZE_MAX && res->status != 204)
         req->res.content_length = length;
     for (size_t i = 0; i < res->n_headers; i++) {
-        struct gw_http1_header *h = &res->headers[i];
+        struct gh_h1_header *h = &res->headers[i];
         const h2o_token_t *token = h2o_lookup_token(h->name, h->name_len);
         if (token != NULL && (token->proxy_should_drop_for_res ||
                               token == H2O_TOKEN_CONTENT_LENGTH || token == H2O_TOKEN_SERVER))
@@ -579,13 +579,13 @@ static int take_head(struct exchange *x, struct gw_http1_response *res, const ch
 static int read_head(struct exchange *x)
 {
     h2o_buffer_t *in = x->conn->sock->input;
-    struct gw_http1_response res;
+    struct gh_h1_response res;
     const char *why = NULL;
     long n;
 
     for (;;) {
         /* h2o reads all there is at once: a complete head can be longer than HEAD_MAX */
-        n = gw_http1_parse_response(in->bytes, in->size < HEAD_MAX ? in->size : HEAD_MAX, &res);
+        n = gh_h1_parse_response(in->bytes, in->size < HEAD_MAX ? in->size : HEAD_MAX, &res);
         if (n == 0 && in->size < HEAD_MAX)
             return 0;
         if (n <= 0) {
@@ -635,7 +635,7 @@ static int read_body(struct exchange *x, const char *err)
         x->body_done = 1;
     } else if (x->chunked) {
         size_t len = (*in)->size, used;
-        int rc = gw_chunked_decode(&x->dechunk, (*in)->bytes, &len, &used);
+        int rc = gh_h1_chunked_decode(&x->dechunk, (*in)->bytes, &len, &used);
         if (rc < 0) {
             fail_body(x, "invalid response (chunked body)");
             return -1;

@@ -32,7 +32,8 @@ struct h1 {
     struct gh_http_conn *c;
     struct gh_http_req_impl *req;
     enum phase phase;
-    int head_started; /* bytes of the next head arrived: the head timeout runs */
+    int head_started;  /* bytes of the next head arrived: the head timeout runs */
+    size_t parsed_len; /* input bytes the parser saw last time (it reads a head from its start) */
     int keep_alive;
     int draining;
     int aborted;
@@ -122,6 +123,7 @@ static void wait_next(struct h1 *h)
 {
     h->phase = WAIT_HEAD;
     h->head_started = 0;
+    h->parsed_len = 0;
     h->body_reading = h->body_paused = h->body_done = h->body_chunked = 0;
     h->body_left = h->body_seen = 0;
     memset(&h->dechunk, 0, sizeof h->dechunk);
@@ -329,6 +331,20 @@ static void count_refusal(struct h1 *h, long rc)
         gh_http_count_limit(h->c->worker, GH_HTTP_LIMIT_TARGET);
 }
 
+/*
+ * The parser reads a head from its first byte each time, so a client sending one byte at a time
+ * would make it read up to head_bytes squared bytes. It is called again only when something can
+ * have changed its answer: a line ended in the new bytes, the input doubled, or it passed the
+ * head limit. The answer is the same, at most a little later.
+ */
+static int worth_parsing(struct h1 *h, const struct gh_sock *s, size_t head_bytes)
+{
+    if (h->parsed_len == 0 || s->in_len >= 2 * h->parsed_len || s->in_len > head_bytes)
+        return 1;
+    return s->in_len > h->parsed_len &&
+           memchr(s->in + h->parsed_len, '\n', s->in_len - h->parsed_len) != NULL;
+}
+
 static void read_head(struct h1 *h, int status)
 {
     struct gh_sock *s = &h->c->sock;
@@ -348,6 +364,12 @@ static void read_head(struct h1 *h, int status)
         h->head_started = 1;
         arm(h, l->head_ms);
     }
+    if (!worth_parsing(h, s, l->header_bytes)) {
+        if (status != GH_SOCK_OK)
+            close_conn(h);
+        return;
+    }
+    h->parsed_len = s->in_len;
     rc = gh_h1_parse_request(s->in, s->in_len, &pl, &parsed, &answer);
     if (rc == 0) {
         if (status != GH_SOCK_OK)

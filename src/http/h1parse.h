@@ -45,11 +45,14 @@ enum gh_h1_error {
     GH_H1_NO_HOST,            /* 400: HTTP/1.1 without Host */
     GH_H1_MANY_HOSTS,         /* 400: Host repeated */
     GH_H1_BAD_HOST,           /* 400: a Host value that is not uri-host [":" port] */
-    GH_H1_BAD_LENGTH,         /* 400: Content-Length not 1*DIGIT, too large for 63 bits, or
+    GH_H1_BAD_LENGTH,         /* 400: Content-Length not 1*DIGIT, larger than 2^62, or
                                  repeated (even with the same value) */
     GH_H1_LENGTH_AND_CHUNKED, /* 400: Content-Length with Transfer-Encoding */
-    GH_H1_BAD_CODING,         /* 501: a transfer coding other than exactly "chunked" (HTTP/1.1);
-                                 400 for any Transfer-Encoding in HTTP/1.0 */
+    GH_H1_BAD_CODING,         /* a transfer coding other than exactly "chunked": 501 for codings
+                                 not implemented before a final chunked ("gzip, chunked"); 400
+                                 when chunked is not last or not once ("identity", "chunked,
+                                 chunked"), for a malformed list, a second Transfer-Encoding
+                                 field, and any Transfer-Encoding in HTTP/1.0 */
     GH_H1_ERROR_COUNT
 };
 
@@ -75,6 +78,11 @@ struct gh_h1_request {
  * 0 while it is not complete and within the limits yet; -(enum gh_h1_error) when refused, with
  * `*status` the status to answer. Field names keep their case; gh_h1_lower lowers them in place
  * when the caller owns the bytes.
+ * The outcome does not depend on how the bytes arrived: a call with fewer bytes gives 0 or what
+ * the call with all of them gives. Each call reads from the start of `buf` (nothing is kept), so
+ * a caller reading a slow client should call again only when the new bytes hold a LF, the buffer
+ * has doubled since the last call, or it has passed head_bytes: refusals come a little later,
+ * the same, and the work is a pass over the head per line instead of one per read.
  */
 long gh_h1_parse_request(const char *buf, size_t len, const struct gh_h1_limits *limits,
                          struct gh_h1_request *out, int *status);
@@ -114,7 +122,8 @@ struct gh_h1_chunked {
 /* Decodes `*len` bytes of `data` in place: on return data[0 .. *len) are body bytes and
  * `*consumed` says how many input bytes were used. 1 when the body ended (the last chunk and the
  * trailers were read; bytes after *consumed are not the body's), 0 when more input is needed
- * (then *consumed is the whole input), -1 when the framing is invalid (a bare LF included). */
+ * (then *consumed is the whole input), -1 when the framing is invalid (a bare LF included) or
+ * an extension or trailer line passes 8 KiB, or all trailers together 16 KiB. */
 int gh_h1_chunked_decode(struct gh_h1_chunked *c, char *data, size_t *len, size_t *consumed);
 
 /* Lowers ASCII letters of `s` in place. */

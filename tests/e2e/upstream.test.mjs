@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The gateway's upstream exchange (src/gateway/proxy.c, upstream.c, http1parse.c) end to end,
+// The gateway's upstream exchange (src/gateway/proxy.c, upstream.c, src/http/h1parse.c) end to end,
 // against a raw TCP upstream (lib/rawupstream.mjs) whose answers are exact bytes: framing by
 // chunks, length and close; 1xx; answers the gateway must refuse (SPEC §5: 502 bad_gateway);
 // hop-by-hop headers both ways; keep-alive pools, stale connections and the one retry; timeouts;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * libFuzzer target for the HTTP/1.1 pieces that read upstream bytes (src/gateway/http1parse.c):
+ * libFuzzer target for the HTTP/1.1 pieces that read upstream bytes (src/http/h1parse.c):
  * the response-head parser and the in-place chunked decoder. An upstream is not trusted, so
  * neither may read outside what it is given, and what they hand back must stay inside it: a head
  * length within the input, header and reason pointers into the head, a decoder that never writes
@@ -14,13 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/http1parse.h"
+#include "http/h1parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void fail(const char *what)
 {
-    fprintf(stderr, "fuzz_http1parse: %s\n", what);
+    fprintf(stderr, "fuzz_h1response: %s\n", what);
     abort();
 }
 
@@ -51,9 +51,9 @@ static int is_ows(char c)
 
 static void check_head(const uint8_t *data, size_t size)
 {
-    static struct gw_http1_response res; /* a few KiB: kept off the stack */
+    static struct gh_h1_response res; /* a few KiB: kept off the stack */
     char *buf = exact_copy(data, size);
-    long n = gw_http1_parse_response(buf, size, &res);
+    long n = gh_h1_parse_response(buf, size, &res);
 
     if (n < -1 || n > (long)size)
         fail("head length outside -1..size");
@@ -67,10 +67,10 @@ static void check_head(const uint8_t *data, size_t size)
             fail("status outside 100..999");
         if (!inside(res.reason, res.reason_len, buf, head))
             fail("reason outside the head");
-        if (res.n_headers > GW_HTTP1_MAX_HEADERS)
-            fail("more headers than GW_HTTP1_MAX_HEADERS");
+        if (res.n_headers > sizeof res.headers / sizeof res.headers[0])
+            fail("more headers than the result holds");
         for (size_t i = 0; i < res.n_headers; i++) {
-            const struct gw_http1_header *h = &res.headers[i];
+            const struct gh_h1_header *h = &res.headers[i];
             if (h->name_len == 0)
                 fail("empty header name");
             if (!inside(h->name, h->name_len, buf, head) ||
@@ -87,9 +87,9 @@ static void check_head(const uint8_t *data, size_t size)
         if (memcmp(buf + head - 4, "\r\n\r\n", 4) != 0)
             fail("head does not end with CRLF CRLF");
         /* the head alone is complete, and one byte less of it is not */
-        if (gw_http1_parse_response(buf, head, &res) != n)
+        if (gh_h1_parse_response(buf, head, &res) != n)
             fail("the head alone parses differently");
-        if (gw_http1_parse_response(buf, head - 1, &res) != 0)
+        if (gh_h1_parse_response(buf, head - 1, &res) != 0)
             fail("a head less its last byte is not incomplete");
     }
     free(buf);
@@ -105,13 +105,13 @@ static void take(char *out, size_t *out_len, const char *bytes, size_t len)
 }
 
 /* One call with the output checks every call must pass. */
-static int decode(struct gw_chunked *c, char *bytes, size_t n, size_t *len, size_t *used)
+static int decode(struct gh_h1_chunked *c, char *bytes, size_t n, size_t *len, size_t *used)
 {
     int rc;
 
     *len = n;
     *used = (size_t)-1;
-    rc = gw_chunked_decode(c, bytes, len, used);
+    rc = gh_h1_chunked_decode(c, bytes, len, used);
     if (rc < -1 || rc > 1)
         fail("chunked decode returned an undocumented code");
     if (rc >= 0) {
@@ -131,7 +131,7 @@ static void check_chunked(const uint8_t *data, size_t size)
     char *out_once = exact_copy(data, size), *out_split = exact_copy(data, size);
     size_t split = size ? (size_t)data[0] * (size + 1) / 256 : 0; /* 0..size */
     size_t once_len = 0, once_used = 0, split_len = 0, split_used = 0, len, used;
-    struct gw_chunked c1 = {0}, c2 = {0};
+    struct gh_h1_chunked c1 = {0}, c2 = {0};
     int rc_once, rc_split;
 
     rc_once = decode(&c1, once, size, &len, &used);

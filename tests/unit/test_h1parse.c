@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Strict HTTP/1.1 response heads and chunked bodies from upstreams (src/gateway/http1parse.c):
+ * Strict HTTP/1.1 response heads and chunked bodies from upstreams (src/http/h1parse.c):
  * what a valid answer yields, that a head is never taken before its empty line has arrived, that
  * every way of bending the grammar is refused (a lenient parser is how response splitting and
  * smuggling start), and that chunked decoding gives the same body however the bytes arrive.
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/http1parse.h"
+#include "http/h1parse.h"
 
 /* An input with embedded NULs: its length is the literal's, not strlen's. */
 struct bytes {
@@ -31,7 +31,7 @@ struct bytes {
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* 100 header slots make the result a few KiB: static rather than on every test's stack. */
-static struct gw_http1_response res;
+static struct gh_h1_response res;
 /* The buffer `res` points into, kept until the next parse so its fields can be compared. */
 static char *parsed;
 
@@ -43,7 +43,7 @@ static long parse_n(const char *buf, size_t len)
     assert_non_null(parsed);
     if (len)
         memcpy(parsed, buf, len);
-    return gw_http1_parse_response(parsed, len, &res);
+    return gh_h1_parse_response(parsed, len, &res);
 }
 
 static int free_parsed(void **state)
@@ -92,7 +92,7 @@ static void test_minimal_head(void **state)
                               "HTTP/1.1 404 Nope\r\n\r\n";
     (void)state;
     /* parsed in place here, to check that the pointers point into the caller's buffer */
-    assert_int_equal(gw_http1_parse_response(all, sizeof all - 1, &res), sizeof head - 1);
+    assert_int_equal(gh_h1_parse_response(all, sizeof all - 1, &res), sizeof head - 1);
     assert_int_equal(res.minor_version, 1);
     assert_int_equal(res.status, 200);
     assert_span(res.reason, res.reason_len, "OK");
@@ -121,14 +121,14 @@ static void test_minimal_head(void **state)
  * needed", not arithmetic on a null pointer (UBSan found it under the e2e tests). */
 static void test_empty_input_without_bytes(void **state)
 {
-    struct gw_http1_response head;
-    struct gw_chunked c;
+    struct gh_h1_response head;
+    struct gh_h1_chunked c;
     size_t len = 0, used = 99;
 
     (void)state;
-    assert_int_equal(gw_http1_parse_response(NULL, 0, &head), 0);
+    assert_int_equal(gh_h1_parse_response(NULL, 0, &head), 0);
     memset(&c, 0, sizeof c);
-    assert_int_equal(gw_chunked_decode(&c, NULL, &len, &used), 0);
+    assert_int_equal(gh_h1_chunked_decode(&c, NULL, &len, &used), 0);
     assert_int_equal(len, 0);
     assert_int_equal(used, 0);
 }
@@ -302,15 +302,15 @@ static void test_header_limit(void **state)
     size_t len;
     char *head;
     (void)state;
-    head = head_with_fields(GW_HTTP1_MAX_HEADERS, &len);
+    head = head_with_fields(COUNT(res.headers), &len);
     assert_int_equal(parse_n(head, len), len);
-    assert_int_equal(res.n_headers, GW_HTTP1_MAX_HEADERS);
-    assert_header(GW_HTTP1_MAX_HEADERS - 1, "H99", "v99");
+    assert_int_equal(res.n_headers, COUNT(res.headers));
+    assert_header(COUNT(res.headers) - 1, "H99", "v99");
     free(head);
 
-    head = head_with_fields(GW_HTTP1_MAX_HEADERS + 1, &len);
+    head = head_with_fields(COUNT(res.headers) + 1, &len);
     assert_int_equal(parse_n(head, len), -1);
-    assert_int_equal(res.n_headers, GW_HTTP1_MAX_HEADERS); /* never one slot past the array */
+    assert_int_equal(res.n_headers, COUNT(res.headers)); /* never one slot past the array */
     free(head);
 }
 
@@ -319,7 +319,7 @@ static void test_header_limit(void **state)
 /* Decodes `n` bytes at once in an exact-size copy; the body goes to `out` (room for `n`). */
 static int dechunk(const char *in, size_t n, char *out, size_t *out_len, size_t *consumed)
 {
-    struct gw_chunked c = {0};
+    struct gh_h1_chunked c = {0};
     char *copy = malloc(n ? n : 1);
     size_t len = n;
     int rc;
@@ -327,7 +327,7 @@ static int dechunk(const char *in, size_t n, char *out, size_t *out_len, size_t 
     assert_non_null(copy);
     if (n)
         memcpy(copy, in, n);
-    rc = gw_chunked_decode(&c, copy, &len, consumed);
+    rc = gh_h1_chunked_decode(&c, copy, &len, consumed);
     if (rc >= 0) {
         assert_true(len <= n);
         assert_true(*consumed <= n);
@@ -342,13 +342,13 @@ static int dechunk(const char *in, size_t n, char *out, size_t *out_len, size_t 
 /* The same, fed one byte at a time: the decoder keeps all its state between calls. */
 static int dechunk_bytewise(const char *in, size_t n, char *out, size_t *out_len, size_t *consumed)
 {
-    struct gw_chunked c = {0};
+    struct gh_h1_chunked c = {0};
     size_t total = 0;
 
     for (size_t i = 0; i < n; i++) {
         char byte = in[i];
         size_t len = 1, used = 0;
-        int rc = gw_chunked_decode(&c, &byte, &len, &used);
+        int rc = gh_h1_chunked_decode(&c, &byte, &len, &used);
         if (rc < 0)
             return -1;
         assert_int_equal(used, 1);
@@ -445,12 +445,12 @@ static void test_chunked_end_and_consumed(void **state)
     static const char body[] = "3\r\nabc\r\n0\r\nT: v\r\n\r\n";
     static const char in[] = "3\r\nabc\r\n0\r\nT: v\r\n\r\nHTTP/1.1 200 OK\r\n\r\n";
     const size_t body_end = sizeof body - 1; /* right after the empty line ending the trailers */
-    struct gw_chunked c = {0};
+    struct gh_h1_chunked c = {0};
     char buf[sizeof in];
     size_t len = sizeof in - 1, used = 0;
     (void)state;
     memcpy(buf, in, sizeof in);
-    assert_int_equal(gw_chunked_decode(&c, buf, &len, &used), 1);
+    assert_int_equal(gh_h1_chunked_decode(&c, buf, &len, &used), 1);
     assert_int_equal(used, body_end);
     assert_int_equal(len, 3);
     assert_memory_equal(buf, "abc", 3);
@@ -459,7 +459,7 @@ static void test_chunked_end_and_consumed(void **state)
 
     /* a finished decoder takes nothing more */
     len = sizeof in - 1 - body_end;
-    assert_int_equal(gw_chunked_decode(&c, buf + body_end, &len, &used), 1);
+    assert_int_equal(gh_h1_chunked_decode(&c, buf + body_end, &len, &used), 1);
     assert_int_equal(used, 0);
     assert_int_equal(len, 0);
 
@@ -467,7 +467,7 @@ static void test_chunked_end_and_consumed(void **state)
     memset(&c, 0, sizeof c);
     memcpy(buf, "0\r\n\r\n5\r\n", 8);
     len = 8;
-    assert_int_equal(gw_chunked_decode(&c, buf, &len, &used), 1);
+    assert_int_equal(gh_h1_chunked_decode(&c, buf, &len, &used), 1);
     assert_int_equal(used, 5);
     assert_int_equal(len, 0);
 
@@ -475,7 +475,7 @@ static void test_chunked_end_and_consumed(void **state)
     memset(&c, 0, sizeof c);
     memcpy(buf, "5\r\nhel", 6);
     len = 6;
-    assert_int_equal(gw_chunked_decode(&c, buf, &len, &used), 0);
+    assert_int_equal(gh_h1_chunked_decode(&c, buf, &len, &used), 0);
     assert_int_equal(used, 6);
     assert_int_equal(len, 3);
 }
@@ -595,6 +595,51 @@ static void test_chunked_line_caps(void **state)
     free(in);
 }
 
+/* "1\r\nx\r\n0\r\n" + `lines` trailer lines of `line` bytes each (CRLF included) + the empty
+ * line, the last trailer line `extra` bytes longer; the caller frees it. */
+static char *many_trailers(size_t lines, size_t line, size_t extra, size_t *n)
+{
+    size_t total = 9 + lines * line + extra + 2, o = 9;
+    char *in = malloc(total);
+
+    assert_non_null(in);
+    memcpy(in, "1\r\nx\r\n0\r\n", 9);
+    for (size_t i = 0; i < lines; i++) {
+        size_t len = line + (i + 1 == lines ? extra : 0);
+        in[o] = 'T';
+        in[o + 1] = ':';
+        memset(in + o + 2, 'v', len - 4);
+        memcpy(in + o + len - 2, "\r\n", 2);
+        o += len;
+    }
+    memcpy(in + o, "\r\n", 2);
+    *n = total;
+    return in;
+}
+
+/* Trailers are skipped, but a body that never ends its trailers must not keep its connection
+ * busy: all of them together are capped at 16 KiB (CRLFs included), besides each line's cap. */
+static void test_chunked_trailers_capped_together(void **state)
+{
+    char out[16];
+    size_t n, len, used;
+    char *in;
+    (void)state;
+    in = many_trailers(8, 2048, 0, &n); /* exactly 16384 bytes of trailers */
+    assert_dechunks(in, n, "x", 1);
+    free(in);
+    in = many_trailers(8, 2048, 1, &n); /* one byte more */
+    assert_int_equal(dechunk(in, n, out, &len, &used), -1);
+    assert_int_equal(dechunk_bytewise(in, n, out, &len, &used), -1);
+    free(in);
+    in = many_trailers(4096, 4, 0, &n); /* many tiny lines add up the same */
+    assert_dechunks(in, n, "x", 1);
+    free(in);
+    in = many_trailers(4097, 4, 0, &n);
+    assert_int_equal(dechunk(in, n, out, &len, &used), -1);
+    free(in);
+}
+
 /* ---- chunked: encode then decode, randomly ---- */
 
 static uint64_t rng_state = 0x243f6a8885a308d3u; /* fixed: every run tests the same bodies */
@@ -658,7 +703,7 @@ static void test_chunked_round_trip_random(void **state)
         m = encode_chunked(body, n, enc);
         memcpy(enc + m, next, sizeof next - 1);
 
-        struct gw_chunked c = {0};
+        struct gh_h1_chunked c = {0};
         while (rc == 0) {
             size_t left = m + sizeof next - 1 - pos;
             size_t frag = 1 + below(below(2) ? 8 : left), len, used;
@@ -666,7 +711,7 @@ static void test_chunked_round_trip_random(void **state)
                 frag = left;
             assert_true(frag > 0); /* the body ends before `next` does */
             len = frag;
-            rc = gw_chunked_decode(&c, enc + pos, &len, &used);
+            rc = gh_h1_chunked_decode(&c, enc + pos, &len, &used);
             assert_true(rc >= 0);
             assert_true(len <= frag);
             assert_true(dec_len + len <= n);
@@ -710,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_chunked_byte_by_byte),
         cmocka_unit_test(test_chunked_rejects),
         cmocka_unit_test(test_chunked_line_caps),
+        cmocka_unit_test(test_chunked_trailers_capped_together),
         cmocka_unit_test(test_chunked_round_trip_random),
     };
     return cmocka_run_group_tests(tests, NULL, free_parsed);
