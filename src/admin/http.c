@@ -611,7 +611,7 @@ static void shutdown_conns(struct gh_admin_server *s, int how)
  */
 static void drain_connections(struct gh_admin_server *s)
 {
-    uint64_t deadline = gh_loop_now_ms() + DRAIN_GRACE_MS;
+    uint64_t deadline = gh_h2oloop_now_ms() + DRAIN_GRACE_MS;
     int forced = 0;
 
     for (size_t a = 0; a < s->listen.n; a++) {
@@ -625,8 +625,8 @@ static void drain_connections(struct gh_admin_server *s)
     s->ctx.shutdown_requested = 1;
     shutdown_conns(s, SHUT_RD);
     while (!h2o_linklist_is_empty(&s->conns)) {
-        gh_loop_run_once(s->loop, DRAIN_POLL_MS);
-        if (!forced && gh_loop_now_ms() >= deadline) {
+        gh_h2oloop_run_once(s->loop, DRAIN_POLL_MS);
+        if (!forced && gh_h2oloop_now_ms() >= deadline) {
             shutdown_conns(s, SHUT_RDWR);
             forced = 1;
         }
@@ -662,7 +662,7 @@ static void *admin_thread(void *arg)
     h2o_socket_read_start(s->waker, on_wake);
 
     while (!s->stop_seen)
-        gh_loop_run_once(s->loop, INT32_MAX);
+        gh_h2oloop_run_once(s->loop, INT32_MAX);
     drain_connections(s);
     teardown_loop(s);
     gh_loop_release_thread_caches(0); /* the admin API speaks HTTP/1.1 only */

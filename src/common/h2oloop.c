@@ -96,7 +96,7 @@ int gh_loop_tls_new(const char *cert, const char *key, int http2, SSL_CTX **out,
     return GH_OK;
 }
 
-void gh_loop_run_once(h2o_evloop_t *loop, int32_t max_wait_ms)
+void gh_h2oloop_run_once(h2o_evloop_t *loop, int32_t max_wait_ms)
 {
     if (h2o_evloop_run(loop, max_wait_ms) != 0 && errno != EINTR) {
         struct timespec pause = {0, 10 * 1000 * 1000};
@@ -104,7 +104,7 @@ void gh_loop_run_once(h2o_evloop_t *loop, int32_t max_wait_ms)
     }
 }
 
-uint64_t gh_loop_now_ms(void)
+uint64_t gh_h2oloop_now_ms(void)
 {
     struct timespec ts;
 

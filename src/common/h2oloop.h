@@ -28,7 +28,7 @@ void gh_loop_shutdown_conns(h2o_linklist_t *conns, int how, int (*spare)(h2o_soc
 
 /* One turn of the loop. h2o_evloop_run fails with EINTR when a signal lands (and with errors we
  * cannot fix); neither may end the loop, but a persistent one must not spin it. */
-void gh_loop_run_once(h2o_evloop_t *loop, int32_t max_wait_ms);
+void gh_h2oloop_run_once(h2o_evloop_t *loop, int32_t max_wait_ms);
 
 /* A server TLS context for h2o: TLS 1.2 at least, no compression or renegotiation, the
  * certificate chain and key of the PEM files `cert` and `key` (checked to match), and ALPN h2
@@ -38,7 +38,7 @@ int gh_loop_tls_new(const char *cert, const char *key, int http2, SSL_CTX **out,
                     size_t cap);
 
 /* Milliseconds of CLOCK_MONOTONIC. */
-uint64_t gh_loop_now_ms(void);
+uint64_t gh_h2oloop_now_ms(void);
 
 /* Disposes of `ctx` and destroys `loop`, with the two things h2o 2.2.5 forgets: its message
  * queue's memory and the loop's epoll descriptor. The sockets must be closed already. */

@@ -209,7 +209,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 
 static void run_once(struct gw_worker *w, int32_t max_wait_ms)
 {
-    gh_loop_run_once(w->loop, max_wait_ms);
+    gh_h2oloop_run_once(w->loop, max_wait_ms);
 }
 
 static int is_http2(h2o_socket_t *sock)
@@ -236,7 +236,7 @@ static void shutdown_conns(struct gw_worker *w, int how, int spare_http2)
  */
 static void drain(struct gw_worker *w)
 {
-    uint64_t deadline = gh_loop_now_ms() + (uint64_t)w->server->o.drain_ms, cut_at = 0;
+    uint64_t deadline = gh_h2oloop_now_ms() + (uint64_t)w->server->o.drain_ms, cut_at = 0;
 
     for (size_t a = 0; a < w->n_listeners; a++) {
         h2o_socket_read_stop(w->listeners[a]);
@@ -248,7 +248,7 @@ static void drain(struct gw_worker *w)
     shutdown_conns(w, SHUT_RD, 1);
     while (!h2o_linklist_is_empty(&w->conns) || w->parks != 0) {
         run_once(w, DRAIN_POLL_MS);
-        uint64_t now = gh_loop_now_ms();
+        uint64_t now = gh_h2oloop_now_ms();
         if (cut_at == 0 && now >= deadline) {
             shutdown_conns(w, SHUT_RDWR, 0);
             cut_at = now;

@@ -137,6 +137,10 @@ void gh_loop_run_once(struct gh_loop *loop, int max_wait_ms);
 /* The loop's clock: CLOCK_MONOTONIC milliseconds, read once per turn. */
 uint64_t gh_loop_now_ms(const struct gh_loop *loop);
 
+/* Moves the loop's clock `ms` later, now and for every later turn: how tests reach timeouts
+ * without waiting for them. Loop thread. */
+void gh_loop_advance(struct gh_loop *loop, uint64_t ms);
+
 /* CLOCK_MONOTONIC now, in milliseconds and nanoseconds (not cached). */
 uint64_t gh_monotonic_ms(void);
 uint64_t gh_monotonic_ns(void);
