@@ -8,6 +8,7 @@
  * without progress, while a steady slow body completes), lingering close, keep-alive and
  * pipelining, and the drain.
  */
+#define _GNU_SOURCE /* strcasestr */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -431,7 +433,7 @@ static void test_limits(void **unused)
     char big[2048];
 
     (void)unused;
-    snprintf(big, sizeof big, "GET / HTTP/1.1\r\nHost: h\r\nX-Big: %0900d\r\n\r\n", 0);
+    snprintf(big, sizeof big, "GET / HTTP/1.1\r\nHost: h\r\nX-Big: %01100d\r\n\r\n", 0);
     expect_refused(s, big, 431);
     expect_refused(s, "GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\nE: 1\r\n\r\n",
                    431);
