@@ -317,7 +317,7 @@ static void wait_for(atomic_int *v, int want)
 static void test_get_and_keep_alive(void **unused)
 {
     struct gh_http_server *s = start(NULL);
-    int fd = dial(s);
+    int fd = dial(s), closed;
     char *a;
 
     (void)unused;
@@ -336,12 +336,15 @@ static void test_get_and_keep_alive(void **unused)
     assert_string_equal(seen.header_x, "one");
     assert_int_equal(seen.version, 0x101);
     /* the same connection takes the next one, and two pipelined ones in order */
-    send_str(fd, "GET /b HTTP/1.1\r\nHost: h\r\n\r\nGET /c HTTP/1.1\r\nHost: h\r\n\r\n");
-    a = read_answer(fd);
+    send_str(fd, "GET /b HTTP/1.1\r\nHost: h\r\n\r\nGET /c HTTP/1.1\r\nHost: h\r\n"
+                 "Connection: close\r\n\r\n");
+    a = read_until_close(fd, 5000, NULL, &closed);
+    assert_true(closed);
     assert_int_equal(status_of(a), 200);
-    free(a);
-    a = read_answer(fd);
-    assert_int_equal(status_of(a), 200);
+    char *second = strstr(a + 1, "HTTP/1.1 200 OK\r\n");
+    assert_non_null(second);
+    assert_null(strstr(second + 1, "HTTP/1.1 "));
+    assert_non_null(strcasestr(second, "connection: close"));
     free(a);
     assert_string_equal(seen.path, "/c");
     assert_int_equal(atomic_load(&seen.requests), 3);
