@@ -47,8 +47,8 @@
 /* Work threads: handlers that wait for an IdP hold one each, so there are enough for several
  * validations at once while ordinary calls still get a thread; the queue bounds what waits (503
  * beyond it) so that a flood of calls cannot grow memory. */
-#define WORK_THREADS 8
-#define WORK_QUEUE   64
+#define WORK_THREADS 16
+#define WORK_QUEUE   256
 /* Admin connections: the admin API is for operators and their tools, not for traffic; a bound
  * keeps a flood of connections to it from taking the descriptors the gateway needs. */
 #define ADMIN_CONNECTIONS 256
