@@ -22,9 +22,10 @@ seeds=$(cd "$(dirname "$0")" && pwd)/seeds
 # base64url needs no long inputs to reach every branch; a JWK Set with a few large RSA keys does;
 # an upstream's head or chunked body needs a little more than the decoder's 16 KiB cap on all
 # trailers together (8192 on one line), so that refusing longer ones is reachable too; a request
-# head twice the 2048 bytes fuzz_h1request allows it.
+# head twice the 2048 bytes fuzz_h1request allows it; an HTTP/2 session needs room for a few
+# frames past its 8 KiB header-list limit.
 targets=(fuzz_base64url:4096 fuzz_jws_verify:20000 fuzz_jwks:32768 fuzz_h1response:20000
-    fuzz_h1request:4096)
+    fuzz_h1request:4096 fuzz_h2session:20000)
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

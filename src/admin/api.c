@@ -7,6 +7,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -52,7 +53,22 @@ static void retain_used_providers(struct gh_app *app, const struct gh_config *co
     free(used);
 }
 
+/* Reloads run one at a time: handlers run on several work threads, and two reloads interleaved
+ * could publish an older build after a newer one. Each loads the store inside the lock, so the
+ * last to publish has the latest state. */
+static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int reload(struct gh_app *app);
+
 int gh_app_reload(struct gh_app *app)
+{
+    pthread_mutex_lock(&reload_lock);
+    int rc = reload(app);
+    pthread_mutex_unlock(&reload_lock);
+    return rc;
+}
+
+static int reload(struct gh_app *app)
 {
     struct gh_store_error err;
     struct gh_config *config;
@@ -992,45 +1008,45 @@ static void metrics(void *ctx, const struct gh_admin_request *req, struct gh_adm
 }
 
 const struct gh_admin_route gh_admin_routes[] = {
-    {"GET", "/healthz", healthz, 1},
-    {"GET", "/readyz", readyz, 0},
-    {"GET", "/metrics", metrics, 0},
-    {"GET", "/v1/collections", collections_list, 0},
-    {"POST", "/v1/collections", collections_create, 0},
-    {"GET", "/v1/collections/{id}", collections_get, 0},
-    {"PATCH", "/v1/collections/{id}", collections_update, 0},
-    {"DELETE", "/v1/collections/{id}", collections_delete, 0},
-    {"GET", "/v1/collections/{id}/endpoints", collection_endpoints_list, 0},
-    {"POST", "/v1/collections/{id}/endpoints", collection_endpoints_create, 0},
-    {"GET", "/v1/endpoints", endpoints_list, 0},
-    {"GET", "/v1/endpoints/{id}", endpoints_get, 0},
-    {"PATCH", "/v1/endpoints/{id}", endpoints_update, 0},
-    {"DELETE", "/v1/endpoints/{id}", endpoints_delete, 0},
-    {"GET", "/v1/clients", clients_list, 0},
-    {"POST", "/v1/clients", clients_create, 0},
-    {"GET", "/v1/clients/{id}", clients_get, 0},
-    {"PATCH", "/v1/clients/{id}", clients_update, 0},
-    {"DELETE", "/v1/clients/{id}", clients_delete, 0},
-    {"GET", "/v1/profiles", profiles_list, 0},
-    {"POST", "/v1/profiles", profiles_create, 0},
-    {"GET", "/v1/profiles/{id}", profiles_get, 0},
-    {"PATCH", "/v1/profiles/{id}", profiles_update, 0},
-    {"DELETE", "/v1/profiles/{id}", profiles_delete, 0},
-    {"GET", "/v1/profiles/{id}/keys", keys_list, 0},
-    {"POST", "/v1/profiles/{id}/keys", keys_create, 0},
-    {"DELETE", "/v1/profiles/{id}/keys/{key_id}", keys_delete, 0},
-    {"GET", "/v1/policies", policies_list, 0},
-    {"POST", "/v1/policies", policies_create, 0},
-    {"GET", "/v1/policies/{id}", policies_get, 0},
-    {"PATCH", "/v1/policies/{id}", policies_update, 0},
-    {"DELETE", "/v1/policies/{id}", policies_delete, 0},
-    {"GET", "/v1/providers", providers_list, 0},
-    {"GET", "/v1/providers/{id}", providers_get, 0},
-    {"POST", "/v1/providers/{id}/refresh", providers_refresh, 0},
-    {"POST", "/v1/explain", explain, 0},
-    {"GET", "/v1/config", config_get, 0},
-    {"PUT", "/v1/config", config_put, 0},
-    {"GET", "/v1/audit", audit_list, 0},
+    {"GET", "/healthz", healthz, 1, 0},
+    {"GET", "/readyz", readyz, 0, 1},
+    {"GET", "/metrics", metrics, 0, 1},
+    {"GET", "/v1/collections", collections_list, 0, 0},
+    {"POST", "/v1/collections", collections_create, 0, 0},
+    {"GET", "/v1/collections/{id}", collections_get, 0, 0},
+    {"PATCH", "/v1/collections/{id}", collections_update, 0, 0},
+    {"DELETE", "/v1/collections/{id}", collections_delete, 0, 0},
+    {"GET", "/v1/collections/{id}/endpoints", collection_endpoints_list, 0, 0},
+    {"POST", "/v1/collections/{id}/endpoints", collection_endpoints_create, 0, 0},
+    {"GET", "/v1/endpoints", endpoints_list, 0, 0},
+    {"GET", "/v1/endpoints/{id}", endpoints_get, 0, 0},
+    {"PATCH", "/v1/endpoints/{id}", endpoints_update, 0, 0},
+    {"DELETE", "/v1/endpoints/{id}", endpoints_delete, 0, 0},
+    {"GET", "/v1/clients", clients_list, 0, 0},
+    {"POST", "/v1/clients", clients_create, 0, 0},
+    {"GET", "/v1/clients/{id}", clients_get, 0, 0},
+    {"PATCH", "/v1/clients/{id}", clients_update, 0, 0},
+    {"DELETE", "/v1/clients/{id}", clients_delete, 0, 0},
+    {"GET", "/v1/profiles", profiles_list, 0, 0},
+    {"POST", "/v1/profiles", profiles_create, 0, 0},
+    {"GET", "/v1/profiles/{id}", profiles_get, 0, 0},
+    {"PATCH", "/v1/profiles/{id}", profiles_update, 0, 0},
+    {"DELETE", "/v1/profiles/{id}", profiles_delete, 0, 0},
+    {"GET", "/v1/profiles/{id}/keys", keys_list, 0, 0},
+    {"POST", "/v1/profiles/{id}/keys", keys_create, 0, 0},
+    {"DELETE", "/v1/profiles/{id}/keys/{key_id}", keys_delete, 0, 0},
+    {"GET", "/v1/policies", policies_list, 0, 0},
+    {"POST", "/v1/policies", policies_create, 0, 0},
+    {"GET", "/v1/policies/{id}", policies_get, 0, 0},
+    {"PATCH", "/v1/policies/{id}", policies_update, 0, 0},
+    {"DELETE", "/v1/policies/{id}", policies_delete, 0, 0},
+    {"GET", "/v1/providers", providers_list, 0, 0},
+    {"GET", "/v1/providers/{id}", providers_get, 0, 0},
+    {"POST", "/v1/providers/{id}/refresh", providers_refresh, 0, 0},
+    {"POST", "/v1/explain", explain, 0, 0},
+    {"GET", "/v1/config", config_get, 0, 0},
+    {"PUT", "/v1/config", config_put, 0, 0},
+    {"GET", "/v1/audit", audit_list, 0, 0},
 };
 
 const size_t gh_admin_route_count = sizeof gh_admin_routes / sizeof gh_admin_routes[0];

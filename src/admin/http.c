@@ -1,54 +1,57 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The admin API's HTTP layer on h2o 2.2 (libh2o-evloop): one thread runs one event loop with one
- * catch-all handler, so routing, the admin token check, the body cap and the JSON error answers
- * are all decided here, in one place, instead of being spread over h2o path configurations. The
- * loop is stopped through a pipe it watches; before it exits, it closes its listener, lets the
- * open connections finish and close, and frees what h2o 2.2.5 itself forgets to free.
+ * The admin API's HTTP layer on the front end (src/http/): one worker loop owns the connections,
+ * and routing, the admin token check, the body cap and the JSON error answers are all decided
+ * here, in one place. The token and the route are checked on the head, before any body byte is
+ * read.
+ *
+ * Handlers may take long: saving an oidc profile fetches its IdP, for seconds when the IdP is slow
+ * or gone. So they run on a small pool of work threads, never on the loop: while ten validations
+ * wait for IdPs, /healthz (and the few routes marked inline, which never block) still answer at
+ * once. A handler's request is copied for its thread, and its answer comes back to the loop as a
+ * message; a client that leaves meanwhile only makes the answer go nowhere.
  */
-#define H2O_USE_LIBUV 0
-
 #include "admin/http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <h2o.h>
 #include <openssl/crypto.h>
-#include <openssl/ssl.h>
 #include <openssl/sha.h>
 
 #include "common/error.h"
-#include "common/requestid.h"
-#include "common/h2oloop.h"
 #include "common/json.h"
 #include "common/listen.h"
 #include "common/log.h"
+#include "common/requestid.h"
 #include "common/utf8.h"
+#include "http/server.h"
 
-/* h2o's own cap on a request body: above ours, so that a body between the two gets our JSON 413,
- * and low enough that a client cannot make the admin thread buffer a gigabyte. */
-#define H2O_ENTITY_LIMIT (4 * 1024 * 1024)
-/* How long stopping waits for connections to finish by themselves before it cuts them. */
+/* How long stopping lets requests in progress finish before it cuts the connections. */
 #define DRAIN_GRACE_MS 2000
-#define DRAIN_POLL_MS  50
 #define REALM          "Bearer realm=\"gatehouse-admin\""
 #define INTERNAL_ERROR_JSON                                                                        \
     "{\"error\":\"internal\",\"message\":\"the answer could not be "                               \
     "encoded\",\"request_id\":\"%s\"}"
+/* Work threads: handlers that wait for an IdP hold one each, so there are enough for several
+ * validations at once while ordinary calls still get a thread; the queue bounds what waits (503
+ * beyond it) so that a flood of calls cannot grow memory. */
+#define WORK_THREADS 16
+#define WORK_QUEUE   256
+/* Admin connections: the admin API is for operators and their tools, not for traffic; a bound
+ * keeps a flood of connections to it from taking the descriptors the gateway needs. */
+#define ADMIN_CONNECTIONS 256
 
 /* Refused authentications recorded (a log line and an audit row) per minute: at most
  * DENIALS_PER_ADDRESS from one address and DENIALS_PER_MINUTE from all, so a flood of bad tokens
@@ -66,28 +69,44 @@ struct denial_slot {
     unsigned count; /* recorded this minute */
 };
 
-struct admin_handler {
-    h2o_handler_t super;
+/* One call of a handler: everything it reads is copied here, since the request may go away
+ * (the client leaves) while a work thread runs it. */
+struct admin_job {
+    struct gh_loop_msg msg; /* the answer's way back to the loop */
     struct gh_admin_server *server;
+    struct gh_http_request *req; /* loop thread only; NULL once the client is gone */
+    const struct gh_admin_route *route;
+    struct gh_admin_request ar;
+    struct gh_admin_response res;
+    char *strings; /* method, path, query, params, remote address */
+    unsigned char *body;
+    size_t body_len, body_cap;
+    int queued; /* handed to the work threads: the message frees it */
+    struct admin_job *next;
+};
+
+struct admin_state { /* req->state */
+    struct admin_job *job;
 };
 
 struct gh_admin_server {
     struct gh_admin_server_options o;
     unsigned char token_digest[SHA256_DIGEST_LENGTH];
-    struct gh_listen_set listen; /* handed to the admin thread's loop once it runs */
-    SSL_CTX *tls;                /* NULL without a certificate */
-    int wake_fds[2]; /* [0] is watched by the loop, [1] is written by gh_admin_server_stop */
-    atomic_int stopping;
-    pthread_t thread;
-    h2o_globalconf_t config; /* built and disposed of by the caller's thread */
+    struct gh_http_server *http;
+    struct gh_http_metrics metrics;
+    struct gh_http_worker *worker; /* the one loop */
+    unsigned jobs_out;             /* loop thread: handed to work threads, answer not back yet */
 
-    /* admin thread only */
-    h2o_evloop_t *loop;
-    h2o_context_t ctx;
-    h2o_accept_ctx_t accept_ctx;
-    h2o_socket_t *listeners[GH_LISTEN_MAX], *waker;
-    h2o_linklist_t conns;
-    int stop_seen;
+    /* the work threads */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct admin_job *queue_head, *queue_tail;
+    size_t queued;
+    int closing;
+    pthread_t threads[WORK_THREADS];
+    size_t n_threads;
+
+    /* loop thread only */
     struct denial_slot denials[DENIAL_SLOTS];
     int64_t denial_minute;
     unsigned denial_count;    /* recorded in denial_minute, from all addresses */
@@ -150,28 +169,6 @@ static int check_options(const struct gh_admin_server_options *o, char *error, s
     return GH_OK;
 }
 
-/* Numeric and explicit: where the admin API listens is never up to a resolver. */
-static int open_listener(struct gh_admin_server *s, char *error, size_t cap)
-{
-    return gh_listen_open(s->o.listen, 0, &s->listen, error, cap);
-}
-
-static int open_wake_pipe(struct gh_admin_server *s, char *error, size_t cap)
-{
-    if (pipe(s->wake_fds) != 0) {
-        s->wake_fds[0] = s->wake_fds[1] = -1;
-        gh_error_format(error, cap, "cannot create the admin thread's wake-up pipe");
-        return GH_ERR_IO;
-    }
-    for (int i = 0; i < 2; i++)
-        if (fcntl(s->wake_fds[i], F_SETFD, FD_CLOEXEC) != 0 ||
-            fcntl(s->wake_fds[i], F_SETFL, O_NONBLOCK) != 0) {
-            gh_error_format(error, cap, "cannot set up the admin thread's wake-up pipe");
-            return GH_ERR_IO;
-        }
-    return GH_OK;
-}
-
 /* ---- routing, authentication, answers ---- */
 
 /* 1 when `path` fits `pattern`; the places of its {param} segments go to `spans`. */
@@ -203,9 +200,9 @@ static int match_pattern(const char *pattern, const char *path, size_t len, stru
 }
 
 /* The route for method and path, or NULL; *path_known says whether any method has the path. */
-static const struct gh_admin_route *find_route(const struct gh_admin_server *s, h2o_iovec_t method,
-                                               const char *path, size_t len, struct span *spans,
-                                               size_t *n, int *path_known)
+static const struct gh_admin_route *find_route(const struct gh_admin_server *s, const char *method,
+                                               size_t method_len, const char *path, size_t len,
+                                               struct span *spans, size_t *n, int *path_known)
 {
     struct span scratch[GH_ADMIN_MAX_PARAMS];
     size_t scratch_n;
@@ -216,7 +213,7 @@ static const struct gh_admin_route *find_route(const struct gh_admin_server *s, 
         if (!match_pattern(r->pattern, path, len, scratch, &scratch_n))
             continue;
         *path_known = 1;
-        if (h2o_memis(method.base, method.len, r->method, strlen(r->method))) {
+        if (method_len == strlen(r->method) && memcmp(method, r->method, method_len) == 0) {
             memcpy(spans, scratch, sizeof scratch);
             *n = scratch_n;
             return r;
@@ -240,8 +237,8 @@ static int list_has(const char *list, const char *method)
 }
 
 /* "GET, POST": the methods of every route whose pattern fits the path, for the 405's Allow. */
-static char *allowed_methods(const struct gh_admin_server *s, h2o_req_t *req, const char *path,
-                             size_t len)
+static char *allowed_methods(const struct gh_admin_server *s, struct gh_http_request *req,
+                             const char *path, size_t len)
 {
     struct span spans[GH_ADMIN_MAX_PARAMS];
     size_t cap = 1, used = 0, n;
@@ -249,7 +246,8 @@ static char *allowed_methods(const struct gh_admin_server *s, h2o_req_t *req, co
 
     for (size_t i = 0; i < s->o.n_routes; i++)
         cap += strlen(s->o.routes[i].method) + 2;
-    list = h2o_mem_alloc_pool(&req->pool, cap);
+    if ((list = gh_http_request_alloc(req, cap)) == NULL)
+        return "GET";
     list[0] = '\0';
     for (size_t i = 0; i < s->o.n_routes; i++) {
         const char *m = s->o.routes[i].method;
@@ -262,56 +260,50 @@ static char *allowed_methods(const struct gh_admin_server *s, h2o_req_t *req, co
 
 /* NULL when the request carries the admin token, else why not. Tokens are compared as SHA-256
  * digests with CRYPTO_memcmp, so neither their content nor their length shows in the timing. */
-static const char *check_token(const struct gh_admin_server *s, h2o_req_t *req, int *presented)
+static const char *check_token(const struct gh_admin_server *s, const struct gh_http_request *req,
+                               int *presented)
 {
     unsigned char digest[SHA256_DIGEST_LENGTH];
-    ssize_t at = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-    h2o_iovec_t v;
-    size_t i = 6, end;
+    size_t at = 0, i = 6, end;
+    const struct gh_http_header *h = gh_http_header_find(req, "authorization", 13, &at);
 
     *presented = 0;
-    if (at == -1)
+    if (h == NULL)
         return "this call needs the admin token (Authorization: Bearer <token>)";
-    if (h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, at) != -1)
+    if (gh_http_header_find(req, "authorization", 13, &at) != NULL)
         return "the request has more than one Authorization header";
-    v = req->headers.entries[at].value;
-    if (v.len < 7 || !h2o_lcstris(v.base, 6, H2O_STRLIT("bearer")) || v.base[6] != ' ')
+    if (h->value_len < 7 || strncasecmp(h->value, "bearer", 6) != 0 || h->value[6] != ' ')
         return "the Authorization header must use the Bearer scheme";
-    while (i < v.len && v.base[i] == ' ')
+    while (i < h->value_len && h->value[i] == ' ')
         i++;
-    end = v.len;
-    while (end > i && (v.base[end - 1] == ' ' || v.base[end - 1] == '\t'))
+    end = h->value_len;
+    while (end > i && (h->value[end - 1] == ' ' || h->value[end - 1] == '\t'))
         end--;
     if (end == i)
         return "the bearer token is empty";
     *presented = 1;
-    SHA256((const unsigned char *)v.base + i, end - i, digest);
+    SHA256((const unsigned char *)h->value + i, end - i, digest);
     int ok = CRYPTO_memcmp(digest, s->token_digest, sizeof digest) == 0;
     OPENSSL_cleanse(digest, sizeof digest);
     return ok ? NULL : "the admin token is not valid";
 }
 
 /* The peer's address for the audit log; an IPv4 client of a dual-stack listener shows as IPv4. */
-static const char *peer_address(h2o_req_t *req)
+static void peer_address(const struct gh_http_request *req, char out[INET6_ADDRSTRLEN])
 {
-    struct sockaddr_storage ss;
-    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
-    char *buf = h2o_mem_alloc_pool(&req->pool, INET6_ADDRSTRLEN);
-    socklen_t len = sock != NULL ? h2o_socket_getpeername(sock, (struct sockaddr *)&ss) : 0;
+    const struct sockaddr_storage *ss = &req->peer;
 
-    if (len != 0 && ss.ss_family == AF_INET) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
-        if (inet_ntop(AF_INET, &sin->sin_addr, buf, INET6_ADDRSTRLEN) != NULL)
-            return buf;
-    } else if (len != 0 && ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
-        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) &&
-            inet_ntop(AF_INET, sin6->sin6_addr.s6_addr + 12, buf, INET6_ADDRSTRLEN) != NULL)
-            return buf;
-        if (inet_ntop(AF_INET6, &sin6->sin6_addr, buf, INET6_ADDRSTRLEN) != NULL)
-            return buf;
+    snprintf(out, INET6_ADDRSTRLEN, "unknown");
+    if (req->peer_len != 0 && ss->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &sin->sin_addr, out, INET6_ADDRSTRLEN);
+    } else if (req->peer_len != 0 && ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+            inet_ntop(AF_INET, sin6->sin6_addr.s6_addr + 12, out, INET6_ADDRSTRLEN);
+        else
+            inet_ntop(AF_INET6, &sin6->sin6_addr, out, INET6_ADDRSTRLEN);
     }
-    return "unknown";
 }
 
 /* The slot of `addr`, or the one of the oldest minute, made over to it. */
@@ -361,17 +353,19 @@ static int denial_admit(struct gh_admin_server *s, const char *addr, uint64_t *s
 }
 
 /* A refused authentication: one log line and an audit row, within the limits; never the token. */
-static void record_denial(struct gh_admin_server *s, h2o_req_t *req, size_t path_len,
+static void record_denial(struct gh_admin_server *s, struct gh_http_request *req, size_t path_len,
                           const char *why, int presented)
 {
     struct gh_admin_denial d = {.reason = why, .token_presented = presented};
+    char addr[INET6_ADDRSTRLEN];
 
-    d.remote_addr = peer_address(req);
+    peer_address(req, addr);
+    d.remote_addr = addr;
     if (!denial_admit(s, d.remote_addr, &d.suppressed))
         return;
     /* client bytes: made valid UTF-8, or jansson would refuse them and drop the line's fields */
-    char *method = gh_utf8_scrub(req->method.base, req->method.len, 32);
-    char *path = gh_utf8_scrub(req->path.base, path_len, DENIAL_PATH_MAX);
+    char *method = gh_utf8_scrub(req->method, req->method_len, 32);
+    char *path = gh_utf8_scrub(req->path, path_len, DENIAL_PATH_MAX);
     if (method == NULL || path == NULL)
         goto out;
     d.method = method;
@@ -387,103 +381,27 @@ out:
     free(path);
 }
 
-static const char *pool_strdup(h2o_req_t *req, const char *s, size_t len)
-{
-    return h2o_strdup(&req->pool, s, len).base;
-}
-
-static void call_handler(const struct gh_admin_server *s, h2o_req_t *req,
-                         const struct gh_admin_route *route, const struct span *spans, size_t n,
-                         size_t path_len, struct gh_admin_response *res)
-{
-    struct gh_admin_request ar;
-
-    memset(&ar, 0, sizeof ar);
-    ar.method = pool_strdup(req, req->method.base, req->method.len);
-    ar.path = pool_strdup(req, req->path.base, path_len);
-    ar.query = path_len < req->path.len
-                   ? pool_strdup(req, req->path.base + path_len + 1, req->path.len - path_len - 1)
-                   : "";
-    ar.body = req->entity.len != 0 ? (const unsigned char *)req->entity.base : NULL;
-    ar.body_len = req->entity.len;
-    ar.remote_addr = peer_address(req);
-    for (size_t i = 0; i < n; i++)
-        ar.params[i] = pool_strdup(req, req->path.base + spans[i].off, spans[i].len);
-    ar.n_params = n;
-    route->handler(s->o.app, &ar, res);
-}
-
-static void response_clear(struct gh_admin_response *res)
-{
-    json_decref(res->body);
-    free(res->text);
-    res->body = NULL;
-    res->text = NULL;
-    res->content_type = NULL;
-}
-
-static const char *reason_phrase(int status)
-{
-    static const struct {
-        int status;
-        const char *reason;
-    } table[] = {
-        {200, "OK"},
-        {201, "Created"},
-        {202, "Accepted"},
-        {204, "No Content"},
-        {304, "Not Modified"},
-        {400, "Bad Request"},
-        {401, "Unauthorized"},
-        {403, "Forbidden"},
-        {404, "Not Found"},
-        {405, "Method Not Allowed"},
-        {409, "Conflict"},
-        {413, "Payload Too Large"},
-        {415, "Unsupported Media Type"},
-        {422, "Unprocessable Entity"},
-        {429, "Too Many Requests"},
-        {500, "Internal Server Error"},
-        {502, "Bad Gateway"},
-        {503, "Service Unavailable"},
-        {504, "Gateway Timeout"},
-    };
-
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (table[i].status == status)
-            return table[i].reason;
-    return status < 400 ? "OK" : "Error";
-}
-
-static void add_header(h2o_req_t *req, const h2o_token_t *token, const char *value)
-{
-    h2o_iovec_t v = h2o_strdup(&req->pool, value, SIZE_MAX);
-    h2o_add_header(&req->pool, &req->res.headers, token, NULL, v.base, v.len);
-}
+/* ---- answers ---- */
 
 /* An error answer's request id, as the gateway makes them: the caller's sane X-Request-Id, else
  * a new random one (common/requestid.h). */
-static void request_id_of(h2o_req_t *req, char out[GH_REQUEST_ID_MAX + 1])
+static void request_id_of(const struct gh_http_request *req, char out[GH_REQUEST_ID_MAX + 1])
 {
-    ssize_t at = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
+    const struct gh_http_header *h = gh_http_header_find(req, "x-request-id", 12, NULL);
 
-    if (at == -1)
+    if (h == NULL)
         gh_request_id_make(NULL, 0, req, out);
     else
-        gh_request_id_make(req->headers.entries[at].value.base, req->headers.entries[at].value.len,
-                           req, out);
+        gh_request_id_make(h->value, h->value_len, req, out);
 }
 
 /* The body of an error answer: `res`'s JSON object with request_id added, or the internal error
  * (and status 500) when there is none or it cannot be encoded. A malloc'd text, NULL when out of
- * memory. X-Request-Id says the same id. */
-static char *error_text(h2o_req_t *req, struct gh_admin_response *res)
+ * memory. */
+static char *error_text(const char *id, struct gh_admin_response *res)
 {
-    char id[GH_REQUEST_ID_MAX + 1], *text = NULL;
+    char *text = NULL;
 
-    request_id_of(req, id);
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
-                          h2o_strdup(&req->pool, id, SIZE_MAX).base, strlen(id));
     if (json_is_object(res->body) &&
         json_object_set_new(res->body, "request_id", json_string(id)) == 0)
         text = json_dumps(res->body, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -496,30 +414,37 @@ static char *error_text(h2o_req_t *req, struct gh_admin_response *res)
     return text;
 }
 
-/* Serializes and sends `res`, then frees what it owns. Every answer but 204/304 carries a
- * Content-Length: without one, h2o 2.2 sends non-200 answers unframed and drops keep-alive.
- * Every error answer carries its request id, in the body and in X-Request-Id. */
-static void send_response(h2o_req_t *req, struct gh_admin_response *res)
+#define MAX_ANSWER_HEADERS 5
+
+/* Serializes and sends `res` with `extra` (WWW-Authenticate or Allow, NULL: none), then frees
+ * what it owns. Every error answer carries its request id, in the body and in X-Request-Id. */
+static void send_response(struct gh_http_request *req, struct gh_admin_response *res,
+                          const struct gh_http_header *extra)
 {
     int status = res->status == 0 ? 200 : res->status;
-    char *owned = NULL;
+    char *owned = NULL, id[GH_REQUEST_ID_MAX + 1];
     const char *bytes = "", *type = NULL;
-    size_t len = 0;
+    struct gh_http_header h[MAX_ANSWER_HEADERS];
+    size_t n = 0, len = 0;
 
     if (status < 200 || status > 599) {
-        response_clear(res);
+        gh_admin_response_clear(res);
         res->status = status = 500;
     }
     if (status >= 400 && res->text == NULL) {
-        owned = error_text(req, res);
+        request_id_of(req, id);
+        h[n++] = (struct gh_http_header){"x-request-id", id, 12, strlen(id)};
+        owned = error_text(id, res);
         status = res->status;
         bytes = owned != NULL ? owned : "";
         type = "application/json";
     } else if (status != 204 && status != 304 && res->body != NULL) {
         owned = json_dumps(res->body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
         if (owned == NULL) { /* the answer is lost: an error with a request id instead */
-            response_clear(res);
-            owned = error_text(req, res);
+            gh_admin_response_clear(res);
+            request_id_of(req, id);
+            h[n++] = (struct gh_http_header){"x-request-id", id, 12, strlen(id)};
+            owned = error_text(id, res);
             status = res->status;
         }
         bytes = owned != NULL ? owned : "";
@@ -528,193 +453,327 @@ static void send_response(h2o_req_t *req, struct gh_admin_response *res)
         bytes = res->text;
         type = res->content_type != NULL ? res->content_type : "text/plain; charset=utf-8";
     }
-    if (status != 204 && status != 304) {
+    if (status != 204 && status != 304)
         len = strlen(bytes);
-        req->res.content_length = len;
-    }
-    req->res.status = status;
-    req->res.reason = reason_phrase(status);
     if (type != NULL)
-        add_header(req, H2O_TOKEN_CONTENT_TYPE, type);
-    add_header(req, H2O_TOKEN_CACHE_CONTROL, "no-store");
-    h2o_send_inline(req, bytes, len); /* copies the bytes into the request's pool */
+        h[n++] = (struct gh_http_header){"content-type", type, 12, strlen(type)};
+    h[n++] = (struct gh_http_header){"cache-control", "no-store", 13, 8};
+    if (extra != NULL)
+        h[n++] = *extra;
+    gh_http_respond(req, status, h, n, bytes, len); /* copies what it sends */
     free(owned);
-    response_clear(res);
+    gh_admin_response_clear(res);
 }
 
-static int on_req(h2o_handler_t *self, h2o_req_t *req)
+/* A request the front end refused by itself (malformed, too large, too slow). */
+static void send_refusal(struct gh_http_request *req)
 {
-    struct gh_admin_server *s = ((struct admin_handler *)self)->server;
     struct gh_admin_response res = {0};
-    struct span spans[GH_ADMIN_MAX_PARAMS];
-    size_t n = 0, path_len = req->query_at < req->path.len ? req->query_at : req->path.len;
-    int path_known, presented;
-    const char *why;
-    const struct gh_admin_route *route =
-        find_route(s, req->method, req->path.base, path_len, spans, &n, &path_known);
 
+    if (req->refusal->status == 413)
+        gh_admin_error(&res, 413, "payload_too_large", NULL,
+                       "the request body is larger than %d bytes", GH_ADMIN_MAX_BODY);
+    else
+        gh_admin_error(&res, req->refusal->status, req->refusal->code, NULL, "%s",
+                       req->refusal->message);
+    send_response(req, &res, NULL);
+}
+
+/* ---- jobs: a handler's call, copied for a work thread ---- */
+
+static void job_free(struct admin_job *job)
+{
+    gh_admin_response_clear(&job->res);
+    free(job->strings);
+    free(job->body);
+    free(job);
+}
+
+/* Copies what the handler reads: method, path, query, the route's parameters, the peer. */
+static struct admin_job *job_new(struct gh_admin_server *s, struct gh_http_request *req,
+                                 const struct gh_admin_route *route, const struct span *spans,
+                                 size_t n, size_t path_len)
+{
+    struct admin_job *job = calloc(1, sizeof *job);
+    size_t query_len = path_len < req->path_len ? req->path_len - path_len - 1 : 0;
+    size_t cap = req->method_len + req->path_len + INET6_ADDRSTRLEN + 4 + GH_ADMIN_MAX_PARAMS;
+    char *p;
+
+    if (job == NULL || (job->strings = p = malloc(cap)) == NULL) {
+        free(job);
+        return NULL;
+    }
+    job->server = s;
+    job->req = req;
+    job->route = route;
+#define COPY(field, src, len)                                                                      \
+    do {                                                                                           \
+        memcpy(p, (src), (len));                                                                   \
+        p[len] = '\0';                                                                             \
+        job->ar.field = p;                                                                         \
+        p += (len) + 1;                                                                            \
+    } while (0)
+    COPY(method, req->method, req->method_len);
+    COPY(path, req->path, path_len);
+    COPY(query, req->path + path_len + (query_len != 0), query_len);
+    for (size_t i = 0; i < n; i++)
+        COPY(params[i], req->path + spans[i].off, spans[i].len);
+#undef COPY
+    job->ar.n_params = n;
+    peer_address(req, p);
+    job->ar.remote_addr = p;
+    return job;
+}
+
+/* On the loop: the answer of a work thread. */
+static void on_job_done(struct gh_loop_msg *msg)
+{
+    struct admin_job *job = (struct admin_job *)msg;
+
+    job->server->jobs_out--;
+    if (job->req != NULL) {
+        ((struct admin_state *)job->req->state)->job = NULL;
+        send_response(job->req, &job->res, NULL);
+    }
+    job_free(job);
+}
+
+static void *work_thread(void *arg)
+{
+    struct gh_admin_server *s = arg;
+
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        while (s->queue_head == NULL && !s->closing)
+            pthread_cond_wait(&s->wake, &s->lock);
+        struct admin_job *job = s->queue_head;
+        if (job != NULL && (s->queue_head = job->next) == NULL)
+            s->queue_tail = NULL;
+        s->queued -= job != NULL;
+        pthread_mutex_unlock(&s->lock);
+        if (job == NULL)
+            return NULL; /* closing, and nothing left */
+        job->ar.body = job->body_len != 0 ? job->body : NULL;
+        job->ar.body_len = job->body_len;
+        job->route->handler(s->o.app, &job->ar, &job->res);
+        job->msg.cb = on_job_done;
+        if (!gh_loop_post(gh_http_worker_loop(s->worker), &job->msg))
+            job_free(job); /* the loop is gone (a stop that gave up waiting) */
+    }
+}
+
+/* Hands the job to the work threads, or answers 503 when too many wait already. */
+static void job_submit(struct admin_job *job)
+{
+    struct gh_admin_server *s = job->server;
+    int full;
+
+    pthread_mutex_lock(&s->lock);
+    full = s->queued >= WORK_QUEUE;
+    if (!full) {
+        if (s->queue_tail != NULL)
+            s->queue_tail->next = job;
+        else
+            s->queue_head = job;
+        s->queue_tail = job;
+        s->queued++;
+        job->queued = 1;
+        s->jobs_out++;
+        pthread_cond_signal(&s->wake);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (full) {
+        struct gh_http_request *req = job->req;
+        ((struct admin_state *)req->state)->job = NULL;
+        job_free(job);
+        struct gh_admin_response res = {0};
+        gh_admin_error(&res, 503, "busy", NULL,
+                       "the admin API has too many calls in progress; retry in a moment");
+        send_response(req, &res, NULL);
+    }
+}
+
+/* ---- the front end's handler ---- */
+
+static void on_body(void *ctx, struct gh_http_request *req, const char *data, size_t len, int state)
+{
+    struct admin_job *job = ((struct admin_state *)req->state)->job;
+    struct gh_admin_response res = {0};
+
+    if (job == NULL || job->queued)
+        return;
+    if (state < 0 || job->body_len + len > GH_ADMIN_MAX_BODY) {
+        ((struct admin_state *)req->state)->job = NULL;
+        job_free(job);
+        if (state == GH_HTTP_BODY_BROKEN) {
+            gh_http_respond_abort(req);
+            return;
+        }
+        if (state == GH_HTTP_BODY_TIMEOUT)
+            gh_admin_error(&res, 408, "request_timeout", NULL, "the request body stopped arriving");
+        else
+            gh_admin_error(&res, 413, "payload_too_large", NULL,
+                           "the request body is larger than %d bytes", GH_ADMIN_MAX_BODY);
+        send_response(req, &res, NULL);
+        return;
+    }
+    if (job->body_len + len > job->body_cap) {
+        size_t cap = job->body_cap != 0 ? job->body_cap : 4096;
+        while (cap < job->body_len + len)
+            cap *= 2;
+        unsigned char *grown = realloc(job->body, cap);
+        if (grown == NULL) {
+            gh_http_respond_abort(req);
+            return;
+        }
+        job->body = grown;
+        job->body_cap = cap;
+    }
+    memcpy(job->body + job->body_len, data, len);
+    job->body_len += len;
+    if (state == 1)
+        job_submit(job);
+}
+
+/* Runs the handler on the loop (inline routes, which never block) and answers. */
+static void run_inline(struct admin_job *job)
+{
+    struct gh_http_request *req = job->req;
+
+    ((struct admin_state *)req->state)->job = NULL;
+    job->route->handler(job->server->o.app, &job->ar, &job->res);
+    send_response(req, &job->res, NULL);
+    job_free(job);
+}
+
+static void on_request(void *ctx, struct gh_http_request *req)
+{
+    struct gh_admin_server *s = ctx;
+    struct gh_admin_response res = {0};
+    struct gh_http_header extra;
+    struct span spans[GH_ADMIN_MAX_PARAMS];
+    size_t n = 0, path_len = req->query_at != SIZE_MAX ? req->query_at : req->path_len;
+    int path_known = 0, presented;
+    const char *why;
+    const struct gh_admin_route *route;
+    struct admin_job *job;
+
+    if (req->refusal != NULL) {
+        send_refusal(req);
+        return;
+    }
+    route =
+        find_route(s, req->method, req->method_len, req->path, path_len, spans, &n, &path_known);
     /* the token before anything else: without it, 404 and 405 would map the API for anyone */
     if ((route == NULL || !route->public_route) &&
         (why = check_token(s, req, &presented)) != NULL) {
         record_denial(s, req, path_len, why, presented);
-        add_header(req, H2O_TOKEN_WWW_AUTHENTICATE,
-                   presented ? REALM ", error=\"invalid_token\"" : REALM);
+        const char *value = presented ? REALM ", error=\"invalid_token\"" : REALM;
+        extra = (struct gh_http_header){"www-authenticate", value, 16, strlen(value)};
         gh_admin_error(&res, 401, "unauthorized", NULL, "%s", why);
     } else if (route == NULL && !path_known) {
         gh_admin_error(&res, 404, "not_found", NULL, "no admin API resource has this path");
     } else if (route == NULL) {
-        const char *allow = allowed_methods(s, req, req->path.base, path_len);
-        add_header(req, H2O_TOKEN_ALLOW, allow);
+        const char *allow = allowed_methods(s, req, req->path, path_len);
+        extra = (struct gh_http_header){"allow", allow, 5, strlen(allow)};
         gh_admin_error(&res, 405, "method_not_allowed", NULL,
                        "this resource does not take this method; it takes %s", allow);
-    } else if (req->entity.len > GH_ADMIN_MAX_BODY) {
-        gh_admin_error(&res, 413, "payload_too_large", NULL,
-                       "the request body is larger than %d bytes", GH_ADMIN_MAX_BODY);
+    } else if ((job = job_new(s, req, route, spans, n, path_len)) == NULL) {
+        gh_admin_error(&res, 500, "internal", NULL, "out of memory");
     } else {
-        call_handler(s, req, route, spans, n, path_len, &res);
+        ((struct admin_state *)req->state)->job = job;
+        if (req->content_length != 0)
+            gh_http_body_start(req); /* the job goes when its body is whole (on_body) */
+        else if (route->inline_route || route->public_route)
+            run_inline(job);
+        else
+            job_submit(job);
+        return;
     }
-    send_response(req, &res);
-    return 0;
+    send_response(req, &res, res.status == 401 || res.status == 405 ? &extra : NULL);
 }
 
-/* ---- the admin thread ---- */
-
-static void on_accept(h2o_socket_t *listener, const char *err)
+static void on_done(void *ctx, struct gh_http_request *req, int completed)
 {
-    struct gh_admin_server *s = listener->data;
+    struct admin_job *job = ((struct admin_state *)req->state)->job;
 
-    if (err == NULL)
-        gh_loop_accept(listener, &s->accept_ctx, &s->conns, 16);
+    (void)ctx;
+    (void)completed;
+    if (job == NULL)
+        return;
+    if (job->queued)
+        job->req = NULL; /* its answer, when it comes, goes nowhere */
+    else
+        job_free(job);
 }
 
-static void on_wake(h2o_socket_t *sock, const char *err)
+static const struct gh_http_handler admin_handler = {
+    .on_request = on_request,
+    .on_body = on_body,
+    .on_done = on_done,
+};
+
+static void *worker_init(void *ctx, struct gh_http_worker *w)
 {
-    struct gh_admin_server *s = sock->data;
-
-    if (sock->input->size != 0)
-        h2o_buffer_consume(&sock->input, sock->input->size);
-    if (err != NULL || atomic_load(&s->stopping))
-        s->stop_seen = 1;
-}
-
-static void shutdown_conns(struct gh_admin_server *s, int how)
-{
-    gh_loop_shutdown_conns(&s->conns, how, NULL);
-}
-
-/*
- * h2o 2.2's HTTP/1 has no way to end its idle keep-alive connections on request. Shutting down
- * the read side of each socket does it: an idle connection reads end-of-file and closes, a request
- * in progress is answered first (with Connection: close, as shutdown is requested) and then reads
- * end-of-file. Connections still open after the grace period (a client that does not read its
- * answer) are shut down both ways, which fails their writes.
- */
-static void drain_connections(struct gh_admin_server *s)
-{
-    uint64_t deadline = gh_h2oloop_now_ms() + DRAIN_GRACE_MS;
-    int forced = 0;
-
-    for (size_t a = 0; a < s->listen.n; a++) {
-        h2o_socket_read_stop(s->listeners[a]);
-        h2o_socket_close(s->listeners[a]);
-        s->listeners[a] = NULL;
-    }
-    /* what h2o_context_request_shutdown does for HTTP/1; the function itself would also arm
-     * HTTP/2's graceful-shutdown timer, which outlives the connections and trips an assertion in
-     * h2o_context_dispose */
-    s->ctx.shutdown_requested = 1;
-    shutdown_conns(s, SHUT_RD);
-    while (!h2o_linklist_is_empty(&s->conns)) {
-        gh_h2oloop_run_once(s->loop, DRAIN_POLL_MS);
-        if (!forced && gh_h2oloop_now_ms() >= deadline) {
-            shutdown_conns(s, SHUT_RDWR);
-            forced = 1;
-        }
-    }
-}
-
-static void teardown_loop(struct gh_admin_server *s)
-{
-    h2o_socket_read_stop(s->waker);
-    h2o_socket_close(s->waker);
-    gh_loop_destroy(&s->ctx, s->loop); /* frees the sockets closed above */
-}
-
-static void *admin_thread(void *arg)
-{
-    struct gh_admin_server *s = arg;
-
-    s->loop = h2o_evloop_create();
-    h2o_context_init(&s->ctx, s->loop, &s->config);
-    s->accept_ctx.ctx = &s->ctx;
-    s->accept_ctx.hosts = s->config.hosts;
-    s->accept_ctx.ssl_ctx = s->tls;
-    h2o_linklist_init_anchor(&s->conns);
-    for (size_t a = 0; a < s->listen.n; a++) {
-        s->listeners[a] =
-            h2o_evloop_socket_create(s->loop, s->listen.fds[a], H2O_SOCKET_FLAG_DONT_READ);
-        s->listen.fds[a] = -1; /* the socket owns it now */
-        s->listeners[a]->data = s;
-        h2o_socket_read_start(s->listeners[a], on_accept);
-    }
-    s->waker = h2o_evloop_socket_create(s->loop, s->wake_fds[0], 0);
-    s->waker->data = s;
-    h2o_socket_read_start(s->waker, on_wake);
-
-    while (!s->stop_seen)
-        gh_h2oloop_run_once(s->loop, INT32_MAX);
-    drain_connections(s);
-    teardown_loop(s);
-    gh_loop_release_thread_caches(0); /* the admin API speaks HTTP/1.1 only */
+    ((struct gh_admin_server *)ctx)->worker = w;
     return NULL;
 }
 
-static void setup_config(struct gh_admin_server *s)
+/* A stop waits for the work threads' answers, so no handler runs on a stopped server's app. */
+static int worker_idle(void *ctx, struct gh_http_worker *w, void *data)
 {
-    h2o_hostconf_t *host;
-    h2o_pathconf_t *path;
-    struct admin_handler *handler;
-
-    h2o_config_init(&s->config);
-    s->config.server_name = h2o_iovec_init(H2O_STRLIT("gatehouse"));
-    s->config.max_request_entity_size = H2O_ENTITY_LIMIT;
-    s->config.http1.upgrade_to_http2 = 0; /* HTTP/1.1 only: no h2c, no prior-knowledge HTTP/2 */
-    host = h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
-    path = h2o_config_register_path(host, "/", 0);
-    handler = (struct admin_handler *)h2o_create_handler(path, sizeof *handler);
-    handler->server = s;
-    handler->super.on_req = on_req;
+    (void)w;
+    (void)data;
+    return ((struct gh_admin_server *)ctx)->jobs_out == 0;
 }
 
-/* The admin thread starts with every signal blocked: signals go to the process's own threads,
- * and a write to a client that went away fails with EPIPE instead of raising SIGPIPE. */
-static int spawn_thread(struct gh_admin_server *s, char *error, size_t cap)
+/* ---- start and stop ---- */
+
+static void stop_work_threads(struct gh_admin_server *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->closing = 1;
+    pthread_cond_broadcast(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    for (size_t i = 0; i < s->n_threads; i++)
+        pthread_join(s->threads[i], NULL);
+    s->n_threads = 0;
+}
+
+/* The work threads start with every signal blocked, like the loop's: signals are the process's
+ * main thread's business. */
+static int start_work_threads(struct gh_admin_server *s, char *error, size_t cap)
 {
     sigset_t all, old;
-    int rc;
+    int rc = 0;
 
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = pthread_create(&s->thread, NULL, admin_thread, s);
+    while (s->n_threads < WORK_THREADS &&
+           (rc = pthread_create(&s->threads[s->n_threads], NULL, work_thread, s)) == 0)
+        s->n_threads++;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
-        gh_error_format(error, cap, "cannot start the admin thread");
+        gh_error_format(error, cap, "cannot start the admin API's work threads");
         return GH_ERR_IO;
     }
     return GH_OK;
 }
 
-static void close_fd(int *fd)
+static void server_free(struct gh_admin_server *s)
 {
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
+    stop_work_threads(s);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->wake);
+    OPENSSL_cleanse(s->token_digest, sizeof s->token_digest);
+    free(s);
 }
 
 int gh_admin_server_start(const struct gh_admin_server_options *options,
                           struct gh_admin_server **out, char *error, size_t cap)
 {
-    struct gh_admin_server *s = NULL;
+    struct gh_admin_server *s;
+    struct gh_http_server_options ho = {0};
     int rc;
 
     gh_error_format(error, cap, "%s", "");
@@ -726,181 +785,43 @@ int gh_admin_server_start(const struct gh_admin_server_options *options,
     if ((s = calloc(1, sizeof *s)) == NULL)
         return GH_ERR_NOMEM;
     s->o = *options;
-    s->wake_fds[0] = s->wake_fds[1] = -1;
-    atomic_init(&s->stopping, 0);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->wake, NULL);
     SHA256((const unsigned char *)options->admin_token, strlen(options->admin_token),
            s->token_digest);
-    if ((options->tls_cert != NULL && (rc = gh_loop_tls_new(options->tls_cert, options->tls_key, 0,
-                                                            &s->tls, error, cap)) != GH_OK) ||
-        (rc = open_listener(s, error, cap)) != GH_OK ||
-        (rc = open_wake_pipe(s, error, cap)) != GH_OK)
-        goto out;
-    setup_config(s);
-    if ((rc = spawn_thread(s, error, cap)) != GH_OK) {
-        h2o_config_dispose(&s->config);
-        goto out;
+    ho.listen = options->listen;
+    ho.listen_flags = 0; /* numeric and explicit: where the admin API listens is never up to a
+                            resolver */
+    ho.threads = 1;
+    ho.tls_cert = options->tls_cert;
+    ho.tls_key = options->tls_key;
+    ho.server_name = "gatehouse";
+    ho.limits.max_body = GH_ADMIN_MAX_BODY;
+    ho.limits.conns_total = ADMIN_CONNECTIONS;
+    ho.handler = &admin_handler;
+    ho.handler_ctx = s;
+    ho.state_size = sizeof(struct admin_state);
+    ho.worker_init = worker_init;
+    ho.worker_idle = worker_idle;
+    ho.metrics = &s->metrics;
+    if ((rc = start_work_threads(s, error, cap)) != GH_OK ||
+        (rc = gh_http_server_start(&ho, &s->http, error, cap)) != GH_OK) {
+        server_free(s);
+        return rc;
     }
     *out = s;
-    s = NULL;
-out:
-    if (s != NULL) {
-        gh_listen_close(&s->listen);
-        SSL_CTX_free(s->tls);
-        close_fd(&s->wake_fds[0]);
-        close_fd(&s->wake_fds[1]);
-        OPENSSL_cleanse(s->token_digest, sizeof s->token_digest);
-        free(s);
-    }
-    return rc;
+    return GH_OK;
 }
 
 const char *gh_admin_server_address(const struct gh_admin_server *s)
 {
-    return s != NULL && s->listen.n > 0 ? s->listen.addresses[0] : "";
+    return s != NULL ? gh_http_server_address_at(s->http, 0) : "";
 }
 
 void gh_admin_server_stop(struct gh_admin_server *s)
 {
     if (s == NULL)
         return;
-    atomic_store(&s->stopping, 1);
-    /* the loop owns the read end until it has read this byte, so the write cannot hit a closed
-     * pipe; a full pipe (EAGAIN) already holds a wake-up */
-    while (write(s->wake_fds[1], "x", 1) < 0 && errno == EINTR)
-        ;
-    pthread_join(s->thread, NULL);
-    h2o_config_dispose(&s->config);
-    SSL_CTX_free(s->tls);
-    close_fd(&s->wake_fds[1]);
-    OPENSSL_cleanse(s->token_digest, sizeof s->token_digest);
-    free(s);
-}
-
-/* ---- helpers for handlers ---- */
-
-/* A JSON string of `s`; bytes that are not valid UTF-8 (a cut message, a client's bytes) become
- * '?' rather than making the whole answer fail. */
-static json_t *utf8_string(const char *s)
-{
-    json_t *v = json_string(s);
-    char *copy;
-
-    if (v != NULL || (copy = strdup(s)) == NULL)
-        return v;
-    for (char *p = copy; *p != '\0'; p++)
-        if ((unsigned char)*p >= 0x80)
-            *p = '?';
-    v = json_string(copy);
-    free(copy);
-    return v;
-}
-
-void gh_admin_error(struct gh_admin_response *res, int status, const char *code, const char *field,
-                    const char *fmt, ...)
-{
-    char message[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(message, sizeof message, fmt, ap);
-    va_end(ap);
-    response_clear(res);
-    res->status = status;
-    if ((res->body = json_object()) == NULL)
-        return;
-    json_object_set_new(res->body, "error", utf8_string(code));
-    json_object_set_new(res->body, "message", utf8_string(message));
-    if (field != NULL)
-        json_object_set_new(res->body, "field", utf8_string(field));
-}
-
-json_t *gh_admin_json_body(const struct gh_admin_request *req, struct gh_admin_response *res)
-{
-    json_error_t err;
-    json_t *obj = NULL, *any;
-    int rc;
-
-    if (req->body == NULL || req->body_len == 0) {
-        gh_admin_error(res, 400, "bad_request", NULL, "the body is not a JSON object: it is empty");
-        return NULL;
-    }
-    rc = gh_json_parse_object(req->body, req->body_len, &obj);
-    if (rc == GH_OK)
-        return obj;
-    if (rc == GH_ERR_JSON_DEPTH) {
-        gh_admin_error(res, 400, "bad_request", NULL,
-                       "the body is not a JSON object: it nests deeper than %d levels",
-                       GH_JSON_MAX_DEPTH);
-    } else if (rc == GH_ERR_JSON_DUPLICATE) {
-        gh_admin_error(res, 400, "bad_request", NULL,
-                       "the body is not a JSON object: an object in it repeats a member name");
-    } else if (rc == GH_ERR_JSON_NOT_OBJECT) {
-        gh_admin_error(res, 400, "bad_request", NULL,
-                       "the body is not a JSON object: it is JSON of another type");
-    } else {
-        /* parsed again only to say where; Jansson's own text is not used since it quotes input */
-        any = json_loadb((const char *)req->body, req->body_len, JSON_DECODE_ANY, &err);
-        json_decref(any);
-        gh_admin_error(res, 400, "bad_request", NULL,
-                       "the body is not a JSON object: it is not valid JSON (line %d, column %d)",
-                       err.line, err.column);
-    }
-    return NULL;
-}
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes `len` bytes of a query component into `dst` (room for len + 1): %XX escapes and '+'
- * for a space, as in HTML forms. -1 for a broken escape or %00, which no caller can use. */
-static int percent_decode(const char *src, size_t len, char *dst)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; i < len; i++) {
-        if (src[i] == '%') {
-            int hi = i + 2 < len ? hex_value(src[i + 1]) : -1;
-            int lo = hi >= 0 ? hex_value(src[i + 2]) : -1;
-            if (lo < 0 || (hi | lo) == 0)
-                return -1;
-            dst[o++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            dst[o++] = src[i] == '+' ? ' ' : src[i];
-        }
-    }
-    dst[o] = '\0';
-    return 0;
-}
-
-char *gh_admin_query_param(const struct gh_admin_request *req, const char *name)
-{
-    const char *p = req != NULL && req->query != NULL ? req->query : "";
-
-    while (name != NULL && *p != '\0') {
-        size_t len = strcspn(p, "&"), key_len = strcspn(p, "=&");
-        char *key = malloc(key_len + 1), *value;
-        int match = key != NULL && percent_decode(p, key_len, key) == 0 && strcmp(key, name) == 0;
-        free(key);
-        if (match) {
-            size_t value_len = key_len < len ? len - key_len - 1 : 0;
-            if ((value = malloc(value_len + 1)) == NULL)
-                return NULL;
-            if (percent_decode(p + len - value_len, value_len, value) == 0)
-                return value;
-            free(value);
-            return NULL; /* the first occurrence decides, even when it is broken */
-        }
-        p += len;
-        p += *p == '&';
-    }
-    return NULL;
+    gh_http_server_stop(s->http, DRAIN_GRACE_MS);
+    server_free(s);
 }

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The admin API's HTTP layer (SPEC §6): an h2o listener on its own thread and event loop, a route
- * table with `{param}` segments, bearer-token authentication compared in constant time, request
- * bodies capped, and JSON answers. Handlers run on the admin thread and answer synchronously, so
- * they may use the store and wait for the provider manager; nothing here touches the data plane.
+ * The admin API's HTTP layer (SPEC §6): a listener on the front end (src/http/) with one loop, a
+ * route table with `{param}` segments, bearer-token authentication compared in constant time,
+ * request bodies capped, and JSON answers. Handlers run on a pool of work threads (or, marked
+ * inline, on the loop) and answer synchronously, so they may use the store and wait for the
+ * provider manager without stalling the listener; nothing here touches the data plane.
  */
 #ifndef GH_ADMIN_HTTP_H
 #define GH_ADMIN_HTTP_H
@@ -12,35 +13,37 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GH_ADMIN_MAX_BODY (1024 * 1024)
+#define GH_ADMIN_MAX_BODY   (1024 * 1024)
 #define GH_ADMIN_MAX_PARAMS 4
 
 struct gh_admin_request {
-    const char *method;          /* NUL-terminated copies */
-    const char *path;            /* without the query string, percent-decoding NOT applied */
-    const char *query;           /* after '?', "" when none */
-    const unsigned char *body;   /* NULL when empty; not NUL-terminated */
+    const char *method;        /* NUL-terminated copies */
+    const char *path;          /* without the query string, percent-decoding NOT applied */
+    const char *query;         /* after '?', "" when none */
+    const unsigned char *body; /* NULL when empty; not NUL-terminated */
     size_t body_len;
-    const char *remote_addr;     /* "127.0.0.1" or "::1", for the audit log */
+    const char *remote_addr;                 /* "127.0.0.1" or "::1", for the audit log */
     const char *params[GH_ADMIN_MAX_PARAMS]; /* values of the route's {params}, in order */
     size_t n_params;
 };
 
 struct gh_admin_response {
-    int status;                  /* 200 when left 0 */
-    json_t *body;                /* owned by the response; sent as application/json */
-    char *text;                  /* or a malloc'd text body (metrics), sent as text/plain */
-    const char *content_type;    /* overrides the type of `text` (static string) */
+    int status;               /* 200 when left 0 */
+    json_t *body;             /* owned by the response; sent as application/json */
+    char *text;               /* or a malloc'd text body (metrics), sent as text/plain */
+    const char *content_type; /* overrides the type of `text` (static string) */
 };
 
 typedef void (*gh_admin_handler)(void *app, const struct gh_admin_request *req,
                                  struct gh_admin_response *res);
 
 struct gh_admin_route {
-    const char *method;          /* "GET", "POST", "PATCH", "PUT", "DELETE" */
-    const char *pattern;         /* "/v1/collections/{id}/endpoints" */
+    const char *method;  /* "GET", "POST", "PATCH", "PUT", "DELETE" */
+    const char *pattern; /* "/v1/collections/{id}/endpoints" */
     gh_admin_handler handler;
-    int public_route;            /* 1: no admin token needed (only /healthz) */
+    int public_route; /* 1: no admin token needed (only /healthz); runs on the loop */
+    int inline_route; /* 1: runs on the listener's loop, not a work thread: only for
+                         handlers that never block (/readyz, /metrics) */
 };
 
 /* A refused admin authentication, for the audit log: never the presented token, nor any of it. */
@@ -53,12 +56,12 @@ struct gh_admin_denial {
 };
 
 struct gh_admin_server_options {
-    const char *listen;          /* "127.0.0.1:9901", "[::1]:0"; port 0 picks an ephemeral one */
-    const char *admin_token;     /* the bearer token every non-public route requires */
+    const char *listen;      /* "127.0.0.1:9901", "[::1]:0"; port 0 picks an ephemeral one */
+    const char *admin_token; /* the bearer token every non-public route requires */
     const struct gh_admin_route *routes;
     size_t n_routes;
-    void *app;                   /* passed to every handler */
-    const char *tls_cert;        /* both or neither: HTTPS (HTTP/1.1) with this PEM chain and key */
+    void *app;            /* passed to every handler */
+    const char *tls_cert; /* both or neither: HTTPS (HTTP/1.1) with this PEM chain and key */
     const char *tls_key;
     /* called on the admin thread for each refused authentication that is recorded (bounded:
      * see DENIALS_PER_ADDRESS in http.c); NULL: only the log line */
@@ -73,13 +76,14 @@ struct gh_admin_server;
  * something else listens there, GH_ERR_IO when the address cannot be bound or the TLS files cannot
  * be loaded. The options and what they point to must outlive the server.
  */
-int gh_admin_server_start(const struct gh_admin_server_options *options, struct gh_admin_server **out,
-                          char *error, size_t cap);
+int gh_admin_server_start(const struct gh_admin_server_options *options,
+                          struct gh_admin_server **out, char *error, size_t cap);
 
 /* The bound address as "host:port" (with the real port when 0 was asked for). */
 const char *gh_admin_server_address(const struct gh_admin_server *s);
 
-/* Stops accepting, finishes the request in progress, joins the thread, frees everything. NULL ok. */
+/* Stops accepting, finishes the request in progress, joins the thread, frees everything. NULL ok.
+ */
 void gh_admin_server_stop(struct gh_admin_server *s);
 
 /*
@@ -88,6 +92,9 @@ void gh_admin_server_stop(struct gh_admin_server *s);
  */
 void gh_admin_error(struct gh_admin_response *res, int status, const char *code, const char *field,
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Frees what `res` owns and clears it. */
+void gh_admin_response_clear(struct gh_admin_response *res);
 
 /* The request body as a JSON object (new reference), or NULL after answering 400 bad_request
  * ("the body is not a JSON object: ...") into `res`. */

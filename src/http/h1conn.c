@@ -395,11 +395,6 @@ static void read_head(struct h1 *h, int status)
         refuse(h, r, 417, "Only Expect: 100-continue is supported.");
         return;
     }
-    if (r->pub.content_length > 0 && (uint64_t)r->pub.content_length > l->max_body) {
-        gh_http_count_limit(h->c->worker, GH_HTTP_LIMIT_BODY);
-        refuse(h, r, 413, gh_http_refusal_body_too_large.message);
-        return;
-    }
     h->phase = SERVING;
     h->req = r;
     gh_sock_read_stop(s); /* the body waits in the kernel until the handler wants it */
@@ -465,10 +460,15 @@ static void on_body_end_later(struct gh_defer *d)
 {
     struct h1 *h = d->data;
 
-    if (h->req != NULL) {
-        h->body_done = 1;
-        gh_http_req_body(h->req, NULL, 0, 1);
+    if (h->req == NULL)
+        return;
+    if (h->req->pub.content_length > 0) {
+        gh_http_count_limit(h->c->worker, GH_HTTP_LIMIT_BODY);
+        body_fail(h, GH_HTTP_BODY_TOO_LARGE);
+        return;
     }
+    h->body_done = 1;
+    gh_http_req_body(h->req, NULL, 0, 1);
 }
 
 static void h1_body_start(struct gh_http_request *req)
@@ -478,7 +478,10 @@ static void h1_body_start(struct gh_http_request *req)
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
     h->body_reading = 1;
-    if (req->content_length == 0) {
+    /* announced larger than allowed: refused as soon as the handler wants it, never read (the
+     * handler decides the credential first, so a stranger learns nothing from a large body) */
+    if (req->content_length == 0 ||
+        (req->content_length > 0 && (uint64_t)req->content_length > limits_of(h)->max_body)) {
         gh_defer_schedule(loop_of(h), &h->body_end_later);
         return;
     }
@@ -736,12 +739,14 @@ static void h1_respond_abort(struct gh_http_request *req)
 
 /* ---- draining ---- */
 
+/* Waiting for a head, even a half-sent one, nothing is promised yet: the connection closes now.
+ * A request in progress is answered first, with Connection: close. */
 static void h1_drain(struct gh_http_conn *c)
 {
     struct h1 *h = c->proto_state;
 
     h->draining = 1;
-    if (h->phase == WAIT_HEAD && !h->head_started)
+    if (h->phase == WAIT_HEAD)
         close_conn(h);
 }
 

@@ -88,7 +88,8 @@ int gh_h2_respond_start(struct gh_http_request *req, int status,
     struct gh_http_req_impl *r = (struct gh_http_req_impl *)req;
     struct h2_stream *s = h2_stream_of_req(req);
     const char *server = gh_http_options(req->worker)->server_name, *date = h2_date();
-    char code[8], cl[24];
+    char code[8], cl[24], lc_here[1024];
+    nghttp2_nv nva_here[32];
     size_t names = 0, k = 0;
     int rv = GH_ERR_NOMEM;
 
@@ -96,8 +97,9 @@ int gh_h2_respond_start(struct gh_http_request *req, int status,
         return GH_ERR_INVALID_ARG;
     for (size_t i = 0; i < n; i++)
         names += headers[i].name_len;
-    nghttp2_nv *nva = malloc((n + 4) * sizeof *nva);
-    char *lc = malloc(names + 1), *at = lc;
+    /* most answers' heads fit on the stack; nghttp2 copies them */
+    nghttp2_nv *nva = n + 4 <= 32 ? nva_here : malloc((n + 4) * sizeof *nva);
+    char *lc = names < sizeof lc_here ? lc_here : malloc(names + 1), *at = lc;
     if (!nva || !lc)
         goto out;
     snprintf(code, sizeof code, "%d", status);
@@ -125,8 +127,10 @@ int gh_h2_respond_start(struct gh_http_request *req, int status,
     h2_kick(s->h);
     rv = GH_OK;
 out:
-    free(nva);
-    free(lc);
+    if (nva != nva_here)
+        free(nva);
+    if (lc != lc_here)
+        free(lc);
     return rv;
 }
 
@@ -205,6 +209,13 @@ void gh_h2_body_start(struct gh_http_request *req)
         return;
     s->body_started = 1;
     s->body_progress_ms = h2_now(s->h);
+    /* announced larger than allowed: refused once the handler wants it (after its credential
+     * check, as HTTP/1 does), and not read */
+    if (req->content_length > 0 && (uint64_t)req->content_length > s->h->lim->max_body) {
+        gh_http_count_limit(req->worker, GH_HTTP_LIMIT_BODY);
+        h2_body_fail(s, GH_HTTP_BODY_TOO_LARGE);
+        return;
+    }
     if (s->expect_continue && !s->answer_started)
         nghttp2_submit_headers(s->h->ng, NGHTTP2_FLAG_NONE, s->id, NULL, cont, 1, NULL);
     h2_body_due(s);

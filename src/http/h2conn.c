@@ -9,6 +9,7 @@
  */
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "http/h2session.h"
 
@@ -61,6 +62,40 @@ static void h2conn_arm(struct h2conn *g)
 
 static void h2conn_on_written(struct gh_sock *s, int status);
 
+/* Frames are small (a HEADERS of a few dozen bytes, a WINDOW_UPDATE of 13): gathered here and
+ * handed to the socket together, they make one send and one TLS record instead of one each. The
+ * buffer is the thread's: it is always empty when h2conn_pump returns. */
+static _Thread_local uint8_t h2_stage[16384];
+
+/* Takes what nghttp2 has to send while the socket's buffer is under its mark; -1 on failure. */
+static int h2conn_pump(struct h2conn *g)
+{
+    struct gh_sock *sock = &g->c->sock;
+    size_t staged = 0;
+    ssize_t n = 0;
+
+    while (gh_sock_pending(sock) + staged < H2_SOCK_HIGH) {
+        const uint8_t *p;
+        if ((n = gh_h2_session_pull(g->h, &p)) <= 0)
+            break;
+        if (staged + (size_t)n > sizeof h2_stage || (size_t)n > sizeof h2_stage / 2) {
+            struct iovec iov[2] = {{h2_stage, staged}, {(void *)p, (size_t)n}};
+            if (gh_sock_write(sock, iov, 2, h2conn_on_written) != 0)
+                return -1;
+            staged = 0;
+            continue;
+        }
+        memcpy(h2_stage + staged, p, (size_t)n);
+        staged += (size_t)n;
+    }
+    if (staged) {
+        struct iovec iov = {h2_stage, staged};
+        if (gh_sock_write(sock, &iov, 1, h2conn_on_written) != 0)
+            return -1;
+    }
+    return n < 0 ? -1 : 0;
+}
+
 /* Runs the handler's work and sends what nghttp2 has, then closes when it is all over. */
 static void h2conn_send(struct h2conn *g)
 {
@@ -70,18 +105,8 @@ static void h2conn_send(struct h2conn *g)
     for (int round = 0; round < H2_FLUSH_ROUNDS; round++) {
         g->kicked = 0;
         gh_h2_session_run(g->h);
-        while (gh_sock_pending(sock) < H2_SOCK_HIGH) {
-            const uint8_t *p;
-            ssize_t n = gh_h2_session_pull(g->h, &p);
-            if (n <= 0) {
-                if (n < 0)
-                    goto close;
-                break;
-            }
-            struct iovec iov = {(void *)p, (size_t)n};
-            if (gh_sock_write(sock, &iov, 1, h2conn_on_written) != 0)
-                goto close;
-        }
+        if (h2conn_pump(g) < 0)
+            goto close;
         if (!g->kicked)
             break;
     }

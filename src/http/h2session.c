@@ -293,11 +293,6 @@ static void h2_dispatch(struct gh_h2 *h, struct h2_stream *s)
     r->proto_req = s;
     h2_head_fill(s, r, text);
     h2_head_free(s);
-    if (!s->refusal && r->pub.content_length > 0 &&
-        (uint64_t)r->pub.content_length > h->lim->max_body) {
-        s->refusal = &gh_http_refusal_body_too_large;
-        gh_http_count_limit(h->c->worker, GH_HTTP_LIMIT_BODY);
-    }
     if (s->refusal)
         gh_http_req_refuse(r, s->refusal);
     else
@@ -357,17 +352,6 @@ static void h2_body_flush(struct h2_stream *s)
         s->body_done = 1;
         gh_http_req_body(s->r, NULL, 0, s->body_fail ? s->body_fail : 1);
     }
-}
-
-/* A failure: what is held is dropped (its connection window given back), later DATA too. */
-static void h2_body_fail(struct h2_stream *s, int state)
-{
-    if (s->body_fail || s->body_done)
-        return;
-    s->body_fail = state;
-    nghttp2_session_consume_connection(s->h->ng, s->in_len);
-    s->in_len = 0;
-    h2_body_due(s);
 }
 
 static int h2_body_hold(struct h2_stream *s, const uint8_t *data, size_t len)

@@ -103,4 +103,15 @@ static inline void h2_body_due(struct h2_stream *s)
     h2_kick(s->h);
 }
 
+/* A failure: what is held is dropped (its connection window given back), later DATA too. */
+static inline void h2_body_fail(struct h2_stream *s, int state)
+{
+    if (s->body_fail || s->body_done)
+        return;
+    s->body_fail = state;
+    nghttp2_session_consume_connection(s->h->ng, s->in_len);
+    s->in_len = 0;
+    h2_body_due(s);
+}
+
 #endif

@@ -120,7 +120,7 @@ struct gh_http_handler {
     void (*on_done)(void *ctx, struct gh_http_request *req, int completed);
 };
 
-#define GH_HTTP_BODY_TOO_LARGE (-1) /* past max_body: the front end answers 413 if it still can */
+#define GH_HTTP_BODY_TOO_LARGE (-1) /* past max_body, announced or sent: answer 413 if possible */
 #define GH_HTTP_BODY_TIMEOUT   (-2) /* no progress for body_ms: 408 if it still can */
 #define GH_HTTP_BODY_BROKEN    (-3) /* invalid chunked framing, the client closed or reset */
 

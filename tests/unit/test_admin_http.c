@@ -121,17 +121,17 @@ static void h_big(void *app, const struct gh_admin_request *r, struct gh_admin_r
 }
 
 static const struct gh_admin_route routes[] = {
-    {"GET", "/healthz", h_health, 1},
-    {"GET", "/v1/things", h_list, 0},
-    {"POST", "/v1/things", h_create, 0},
-    {"GET", "/v1/things/{id}", h_get, 0},
-    {"PATCH", "/v1/things/{id}", h_patch, 0},
-    {"DELETE", "/v1/things/{id}", h_delete, 0},
-    {"POST", "/v1/things/{id}/sub/{sub}", h_sub, 0},
-    {"GET", "/metrics", h_metrics, 0},
-    {"POST", "/v1/invalid", h_invalid, 0},
-    {"GET", "/v1/slow", h_slow, 0},
-    {"GET", "/v1/big", h_big, 0},
+    {"GET", "/healthz", h_health, 1, 0},
+    {"GET", "/v1/things", h_list, 0, 0},
+    {"POST", "/v1/things", h_create, 0, 0},
+    {"GET", "/v1/things/{id}", h_get, 0, 0},
+    {"PATCH", "/v1/things/{id}", h_patch, 0, 0},
+    {"DELETE", "/v1/things/{id}", h_delete, 0, 0},
+    {"POST", "/v1/things/{id}/sub/{sub}", h_sub, 0, 0},
+    {"GET", "/metrics", h_metrics, 0, 0},
+    {"POST", "/v1/invalid", h_invalid, 0, 0},
+    {"GET", "/v1/slow", h_slow, 0, 0},
+    {"GET", "/v1/big", h_big, 0, 0},
 };
 
 static struct gh_admin_server_options make_options(const char *listen)
@@ -807,8 +807,8 @@ static void test_bad_options(void **state)
         "localhost:80",
         "127.0.0.1:0x50",
     };
-    struct gh_admin_route bad_routes[] = {{"GET", "/v1/{a", h_get, 0}};
-    struct gh_admin_route five[] = {{"GET", "/{a}/{b}/{c}/{d}/{e}", h_get, 0}};
+    struct gh_admin_route bad_routes[] = {{"GET", "/v1/{a", h_get, 0, 0}};
+    struct gh_admin_route five[] = {{"GET", "/{a}/{b}/{c}/{d}/{e}", h_get, 0, 0}};
     struct gh_admin_server_options o;
     struct gh_admin_server *s = (void *)1;
     char error[256];
