@@ -93,13 +93,10 @@ static int h2_head_count(struct gh_h2 *h, struct h2_stream *s, size_t size, int 
         return 0;
     }
     /* Answered with 431 rather than a bare reset: the client learns why. What follows in this
-     * header block is still decoded by nghttp2 (HPACK state) but not kept. */
+     * header block is still decoded by nghttp2 (HPACK state) but not kept; the fields kept so far
+     * are dropped too, the pseudo-headers (first, by RFC 9113 8.3) stay for the handler's log. */
     s->refusal = refusal;
     gh_http_count_limit(h->c->worker, which);
-    free(s->hbuf);
-    s->hbuf = NULL;
-    s->hlen = s->hcap = 0;
-    s->ps_set = 0;
     s->nhf = 0;
     return 1;
 }
