@@ -122,6 +122,7 @@ int gh_io_start(struct gh_loop *loop, struct gh_io *io, int fd, gh_io_cb cb, voi
             return GH_ERR_IO;
         index = loop->n_slots++;
         loop->slots[index].gen = 0;
+        loop->slots[index].io = NULL;
     }
     ev.data.u64 = (uint64_t)loop->slots[index].gen << 32 | index;
     if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -264,7 +265,7 @@ static void heap_remove(struct gh_loop *loop, struct gh_timer *t)
 
 int gh_timer_arm(struct gh_loop *loop, struct gh_timer *t, uint64_t after_ms)
 {
-    uint64_t due = loop->now_ms + after_ms;
+    uint64_t due = loop->now_ms + (after_ms < UINT32_MAX ? after_ms : UINT32_MAX); /* no wrap */
 
     if (t->slot != 0) {
         t->due_ms = due;

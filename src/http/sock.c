@@ -108,53 +108,38 @@ static void sock_fail_errno(struct gh_sock *s, int err)
     sock_fail(s, sock_errno_text(err), NULL);
 }
 
-/* A TLS failure: OpenSSL's verification result or reason text (its static strings, never the
- * peer's bytes). Clears the thread's error queue. */
+/* A TLS failure; a system call's failure without OpenSSL's words is told by errno. */
 static void sock_fail_tls(struct gh_sock *s, int ssl_error)
 {
-    long verify = SSL_get_verify_result(s->ssl);
-    unsigned long e = ERR_peek_last_error();
-    char *text = malloc(160);
-
-    if (ssl_error == SSL_ERROR_SYSCALL && e == 0) {
-        free(text);
-        ERR_clear_error();
-        sock_fail(s, errno != 0 ? sock_errno_text(errno) : "connection closed by the peer", NULL);
+    if (ssl_error == SSL_ERROR_SYSCALL && ERR_peek_last_error() == 0) {
+        int err = errno;
+        sock_fail(s, err != 0 ? sock_errno_text(err) : "connection closed by the peer", NULL);
         return;
     }
-    if (text != NULL && !SSL_is_server(s->ssl) && verify != X509_V_OK) {
-        s->tls_verify_failed = 1;
-        snprintf(text, 160, "certificate verify failed: %s", X509_verify_cert_error_string(verify));
-    } else if (text != NULL) {
-        const char *reason = e != 0 ? ERR_reason_error_string(e) : NULL;
-        snprintf(text, 160, "TLS failed: %s", reason != NULL ? reason : "unknown reason");
-    }
-    ERR_clear_error();
-    sock_fail(s, "TLS failed", text);
+    sock_fail(s, "TLS failed", gh_tls_error_text(s->ssl, &s->tls_verify_failed));
 }
 
 /* ---- bytes in and out ---- */
 
-static ssize_t sock_recv(struct gh_sock *s, char *buf, size_t len)
+/* A system call's result as bytes, SOCK_AGAIN or SOCK_FAILED. */
+static ssize_t sock_sys(struct gh_sock *s, ssize_t n)
 {
-    ssize_t n;
+    if (n >= 0)
+        return n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return SOCK_AGAIN;
+    sock_fail_errno(s, errno);
+    return SOCK_FAILED;
+}
+
+/* An SSL_read's or SSL_write's result the same way (SOCK_EOF for close_notify). */
+static ssize_t sock_ssl(struct gh_sock *s, int n)
+{
     int err;
 
-    if (s->ssl == NULL) {
-        while ((n = recv(s->io.fd, buf, len, 0)) < 0 && errno == EINTR)
-            ;
-        if (n >= 0)
-            return n;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return SOCK_AGAIN;
-        sock_fail_errno(s, errno);
-        return SOCK_FAILED;
-    }
-    ERR_clear_error();
-    n = SSL_read(s->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
     if (n > 0)
         return n;
-    err = SSL_get_error(s->ssl, (int)n);
+    err = SSL_get_error(s->ssl, n);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
         return SOCK_AGAIN;
     if (err == SSL_ERROR_ZERO_RETURN)
@@ -163,31 +148,34 @@ static ssize_t sock_recv(struct gh_sock *s, char *buf, size_t len)
     return SOCK_FAILED;
 }
 
+static ssize_t sock_recv(struct gh_sock *s, char *buf, size_t len)
+{
+    ssize_t n;
+
+    if (s->ssl == NULL) {
+        while ((n = recv(s->io.fd, buf, len, 0)) < 0 && errno == EINTR)
+            ;
+        return sock_sys(s, n);
+    }
+    ERR_clear_error();
+    return sock_ssl(s, SSL_read(s->ssl, buf, len > INT_MAX ? INT_MAX : (int)len));
+}
+
 static ssize_t sock_send(struct gh_sock *s, const char *buf, size_t len)
 {
     ssize_t n;
-    int err;
 
     if (s->ssl == NULL) {
         while ((n = send(s->io.fd, buf, len, MSG_NOSIGNAL)) < 0 && errno == EINTR)
             ;
-        if (n >= 0)
-            return n;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return SOCK_AGAIN;
-        sock_fail_errno(s, errno);
-        return SOCK_FAILED;
+        return sock_sys(s, n);
     }
     ERR_clear_error();
     /* after WANT_WRITE OpenSSL needs the same bytes again: the output buffer starts with them */
-    n = SSL_write(s->ssl, buf, len > (1u << 30) ? (1 << 30) : (int)len);
-    if (n > 0)
-        return n;
-    err = SSL_get_error(s->ssl, (int)n);
-    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
-        return SOCK_AGAIN;
-    sock_fail_tls(s, err);
-    return SOCK_FAILED;
+    n = sock_ssl(s, SSL_write(s->ssl, buf, len > (1u << 30) ? (1 << 30) : (int)len));
+    if (n == SOCK_EOF)
+        sock_fail(s, "connection closed by the peer", NULL);
+    return n == SOCK_EOF ? SOCK_FAILED : n;
 }
 
 /* Sends what the kernel takes now of `iov`; *done is the number of bytes taken. 0 or
@@ -203,12 +191,9 @@ static int sock_send_now(struct gh_sock *s, const struct iovec *iov, int n, size
                              .msg_iovlen = n > SOCK_IOV_MAX ? SOCK_IOV_MAX : n};
         while ((r = sendmsg(s->io.fd, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
             ;
-        if (r >= 0)
-            *done = (size_t)r;
-        else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            sock_fail_errno(s, errno);
+        if ((r = sock_sys(s, r)) == SOCK_FAILED)
             return SOCK_FAILED;
-        }
+        *done = r > 0 ? (size_t)r : 0;
         return 0;
     }
     if (n > 1 && total <= SOCK_TLS_JOIN) {
@@ -413,9 +398,12 @@ static void sock_on_io(struct gh_io *io, unsigned events)
         return;
     }
     if (s->flags & F_CONNECTING) {
-        if (events & GH_IO_WRITE)
-            sock_connected(s);
-        return;
+        if (!(events & GH_IO_WRITE))
+            return;
+        sock_connected(s);
+        if (s->flags & (F_CONNECTING | F_ERR))
+            return;
+        events |= GH_IO_READ; /* bytes may have come with the same edge */
     }
     if (s->flags & F_HANDSHAKE) {
         sock_handshake(s);
@@ -460,18 +448,26 @@ static void sock_later(struct gh_defer *d)
 
 /* ---- the owner's side ---- */
 
-static int sock_setup(struct gh_sock *s, struct gh_loop *loop, int fd, size_t in_max)
+/* A closed sock keeping only the owner's data and `error`. */
+static void sock_reset(struct gh_sock *s, const char *error)
 {
     void *data = s->data;
-    int one = 1;
 
     memset(s, 0, sizeof *s);
     s->data = data;
+    s->io.fd = -1;
+    s->error = error;
+}
+
+static int sock_setup(struct gh_sock *s, struct gh_loop *loop, int fd, size_t in_max)
+{
+    int one = 1;
+
+    sock_reset(s, NULL);
     s->loop = loop;
     s->in_max = in_max > 0 ? in_max : 1;
     s->later.cb = sock_later;
     s->later.data = s;
-    s->io.fd = -1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails harmlessly off TCP */
     if (gh_io_start(loop, &s->io, fd, sock_on_io, s) != GH_OK)
         return GH_ERR_IO;
@@ -486,7 +482,7 @@ int gh_sock_init(struct gh_sock *s, struct gh_loop *loop, int fd, size_t in_max)
     if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) ||
         sock_setup(s, loop, fd, in_max) != GH_OK) {
         close(fd);
-        s->error = "cannot watch the connection";
+        sock_reset(s, "cannot watch the connection");
         return GH_ERR_IO;
     }
     return GH_OK;
@@ -636,17 +632,7 @@ int gh_sock_tls_connect(struct gh_sock *s, SSL_CTX *ctx, const char *host, gh_so
 
 const char *gh_sock_alpn(const struct gh_sock *s)
 {
-    const unsigned char *p = NULL;
-    unsigned len = 0;
-
-    if (s->ssl == NULL)
-        return "";
-    SSL_get0_alpn_selected(s->ssl, &p, &len);
-    if (len == 2 && memcmp(p, "h2", 2) == 0)
-        return "h2";
-    if (len == 8 && memcmp(p, "http/1.1", 8) == 0)
-        return "http/1.1";
-    return "";
+    return s->ssl != NULL ? gh_tls_alpn(s->ssl) : "";
 }
 
 /* ---- connecting ---- */
@@ -667,13 +653,9 @@ int gh_sock_connect(struct gh_sock *s, struct gh_loop *loop, const struct sockad
     if (error == NULL && sock_setup(s, loop, fd, in_max) != GH_OK)
         error = "cannot watch the connection";
     if (error != NULL) {
-        void *data = s->data;
         if (fd >= 0)
             close(fd);
-        memset(s, 0, sizeof *s);
-        s->data = data;
-        s->io.fd = -1;
-        s->error = error;
+        sock_reset(s, error);
         return GH_ERR_IO;
     }
     s->on_ready = cb;

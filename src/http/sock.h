@@ -7,8 +7,9 @@
  * watches (gh_sock_pending) to apply back-pressure. Callbacks never run from inside the call that
  * caused them: they come from the loop.
  *
- * TLS goes through OpenSSL on the descriptor itself (SSL_set_fd): server handshakes select ALPN
- * from the context's list, client handshakes send SNI and verify the chain and the host name.
+ * TLS goes through OpenSSL on the descriptor itself (tls.c's socket BIO, which sends with
+ * MSG_NOSIGNAL; no memory BIO): server handshakes select ALPN from the context's list, client
+ * handshakes send SNI and verify the chain and the host name.
  */
 #ifndef GH_HTTP_SOCK_H
 #define GH_HTTP_SOCK_H

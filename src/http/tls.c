@@ -15,6 +15,8 @@
 #include <openssl/x509v3.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -133,6 +135,35 @@ fail:
     SSL_free(ssl);
     ERR_clear_error();
     return NULL;
+}
+
+char *gh_tls_error_text(SSL *ssl, int *verify_failed)
+{
+    long verify = SSL_get_verify_result(ssl);
+    const char *reason = ERR_reason_error_string(ERR_peek_last_error());
+    char *text = malloc(160);
+
+    if (text != NULL && !SSL_is_server(ssl) && verify != X509_V_OK) {
+        *verify_failed = 1;
+        snprintf(text, 160, "certificate verify failed: %s", X509_verify_cert_error_string(verify));
+    } else if (text != NULL) {
+        snprintf(text, 160, "TLS failed: %s", reason != NULL ? reason : "unknown reason");
+    }
+    ERR_clear_error();
+    return text;
+}
+
+const char *gh_tls_alpn(const SSL *ssl)
+{
+    const unsigned char *p = NULL;
+    unsigned len = 0;
+
+    SSL_get0_alpn_selected(ssl, &p, &len);
+    if (len == 2 && memcmp(p, "h2", 2) == 0)
+        return "h2";
+    if (len == 8 && memcmp(p, "http/1.1", 8) == 0)
+        return "http/1.1";
+    return "";
 }
 
 /* ---- server contexts ---- */

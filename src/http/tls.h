@@ -15,4 +15,13 @@
  * a peer closing without close_notify reads as end-of-file. NULL when out of memory. */
 SSL *gh_tls_ssl_new(SSL_CTX *ctx, int fd, const char *host);
 
+/* Why a handshake or transfer failed, as malloc'd text from OpenSSL's own strings, never the
+ * peer's bytes: "certificate verify failed: <verification result>" for a client whose check of
+ * the peer failed (*verify_failed set to 1), else "TLS failed: <reason>". NULL when out of
+ * memory. Clears the thread's OpenSSL error queue. */
+char *gh_tls_error_text(SSL *ssl, int *verify_failed);
+
+/* The protocol ALPN agreed on: "h2", "http/1.1", or "" (none, or another). */
+const char *gh_tls_alpn(const SSL *ssl);
+
 #endif

@@ -29,7 +29,7 @@
     do {                                                                                           \
         for (int turn_ = 0; !(cond); turn_++) {                                                    \
             assert_true(turn_ < 3000);                                                             \
-            gh_loop_run_once((loop), 20);                                                         \
+            gh_loop_run_once((loop), 20);                                                          \
         }                                                                                          \
     } while (0)
 
@@ -225,7 +225,7 @@ static void test_tcp_read_write_and_peer(void **state)
  * the callback comes once all of it reached the slow reader, every byte in order. */
 static void test_tcp_backpressure(void **state)
 {
-    enum { CHUNK = 8 << 20 };
+    enum { CHUNK = 16 << 20 };
     struct gh_loop *loop;
     struct end c = {0}, s = {0};
     char *data = pattern_make(2 * CHUNK);
@@ -254,36 +254,79 @@ static void test_tcp_backpressure(void **state)
     gh_loop_free(loop);
 }
 
-/* The input never grows past in_max; reading pauses until the owner consumes. */
-static void test_in_max_pauses_and_resumes(void **state)
+/* `c` writes TOTAL bytes to `s`, whose input never grows past its in_max: reading pauses (no
+ * more bytes, no more callbacks) until the owner consumes, then resumes, nothing lost. */
+static void bounded_transfer(struct gh_loop *loop, struct end *c, struct end *s)
 {
-    enum { TOTAL = 100000, MAX = 1000 };
-    struct gh_loop *loop;
-    struct end c = {0}, s = {0};
+    enum { TOTAL = 100000 };
     char *data = pattern_make(TOTAL);
+    size_t max = s->s.in_max;
 
-    assert_int_equal(gh_loop_new(&loop), GH_OK);
-    tcp_pair(loop, &c, &s, MAX);
     struct iovec iov = {data, TOTAL};
-    assert_int_equal(gh_sock_write(&c.s, &iov, 1, on_written), GH_OK);
-    gh_sock_read_start(&s.s, on_read);
-    RUN_UNTIL(loop, s.s.in_len == MAX);
-    int reads = s.reads;
+    assert_int_equal(gh_sock_write(&c->s, &iov, 1, on_written), GH_OK);
+    gh_sock_read_start(&s->s, on_read);
+    RUN_UNTIL(loop, s->s.in_len == max);
+    int reads = s->reads;
     for (int i = 0; i < 20; i++)
         gh_loop_run_once(loop, 0);
-    assert_int_equal(s.s.in_len, MAX); /* paused: nothing more read, no more callbacks */
-    assert_int_equal(s.reads, reads);
-    for (int turn = 0; s.got_len < TOTAL; turn++) {
-        assert_true(turn < 100000);                     /* a reader that never resumes fails here */
-        size_t n = s.s.in_len > 300 ? 300 : s.s.in_len; /* partial consumes */
-        end_keep(&s, s.s.in, n);
-        gh_sock_consume(&s.s, n);
-        gh_loop_run_once(loop, s.s.in_len > 0 ? 0 : 100);
-        assert_true(s.s.in_len <= MAX);
+    assert_int_equal(s->s.in_len, max);
+    assert_int_equal(s->reads, reads);
+    for (int turn = 0; s->got_len < TOTAL; turn++) {
+        assert_true(turn < 20000);                        /* a reader that never resumes fails */
+        size_t n = s->s.in_len > 300 ? 300 : s->s.in_len; /* partial consumes */
+        end_keep(s, s->s.in, n);
+        gh_sock_consume(&s->s, n);
+        gh_loop_run_once(loop, s->s.in_len > 0 ? 0 : 20);
+        assert_true(s->s.in_len <= max);
     }
-    pattern_check(s.got, TOTAL);
-    RUN_UNTIL(loop, c.written > 0);
+    pattern_check(s->got, TOTAL);
+    RUN_UNTIL(loop, c->written > 0);
     free(data);
+}
+
+static void test_in_max_pauses_and_resumes(void **state)
+{
+    struct gh_loop *loop;
+    struct end c = {0}, s = {0};
+
+    assert_int_equal(gh_loop_new(&loop), GH_OK);
+    tcp_pair(loop, &c, &s, 1000);
+    bounded_transfer(loop, &c, &s);
+    end_clear(&c);
+    end_clear(&s);
+    gh_loop_free(loop);
+}
+
+/* Bytes written and a reader started before the connection is made wait for it. */
+static void test_write_while_connecting(void **state)
+{
+    struct gh_loop *loop;
+    struct end c = {0}, s = {0};
+    struct sockaddr_in addr;
+    int lfd = listen_any(&addr), fd;
+
+    assert_int_equal(gh_loop_new(&loop), GH_OK);
+    c.s.data = &c;
+    c.consume = s.consume = 1;
+    assert_int_equal(
+        gh_sock_connect(&c.s, loop, (struct sockaddr *)&addr, sizeof addr, 4096, on_ready), GH_OK);
+    struct iovec iov = {"early", 5};
+    assert_int_equal(gh_sock_write(&c.s, &iov, 1, on_written), GH_OK);
+    gh_sock_read_start(&c.s, on_read);
+    assert_true((fd = accept(lfd, NULL, NULL)) >= 0);
+    close(lfd);
+    assert_int_equal(write(fd, "hi", 2), 2); /* may come with the connect's own edge */
+    s.s.data = &s;
+    assert_int_equal(gh_sock_init(&s.s, loop, fd, 4096), GH_OK);
+    gh_sock_read_start(&s.s, on_read);
+    RUN_UNTIL(loop, s.got_len == 5 && c.got_len == 2 && c.written > 0);
+    assert_int_equal(c.ready, 1);
+    assert_int_equal(c.ready_status, GH_SOCK_OK);
+    assert_memory_equal(s.got, "early", 5);
+    /* idle again: neither buffer is held */
+    assert_null(c.s.in);
+    assert_null(c.s.out);
+    assert_null(s.s.in);
     end_clear(&c);
     end_clear(&s);
     gh_loop_free(loop);
@@ -457,7 +500,7 @@ static void test_tls_verify_failure(void **state)
 
 static void test_tls_data_both_ways(void **state)
 {
-    enum { BIG = 6 << 20 };
+    enum { BIG = 16 << 20 };
     struct tls_fixture *f = *state;
     char *data = pattern_make(BIG);
 
@@ -483,6 +526,36 @@ static void test_tls_data_both_ways(void **state)
     free(data);
 }
 
+/* TLS records are larger than the bound: the rest waits inside OpenSSL, not in the kernel,
+ * and consuming must still resume reading. */
+static void test_tls_in_max(void **state)
+{
+    struct tls_fixture *f = *state;
+
+    tls_pair(f, 1, ALPN_BOTH, "localhost");
+    assert_int_equal(f->s.ready_status, GH_SOCK_OK);
+    f->s.s.in_max = 1000;
+    bounded_transfer(f->loop, &f->c, &f->s);
+}
+
+static void test_tls_server_files(void **state)
+{
+    struct tls_fixture *f = *state;
+    SSL_CTX *ctx = (SSL_CTX *)1;
+    char error[256] = "";
+
+    assert_int_equal(
+        gh_tls_server_new("/nonexistent/cert.pem", f->kit.key_path, 1, &ctx, error, sizeof error),
+        GH_ERR_IO);
+    assert_null(ctx);
+    assert_non_null(strstr(error, "/nonexistent/cert.pem"));
+    /* the certificate given as the key: no private key there */
+    assert_int_equal(
+        gh_tls_server_new(f->kit.cert_path, f->kit.cert_path, 1, &ctx, error, sizeof error),
+        GH_ERR_IO);
+    assert_non_null(strstr(error, "private key"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -490,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_tcp_read_write_and_peer),
         cmocka_unit_test(test_tcp_backpressure),
         cmocka_unit_test(test_in_max_pauses_and_resumes),
+        cmocka_unit_test(test_write_while_connecting),
         cmocka_unit_test(test_tcp_reset),
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test_setup_teardown(test_tls_alpn_h2, tls_setup, tls_teardown),
@@ -499,6 +573,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tls_alpn_nothing_we_speak, tls_setup, tls_teardown),
         cmocka_unit_test_setup_teardown(test_tls_verify_failure, tls_setup, tls_teardown),
         cmocka_unit_test_setup_teardown(test_tls_data_both_ways, tls_setup, tls_teardown),
+        cmocka_unit_test_setup_teardown(test_tls_in_max, tls_setup, tls_teardown),
+        cmocka_unit_test_setup_teardown(test_tls_server_files, tls_setup, tls_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
