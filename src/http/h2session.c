@@ -531,7 +531,10 @@ static int h2_on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *u
             gh_http_count_limit(h->c->worker, GH_HTTP_LIMIT_H2_FLOOD);
         else if (!h->own_goaway && code != NGHTTP2_NO_ERROR)
             gh_http_count(&gh_http_metrics_of(h->c->worker)->malformed);
-        h->closing = 1;
+        /* a drain's GOAWAY lets the streams it names finish (timeouts included); any other
+         * ends the connection once sent */
+        if (!(h->draining && code == NGHTTP2_NO_ERROR))
+            h->closing = 1;
         return 0;
     }
     if ((f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) ||
