@@ -701,6 +701,17 @@ static void on_up_read(struct gh_sock *s, int status)
 
 /* ---- the request body ---- */
 
+/* While the upstream has taken all of the request there is so far and waits for the rest of the
+ * client's body, its silence is not its fault: the front end's body timeout watches the client
+ * then. Any other time, the endpoint's timeout runs from now. */
+static void upstream_clock(struct gw_exchange *x)
+{
+    if (!x->body_sent && !x->head_done && x->conn != NULL && gh_sock_pending(&x->conn->sock) == 0)
+        gh_timer_disarm(x->w->loop, &x->timer);
+    else
+        timer_restart(x);
+}
+
 static void on_up_written(struct gh_sock *s, int status)
 {
     struct gw_upstream_conn *conn = (struct gw_upstream_conn *)s;
@@ -718,6 +729,7 @@ static void on_up_written(struct gh_sock *s, int status)
         x->body_paused = 0;
         gh_http_body_resume(x->req);
     }
+    upstream_clock(x);
 }
 
 /* Writes request bytes upstream; GH_OK or the sock's error (the reading side reports it). */
@@ -782,7 +794,7 @@ void gw_proxy_body(struct gw_req *g, const char *data, size_t len, int state)
         return; /* the upstream is gone or done: its answer tells the client */
     send_body(x, data, len, state == 1);
     x->body_sent = state == 1;
-    timer_restart(x); /* progress: the client is sending */
+    upstream_clock(x);
     if (!x->body_sent && !x->body_paused && gh_sock_pending(&x->conn->sock) > BODY_MARK) {
         x->body_paused = 1; /* the upstream reads slower than the client sends */
         gh_http_body_pause(x->req);

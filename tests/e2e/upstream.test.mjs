@@ -472,6 +472,28 @@ describe('gateway upstream exchange against a raw TCP upstream', () => {
     assert.equal((await accessLine(stalled.requestId)).upstream_error, 'I/O timeout');
   });
 
+  test('12b. an upload pausing longer than timeout_ms passes: the upstream is not timed while it waits for the client', async () => {
+    up.handle = (req, sock) => sock.write(ok(`got ${req.body.length}`));
+    const pieces = Array.from({ length: 3 }, (_, i) => `piece-${i};`);
+    const r = await new Promise((resolve, reject) => {
+      const req = http.request(`${gh.gw}/slow/v1/upload`, { method: 'POST', headers: { 'api-token': key }, agent: false }, (res) => {
+        let text = '';
+        res.on('data', (d) => { text += d; });
+        res.on('end', () => resolve({ status: res.statusCode, text }));
+      });
+      req.on('error', reject);
+      (async () => {
+        for (const p of pieces) { // a pause of 450 ms after each: longer than the endpoint's 300 ms
+          req.write(p);
+          await sleep(450);
+        }
+        req.end();
+      })();
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.text, `got ${pieces.join('').length}`);
+  });
+
   test('13. backpressure: 32 MiB to a slow reader arrive exact, without the gateway buffering them', async () => {
     const SIZE = 32 * MiB;
     const data = randomBytes(SIZE);
