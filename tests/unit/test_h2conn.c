@@ -87,7 +87,11 @@ static void on_request(void *ctx, struct gh_http_request *req)
 
     atomic_fetch_add(&S->requests, 1);
     if (req->refusal) {
-        answer(req, req->refusal->status, req->refusal->code);
+        /* the pseudo-headers survive a refusal, for the handler's log */
+        char what[HEADER_BYTES];
+        snprintf(what, sizeof what, "%s %.*s %.*s", req->refusal->code, (int)req->method_len,
+                 req->method, (int)req->path_len, req->path);
+        answer(req, req->refusal->status, what);
     } else if (path_is(req, "/hello")) {
         answer(req, 200, "hello");
     } else if (path_is(req, "/echo") || path_is(req, "/pause")) {
@@ -484,6 +488,7 @@ static void test_header_count(void **state)
     cli_until(&c, closed, bad);
     cli_until(&c, closed, ok);
     assert_int_equal(seen(&c, bad)->status, 431);
+    assert_string_equal(seen(&c, bad)->body, "headers_too_large GET /hello");
     assert_int_equal(seen(&c, ok)->status, 200);
     assert_int_equal(limit(S, GH_HTTP_LIMIT_HEADER_COUNT), before + 1);
     cli_close(&c);
