@@ -465,6 +465,7 @@ static void h2_stream_free(struct gh_h2 *h, struct h2_stream *s)
         h2_ready_remove(h, s);
     h2_head_free(s);
     free(s->in);
+    h->out_buffered -= s->out_len; /* what it never sent */
     free(s->out);
     free(s);
     if (--h->n_streams == 0)
