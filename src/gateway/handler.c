@@ -89,22 +89,6 @@ static int single_header(const struct gh_http_request *req, const char *name, si
     return 1;
 }
 
-size_t gw_address_text(const struct sockaddr_storage *ss, socklen_t len, char *buf, size_t cap)
-{
-    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-
-    if (len == 0)
-        return 0;
-    if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
-        if (inet_ntop(AF_INET, sin6->sin6_addr.s6_addr + 12, buf, (socklen_t)cap) == NULL)
-            return 0;
-    } else if (getnameinfo((const struct sockaddr *)ss, len, buf, (socklen_t)cap, NULL, 0,
-                           NI_NUMERICHOST) != 0) {
-        return 0;
-    }
-    return strlen(buf);
-}
-
 /* The TCP peer as family 4 or 6 (an IPv4 client of a dual-stack socket as IPv4); 0 unknown. */
 static int peer_address(const struct gh_http_request *req, uint8_t addr[16])
 {

@@ -68,6 +68,10 @@ int gw_url_parse(const char *s, size_t len, struct gw_url *out);
 /* 1 when the two byte strings are equal ignoring ASCII case. */
 int gw_lcequal(const char *a, size_t a_len, const char *b, size_t b_len);
 
+/* An address as text, an IPv4-mapped IPv6 one as plain IPv4 (the form ip_allow lists use); 0
+ * when it has none. */
+size_t gw_address_text(const struct sockaddr_storage *ss, socklen_t len, char *buf, size_t cap);
+
 /* upstream.c: a keep-alive pool of one worker for one upstream scheme://host:port */
 struct gw_pool;
 struct gw_exchange;
@@ -170,9 +174,6 @@ int gw_worker_post(struct gw_worker *w, struct gh_loop_msg *msg);
 
 /* handler.c: the front end's handler */
 extern const struct gh_http_handler gw_handler;
-/* An address as text, an IPv4-mapped IPv6 one as plain IPv4 (the form ip_allow lists use); 0
- * when it has none. */
-size_t gw_address_text(const struct sockaddr_storage *ss, socklen_t len, char *buf, size_t cap);
 
 /* respond.c */
 void gw_respond(struct gw_req *g, int status, enum gh_gateway_code code, const char *message);

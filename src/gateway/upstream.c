@@ -394,7 +394,8 @@ static void on_resolved(void *data, const struct addrinfo *res, const char *erro
         finish(c, NULL, "name resolution failed");
         return;
     }
-    for (const struct addrinfo *a = res; a != NULL && c->n_addrs < GW_CONNECT_ADDRS; a = a->ai_next) {
+    for (const struct addrinfo *a = res; a != NULL && c->n_addrs < GW_CONNECT_ADDRS;
+         a = a->ai_next) {
         if (a->ai_addrlen > sizeof c->addrs[0] || a->ai_socktype != SOCK_STREAM)
             continue;
         memcpy(&c->addrs[c->n_addrs], a->ai_addr, a->ai_addrlen);

@@ -3,10 +3,13 @@
  * The little URL reading the proxy needs: a collection's upstream base URL (checked already by
  * gh_validate_upstream, so well formed) and an upstream's absolute Location, which is compared
  * with it to be turned back into the public path. Only http and https, only the parts the proxy
- * compares; anything else is "not a URL of ours" and passes unchanged.
+ * compares; anything else is "not a URL of ours" and passes unchanged. And a peer's address as
+ * text, for X-Forwarded-For and the access log.
  */
 #include "gateway/server_internal.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <string.h>
 
 int gw_lcequal(const char *a, size_t a_len, const char *b, size_t b_len)
@@ -100,4 +103,20 @@ int gw_url_parse(const char *s, size_t len, struct gw_url *out)
         out->path_len = 1;
     }
     return 0;
+}
+
+size_t gw_address_text(const struct sockaddr_storage *ss, socklen_t len, char *buf, size_t cap)
+{
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+    if (len == 0)
+        return 0;
+    if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+        if (inet_ntop(AF_INET, sin6->sin6_addr.s6_addr + 12, buf, (socklen_t)cap) == NULL)
+            return 0;
+    } else if (getnameinfo((const struct sockaddr *)ss, len, buf, (socklen_t)cap, NULL, 0,
+                           NI_NUMERICHOST) != 0) {
+        return 0;
+    }
+    return strlen(buf);
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <string.h>
 
 #include "gateway/server_internal.h"
@@ -107,6 +108,32 @@ static void test_lcequal(void **state)
     assert_true(gw_lcequal("", 0, "", 0));
 }
 
+/* An IPv4 client of a dual-stack socket reads as plain IPv4, the form ip_allow lists and
+ * X-Forwarded-For use; IPv6 stays IPv6; no address is no text. */
+static void test_address_text(void **state)
+{
+    struct sockaddr_storage ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    char buf[64];
+
+    (void)state;
+    memset(&ss, 0, sizeof ss);
+    sin6->sin6_family = AF_INET6;
+    assert_int_equal(inet_pton(AF_INET6, "::ffff:192.0.2.7", &sin6->sin6_addr), 1);
+    assert_int_equal(gw_address_text(&ss, sizeof *sin6, buf, sizeof buf), 9);
+    assert_string_equal(buf, "192.0.2.7");
+    assert_int_equal(inet_pton(AF_INET6, "2001:db8::1", &sin6->sin6_addr), 1);
+    assert_int_equal(gw_address_text(&ss, sizeof *sin6, buf, sizeof buf), 11);
+    assert_string_equal(buf, "2001:db8::1");
+    memset(&ss, 0, sizeof ss);
+    sin->sin_family = AF_INET;
+    assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &sin->sin_addr), 1);
+    assert_int_equal(gw_address_text(&ss, sizeof *sin, buf, sizeof buf), 9);
+    assert_string_equal(buf, "127.0.0.1");
+    assert_int_equal(gw_address_text(&ss, 0, buf, sizeof buf), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -116,6 +143,7 @@ int main(void)
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_slice_is_bounded),
         cmocka_unit_test(test_lcequal),
+        cmocka_unit_test(test_address_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
