@@ -46,8 +46,9 @@ export function makeCert(dir) {
  *   listen    the gateway's --listen (127.0.0.1:0)
  *   profile   more fields of the api-token profile (e.g. { ip_deny: [...] })
  *   wrap, env as startServer's
- * Resolves to { gh, up, key, address (host:port to connect to), host, port, ca, pid, memory(),
- * resetPeak(), stop() }.
+ * Resolves to { gh, up, key, collectionId, clientId, address (host:port to connect to: 127.0.0.1
+ * also on a [::] listener), listening (what the gateway logged), port, ca, pid, memory(),
+ * resetPeak() (VmHWM back to VmRSS), stop() }.
  */
 export async function startFrontend(options = {}) {
   const up = options.upstream ?? await startRawUpstream();
@@ -81,8 +82,10 @@ export async function startFrontend(options = {}) {
       },
     };
     const col = await created(gh, '/v1/collections', { name: 'fe', path: '/fe/v1', upstream: up.url });
+    fe.collectionId = col.id;
     await created(gh, `/v1/collections/${col.id}/endpoints`, { method: 'ANY', path: '/*' });
     const client = await created(gh, '/v1/clients', { name: 'front-end' });
+    fe.clientId = client.id;
     fe.key = (await created(gh, '/v1/profiles', {
       client_id: client.id, name: 'fe', auth_type: 'token', collection_ids: [col.id], ...(options.profile ?? {}),
     })).key;
