@@ -46,7 +46,7 @@ export function makeCert(dir) {
  *   listen    the gateway's --listen (127.0.0.1:0)
  *   profile   more fields of the api-token profile (e.g. { ip_deny: [...] })
  *   wrap, env as startServer's
- * Resolves to { gh, up, key, collectionId, clientId, address (host:port to connect to: 127.0.0.1
+ * Resolves to { gh, up, key, collectionId, clientId, ca and caFile (with tls), address (host:port to connect to: 127.0.0.1
  * also on a [::] listener), listening (what the gateway logged), port, ca, pid, memory(),
  * resetPeak() (VmHWM back to VmRSS), stop() }.
  */
@@ -58,10 +58,12 @@ export async function startFrontend(options = {}) {
     const args = ['--threads', String(options.threads ?? 2)];
     if (options.listen) args.push('--listen', options.listen);
     let ca;
+    let caFile;
     if (options.tls) {
       dir = await makeTempDir('gatehouse-fe-');
       const cert = makeCert(dir);
       ca = cert.ca;
+      caFile = cert.cert;
       args.push('--tls-cert', cert.cert, '--tls-key', cert.key);
     }
     args.push(...(options.flags ?? []));
@@ -70,7 +72,7 @@ export async function startFrontend(options = {}) {
     const listening = JSON.parse(line).address;
     const port = Number(listening.slice(listening.lastIndexOf(':') + 1));
     const fe = {
-      gh, up, port, host: '127.0.0.1', address: `127.0.0.1:${port}`, listening, ca, pid: gh.pid,
+      gh, up, port, host: '127.0.0.1', address: `127.0.0.1:${port}`, listening, ca, caFile, pid: gh.pid,
       memory: () => memoryOf(gh.pid),
       resetPeak: () => writeFileSync(`/proc/${gh.pid}/clear_refs`, '5'),
       async stop() {
