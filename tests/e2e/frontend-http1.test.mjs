@@ -120,11 +120,24 @@ describe('issue 11: strict HTTP/1.1 framing (RFC 9112): 400 and close, nothing r
 
   test('HTTP/1.1 without Host, or with two → 400; one Host is the twin', async () => {
     await accepted(head('GET /fe/v1/host HTTP/1.1', ['Host: fe.example', auth(), 'Connection: close']), 'host', 'one Host');
+    await accepted(head('GET /fe/v1/host10 HTTP/1.0', [auth()]), 'host10', 'HTTP/1.0 needs no Host');
     await refused(head('GET /fe/v1/host HTTP/1.1', [auth()]), 400, 'bad_request', 'no Host');
     await refused(head('GET /fe/v1/host HTTP/1.1', ['Host: fe.example', auth(), 'Host: other.example']),
       400, 'bad_request', 'two Hosts');
     await refused(head('GET /fe/v1/host HTTP/1.1', ['Host: fe.example', auth(), 'Host: fe.example']),
       400, 'bad_request', 'the same Host twice');
+  });
+
+  test('valid requests pipelined on one kept-alive connection are all answered, in order (must not regress)', async () => {
+    const before = fe.up.requests.length;
+    const r = await exchange(fe.address, [
+      head('POST /fe/v1/p1 HTTP/1.1', ['Host: fe.example', auth(), 'Content-Length: 3']), 'one',
+      head('POST /fe/v1/p2 HTTP/1.1', ['Host: fe.example', auth(), 'Transfer-Encoding: chunked']), '3\r\ntwo\r\n0\r\n\r\n',
+      head('GET /fe/v1/p3 HTTP/1.1', ['Host: fe.example', auth(), 'Connection: close']),
+    ].join(''), { closeWaitMs: 3000 });
+    assert.deepEqual(r.responses.map((x) => x.status), [200, 200, 200], JSON.stringify(r.text.slice(0, 600)));
+    assert.ok(r.closed, 'Connection: close is honoured after the third');
+    assert.deepEqual(fe.up.requests.slice(before).map((q) => [q.target, q.body.toString()]), [['/p1', 'one'], ['/p2', 'two'], ['/p3', '']]);
   });
 
   test('Transfer-Encoding other than chunked alone → 501 not_implemented; chunked is the twin', async () => {
