@@ -38,7 +38,7 @@ describe('issue 11: --max-connections keeps the gateway and the admin API up', (
   test('60 idle connections: those over 50 are closed at once, /healthz answers, and after some close a request works', async () => {
     for (let i = 0; i < 60; i++) {
       try {
-        conns.push(await connectRaw(fe.address));
+        conns.push(await connectRaw(fe.address, { connectTimeoutMs: 1000 }));
       } catch (err) {
         conns.push({ closed: () => true, destroy() {}, error: err }); // refused at connect: as good as closed
       }

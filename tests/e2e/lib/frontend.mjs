@@ -250,9 +250,10 @@ export function expectRefusal(r, status, code, what = '') {
 /**
  * A raw connection driven step by step: { sock, write(bytes), responses(), closed(),
  * waitFor(n answers or a predicate on the bytes, timeoutMs), waitClosed(timeoutMs), destroy() }.
+ * Rejects when the connection cannot be made (refused, or not accepted within connectTimeoutMs).
  * The waits resolve to true, or to false on timeout (the caller asserts).
  */
-export async function connectRaw(address) {
+export async function connectRaw(address, { connectTimeoutMs = 5000 } = {}) {
   const colon = address.lastIndexOf(':');
   const sock = net.connect({ host: address.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(address.slice(colon + 1)) });
   sock.setNoDelay(true);
@@ -262,7 +263,15 @@ export async function connectRaw(address) {
   const poke = () => { for (const w of waiters) w(); };
   sock.on('data', (d) => { chunks.push(d); poke(); });
   for (const ev of ['end', 'close', 'error']) sock.on(ev, () => { isClosed = true; poke(); });
-  await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+  await new Promise((resolve, reject) => {
+    // a listener that stops accepting (a full backlog) leaves connect pending: that is a refusal
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`no connection to ${address} within ${connectTimeoutMs} ms`));
+    }, connectTimeoutMs);
+    sock.once('connect', () => { clearTimeout(timer); resolve(); });
+    sock.once('error', (err) => { clearTimeout(timer); reject(err); });
+  });
   const wait = (cond, timeoutMs) => new Promise((resolve) => {
     const check = () => {
       if (cond()) { clearTimeout(timer); waiters.delete(check); resolve(true); }
