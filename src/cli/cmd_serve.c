@@ -37,8 +37,9 @@
 struct serve_opts {
     const char *listen, *admin_listen, *admin_tls_cert, *admin_tls_key, *db, *data_dir, *threads,
         *tls_cert, *tls_key, *key_claims, *max_stale, *max_body, *log_level, *allow_insecure_idp,
-        *upstream_ca_file, *trusted_proxies, *max_header_bytes, *max_headers, *head_timeout_ms,
-        *idle_timeout_ms, *body_timeout_ms, *max_connections, *h2_max_streams, *h2_max_resets;
+        *upstream_ca_file, *trusted_proxies, *max_header_bytes, *max_headers, *max_target_bytes,
+        *head_timeout_ms, *idle_timeout_ms, *body_timeout_ms, *max_connections, *h2_max_streams,
+        *h2_max_resets;
     char data_dir_buf[4096], db_buf[4200]; /* the resolved ones, when not given */
 };
 
@@ -93,6 +94,8 @@ static const struct gh_cli_flag flags[] = {
      OPT(max_header_bytes)},
     {"--max-headers", "GATEHOUSE_MAX_HEADERS", "N", "100",
      "a request with more header fields than this gets 431", OPT(max_headers)},
+    {"--max-target-bytes", "GATEHOUSE_MAX_TARGET_BYTES", "SIZE", "8KiB",
+     "a request target (path and query) longer than this gets 414", OPT(max_target_bytes)},
     {"--head-timeout-ms", "GATEHOUSE_HEAD_TIMEOUT_MS", "MS", "10000",
      "a request head not complete this long after its first byte gets 408 and the connection "
      "closes",
@@ -255,6 +258,14 @@ static int limit_flags(const struct serve_opts *o, struct gh_http_limits *l)
             return usage("--max-header-bytes must be a size from 1KiB to 16MiB, not",
                          o->max_header_bytes);
         l->header_bytes = n;
+    }
+    if (o->max_target_bytes != NULL) {
+        size_t n = parse_size(o->max_target_bytes);
+        if (n < 256 || n > (l->header_bytes != 0 ? l->header_bytes : 64u << 10))
+            return usage("--max-target-bytes must be a size from 256 bytes to --max-header-bytes, "
+                         "not",
+                         o->max_target_bytes);
+        l->target_bytes = n;
     }
 #define COUNT(opt, flag, min, max, field)                                                          \
     if (o->opt != NULL) {                                                                          \
