@@ -21,8 +21,9 @@
 /* A header block that decodes to more than this many times the header limit ends its
  * connection: HPACK lets a few bytes stand for a large field, so a 14 KB request can decode to
  * 40 MB (10,000 references to one 4 KB cookie), and answering 431 after decoding it all would let
- * one client keep a worker busy with a stream of them. */
-#define H2_DECODED_FACTOR    4
+ * one client keep a worker busy with a stream of them. Up to the factor (1 MiB at the default limit)
+ * the request still gets its 431, which tells an honest client what to fix. */
+#define H2_DECODED_FACTOR    16
 #define H2_CONN_OUT_HIGH     (256u * 1024)
 #define H2_CONN_OUT_LOW      (128u * 1024)
 #define H2_MAX_SETTINGS      16           /* entries per SETTINGS frame (7 are defined) */

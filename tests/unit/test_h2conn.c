@@ -544,7 +544,7 @@ static void test_hpack_bomb_ends_connection(void **state)
     uint64_t before = limit(S, GH_HTTP_LIMIT_H2_FLOOD);
 
     /* one 3 KB cookie, then 99 references to it: a few hundred bytes on the wire that decode
-     * to 300 KB, over four times the 16 KiB limit. The connection ends instead of decoding on
+     * to 300 KB, over sixteen times the 16 KiB limit. The connection ends instead of decoding on
      * (a stream of such requests would keep a worker busy), and the request never reaches the
      * handler. */
     memset(value, 'c', sizeof value - 1);
