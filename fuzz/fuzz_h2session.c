@@ -203,7 +203,10 @@ static void fz_start(void)
     struct gh_http_server_options o = {
         .listen = "127.0.0.1:0",
         .threads = 1,
-        .limits = {.max_body = 4096, .header_bytes = 8192, .header_count = 20, .h2_streams = 8,
+        .limits = {.max_body = 4096,
+                   .header_bytes = 8192,
+                   .header_count = 20,
+                   .h2_streams = 8,
                    .h2_resets_per_10s = 10},
         .server_name = "gatehouse",
         .handler = &fz_handler,

@@ -36,7 +36,7 @@ done
 
 run_packages=(
   build-essential cmake pkg-config git ca-certificates curl openssl
-  libh2o-evloop-dev libnghttp2-dev libssl-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev
+  libnghttp2-dev libssl-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev
 )
 test_packages=(
   libcmocka-dev

@@ -845,6 +845,38 @@ static void metric(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
 
 /* The data plane's counters (SPEC §5): requests by status class, refusals by code and reason,
  * upstream failures, cache hits, parked requests and the latency histogram (cumulative buckets). */
+/* The gateway's front end: its connections and what each of its limits refused. */
+static void frontend_metrics(const struct gh_http_metrics *h, char **buf, size_t *len, size_t *cap)
+{
+    metric(buf, len, cap,
+           "# HELP gatehouse_connections Client connections of the gateway open now.\n"
+           "# TYPE gatehouse_connections gauge\ngatehouse_connections %lld\n"
+           "# HELP gatehouse_connections_total Client connections the gateway accepted.\n"
+           "# TYPE gatehouse_connections_total counter\ngatehouse_connections_total %llu\n"
+           "# HELP gatehouse_http2_connections_total Of them, connections that spoke HTTP/2.\n"
+           "# TYPE gatehouse_http2_connections_total counter\n"
+           "gatehouse_http2_connections_total %llu\n"
+           "# HELP gatehouse_tls_handshake_failures_total TLS handshakes of clients that failed.\n"
+           "# TYPE gatehouse_tls_handshake_failures_total counter\n"
+           "gatehouse_tls_handshake_failures_total %llu\n"
+           "# HELP gatehouse_malformed_requests_total Requests refused for their framing (400, "
+           "501, 505).\n# TYPE gatehouse_malformed_requests_total counter\n"
+           "gatehouse_malformed_requests_total %llu\n"
+           "# HELP gatehouse_idle_closed_total Connections closed after the idle timeout.\n"
+           "# TYPE gatehouse_idle_closed_total counter\ngatehouse_idle_closed_total %llu\n"
+           "# HELP gatehouse_limit_refusals_total What the front end's limits refused, by limit.\n"
+           "# TYPE gatehouse_limit_refusals_total counter\n",
+           (long long)atomic_load(&h->connections_open),
+           (unsigned long long)atomic_load(&h->connections_total),
+           (unsigned long long)atomic_load(&h->connections_http2),
+           (unsigned long long)atomic_load(&h->tls_handshake_failures),
+           (unsigned long long)atomic_load(&h->malformed),
+           (unsigned long long)atomic_load(&h->idle_closed));
+    for (int i = 0; i < GH_HTTP_LIMIT_COUNT; i++)
+        metric(buf, len, cap, "gatehouse_limit_refusals_total{limit=\"%s\"} %llu\n",
+               gh_http_limit_names[i], (unsigned long long)atomic_load(&h->limits[i]));
+}
+
 static void gateway_metrics(const struct gh_gateway_metrics *g, char **buf, size_t *len,
                             size_t *cap)
 {
@@ -1001,8 +1033,10 @@ static void metrics(void *ctx, const struct gh_admin_request *req, struct gh_adm
                (unsigned long long)mc.wakeups);
     }
     gh_config_unref(config);
-    if (app->gateway != NULL)
+    if (app->gateway != NULL) {
         gateway_metrics(gh_gateway_server_metrics(app->gateway), &buf, &len, &cap);
+        frontend_metrics(&gh_gateway_server_metrics(app->gateway)->http, &buf, &len, &cap);
+    }
     res->text = buf;
     res->content_type = "text/plain; version=0.0.4";
 }

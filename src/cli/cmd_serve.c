@@ -37,7 +37,9 @@
 struct serve_opts {
     const char *listen, *admin_listen, *admin_tls_cert, *admin_tls_key, *db, *data_dir, *threads,
         *tls_cert, *tls_key, *key_claims, *max_stale, *max_body, *log_level, *allow_insecure_idp,
-        *upstream_ca_file;
+        *upstream_ca_file, *trusted_proxies, *max_header_bytes, *max_headers, *max_target_bytes,
+        *head_timeout_ms, *idle_timeout_ms, *body_timeout_ms, *max_connections, *h2_max_streams,
+        *h2_max_resets;
     char data_dir_buf[4096], db_buf[4200]; /* the resolved ones, when not given */
 };
 
@@ -83,6 +85,37 @@ static const struct gh_cli_flag flags[] = {
      "PEM CA bundle trusted for https upstreams beside the system store (a collection's "
      "upstream_ca adds its own)",
      OPT(upstream_ca_file)},
+    {"--trusted-proxies", "GATEHOUSE_TRUSTED_PROXIES", "LIST", NULL,
+     "CIDR blocks of the proxies in front of the gateway, comma-separated: only from them are "
+     "X-Forwarded-For, Forwarded and X-Real-IP believed and passed on",
+     OPT(trusted_proxies)},
+    {"--max-header-bytes", "GATEHOUSE_MAX_HEADER_BYTES", "SIZE", "64KiB",
+     "a request head (HTTP/1.1) or decoded header list (HTTP/2) larger than this gets 431",
+     OPT(max_header_bytes)},
+    {"--max-headers", "GATEHOUSE_MAX_HEADERS", "N", "100",
+     "a request with more header fields than this gets 431", OPT(max_headers)},
+    {"--max-target-bytes", "GATEHOUSE_MAX_TARGET_BYTES", "SIZE", "8KiB",
+     "a request target (path and query) longer than this gets 414", OPT(max_target_bytes)},
+    {"--head-timeout-ms", "GATEHOUSE_HEAD_TIMEOUT_MS", "MS", "10000",
+     "a request head not complete this long after its first byte gets 408 and the connection "
+     "closes",
+     OPT(head_timeout_ms)},
+    {"--idle-timeout-ms", "GATEHOUSE_IDLE_TIMEOUT_MS", "MS", "60000",
+     "a kept-alive or HTTP/2 connection with nothing to do this long is closed",
+     OPT(idle_timeout_ms)},
+    {"--body-timeout-ms", "GATEHOUSE_BODY_TIMEOUT_MS", "MS", "30000",
+     "a request body that makes no progress (not one byte) this long gets 408; a steady slow "
+     "upload is never cut",
+     OPT(body_timeout_ms)},
+    {"--max-connections", "GATEHOUSE_MAX_CONNECTIONS", "N", NULL,
+     "client connections the gateway holds at once (more are closed at accept); default: what "
+     "the open-file limit allows, raised to its hard limit",
+     OPT(max_connections)},
+    {"--h2-max-streams", "GATEHOUSE_H2_MAX_STREAMS", "N", "100",
+     "concurrent HTTP/2 streams per connection", OPT(h2_max_streams)},
+    {"--h2-max-resets", "GATEHOUSE_H2_MAX_RESETS", "N", "200",
+     "HTTP/2 streams a client may reset per 10 s before its connection ends (GOAWAY)",
+     OPT(h2_max_resets)},
 };
 
 #define N_FLAGS (sizeof flags / sizeof flags[0])
@@ -197,6 +230,58 @@ static size_t parse_size(const char *text)
             return v <= (1ULL << 30) / units[i].factor ? (size_t)(v * units[i].factor) : 0;
     }
     return 0;
+}
+
+/* A whole decimal number from `min` to `max`; -1 when malformed or out of range. */
+static long long parse_count(const char *text, long long min, long long max)
+{
+    char *end;
+    long long v;
+
+    if (text == NULL || *text == '\0' || text[0] == '-' || text[0] == '+')
+        return -1;
+    errno = 0;
+    v = strtoll(text, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return -1;
+    return v;
+}
+
+/* The front end's limits from their flags; a flag not given leaves its default (0). */
+static int limit_flags(const struct serve_opts *o, struct gh_http_limits *l)
+{
+    long long v;
+
+    if (o->max_header_bytes != NULL) {
+        size_t n = parse_size(o->max_header_bytes);
+        if (n < 1024 || n > (16u << 20))
+            return usage("--max-header-bytes must be a size from 1KiB to 16MiB, not",
+                         o->max_header_bytes);
+        l->header_bytes = n;
+    }
+    if (o->max_target_bytes != NULL) {
+        size_t n = parse_size(o->max_target_bytes);
+        if (n < 256 || n > (l->header_bytes != 0 ? l->header_bytes : 64u << 10))
+            return usage("--max-target-bytes must be a size from 256 bytes to --max-header-bytes, "
+                         "not",
+                         o->max_target_bytes);
+        l->target_bytes = n;
+    }
+#define COUNT(opt, flag, min, max, field)                                                          \
+    if (o->opt != NULL) {                                                                          \
+        if ((v = parse_count(o->opt, min, max)) < 0)                                               \
+            return usage(flag " must be a number from " #min " to " #max ", not", o->opt);         \
+        l->field = v;                                                                              \
+    }
+    COUNT(max_headers, "--max-headers", 1, 10000, header_count)
+    COUNT(head_timeout_ms, "--head-timeout-ms", 100, 3600000, head_ms)
+    COUNT(idle_timeout_ms, "--idle-timeout-ms", 100, 86400000, idle_ms)
+    COUNT(body_timeout_ms, "--body-timeout-ms", 100, 3600000, body_ms)
+    COUNT(max_connections, "--max-connections", 1, 10000000, conns_total)
+    COUNT(h2_max_streams, "--h2-max-streams", 1, 10000, h2_streams)
+    COUNT(h2_max_resets, "--h2-max-resets", 1, 1000000, h2_resets_per_10s)
+#undef COUNT
+    return GH_EXIT_OK;
 }
 
 /* --threads: 1..1024, or unset for one per core (0). */
@@ -315,6 +400,7 @@ struct services {
     struct gh_quota_persistence quota;
     struct gh_ratelimiter *ratelimiter;
     struct gh_gateway_options gateway_options;
+    struct gh_trusted_proxies trusted_proxies;
     struct gh_gateway_server *gateway;
 };
 
@@ -359,6 +445,8 @@ static int gateway_flags(const struct serve_opts *o, struct services *s)
                      o->max_body);
     if (parse_threads(o->threads, &g->threads) != 0)
         return usage("--threads must be a number from 1 to 1024, not", o->threads);
+    if (limit_flags(o, &g->limits) != GH_EXIT_OK)
+        return GH_EXIT_USAGE;
     if ((o->tls_cert == NULL) != (o->tls_key == NULL))
         return usage("--tls-cert and --tls-key go together; missing",
                      o->tls_cert == NULL ? "--tls-cert" : "--tls-key");
@@ -371,6 +459,13 @@ static int gateway_flags(const struct serve_opts *o, struct services *s)
     g->tls_cert = o->tls_cert;
     g->tls_key = o->tls_key;
     g->upstream_ca_file = o->upstream_ca_file;
+    if (o->trusted_proxies != NULL && o->trusted_proxies[0] != '\0') {
+        char why[256];
+        if (gh_trusted_proxies_parse(o->trusted_proxies, &s->trusted_proxies, why, sizeof why) !=
+            GH_OK)
+            return usage("--trusted-proxies must be comma-separated CIDR blocks", why);
+        g->trusted_proxies = &s->trusted_proxies;
+    }
     g->settings = &s->settings;
     return GH_EXIT_OK;
 }

@@ -5,11 +5,16 @@
  * Parking is how a worker waits for a key refetch without blocking: the wait is registered with
  * the provider, whose manager thread posts a message to this worker's queue when it ends, and the
  * request is decided again from that message. A client may leave meanwhile; the park then
- * outlives the request and whoever sees it last (the dispose hook or the message) frees it.
+ * outlives the request and whoever sees it last (on_done or the message) frees it. A refusal
+ * the front end made (req->refusal) is answered here too, in the same JSON.
  */
 #include "gateway/server_internal.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -24,53 +29,33 @@
 
 /* ---- request state ---- */
 
-/* Only a marker: it finds our state among req->prefilters; the response work is the filter's. */
-static void marker_setup(h2o_req_prefilter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
-{
-    h2o_setup_next_prefilter(self, req, slot);
-}
-
-struct gw_req *gw_req_of(h2o_req_t *req)
-{
-    for (h2o_req_prefilter_t *p = req->prefilters; p != NULL; p = p->next)
-        if (p->on_setup_ostream == marker_setup)
-            return H2O_STRUCT_FROM_MEMBER(struct gw_req, marker, p);
-    return NULL;
-}
-
 /* The caller's X-Request-Id when it is sane, else a new random one (common/requestid.h). */
-static void set_request_id(struct gw_req *g, h2o_req_t *req)
+static void set_request_id(struct gw_req *g)
 {
-    ssize_t at = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
+    size_t at = 0;
+    const struct gh_http_header *h = gh_http_header_find(g->req, "x-request-id", 12, &at);
 
-    if (at == -1)
+    if (h == NULL)
         gh_request_id_make(NULL, 0, g, g->request_id);
     else
-        gh_request_id_make(req->headers.entries[at].value.base, req->headers.entries[at].value.len,
-                           g, g->request_id);
+        gh_request_id_make(h->value, h->value_len, g, g->request_id);
 }
 
-static void attach(struct gw_req *g, struct gw_worker *w, h2o_req_t *req)
+static void attach(struct gw_req *g, struct gw_worker *w, struct gh_http_request *req)
 {
-    memset(g, 0, sizeof *g);
     g->worker = w;
     g->req = req;
-    g->started_ns = gw_now_ns();
-    g->marker.on_setup_ostream = marker_setup;
-    g->marker.next = req->prefilters;
-    req->prefilters = &g->marker;
-    set_request_id(g, req);
+    g->started_ns = req->started_ns != 0 ? req->started_ns : gw_now_ns();
+    set_request_id(g);
 }
 
 /*
- * Runs when the request's pool is cleared, after the access log. A registered wait is withdrawn;
- * when that is too late (notify ran or is running on the manager thread), the park is left to
- * the message that notify posts, with its request pointer cleared.
+ * The request ended (answered, or the client left). A registered wait is withdrawn; when that is
+ * too late (notify ran or is running on the manager thread), the park is left to the message
+ * that notify posts, with its request pointer cleared.
  */
-static void on_dispose(void *p)
+static void release(struct gw_req *g)
 {
-    struct gw_req *g = p;
-
     if (g->park != NULL) {
         if (gh_provider_cancel_wait(g->park_provider, &g->park->wait)) {
             free(g->park);
@@ -80,97 +65,134 @@ static void on_dispose(void *p)
         }
         g->park = NULL;
     }
+    gw_proxy_end(g);
     gh_decision_clear(&g->decision);
     gh_config_unref(g->config);
-}
-
-static struct gw_req *gw_req_new(struct gw_worker *w, h2o_req_t *req)
-{
-    struct gw_req *g = h2o_mem_alloc_shared(&req->pool, sizeof *g, on_dispose);
-
-    attach(g, w, req);
-    return g;
-}
-
-struct gw_req *gw_req_adopt(h2o_req_t *req)
-{
-    struct gw_req *g = h2o_mem_alloc_pool(&req->pool, sizeof *g);
-
-    attach(g, gw_worker_of(req->conn->ctx), req);
-    g->adopted = 1;
-    return g;
+    g->config = NULL;
 }
 
 /* ---- what the pipeline reads ---- */
 
 /* The value of a header that may appear at most once: 0 absent, 1 found, -1 repeated. */
-static int single_header(h2o_req_t *req, ssize_t at, ssize_t again, const char **value, size_t *len)
+static int single_header(const struct gh_http_request *req, const char *name, size_t name_len,
+                         const char **value, size_t *len)
 {
-    if (at == -1)
+    size_t at = 0;
+    const struct gh_http_header *h = gh_http_header_find(req, name, name_len, &at);
+
+    if (h == NULL)
         return 0;
-    if (again != -1)
+    if (gh_http_header_find(req, name, name_len, &at) != NULL)
         return -1;
-    *value = req->headers.entries[at].value.base;
-    *len = req->headers.entries[at].value.len;
+    *value = h->value;
+    *len = h->value_len;
     return 1;
 }
 
-static void fill_client_address(h2o_req_t *req, struct gh_request_view *v)
+/* The TCP peer as family 4 or 6 (an IPv4 client of a dual-stack socket as IPv4); 0 unknown. */
+static int peer_address(const struct gh_http_request *req, uint8_t addr[16])
 {
-    struct sockaddr_storage ss;
-    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
-    socklen_t len = sock != NULL ? h2o_socket_getpeername(sock, (struct sockaddr *)&ss) : 0;
+    const struct sockaddr_storage *ss = &req->peer;
 
-    v->family = 0; /* unknown: no ip_allow list can match it */
-    if (len != 0 && ss.ss_family == AF_INET) {
-        v->family = 4;
-        memcpy(v->addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
-    } else if (len != 0 && ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
-        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) { /* an IPv4 client of a dual-stack socket */
-            v->family = 4;
-            memcpy(v->addr, sin6->sin6_addr.s6_addr + 12, 4);
-        } else {
-            v->family = 6;
-            memcpy(v->addr, sin6->sin6_addr.s6_addr, 16);
-        }
+    if (req->peer_len != 0 && ss->ss_family == AF_INET) {
+        memcpy(addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+        return 4;
     }
+    if (req->peer_len != 0 && ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            memcpy(addr, sin6->sin6_addr.s6_addr + 12, 4);
+            return 4;
+        }
+        memcpy(addr, sin6->sin6_addr.s6_addr, 16);
+        return 6;
+    }
+    return 0;
+}
+
+/* X-Forwarded-For's fields joined with ", " in the request's memory; NULL when none. */
+static const char *joined_xff(const struct gh_http_request *req, size_t *len)
+{
+    size_t at = 0, n = 0, total = 0;
+    const struct gh_http_header *h;
+    char *out;
+
+    while ((h = gh_http_header_find(req, "x-forwarded-for", 15, &at)) != NULL)
+        total += h->value_len + (n++ != 0 ? 2 : 0);
+    if (n == 0 || (out = gh_http_request_alloc((struct gh_http_request *)req, total)) == NULL)
+        return NULL;
+    at = n = 0;
+    *len = 0;
+    while ((h = gh_http_header_find(req, "x-forwarded-for", 15, &at)) != NULL) {
+        if (n++ != 0) {
+            memcpy(out + *len, ", ", 2);
+            *len += 2;
+        }
+        memcpy(out + *len, h->value, h->value_len);
+        *len += h->value_len;
+    }
+    return out;
+}
+
+/* The client: the peer, or, from a trusted proxy, the first untrusted hop of X-Forwarded-For. */
+static void fill_client_address(struct gw_req *g)
+{
+    const struct gh_trusted_proxies *t = g->worker->server->o.trusted_proxies;
+    struct gh_request_view *v = &g->view;
+    uint8_t peer[16] = {0};
+    int family = peer_address(g->req, peer);
+    const char *xff;
+    size_t xff_len = 0;
+
+    v->family = family; /* 0: unknown, no ip_allow list can match it */
+    memcpy(v->addr, peer, sizeof v->addr);
+    g->peer_trusted = family != 0 && t != NULL && gh_trusted_proxies_contains(t, family, peer);
+    if (g->peer_trusted && (xff = joined_xff(g->req, &xff_len)) != NULL)
+        gh_forwarded_client(t, family, peer, xff, xff_len, &v->family, v->addr);
 }
 
 /* -1 when a credential header is repeated: which one counts would be a guess, and the upstream
  * might read the other. */
 static int fill_view(struct gw_req *g)
 {
-    h2o_req_t *req = g->req;
+    const struct gh_http_request *req = g->req;
     struct gh_request_view *v = &g->view;
-    ssize_t auth = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-    ssize_t key = h2o_find_header_by_str(&req->headers, H2O_STRLIT("api-token"), -1);
 
     v->cache = g->worker->tokens;
-    v->method = req->input.method.base;
-    v->method_len = req->input.method.len;
-    v->path = req->input.path.base;
-    v->path_len = req->input.query_at != SIZE_MAX ? req->input.query_at : req->input.path.len;
-    if (req->input.query_at != SIZE_MAX) {
-        v->query = req->input.path.base + req->input.query_at + 1;
-        v->query_len = req->input.path.len - req->input.query_at - 1;
+    v->method = req->method;
+    v->method_len = req->method_len;
+    v->path = req->path;
+    v->path_len = req->query_at != SIZE_MAX ? req->query_at : req->path_len;
+    if (req->query_at != SIZE_MAX) {
+        v->query = req->path + req->query_at + 1;
+        v->query_len = req->path_len - req->query_at - 1;
     }
-    if (single_header(req, auth,
-                      auth == -1 ? -1
-                                 : h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, auth),
-                      &v->authorization, &v->authorization_len) < 0 ||
-        single_header(
-            req, key,
-            key == -1 ? -1 : h2o_find_header_by_str(&req->headers, H2O_STRLIT("api-token"), key),
-            &v->api_token, &v->api_token_len) < 0)
+    if (single_header(req, "authorization", 13, &v->authorization, &v->authorization_len) < 0 ||
+        single_header(req, "api-token", 9, &v->api_token, &v->api_token_len) < 0)
         return -1;
-    fill_client_address(req, v);
+    fill_client_address(g);
     return 0;
 }
 
 /* ---- deciding, parking, resuming ---- */
 
 enum park_outcome { PARKED, RETRY_NOW, RETRY_FINAL };
+
+static void decide(struct gw_req *g, int after_refetch);
+
+/* On the worker's loop: the refetch ended, whatever it did; the kid's fate is final now. */
+static void on_park_message(struct gh_loop_msg *msg)
+{
+    struct gw_park *p = msg->data;
+    struct gw_req *g = p->g;
+
+    p->worker->parks--;
+    free(p);
+    if (g != NULL) {
+        g->park = NULL;
+        decide(g, 1);
+    }
+}
 
 /* Called on the manager thread: hand the park to the worker's loop and never touch it again. */
 static void on_wait_notify(struct gh_provider_wait *wait, int result)
@@ -179,7 +201,7 @@ static void on_wait_notify(struct gh_provider_wait *wait, int result)
 
     park->result = result;
     if (!gw_worker_post(park->worker, &park->msg))
-        free(park); /* the worker is gone (an abandoned drain): nobody else will */
+        free(park); /* the worker is gone: nobody else will */
 }
 
 static enum park_outcome park(struct gw_req *g)
@@ -191,6 +213,8 @@ static enum park_outcome park(struct gw_req *g)
         return RETRY_FINAL;
     p->worker = g->worker;
     p->g = g;
+    p->msg.cb = on_park_message;
+    p->msg.data = p;
     p->wait.notify = on_wait_notify;
     p->wait.ctx = p;
     rc = gh_provider_request_refetch(g->decision.provider, g->decision.keyset, g->decision.kid,
@@ -231,8 +255,8 @@ static void allow(struct gw_req *g)
             return;
         }
     }
-    /* h2o refuses larger bodies itself when they announce their length; this catches the rest */
-    if (g->req->entity.len > s->o.max_body) {
+    /* the front end refuses announced bodies over max_body itself; this is the same rule */
+    if (g->req->content_length > 0 && (uint64_t)g->req->content_length > s->o.max_body) {
         snprintf(message, sizeof message, "The request body is larger than %zu bytes.",
                  s->o.max_body);
         gw_respond(g, 413, GH_GW_PAYLOAD_TOO_LARGE, message);
@@ -267,41 +291,54 @@ static void decide(struct gw_req *g, int after_refetch)
         gw_respond_decision(g);
 }
 
-void gw_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+static void on_request(void *ctx, struct gh_http_request *req)
 {
-    struct gw_worker *w = H2O_STRUCT_FROM_MEMBER(struct gw_worker, receiver, receiver);
+    struct gh_gateway_server *s = ctx;
+    struct gw_worker *w = gh_http_worker_data(req->worker);
+    struct gw_req *g = req->state;
+    struct gh_snapshot *snap;
 
-    while (!h2o_linklist_is_empty(messages)) {
-        struct gw_park *p = H2O_STRUCT_FROM_MEMBER(struct gw_park, msg.link, messages->next);
-        struct gw_req *g = p->g;
-        h2o_linklist_unlink(&p->msg.link);
-        w->parks--;
-        free(p);
-        if (g != NULL) {
-            /* whatever the refetch did, the kid's fate is final now */
-            g->park = NULL;
-            decide(g, 1);
-        }
+    attach(g, w, req);
+    if (req->refusal != NULL) {
+        gw_respond_refusal(g, req->refusal);
+        return;
     }
-}
-
-int gw_on_req(h2o_handler_t *self, h2o_req_t *req)
-{
-    struct gw_worker *w = gw_worker_of(req->conn->ctx);
-    struct gw_req *g = gw_req_new(w, req);
-    struct gh_snapshot *snap = gh_snapshot_acquire(w->server->o.config);
-
-    (void)self;
-    g->config = snap != NULL ? H2O_STRUCT_FROM_MEMBER(struct gh_config, snap, snap) : NULL;
+    snap = gh_snapshot_acquire(s->o.config);
+    g->config =
+        snap != NULL ? (struct gh_config *)((char *)snap - offsetof(struct gh_config, snap)) : NULL;
     if (g->config == NULL) {
         gw_respond(g, 503, GH_GW_UNAVAILABLE, "The gateway has no configuration yet.");
-        return 0;
+        return;
     }
     if (fill_view(g) != 0) {
         gw_respond(g, 400, GH_GW_BAD_REQUEST,
                    "The request has more than one Authorization or api-token header.");
-        return 0;
+        return;
     }
     decide(g, 0);
-    return 0;
 }
+
+static void on_body(void *ctx, struct gh_http_request *req, const char *data, size_t len, int state)
+{
+    (void)ctx;
+    gw_proxy_body(req->state, data, len, state);
+}
+
+static void on_writable(void *ctx, struct gh_http_request *req)
+{
+    (void)ctx;
+    gw_proxy_writable(req->state);
+}
+
+static void on_done(void *ctx, struct gh_http_request *req, int completed)
+{
+    struct gw_req *g = req->state;
+
+    (void)ctx;
+    if (g->worker == NULL) /* never handed to on_request */
+        return;
+    gw_log_request(g, completed); /* first: it reads the decision and the exchange */
+    release(g);
+}
+
+const struct gh_http_handler gw_handler = {on_request, on_body, on_writable, on_done};

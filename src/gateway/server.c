@@ -1,42 +1,38 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The data plane's threads and sockets: listening sockets that every worker accepts from (see
- * open_listeners for why they are shared), one h2o event loop and context per worker, TLS with ALPN
- * when asked, and an orderly stop: close the listeners, let the connections finish what they are
- * doing (HTTP/2 ones get GOAWAY, idle HTTP/1 ones are shut for reading), cut what is still open
- * after the drain period, then free everything, including what h2o 2.2.5 keeps per thread and
- * forgets to free.
+ * The data plane's start and stop. The front end (src/http/server.h) owns the listening sockets,
+ * the worker threads with their loops, TLS with ALPN and the client connections; this file gives
+ * it the gateway's handler and keeps, beside each of its workers, the gateway's own state of that
+ * thread (verified-token cache, upstream pools, parked requests). Stopping drains: the front end
+ * stops accepting and lets requests in flight finish, asking each worker (worker_idle) whether
+ * its upstream sockets and parked requests are finished too.
  */
 #include "gateway/server_internal.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/error.h"
-#include "common/h2oloop.h"
 #include "common/log.h"
+#include "http/resolve.h"
 
 #define DEFAULT_MAX_BODY (8 * 1024 * 1024)
 #define DEFAULT_DRAIN_MS 30000
-#define CUT_GRACE_MS     2000 /* after the drain: how long cut connections get to close */
-#define DRAIN_POLL_MS    50
 #define MAX_THREADS      1024
 #define LOG_BUFFER_MAX   (16 * 1024 * 1024)
 
 const char *const gh_gateway_code_names[GH_GW_CODE_COUNT] = {
-    "not_found",         "method_not_allowed", "unauthorized", "invalid_token",    "forbidden",
-    "rate_limited",      "payload_too_large",  "bad_gateway",  "upstream_timeout", "bad_request",
-    "headers_too_large", "unavailable",        "error",
+    "not_found",         "method_not_allowed",
+    "unauthorized",      "invalid_token",
+    "forbidden",         "rate_limited",
+    "payload_too_large", "bad_gateway",
+    "upstream_timeout",  "bad_request",
+    "headers_too_large", "request_timeout",
+    "unavailable",       "error",
 };
 
 const char *const gh_gateway_reason_names[GH_GW_REASON_COUNT] = {
@@ -54,80 +50,22 @@ const uint64_t gh_gateway_latency_bounds_us[GH_GW_LATENCY_BUCKETS] = {
 
 uint64_t gw_now_ns(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return gh_monotonic_ns();
 }
 
-struct gw_worker *gw_worker_of(h2o_context_t *ctx)
-{
-    return H2O_STRUCT_FROM_MEMBER(struct gw_worker, ctx, ctx);
-}
-
-int gw_worker_post(struct gw_worker *w, h2o_multithread_message_t *msg)
+int gw_worker_post(struct gw_worker *w, struct gh_loop_msg *msg)
 {
     int ok;
 
-    /* held across the send: once teardown has taken the lock after closing, no sender is still
-     * writing to the queue's pipe */
+    /* held across the post: once worker_fini has taken the lock after closing, no sender is
+     * still handing a message to a loop about to be freed */
     pthread_mutex_lock(&w->post_lock);
-    ok = w->post_ready && !w->post_closed;
-    if (ok)
-        h2o_multithread_send_message(&w->receiver, msg);
+    ok = w->post_ready && !w->post_closed && gh_loop_post(w->loop, msg);
     pthread_mutex_unlock(&w->post_lock);
     return ok;
 }
 
-void gw_worker_saw_http2(struct gw_worker *w)
-{
-    w->saw_http2 = 1;
-}
-
-/* ---- listening sockets ---- */
-
-/*
- * One plain socket per address, shared by every worker: each has its own descriptor of it in its
- * own loop, and whichever worker is free accepts. Per-worker SO_REUSEPORT sockets spread
- * connections in the kernel instead, but they also let any other process of the same user listen
- * on the port and take part of its connections in silence (a second gatehouse did, with an empty
- * configuration); a plain socket cannot be bound while anything listens on its address.
- */
-static int open_listeners(struct gh_gateway_server *s, char *error, size_t cap)
-{
-    char reason[128];
-    int rc = gh_listen_open(s->o.listen, GH_LISTEN_NAMES, &s->listen, error, cap);
-
-    if (rc != GH_OK)
-        return rc;
-    for (unsigned i = 0; i < s->n_workers; i++) {
-        for (size_t a = 0; a < s->listen.n; a++) {
-            s->workers[i].listen_fds[a] = fcntl(s->listen.fds[a], F_DUPFD_CLOEXEC, 0);
-            if (s->workers[i].listen_fds[a] < 0) {
-                strerror_r(errno, reason, sizeof reason);
-                gh_error_format(error, cap, "cannot share the listener of %s: %s",
-                                s->listen.addresses[a], reason);
-                return GH_ERR_IO;
-            }
-        }
-    }
-    /* The workers' descriptors are the only ones now, so the port stops listening (connections
-     * refused, not reset from a backlog nobody accepts) as soon as each has closed its own when a
-     * drain begins. */
-    gh_listen_close(&s->listen);
-    return GH_OK;
-}
-
-static void close_worker_fds(struct gw_worker *w)
-{
-    for (size_t a = 0; a < GH_LISTEN_MAX; a++) {
-        if (w->listen_fds[a] >= 0)
-            close(w->listen_fds[a]);
-        w->listen_fds[a] = -1;
-    }
-}
-
-/* ---- TLS ---- */
+/* ---- TLS for upstreams ---- */
 
 static int tls_failure(char *error, size_t cap, const char *what, const char *file)
 {
@@ -139,13 +77,6 @@ static int tls_failure(char *error, size_t cap, const char *what, const char *fi
     ERR_clear_error();
     gh_error_format(error, cap, "%s %s: %s", what, file, reason);
     return GH_ERR_IO;
-}
-
-static int setup_server_tls(struct gh_gateway_server *s, char *error, size_t cap)
-{
-    if (s->o.tls_cert == NULL)
-        return GH_OK;
-    return gh_loop_tls_new(s->o.tls_cert, s->o.tls_key, 1, &s->server_tls, error, cap);
 }
 
 /* Upstreams over https are verified like any client would: chain and host name. */
@@ -171,182 +102,51 @@ static int setup_client_tls(struct gh_gateway_server *s, char *error, size_t cap
     return GH_OK;
 }
 
-/* ---- h2o configuration ---- */
+/* ---- the workers' own state ---- */
 
-static void setup_config(struct gh_gateway_server *s)
+/* Before the worker's thread starts (the front end prepares each worker on the starting thread).
+ * Without a token cache the worker still serves, verifying every token. */
+static void *worker_init(void *ctx, struct gh_http_worker *hw)
 {
-    h2o_hostconf_t *host;
-    h2o_pathconf_t *path;
-    h2o_handler_t *handler;
+    struct gh_gateway_server *s = ctx;
+    struct gw_worker *w = &s->workers[gh_http_worker_index(hw)];
 
-    h2o_config_init(&s->config);
-    s->config.server_name = h2o_iovec_init(H2O_STRLIT("gatehouse"));
-    s->config.max_request_entity_size = s->o.max_body;
-    s->config.http1.upgrade_to_http2 = 0; /* plain text is HTTP/1.1 only; h2 comes by ALPN */
-    host = h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
-    path = h2o_config_register_path(host, "/", 0);
-    handler = h2o_create_handler(path, sizeof *handler);
-    handler->on_req = gw_on_req;
-    /* h2o answers some errors itself (413 over max_body, 400 for broken bodies) on the host's
-     * fallback path: it gets the same response hooks, so those answers are JSON too */
-    gw_register_response_hooks(path);
-    gw_register_response_hooks(&host->fallback_path);
-    path->error_log.emit_request_errors = 0; /* upstream errors go to the access log instead */
-    host->fallback_path.error_log.emit_request_errors = 0;
-}
-
-/* ---- the worker thread ---- */
-
-/* Every worker is woken for a new connection on the shared sockets: taking one at a time leaves
- * the next ones of a burst to the workers that are free, instead of the first awake taking all. */
-static void on_accept(h2o_socket_t *listener, const char *err)
-{
-    struct gw_worker *w = listener->data;
-
-    if (err == NULL)
-        gh_loop_accept(listener, &w->accept_ctx, &w->conns, w->server->n_workers > 1 ? 1 : 16);
-}
-
-static void run_once(struct gw_worker *w, int32_t max_wait_ms)
-{
-    gh_h2oloop_run_once(w->loop, max_wait_ms);
-}
-
-static int is_http2(h2o_socket_t *sock)
-{
-    h2o_iovec_t proto;
-
-    if (sock->ssl == NULL)
-        return 0; /* plain text never upgrades (upgrade_to_http2 is off) */
-    proto = h2o_socket_ssl_get_selected_protocol(sock);
-    return proto.len >= 2 && memcmp(proto.base, "h2", 2) == 0;
-}
-
-static void shutdown_conns(struct gw_worker *w, int how, int spare_http2)
-{
-    gh_loop_shutdown_conns(&w->conns, how, spare_http2 ? is_http2 : NULL);
-}
-
-/*
- * HTTP/1 in h2o 2.2 cannot end idle keep-alive connections on request: shutting down the read
- * side does it (an idle one reads end-of-file and closes; one with a request in progress is not
- * reading, answers with Connection: close as shutdown is requested, then reads end-of-file).
- * HTTP/2 connections get GOAWAY from h2o_context_request_shutdown and close when their streams
- * are done. Parked requests' waits are answered within the provider's wait limit (5 s).
- */
-static void drain(struct gw_worker *w)
-{
-    uint64_t deadline = gh_h2oloop_now_ms() + (uint64_t)w->server->o.drain_ms, cut_at = 0;
-
-    for (size_t a = 0; a < w->n_listeners; a++) {
-        h2o_socket_read_stop(w->listeners[a]);
-        h2o_socket_close(w->listeners[a]);
-        w->listeners[a] = NULL;
-    }
-    w->n_listeners = 0;
-    h2o_context_request_shutdown(&w->ctx);
-    shutdown_conns(w, SHUT_RD, 1);
-    while (!h2o_linklist_is_empty(&w->conns) || w->parks != 0) {
-        run_once(w, DRAIN_POLL_MS);
-        uint64_t now = gh_h2oloop_now_ms();
-        if (cut_at == 0 && now >= deadline) {
-            shutdown_conns(w, SHUT_RDWR, 0);
-            cut_at = now;
-            gh_log(GH_LOG_WARN, "gateway drain period over: cutting connections",
-                   json_pack("{s:i}", "worker", (int)w->index));
-        } else if (cut_at != 0 && now >= cut_at + CUT_GRACE_MS) {
-            w->abandoned = 1;
-            gh_log(GH_LOG_ERROR, "gateway worker could not close its connections; leaving them",
-                   json_pack("{s:i}", "worker", (int)w->index));
-            return;
-        }
-    }
-}
-
-static void teardown(struct gw_worker *w)
-{
-    pthread_mutex_lock(&w->post_lock);
-    w->post_closed = 1;
-    pthread_mutex_unlock(&w->post_lock);
-    run_once(w, 0); /* wake-ups posted before the close */
-    gw_upstream_close_idle(w);
-    for (int turns = 0; w->upstream_sockets != 0 && turns < 100; turns++)
-        run_once(w, 10); /* closing a TLS connection takes a turn */
-    h2o_multithread_unregister_receiver(w->ctx.queue, &w->receiver);
-    gw_proxy_dispose(w);
-    /* the GOAWAY timer of h2o_context_request_shutdown may still be linked: unlink it, or
-     * h2o_context_dispose trips over it */
-    if (h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout))
-        h2o_timeout_unlink(&w->ctx.http2._graceful_shutdown_timeout);
-    gh_loop_destroy(&w->ctx, w->loop);
-    gh_loop_release_thread_caches(w->saw_http2);
-}
-
-static void *worker_main(void *arg)
-{
-    struct gw_worker *w = arg;
-    struct gh_gateway_server *s = w->server;
-
-    /* made here so its pages are first touched by the thread that uses them; without one the
-     * worker still serves, verifying every token */
+    w->http = hw;
+    w->loop = gh_http_worker_loop(hw);
     if (gh_token_cache_new(GH_TOKEN_CACHE_ENTRIES, GH_TOKEN_CACHE_BYTES, &w->tokens) != GH_OK)
         gh_log(GH_LOG_WARN, "gateway worker runs without its verified-token cache",
                json_pack("{s:i}", "worker", (int)w->index));
-    w->loop = h2o_evloop_create();
-    h2o_context_init(&w->ctx, w->loop, &s->config);
-    gw_upstream_init(w);
-    h2o_linklist_init_anchor(&w->conns);
-    h2o_multithread_register_receiver(w->ctx.queue, &w->receiver, gw_on_messages);
     pthread_mutex_lock(&w->post_lock);
     w->post_ready = 1;
     pthread_mutex_unlock(&w->post_lock);
-    w->accept_ctx.ctx = &w->ctx;
-    w->accept_ctx.hosts = s->config.hosts;
-    w->accept_ctx.ssl_ctx = s->server_tls;
-    for (size_t a = 0; a < s->listen.n; a++) {
-        h2o_socket_t *l =
-            h2o_evloop_socket_create(w->loop, w->listen_fds[a], H2O_SOCKET_FLAG_DONT_READ);
-        w->listen_fds[a] = -1; /* the socket owns it now */
-        l->data = w;
-        h2o_socket_read_start(l, on_accept);
-        w->listeners[w->n_listeners++] = l;
-    }
-
-    while (!atomic_load(&s->stopping))
-        run_once(w, INT32_MAX);
-    drain(w);
-    if (w->abandoned) {
-        pthread_mutex_lock(&w->post_lock);
-        w->post_closed = 1; /* late notifies free their own parks */
-        pthread_mutex_unlock(&w->post_lock);
-    } else {
-        teardown(w); /* its last turns of the loop may still decide requests */
-    }
-    /* nothing runs this loop any more, abandoned or not: no request is decided after this */
-    gh_token_cache_free(w->tokens);
-    w->tokens = NULL;
-    return NULL;
+    return w;
 }
 
-/* Workers start with every signal blocked: signals go to the process's own threads, and a write
- * to a client that went away fails with EPIPE instead of raising SIGPIPE. */
-static int spawn_workers(struct gh_gateway_server *s, char *error, size_t cap)
+/* While draining: idle upstream connections go at once; the worker is done when no upstream
+ * socket is open and no parked request waits (a provider answers a wait within 5 s). */
+static int worker_idle(void *ctx, struct gh_http_worker *hw, void *data)
 {
-    sigset_t all, old;
-    int rc = 0;
+    struct gw_worker *w = data;
 
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    for (unsigned i = 0; i < s->n_workers && rc == 0; i++) {
-        rc = pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]);
-        s->workers[i].thread_started = rc == 0;
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) {
-        gh_error_format(error, cap, "cannot start the gateway's worker threads");
-        return GH_ERR_IO;
-    }
-    return GH_OK;
+    (void)ctx;
+    (void)hw;
+    gw_upstream_close_idle(w);
+    return w->upstream_sockets == 0 && w->parks == 0;
+}
+
+static void worker_fini(void *ctx, struct gh_http_worker *hw, void *data)
+{
+    struct gw_worker *w = data;
+
+    (void)ctx;
+    (void)hw;
+    pthread_mutex_lock(&w->post_lock);
+    w->post_closed = 1; /* late notifies free their own parks */
+    pthread_mutex_unlock(&w->post_lock);
+    gw_upstream_dispose(w);
+    /* nothing runs this loop any more: no request is decided after this */
+    gh_token_cache_free(w->tokens);
+    w->tokens = NULL;
 }
 
 /* ---- start and stop ---- */
@@ -398,51 +198,61 @@ static struct gh_gateway_server *server_new(const struct gh_gateway_options *o)
     for (unsigned i = 0; i < s->n_workers; i++) {
         s->workers[i].server = s;
         s->workers[i].index = i;
-        for (size_t a = 0; a < GH_LISTEN_MAX; a++)
-            s->workers[i].listen_fds[a] = -1;
         pthread_mutex_init(&s->workers[i].post_lock, NULL);
     }
     return s;
 }
 
-/* Joins the workers that run and releases what exists but the server itself and its counters;
- * the half-built server of a failed start goes the same way. */
-static void server_shutdown(struct gh_gateway_server *s, int configured)
+static int start_http(struct gh_gateway_server *s, char *error, size_t cap)
+{
+    struct gh_http_server_options ho;
+    int rc;
+
+    memset(&ho, 0, sizeof ho);
+    ho.listen = s->o.listen;
+    ho.listen_flags = GH_LISTEN_NAMES;
+    ho.threads = s->n_workers;
+    ho.tls_cert = s->o.tls_cert;
+    ho.tls_key = s->o.tls_key;
+    ho.http2 = 1;
+    ho.limits = s->o.limits;
+    ho.limits.max_body = s->o.max_body;
+    ho.server_name = "gatehouse";
+    ho.handler = &gw_handler;
+    ho.handler_ctx = s;
+    ho.state_size = sizeof(struct gw_req);
+    ho.worker_init = worker_init;
+    ho.worker_fini = worker_fini;
+    ho.worker_idle = worker_idle;
+    ho.metrics = &s->metrics.http;
+    if ((rc = gh_http_server_start(&ho, &s->http, error, cap)) != GH_OK)
+        return rc;
+    s->n_addresses = gh_http_server_address_count(s->http);
+    if (s->n_addresses > GH_LISTEN_MAX)
+        s->n_addresses = GH_LISTEN_MAX;
+    for (size_t i = 0; i < s->n_addresses; i++)
+        snprintf(s->addresses[i], sizeof s->addresses[i], "%s",
+                 gh_http_server_address_at(s->http, i));
+    return GH_OK;
+}
+
+/* Stops the front end (draining) and releases what exists but the server itself and its
+ * counters; the half-built server of a failed start goes the same way. */
+static void server_shutdown(struct gh_gateway_server *s)
 {
     atomic_store(&s->stopping, 1);
-    for (unsigned i = 0; i < s->n_workers; i++)
-        if (s->workers[i].thread_started)
-            gw_worker_post(&s->workers[i], NULL);
-    for (unsigned i = 0; i < s->n_workers; i++) {
-        struct gw_worker *w = &s->workers[i];
-        if (w->thread_started)
-            pthread_join(w->thread, NULL);
-        s->abandoned |= w->abandoned;
-        close_worker_fds(w);
-    }
-    gh_listen_close(&s->listen); /* when the workers could not all get their descriptors */
+    gh_http_server_stop(s->http, (uint32_t)s->o.drain_ms);
+    s->http = NULL;
+    gh_resolve_shutdown(); /* the upstream names' lookup threads: no loop asks any more */
     gh_accesslog_stop(s->log);
     s->log = NULL;
     s->stopped = 1;
-    if (s->abandoned)
-        return; /* a loop still references all of it; the process is ending anyway */
     for (unsigned i = 0; i < s->n_workers; i++)
         pthread_mutex_destroy(&s->workers[i].post_lock);
-    if (configured)
-        h2o_config_dispose(&s->config);
-    SSL_CTX_free(s->server_tls);
     SSL_CTX_free(s->client_tls);
     X509_STORE_free(s->trust_files);
-    s->server_tls = s->client_tls = NULL;
+    s->client_tls = NULL;
     s->trust_files = NULL;
-}
-
-static void server_free(struct gh_gateway_server *s)
-{
-    if (s->abandoned)
-        return;
-    free(s->workers);
-    free(s);
 }
 
 int gh_gateway_server_start(const struct gh_gateway_options *options,
@@ -459,24 +269,20 @@ int gh_gateway_server_start(const struct gh_gateway_options *options,
         return rc;
     if ((s = server_new(options)) == NULL)
         return GH_ERR_NOMEM;
-    if ((rc = open_listeners(s, error, cap)) != GH_OK ||
-        (rc = setup_server_tls(s, error, cap)) != GH_OK ||
-        (rc = setup_client_tls(s, error, cap)) != GH_OK) {
-        server_shutdown(s, 0);
-        server_free(s);
-        return rc;
-    }
+    if ((rc = setup_client_tls(s, error, cap)) != GH_OK)
+        goto out;
     if (gh_accesslog_start(stdout, LOG_BUFFER_MAX, &s->metrics.log_lines_dropped, &s->log) !=
         GH_OK) {
         gh_error_format(error, cap, "cannot start the access log's writer");
-        server_shutdown(s, 0);
-        server_free(s);
-        return GH_ERR_IO;
+        rc = GH_ERR_IO;
+        goto out;
     }
-    setup_config(s);
-    if ((rc = spawn_workers(s, error, cap)) != GH_OK) {
-        server_shutdown(s, 1);
-        server_free(s);
+    rc = start_http(s, error, cap);
+out:
+    if (rc != GH_OK) {
+        server_shutdown(s);
+        free(s->workers);
+        free(s);
         return rc;
     }
     *out = s;
@@ -485,17 +291,17 @@ int gh_gateway_server_start(const struct gh_gateway_options *options,
 
 const char *gh_gateway_server_address(const struct gh_gateway_server *s)
 {
-    return s != NULL && s->listen.n > 0 ? s->listen.addresses[0] : "";
+    return s != NULL && s->n_addresses > 0 ? s->addresses[0] : "";
 }
 
 size_t gh_gateway_server_address_count(const struct gh_gateway_server *s)
 {
-    return s != NULL ? s->listen.n : 0;
+    return s != NULL ? s->n_addresses : 0;
 }
 
 const char *gh_gateway_server_address_at(const struct gh_gateway_server *s, size_t i)
 {
-    return s != NULL && i < s->listen.n ? s->listen.addresses[i] : "";
+    return s != NULL && i < s->n_addresses ? s->addresses[i] : "";
 }
 
 unsigned gh_gateway_server_threads(const struct gh_gateway_server *s)
@@ -511,7 +317,7 @@ const struct gh_gateway_metrics *gh_gateway_server_metrics(const struct gh_gatew
 void gh_gateway_server_stop(struct gh_gateway_server *s)
 {
     if (s != NULL && !s->stopped)
-        server_shutdown(s, 1);
+        server_shutdown(s);
 }
 
 void gh_gateway_server_free(struct gh_gateway_server *s)
@@ -519,5 +325,6 @@ void gh_gateway_server_free(struct gh_gateway_server *s)
     if (s == NULL)
         return;
     gh_gateway_server_stop(s);
-    server_free(s);
+    free(s->workers);
+    free(s);
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The data plane (SPEC §5): N worker threads, each with its own h2o event loop, accepting from
- * listening sockets they share (bound without SO_REUSEPORT, so nobody else can listen there), that
- * decide every request with gh_gateway_decide, answer refusals with SPEC §5's JSON errors, and
+ * The data plane (SPEC §5): the front end's worker threads (src/http/server.h), each with its own
+ * event loop, accepting from listening sockets they share (bound without SO_REUSEPORT, so nobody
+ * else can listen there), that decide every request on its head with gh_gateway_decide, before
+ * any body byte is read, answer refusals with SPEC §5's JSON errors, and
  * proxy allowed requests to the collection's upstream over pooled keep-alive connections. A
  * request whose token names an unknown kid is parked, never blocked on, until the provider
  * manager's refetch ends. Counters for /metrics are kept here with atomics only.
@@ -15,8 +16,10 @@
 #include <stdint.h>
 
 #include "common/snapshot.h"
+#include "gateway/forwarded.h"
 #include "gateway/pipeline.h"
 #include "gateway/ratelimit.h"
+#include "http/server.h"
 
 /* The error codes of SPEC §5's answers (plus bad_request and unavailable), for counters. */
 enum gh_gateway_code {
@@ -29,10 +32,11 @@ enum gh_gateway_code {
     GH_GW_PAYLOAD_TOO_LARGE,
     GH_GW_BAD_GATEWAY,
     GH_GW_UPSTREAM_TIMEOUT,
-    GH_GW_BAD_REQUEST,       /* malformed HTTP that h2o refused, duplicate credential headers */
-    GH_GW_HEADERS_TOO_LARGE, /* 431: the upstream request's head would pass its limit */
+    GH_GW_BAD_REQUEST, /* malformed HTTP the front end refused, duplicate credential headers */
+    GH_GW_HEADERS_TOO_LARGE, /* 431: the request head, or the upstream request's head, too large */
+    GH_GW_REQUEST_TIMEOUT,   /* 408: the request's head or body stalled */
     GH_GW_UNAVAILABLE,       /* no configuration published yet */
-    GH_GW_OTHER_ERROR,       /* any other error status h2o produced by itself */
+    GH_GW_OTHER_ERROR,       /* any other refusal of the front end (414, 501, 505...) */
     GH_GW_CODE_COUNT
 };
 
@@ -79,6 +83,7 @@ struct gh_gateway_metrics {
     atomic_uint_fast64_t latency[GH_GW_LATENCY_BUCKETS + 1];
     atomic_uint_fast64_t latency_sum_us;
     atomic_uint_fast64_t log_lines_dropped; /* access-log lines lost because stdout was stuck */
+    struct gh_http_metrics http;            /* the front end's: connections, limits */
     struct gh_gateway_collection_count collections[GH_GW_COLLECTION_SLOTS];
 };
 
@@ -95,6 +100,12 @@ struct gh_gateway_options {
     struct gh_ratelimiter *ratelimiter;         /* NULL: no rate limits */
     const char *upstream_ca_file; /* CA bundle trusted for https upstreams beside the system
                                    * store (--upstream-ca-file); NULL: none */
+    /* --trusted-proxies: peers whose X-Forwarded-For, Forwarded and X-Real-IP are believed and
+     * passed on; from any other peer they are replaced by its address. NULL: none */
+    const struct gh_trusted_proxies *trusted_proxies;
+    /* the front end's limits (connections, heads, timeouts); zero fields take its defaults, and
+     * max_body above wins over limits.max_body */
+    struct gh_http_limits limits;
 };
 
 struct gh_gateway_server;

@@ -4,29 +4,33 @@
  * alive per worker thread in one pool per scheme://host:port and trusted CA bundle. An idle
  * connection stays registered with the loop and is watched for reading: the upstream closing it
  * (or sending anything unasked) drops it from the pool at once, and taking it costs one system
- * call, a peek for bytes the loop has not read yet (see conn_quiet). h2o 2.2's own pool detaches
- * idle sockets from the loop instead, and re-attaching, re-flagging and probing them cost five
- * system calls per proxied request, a sixth of its CPU.
- * Pools are per thread, not shared: a socket belongs to one loop and its buffers to that
- * thread's free lists.
+ * call, a peek for bytes the loop has not read yet (see conn_quiet).
+ * Pools are per thread, not shared: a socket belongs to one loop.
  */
 #include "gateway/server_internal.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "http/resolve.h"
 
 #define POOL_IDLE_MS 2000 /* keep-alive connections unused this long are closed */
 #define MAX_IDLE     256  /* idle connections kept per pool and worker */
+#define HOST_MAX     255
 
 struct gw_pool {
-    const h2o_url_scheme_t *scheme;
+    int https;
     char *host; /* for the name lookup, SNI and the certificate check; no IPv6 brackets */
     uint16_t port;
     char port_text[6];
@@ -35,18 +39,9 @@ struct gw_pool {
      * trusts other ones, so the CA is part of the pool's key. */
     char *ca;
     SSL_CTX *tls;
-    h2o_linklist_t idle; /* gw_upstream_conn.link, most recently used first */
+    struct gw_upstream_conn *idle; /* most recently used first */
     size_t n_idle;
 };
-
-static h2o_iovec_t bare_host(const h2o_url_t *up)
-{
-    h2o_iovec_t host = up->host;
-
-    if (host.len >= 2 && host.base[0] == '[' && host.base[host.len - 1] == ']')
-        host = h2o_iovec_init(host.base + 1, host.len - 2);
-    return host;
-}
 
 /* Adds every certificate of the PEM text to `store`; the number added. */
 static int add_pem_certs(X509_STORE *store, const char *pem)
@@ -102,12 +97,12 @@ static void pool_free(struct gw_pool *p)
     free(p);
 }
 
-static struct gw_pool *pool_new(const struct gw_worker *w, const h2o_url_t *up, const char *ca)
+static struct gw_pool *pool_new(const struct gw_worker *w, const struct gw_url *up, const char *ca)
 {
     struct gw_pool *p = calloc(1, sizeof *p);
-    h2o_iovec_t host = bare_host(up);
 
-    if (p == NULL || (p->host = strndup(host.base, host.len)) == NULL) {
+    if (p == NULL || up->host_len > HOST_MAX ||
+        (p->host = strndup(up->host, up->host_len)) == NULL) {
         free(p);
         return NULL;
     }
@@ -116,28 +111,25 @@ static struct gw_pool *pool_new(const struct gw_worker *w, const h2o_url_t *up, 
         pool_free(p);
         return NULL;
     }
-    p->scheme = up->scheme;
-    p->port = h2o_url_get_port(up);
+    p->https = up->https;
+    p->port = up->port;
     snprintf(p->port_text, sizeof p->port_text, "%u", (unsigned)p->port);
-    h2o_linklist_init_anchor(&p->idle);
     return p;
 }
 
 /* Pools are never dropped while the worker runs: upstreams come from configuration only, so
  * there are as many as distinct upstream addresses (with their upstream_ca) ever configured, and
  * an unused one holds no connection after POOL_IDLE_MS. */
-struct gw_pool *gw_pool_for(struct gw_worker *w, const h2o_url_t *up, const char *ca)
+struct gw_pool *gw_pool_for(struct gw_worker *w, const struct gw_url *up, const char *ca)
 {
-    h2o_iovec_t host = bare_host(up);
-    uint16_t port = h2o_url_get_port(up);
     struct gw_pool *p, **grown;
 
-    if (up->scheme != &H2O_URL_SCHEME_HTTPS)
+    if (!up->https)
         ca = NULL;
     for (size_t i = 0; i < w->n_pools; i++) {
         p = w->pools[i];
-        if (p->scheme == up->scheme && p->port == port &&
-            h2o_lcstris(p->host, strlen(p->host), host.base, host.len) &&
+        if (p->https == up->https && p->port == up->port &&
+            gw_lcequal(p->host, strlen(p->host), up->host, up->host_len) &&
             (p->ca == NULL ? ca == NULL : ca != NULL && strcmp(p->ca, ca) == 0))
             return p;
     }
@@ -152,36 +144,51 @@ struct gw_pool *gw_pool_for(struct gw_worker *w, const h2o_url_t *up, const char
     return p;
 }
 
-/* ---- idle connections ---- */
+/* ---- connections ---- */
+
+static void unlink_idle(struct gw_upstream_conn *conn)
+{
+    struct gw_pool *p = conn->pool;
+
+    if (!conn->idle)
+        return;
+    if (conn->prev != NULL)
+        conn->prev->next = conn->next;
+    else
+        p->idle = conn->next;
+    if (conn->next != NULL)
+        conn->next->prev = conn->prev;
+    conn->prev = conn->next = NULL;
+    conn->idle = 0;
+    p->n_idle--;
+    gh_timer_disarm(conn->worker->loop, &conn->idle_timer);
+}
 
 static void conn_close(struct gw_upstream_conn *conn)
 {
-    if (h2o_timeout_is_linked(&conn->idle_timer))
-        h2o_timeout_unlink(&conn->idle_timer);
-    if (h2o_linklist_is_linked(&conn->link)) {
-        h2o_linklist_unlink(&conn->link);
-        conn->pool->n_idle--;
-    }
-    h2o_socket_close(conn->sock);
+    unlink_idle(conn);
+    gh_timer_disarm(conn->worker->loop, &conn->idle_timer);
+    gh_sock_close(&conn->sock);
+    conn->worker->upstream_sockets--;
     free(conn);
 }
 
 /* Anything from an idle connection, data or its end, means it cannot carry a request. Data is
  * what the upstream sent after a complete answer (a body after HEAD, a second answer): read as
  * the next request's answer, it would reach another client, so it is counted. */
-static void on_idle_read(h2o_socket_t *sock, const char *err)
+static void on_idle_read(struct gh_sock *s, int status)
 {
-    struct gw_upstream_conn *conn = sock->data;
+    struct gw_upstream_conn *conn = (struct gw_upstream_conn *)s;
 
-    (void)err;
-    if (sock->input->size != 0)
+    (void)status;
+    if (s->in_len != 0)
         gw_count(&conn->worker->server->metrics.upstream_extra_bytes);
     conn_close(conn);
 }
 
-static void on_idle_timeout(h2o_timeout_entry_t *entry)
+static void on_idle_timeout(struct gh_timer *t)
 {
-    conn_close(H2O_STRUCT_FROM_MEMBER(struct gw_upstream_conn, idle_timer, entry));
+    conn_close(t->data);
 }
 
 /*
@@ -195,8 +202,13 @@ static void on_idle_timeout(h2o_timeout_entry_t *entry)
 static int conn_quiet(struct gw_upstream_conn *conn)
 {
     char byte;
-    ssize_t n = recv(h2o_socket_get_fd(conn->sock), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n;
 
+    if (conn->sock.in_len != 0) {
+        gw_count(&conn->worker->server->metrics.upstream_extra_bytes);
+        return 0;
+    }
+    n = recv(conn->sock.io.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n > 0)
         gw_count(&conn->worker->server->metrics.upstream_extra_bytes);
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
@@ -206,17 +218,13 @@ struct gw_upstream_conn *gw_pool_take(struct gw_pool *p)
 {
     struct gw_upstream_conn *conn;
 
-    while (!h2o_linklist_is_empty(&p->idle)) {
-        conn = H2O_STRUCT_FROM_MEMBER(struct gw_upstream_conn, link, p->idle.next);
+    while ((conn = p->idle) != NULL) {
         if (!conn_quiet(conn)) {
             conn_close(conn); /* the next one, or a new connection */
             continue;
         }
-        h2o_linklist_unlink(&conn->link);
-        p->n_idle--;
-        h2o_timeout_unlink(&conn->idle_timer);
-        h2o_socket_read_stop(conn->sock); /* the taker reads with its own callback */
-        conn->sock->data = NULL;
+        unlink_idle(conn);
+        gh_sock_read_stop(&conn->sock); /* the taker reads with its own callback */
         return conn;
     }
     return NULL;
@@ -227,184 +235,235 @@ void gw_conn_release(struct gw_upstream_conn *conn, int reusable)
     struct gw_pool *p = conn->pool;
     struct gw_worker *w = conn->worker;
 
-    if (!reusable || p->n_idle >= MAX_IDLE || conn->sock->input->size != 0 ||
-        atomic_load(&w->server->stopping)) {
+    conn->x = NULL;
+    if (!reusable || p->n_idle >= MAX_IDLE || conn->sock.in_len != 0 ||
+        gh_sock_pending(&conn->sock) != 0 || atomic_load(&w->server->stopping) ||
+        gh_timer_arm(w->loop, &conn->idle_timer, POOL_IDLE_MS) != GH_OK) {
         conn_close(conn);
         return;
     }
-    conn->sock->data = conn;
-    h2o_socket_read_start(conn->sock, on_idle_read);
-    h2o_timeout_link(w->loop, &w->pool_idle, &conn->idle_timer);
-    h2o_linklist_insert(p->idle.next, &conn->link); /* first: the warmest is taken next */
+    gh_sock_read_start(&conn->sock, on_idle_read);
+    conn->next = p->idle; /* first: the warmest is taken next */
+    conn->prev = NULL;
+    if (p->idle != NULL)
+        p->idle->prev = conn;
+    p->idle = conn;
+    conn->idle = 1;
     p->n_idle++;
+}
+
+static struct gw_upstream_conn *conn_new(struct gw_worker *w, struct gw_pool *p)
+{
+    struct gw_upstream_conn *conn = calloc(1, sizeof *conn);
+
+    if (conn == NULL)
+        return NULL;
+    conn->pool = p;
+    conn->worker = w;
+    conn->idle_timer.cb = on_idle_timeout;
+    conn->idle_timer.data = conn;
+    return conn;
+}
+
+struct gw_upstream_conn *gw_conn_adopt(struct gw_worker *w, struct gw_pool *p, int fd)
+{
+    struct gw_upstream_conn *conn = conn_new(w, p);
+
+    if (conn == NULL) {
+        close(fd);
+        return NULL;
+    }
+    if (gh_sock_init(&conn->sock, w->loop, fd, GW_UPSTREAM_IN_MAX) != GH_OK) {
+        free(conn);
+        return NULL;
+    }
+    conn->sock.data = conn;
+    w->upstream_sockets++;
+    return conn;
 }
 
 /* ---- new connections ---- */
 
-static void connected(struct gw_connect *c, h2o_socket_t *sock, const char *err)
+static void finish(struct gw_connect *c, struct gw_upstream_conn *conn, const char *err)
 {
-    struct gw_upstream_conn *conn = NULL;
-
-    c->sock = NULL;
-    if (err == NULL && (conn = calloc(1, sizeof *conn)) == NULL)
-        err = h2o_socket_error_out_of_memory;
-    if (err != NULL) {
-        if (sock != NULL)
-            h2o_socket_close(sock);
-        c->cb(c, NULL, err);
-        return;
-    }
-    conn->sock = sock;
-    conn->pool = c->pool;
-    conn->worker = c->worker;
-    conn->idle_timer.cb = on_idle_timeout;
-    sock->data = NULL;
-    c->cb(c, conn, NULL);
+    c->conn = NULL;
+    c->cb(c, conn, err);
 }
 
-static void on_handshake(h2o_socket_t *sock, const char *err)
+static void give_up(struct gw_connect *c, const char *err)
 {
-    struct gw_connect *c = sock->data;
+    struct gw_upstream_conn *conn = c->conn;
 
-    c->tls_failed = err != NULL;
-    connected(c, sock, err);
+    c->conn = NULL;
+    if (conn != NULL)
+        conn_close(conn);
+    finish(c, NULL, err);
+}
+
+/* OpenSSL's verification result is what an operator needs ("unable to get local issuer
+ * certificate"): the sock's own prefix is left out. */
+static void keep_tls_error(struct gw_connect *c, const struct gh_sock *s)
+{
+    const char *e = gh_sock_error(s), *prefix = "certificate verify failed: ";
+
+    if (strncmp(e, prefix, strlen(prefix)) == 0)
+        e += strlen(prefix);
+    snprintf(c->error, sizeof c->error, "%s", e[0] != '\0' ? e : "ssl handshake failure");
+}
+
+static void on_handshake(struct gh_sock *s, int status)
+{
+    struct gw_upstream_conn *conn = (struct gw_upstream_conn *)s;
+    struct gw_connect *c = s->data;
+
+    s->data = conn;
+    if (status == GH_SOCK_OK) {
+        finish(c, conn, NULL);
+        return;
+    }
+    c->tls_failed = 1;
+    c->verify_failed = s->tls_verify_failed;
+    if (!c->verify_failed)
+        snprintf(c->error, sizeof c->error, "ssl handshake failure");
+    else
+        keep_tls_error(c, s);
+    give_up(c, c->error);
 }
 
 static int connect_next(struct gw_connect *c);
 
-static void on_connect(h2o_socket_t *sock, const char *err)
+static void on_connect(struct gh_sock *s, int status)
 {
-    struct gw_connect *c = sock->data;
+    struct gw_connect *c = s->data;
+    struct gw_upstream_conn *conn = c->conn;
 
-    if (err != NULL && c->next_addr < c->n_addrs) {
+    if (status != GH_SOCK_OK) {
+        c->conn = NULL;
+        conn_close(conn);
         /* a name with several addresses (localhost: ::1 and 127.0.0.1): the next one may listen */
-        c->sock = NULL;
-        h2o_socket_close(sock);
-        connect_next(c);
-        return;
-    }
-    if (err != NULL || c->pool->scheme != &H2O_URL_SCHEME_HTTPS) {
-        connected(c, sock, err != NULL ? "connection failed" : NULL);
-        return;
-    }
-    /* h2o checks the certificate against the context's trust and the name against the host */
-    h2o_socket_ssl_handshake(sock,
-                             c->pool->tls != NULL ? c->pool->tls : c->worker->server->client_tls,
-                             c->pool->host, on_handshake);
-}
-
-/* Counts the worker's open upstream sockets until h2o has really closed them (a TLS close
- * takes a turn of the loop), so a stopping worker can wait for them. */
-static void on_socket_closed(void *data)
-{
-    struct gw_worker *w = data;
-    w->upstream_sockets--;
-}
-
-static void connect_to(struct gw_connect *c, struct sockaddr *addr, socklen_t len)
-{
-    h2o_socket_t *sock = h2o_socket_connect(c->worker->loop, addr, len, on_connect);
-
-    if (sock == NULL) { /* refused at once, or no socket of that family */
         if (!connect_next(c))
-            c->cb(c, NULL, "connection failed");
+            finish(c, NULL, "connection failed");
         return;
     }
-    /* h2o reads a socket until the kernel has nothing left, so the kernel's receive buffer (auto
-     * tuned up to tcp_rmem's maximum, 32 MiB here) is how far an upstream can get ahead of a slow
-     * client in one read: capped, BODY_AHEAD in proxy.c bounds the memory. 256 KiB still covers
-     * a 10 Gbit/s link at 0.2 ms round trip. */
-    int rcvbuf = 256 << 10;
-    setsockopt(h2o_socket_get_fd(sock), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    sock->data = c;
-    sock->on_close.cb = on_socket_closed;
-    sock->on_close.data = c->worker;
-    c->worker->upstream_sockets++;
-    c->sock = sock;
+    if (!c->pool->https) {
+        s->data = conn;
+        finish(c, conn, NULL);
+        return;
+    }
+    if (gh_sock_tls_connect(s, c->pool->tls != NULL ? c->pool->tls : c->worker->server->client_tls,
+                            c->pool->host, on_handshake) != GH_OK) {
+        c->tls_failed = 1;
+        snprintf(c->error, sizeof c->error, "ssl handshake failure");
+        give_up(c, c->error);
+    }
 }
 
 /* Connects to the next address of the name; 0 when there is none left. */
 static int connect_next(struct gw_connect *c)
 {
-    if (c->next_addr == c->n_addrs)
-        return 0;
-    size_t i = c->next_addr++;
-    connect_to(c, (struct sockaddr *)&c->addrs[i], c->addr_lens[i]);
-    return 1;
+    while (c->next_addr < c->n_addrs) {
+        size_t i = c->next_addr++;
+        struct gw_upstream_conn *conn = conn_new(c->worker, c->pool);
+        if (conn == NULL)
+            return 0;
+        if (gh_sock_connect(&conn->sock, c->worker->loop, (struct sockaddr *)&c->addrs[i],
+                            c->addr_lens[i], GW_UPSTREAM_IN_MAX, on_connect) != GH_OK) {
+            free(conn); /* the sock is closed already */
+            continue;
+        }
+        /* the kernel's receive buffer is how far an upstream can get ahead of a slow client
+         * beside our own bounded buffers: 256 KiB still covers 10 Gbit/s at 0.2 ms */
+        int rcvbuf = 256 << 10;
+        setsockopt(conn->sock.io.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+        conn->sock.data = c;
+        c->worker->upstream_sockets++;
+        c->conn = conn;
+        return 1;
+    }
+    return 0;
 }
 
 /* The name's addresses in the resolver's order (RFC 6724's preference), tried one after the other
- * as long as connecting fails; h2o picks one at random and gives up with it. */
-static void on_getaddr(h2o_hostinfo_getaddr_req_t *req, const char *err, struct addrinfo *res,
-                       void *data)
+ * as long as connecting fails. */
+static void on_resolved(void *data, const struct addrinfo *res, const char *error)
 {
     struct gw_connect *c = data;
 
-    (void)req;
-    c->getaddr = NULL;
-    if (err != NULL) {
-        c->cb(c, NULL, "name resolution failed");
+    c->resolve = NULL;
+    if (res == NULL || error != NULL) {
+        finish(c, NULL, "name resolution failed");
         return;
     }
-    for (struct addrinfo *a = res; a != NULL && c->n_addrs < GW_CONNECT_ADDRS; a = a->ai_next) {
-        if (a->ai_addrlen > sizeof c->addrs[0])
+    for (const struct addrinfo *a = res; a != NULL && c->n_addrs < GW_CONNECT_ADDRS;
+         a = a->ai_next) {
+        if (a->ai_addrlen > sizeof c->addrs[0] || a->ai_socktype != SOCK_STREAM)
             continue;
         memcpy(&c->addrs[c->n_addrs], a->ai_addr, a->ai_addrlen);
         c->addr_lens[c->n_addrs++] = (socklen_t)a->ai_addrlen;
     }
     if (!connect_next(c))
-        c->cb(c, NULL, "name resolution failed");
+        finish(c, NULL, c->n_addrs == 0 ? "name resolution failed" : "connection failed");
+}
+
+/* A literal address needs no lookup. */
+static int numeric_host(struct gw_connect *c)
+{
+    struct sockaddr_in *sin = (struct sockaddr_in *)&c->addrs[0];
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&c->addrs[0];
+
+    if (inet_pton(AF_INET, c->pool->host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(c->pool->port);
+        c->addr_lens[0] = sizeof *sin;
+    } else if (inet_pton(AF_INET6, c->pool->host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(c->pool->port);
+        c->addr_lens[0] = sizeof *sin6;
+    } else {
+        return 0;
+    }
+    c->n_addrs = 1;
+    return 1;
 }
 
 void gw_connect_start(struct gw_connect *c, struct gw_worker *w, struct gw_pool *p,
                       gw_connect_cb cb, void *data)
 {
-    struct sockaddr_in *sin = (struct sockaddr_in *)&c->addrs[0];
-
     memset(c, 0, sizeof *c);
     c->worker = w;
     c->pool = p;
     c->cb = cb;
     c->data = data;
-    if (h2o_hostinfo_aton(h2o_iovec_init(p->host, strlen(p->host)), &sin->sin_addr) == 0) {
-        sin->sin_family = AF_INET; /* an IPv4 address needs no lookup */
-        sin->sin_port = htons(p->port);
-        c->addr_lens[0] = sizeof *sin;
-        c->n_addrs = 1;
-        connect_next(c);
+    if (numeric_host(c)) {
+        if (!connect_next(c))
+            finish(c, NULL, "connection failed");
         return;
     }
-    c->getaddr = h2o_hostinfo_getaddr(
-        &w->ctx.receivers.hostinfo_getaddr, h2o_iovec_init(p->host, strlen(p->host)),
-        h2o_iovec_init(p->port_text, strlen(p->port_text)), AF_UNSPEC, SOCK_STREAM, IPPROTO_TCP,
-        AI_ADDRCONFIG | AI_NUMERICSERV, on_getaddr, c);
+    if (gh_resolve_start(w->loop, p->host, p->port_text, on_resolved, c, &c->resolve) != GH_OK) {
+        c->resolve = NULL;
+        finish(c, NULL, "name resolution failed");
+    }
 }
 
 void gw_connect_cancel(struct gw_connect *c)
 {
-    if (c->getaddr != NULL) {
-        h2o_hostinfo_getaddr_cancel(c->getaddr);
-        c->getaddr = NULL;
+    if (c->resolve != NULL) {
+        gh_resolve_cancel(c->resolve);
+        c->resolve = NULL;
     }
-    if (c->sock != NULL) {
-        h2o_socket_close(c->sock); /* its connect or handshake callback is not called */
-        c->sock = NULL;
+    if (c->conn != NULL) {
+        conn_close(c->conn); /* its connect or handshake callback is not called */
+        c->conn = NULL;
     }
 }
 
 /* ---- the worker's pools ---- */
 
-void gw_upstream_init(struct gw_worker *w)
-{
-    h2o_timeout_init(w->loop, &w->pool_idle, POOL_IDLE_MS);
-}
-
 void gw_upstream_close_idle(struct gw_worker *w)
 {
     for (size_t i = 0; i < w->n_pools; i++)
-        while (!h2o_linklist_is_empty(&w->pools[i]->idle))
-            conn_close(
-                H2O_STRUCT_FROM_MEMBER(struct gw_upstream_conn, link, w->pools[i]->idle.next));
+        while (w->pools[i]->idle != NULL)
+            conn_close(w->pools[i]->idle);
 }
 
 void gw_upstream_dispose(struct gw_worker *w)
@@ -415,5 +474,4 @@ void gw_upstream_dispose(struct gw_worker *w)
     free(w->pools);
     w->pools = NULL;
     w->n_pools = 0;
-    h2o_timeout_dispose(w->loop, &w->pool_idle);
 }

@@ -55,12 +55,22 @@ static ssize_t h2_read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
         memcpy(buf, s->out + s->out_start, n);
     s->out_start += n;
     s->out_len -= n;
+    h->out_buffered -= n;
     if (!s->out_len) {
         s->out_start = 0;
         if (s->out_last)
             *flags |= NGHTTP2_DATA_FLAG_EOF;
     }
-    if (s->want_writable && s->out_len < H2_OUT_LOW && !s->writable_due) {
+    if (h->out_blocked && h->out_buffered < H2_CONN_OUT_LOW) {
+        /* the connection has room again: every stream told to wait may go on */
+        h->out_blocked = 0;
+        for (struct h2_stream *o = h->streams; o != NULL; o = o->next)
+            if (o->want_writable && o->out_len < H2_OUT_LOW && !o->writable_due) {
+                o->writable_due = 1;
+                h->writable_due = 1;
+            }
+        h2_kick(h);
+    } else if (!h->out_blocked && s->want_writable && s->out_len < H2_OUT_LOW && !s->writable_due) {
         s->writable_due = 1;
         h->writable_due = 1;
         h2_kick(h);
@@ -174,13 +184,16 @@ int gh_h2_respond_write(struct gh_http_request *req, const void *data, size_t le
     if (len && h2_out_append(s, data, len))
         goto cut;
     s->out_total += len;
+    s->h->out_buffered += len;
     s->out_last = last;
     if (s->deferred) {
         s->deferred = 0;
         nghttp2_session_resume_data(s->h->ng, s->id);
     }
     h2_kick(s->h);
-    if (s->out_len < H2_OUT_HIGH)
+    if (s->h->out_buffered >= H2_CONN_OUT_HIGH)
+        s->h->out_blocked = 1;
+    if (s->out_len < H2_OUT_HIGH && !s->h->out_blocked)
         return 1;
     s->want_writable = 1;
     return 0;

@@ -93,13 +93,10 @@ static int h2_head_count(struct gh_h2 *h, struct h2_stream *s, size_t size, int 
         return 0;
     }
     /* Answered with 431 rather than a bare reset: the client learns why. What follows in this
-     * header block is still decoded by nghttp2 (HPACK state) but not kept. */
+     * header block is still decoded by nghttp2 (HPACK state) but not kept; the fields kept so far
+     * are dropped too, the pseudo-headers (first, by RFC 9113 8.3) stay for the handler's log. */
     s->refusal = refusal;
     gh_http_count_limit(h->c->worker, which);
-    free(s->hbuf);
-    s->hbuf = NULL;
-    s->hlen = s->hcap = 0;
-    s->ps_set = 0;
     s->nhf = 0;
     return 1;
 }
@@ -468,6 +465,7 @@ static void h2_stream_free(struct gh_h2 *h, struct h2_stream *s)
         h2_ready_remove(h, s);
     h2_head_free(s);
     free(s->in);
+    h->out_buffered -= s->out_len; /* what it never sent */
     free(s->out);
     free(s);
     if (--h->n_streams == 0)
@@ -534,7 +532,10 @@ static int h2_on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *u
             gh_http_count_limit(h->c->worker, GH_HTTP_LIMIT_H2_FLOOD);
         else if (!h->own_goaway && code != NGHTTP2_NO_ERROR)
             gh_http_count(&gh_http_metrics_of(h->c->worker)->malformed);
-        h->closing = 1;
+        /* a drain's GOAWAY lets the streams it names finish (timeouts included); any other
+         * ends the connection once sent */
+        if (!(h->draining && code == NGHTTP2_NO_ERROR))
+            h->closing = 1;
         return 0;
     }
     if ((f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) ||

@@ -11,13 +11,18 @@
 
 #include "http/h2session.h"
 
-#define H2_STREAM_WINDOW     (64u * 1024)  /* SETTINGS_INITIAL_WINDOW_SIZE: body held per stream */
-#define H2_CONN_WINDOW       (256u * 1024) /* body held per connection, over all its streams */
-#define H2_OUT_HIGH          (64u * 1024)  /* answer bytes buffered per stream before "wait" */
-#define H2_OUT_LOW           (16u * 1024)  /* ... and under which on_writable is called */
-#define H2_MAX_SETTINGS      16            /* entries per SETTINGS frame (7 are defined) */
-#define H2_MAX_ACKS          128           /* SETTINGS/PING acks queued before "flood" */
-#define H2_MAX_HEAD_OUT      (64u * 1024)  /* an answer's header block */
+#define H2_STREAM_WINDOW (64u * 1024)  /* SETTINGS_INITIAL_WINDOW_SIZE: body held per stream */
+#define H2_CONN_WINDOW   (256u * 1024) /* body held per connection, over all its streams */
+#define H2_OUT_HIGH      (64u * 1024)  /* answer bytes buffered per stream before "wait" */
+#define H2_OUT_LOW       (16u * 1024)  /* ... and under which on_writable is called */
+/* Answer bytes buffered on one connection, all streams together: without it a client that reads
+ * nothing could make one connection hold streams x H2_OUT_HIGH (6.4 MiB at 100 streams). Over the
+ * high mark every stream waits; under the low one they are called back. */
+#define H2_CONN_OUT_HIGH     (256u * 1024)
+#define H2_CONN_OUT_LOW      (128u * 1024)
+#define H2_MAX_SETTINGS      16           /* entries per SETTINGS frame (7 are defined) */
+#define H2_MAX_ACKS          128          /* SETTINGS/PING acks queued before "flood" */
+#define H2_MAX_HEAD_OUT      (64u * 1024) /* an answer's header block */
 #define H2_MAX_CONTINUATIONS 8
 #define H2_FIELD_OVERHEAD    32 /* RFC 9113 6.5.2: a field's size is name + value + 32 */
 
@@ -72,6 +77,8 @@ struct gh_h2 {
     unsigned n_streams;
     uint64_t reset_tokens, reset_at_ms, idle_since_ms;
     int fatal, closing, draining, freeing, own_goaway, body_due, writable_due;
+    size_t out_buffered; /* answer bytes of every stream, not yet taken by nghttp2 */
+    int out_blocked;     /* over H2_CONN_OUT_HIGH: streams were told to wait */
 };
 
 static inline uint64_t h2_now(const struct gh_h2 *h)

@@ -36,7 +36,7 @@ struct gh_io {
     void *data;
     /* private */
     unsigned pending; /* events seen but not delivered yet (a turn of deferred delivery) */
-    int registered;
+    int registered;   /* its slot in the loop + 1; 0 while not watched */
 };
 
 /* Registers `fd` (non-blocking already) edge-triggered for reading and writing: `cb` is called

@@ -437,8 +437,11 @@ static struct gh_http_server *server_new(const struct gh_http_server_options *o)
     }
     s->o = *o;
     fill_defaults(&s->o.limits);
-    if (s->o.limits.conns_total == 0)
-        s->o.limits.conns_total = gh_http_fd_budget(DEFAULT_FD_RESERVE);
+    /* always: the soft open-file limit is raised to the hard one, and no limit asked for may
+     * promise connections the descriptor table cannot hold */
+    unsigned budget = gh_http_fd_budget(DEFAULT_FD_RESERVE);
+    if (s->o.limits.conns_total == 0 || s->o.limits.conns_total > budget)
+        s->o.limits.conns_total = budget;
     if (s->o.limits.conns_per_worker == 0)
         s->o.limits.conns_per_worker = s->o.limits.conns_total;
     s->n_workers = o->threads;

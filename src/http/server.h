@@ -35,13 +35,14 @@ struct gh_http_limits {
     uint64_t max_body;          /* request body: 8 MiB (413) */
     uint32_t h2_streams;        /* concurrent HTTP/2 streams per connection: 100 */
     uint32_t h2_resets_per_10s; /* streams a client may reset per 10 s before GOAWAY: 200 */
-    unsigned conns_per_worker;  /* open client connections per worker thread: 0 = total/threads */
-    unsigned conns_total; /* over every worker: 0 = from RLIMIT_NOFILE (see gh_http_fd_budget) */
-    uint32_t head_ms;     /* from a connection's first byte (or a request's) to its
-                             complete head: 10 s (408, close) */
-    uint32_t idle_ms;     /* a keep-alive or HTTP/2 connection with nothing to do: 60 s */
-    uint32_t body_ms;     /* a request body making no progress (no byte) this long: 30 s
-                             (408); a steady slow upload is never cut */
+    unsigned conns_per_worker;  /* open client connections per worker thread: 0 = the total */
+    unsigned conns_total;      /* over every worker: 0 = from RLIMIT_NOFILE (see gh_http_fd_budget);
+                                  never more than that allows */
+    uint32_t head_ms;          /* from a connection's first byte (or a request's) to its
+                                  complete head: 10 s (408, close) */
+    uint32_t idle_ms;          /* a keep-alive or HTTP/2 connection with nothing to do: 60 s */
+    uint32_t body_ms;          /* a request body making no progress (no byte) this long: 30 s
+                                  (408); a steady slow upload is never cut */
     uint32_t tls_handshake_ms; /* 10 s */
 };
 

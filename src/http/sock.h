@@ -34,7 +34,7 @@ struct gh_sock {
     struct gh_io io;
     struct gh_loop *loop;
     SSL *ssl;   /* NULL for plain text */
-    void *data; /* the owner's */
+    void *data; /* the owner's (gh_sock_init and gh_sock_connect keep it) */
 
     /* bytes read and not consumed yet: in[0 .. in_len) */
     char *in;

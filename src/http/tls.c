@@ -98,13 +98,19 @@ static int tls_client_setup(SSL *ssl, const char *host)
 {
     X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
     unsigned char addr[16];
-    int is_ip = inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
+    char literal[INET6_ADDRSTRLEN + 2];
+    size_t len = strlen(host);
 
+    if (len > 2 && len < sizeof literal && host[0] == '[' && host[len - 1] == ']') {
+        memcpy(literal, host + 1, len - 2); /* an IPv6 literal as URLs write it */
+        literal[len - 2] = '\0';
+        host = literal;
+    }
     SSL_set_connect_state(ssl);
     /* the context's trust decides the chain; the peer is always checked (no opt-out here) */
     SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
-    if (is_ip) /* RFC 6066: no SNI for addresses */
-        return X509_VERIFY_PARAM_set1_ip_asc(param, host) == 1;
+    if (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1)
+        return X509_VERIFY_PARAM_set1_ip_asc(param, host) == 1; /* RFC 6066: no SNI for these */
     X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     return SSL_set_tlsext_host_name(ssl, host) == 1 &&
            X509_VERIFY_PARAM_set1_host(param, host, 0) == 1;

@@ -10,9 +10,10 @@
 #include <openssl/ssl.h>
 
 /* A new SSL of `ctx` on `fd`: a server one when `host` is NULL, else a client one sending SNI
- * `host` (not for IP literals) and checking the certificate against it (name or address) with
- * peer verification on. Partial writes, moving write buffers and released idle buffers are on;
- * a peer closing without close_notify reads as end-of-file. NULL when out of memory. */
+ * `host` (not for IP literals, IPv6 ones also in brackets) and checking the certificate against it
+ * (name or address) with peer verification on. Partial writes, moving write buffers and released
+ * idle buffers are on; a peer closing without close_notify reads as end-of-file. NULL when out of
+ * memory. */
 SSL *gh_tls_ssl_new(SSL_CTX *ctx, int fd, const char *host);
 
 /* Why a handshake or transfer failed, as malloc'd text from OpenSSL's own strings, never the

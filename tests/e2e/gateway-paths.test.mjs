@@ -112,17 +112,21 @@ describe('issue 11: targets and methods an upstream could read as another reques
   });
 
   test('a "#" in the target, in the path or the query, is 400; nothing is forwarded', async () => {
+    // the front end's strict parser refuses it as a target no request may have (RFC 9112 3.2);
+    // explain, which sees no HTTP, names the '#' itself (below)
     for (const target of ['/t-orders/v1/items/1#/x', '/t-orders/v1/items#', '/t-orders/v1/items?q=1#x']) {
-      expectError(await refused('GET', target), 400, 'bad_request', /'#'/);
+      expectError(await refused('GET', target), 400, 'bad_request', /target/);
     }
   });
 
   test('ANY takes the seven methods of the spec only: CONNECT, TRACE and extensions get 405 with Allow', async () => {
-    for (const method of ['TRACE', 'CONNECT', 'PROPFIND', 'FOO', 'ANY']) {
+    for (const method of ['TRACE', 'PROPFIND', 'FOO', 'ANY']) {
       const r = await refused(method, '/t-orders/v1/items/1');
       expectError(r, 405, 'method_not_allowed');
       assert.equal(r.headers.allow, SPEC_METHODS, method);
     }
+    // CONNECT takes an authority, never a path (RFC 9112 3.2.3): the front end refuses it first
+    expectError(await refused('CONNECT', '/t-orders/v1/items/1'), 400, 'bad_request');
     for (const method of ['PUT', 'PATCH', 'OPTIONS', 'HEAD']) {
       const r = await rawRequest(gh.gatewayAddress, method, '/t-orders/v1/items/1', { 'api-token': key });
       assert.equal(r.status, 200, `${method}: ${r.text}`);

@@ -64,3 +64,17 @@ test('requests are counted by collection and status class, and in the latency hi
   assert.equal(sample(text, 'gatehouse_request_duration_seconds_bucket{le="+Inf"}'), 6);
   assert.ok(!text.includes(key), 'metrics never show a key');
 });
+
+test('the front end counts its connections and what each limit refused', async () => {
+  const before = await gh.api('GET', '/metrics');
+  const refusedBefore = sample(before.text, 'gatehouse_limit_refusals_total{limit="header_count"}');
+  assert.equal(typeof refusedBefore, 'number', 'every limit has its sample');
+  const headers = { 'api-token': key };
+  for (let i = 0; i < 120; i++) headers[`x-field-${i}`] = 'v';
+  assert.equal((await fetch(`${gateway}/m/v1/items`, { headers })).status, 431);
+  const text = (await gh.api('GET', '/metrics')).text;
+  assert.equal(sample(text, 'gatehouse_limit_refusals_total{limit="header_count"}'), refusedBefore + 1);
+  assert.ok(sample(text, 'gatehouse_connections_total') >= 1);
+  assert.equal(typeof sample(text, 'gatehouse_connections'), 'number');
+  assert.equal(sample(text, 'gatehouse_refusals_total{code="headers_too_large"}') >= 1, true);
+});

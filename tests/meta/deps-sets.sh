@@ -24,7 +24,7 @@ bench_set=$(packages_of bench) || { fail "install-deps.sh --print bench failed";
 for pkg in wrk nginx apache2 libapache2-mod-auth-openidc clang libclang-rt-14-dev libcmocka-dev nodejs npm; do
   has "$run_set" "$pkg" && fail "the run set holds $pkg"
 done
-for pkg in build-essential cmake pkg-config libh2o-evloop-dev libssl-dev libjansson-dev \
+for pkg in build-essential cmake pkg-config libnghttp2-dev libssl-dev libjansson-dev \
            libcurl4-openssl-dev libsqlite3-dev curl openssl; do
   has "$run_set" "$pkg" || fail "the run set lacks $pkg"
   has "$test_set" "$pkg" || fail "the test set lacks $pkg (test includes run)"

@@ -57,6 +57,9 @@ static void on_resume(struct gh_timer *t)
 }
 
 /* Writes /big's body until the front end says wait; on_writable comes back here. */
+/* bytes the /big handlers handed to the front end, over every stream */
+static atomic_size_t big_written;
+
 static void big_write(struct gh_http_request *req)
 {
     static const char chunk[16384];
@@ -65,6 +68,7 @@ static void big_write(struct gh_http_request *req)
 
     while (rc == 1 && st->sent < BIG) {
         st->sent += sizeof chunk;
+        atomic_fetch_add(&big_written, sizeof chunk);
         rc = gh_http_respond_write(req, chunk, sizeof chunk, st->sent == BIG);
     }
 }
@@ -87,7 +91,11 @@ static void on_request(void *ctx, struct gh_http_request *req)
 
     atomic_fetch_add(&S->requests, 1);
     if (req->refusal) {
-        answer(req, req->refusal->status, req->refusal->code);
+        /* the pseudo-headers survive a refusal, for the handler's log */
+        char what[HEADER_BYTES];
+        snprintf(what, sizeof what, "%s %.*s %.*s", req->refusal->code, (int)req->method_len,
+                 req->method, (int)req->path_len, req->path);
+        answer(req, req->refusal->status, what);
     } else if (path_is(req, "/hello")) {
         answer(req, 200, "hello");
     } else if (path_is(req, "/echo") || path_is(req, "/pause")) {
@@ -224,7 +232,7 @@ struct cli {
     SSL *ssl;
     nghttp2_session *ng;
     struct stream_seen st[NSTREAMS];
-    int goaway, eof;
+    int goaway, eof, settings;
     uint32_t goaway_code;
     int32_t goaway_last; /* the last stream the server says it took */
     /* the request body a data provider sends */
@@ -278,6 +286,8 @@ static int c_on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 {
     struct cli *c = ud;
     (void)ng;
+    if (f->hd.type == NGHTTP2_SETTINGS)
+        c->settings = 1;
     if (f->hd.type == NGHTTP2_GOAWAY) {
         c->goaway = 1;
         c->goaway_code = f->goaway.error_code;
@@ -378,6 +388,12 @@ static void cli_until(struct cli *c, int (*done)(struct cli *, int32_t), int32_t
 static int closed(struct cli *c, int32_t id)
 {
     return seen(c, id)->closed;
+}
+
+static int got_settings(struct cli *c, int32_t id)
+{
+    (void)id;
+    return c->settings || c->eof;
 }
 
 static int got_goaway(struct cli *c, int32_t id)
@@ -484,6 +500,7 @@ static void test_header_count(void **state)
     cli_until(&c, closed, bad);
     cli_until(&c, closed, ok);
     assert_int_equal(seen(&c, bad)->status, 431);
+    assert_string_equal(seen(&c, bad)->body, "headers_too_large GET /hello");
     assert_int_equal(seen(&c, ok)->status, 200);
     assert_int_equal(limit(S, GH_HTTP_LIMIT_HEADER_COUNT), before + 1);
     cli_close(&c);
@@ -657,6 +674,33 @@ static void test_stream_backpressure(void **state)
     cli_close(&c);
 }
 
+static void test_connection_answer_budget(void **state)
+{
+    struct srv *S = *state;
+    struct cli c;
+    int32_t ids[20];
+    struct timespec t = {0, 300 * 1000 * 1000};
+
+    /* twenty large answers to a client that reads nothing: the connection holds a bounded total
+     * (about H2_CONN_OUT_HIGH), not twenty streams' worth; then they all arrive whole */
+    cli_open(&c, S, 100);
+    cli_until(&c, got_settings, 0);
+    atomic_store(&big_written, 0);
+    for (int i = 0; i < 20; i++)
+        ids[i] = get(&c, "GET", "/big", NULL, 0, NULL);
+    cli_send(&c);
+    nanosleep(&t, NULL);
+    size_t held = atomic_load(&big_written);
+    assert_true(held >= 64 * 1024);
+    if (held > 600 * 1024)
+        fail_msg("the connection took %zu bytes of answers while its client read nothing", held);
+    for (int i = 0; i < 20; i++) {
+        cli_until(&c, closed, ids[i]);
+        assert_int_equal(seen(&c, ids[i])->body_total, BIG);
+    }
+    cli_close(&c);
+}
+
 static void test_body_timeout(void **state)
 {
     struct srv *S = *state;
@@ -774,6 +818,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rapid_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_flood, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_too_large, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connection_answer_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_backpressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_timeout, setup_short, teardown),
         cmocka_unit_test_setup_teardown(test_idle_close, setup_short, teardown),

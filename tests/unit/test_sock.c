@@ -455,6 +455,15 @@ static void test_tls_alpn_h1_when_h2_off(void **state)
     assert_string_equal(gh_sock_alpn(&f->s.s), "http/1.1");
 }
 
+static void test_tls_ipv6_literal(void **state)
+{
+    struct tls_fixture *f = *state;
+
+    tls_pair(f, 1, ALPN_BOTH, "[::1]"); /* checked against the IP SAN ::1 */
+    assert_int_equal(f->c.ready_status, GH_SOCK_OK);
+    assert_int_equal(f->s.ready_status, GH_SOCK_OK);
+}
+
 static void test_tls_alpn_h1_offered_only(void **state)
 {
     struct tls_fixture *f = *state;
@@ -568,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test_setup_teardown(test_tls_alpn_h2, tls_setup, tls_teardown),
         cmocka_unit_test_setup_teardown(test_tls_alpn_h1_when_h2_off, tls_setup, tls_teardown),
+        cmocka_unit_test_setup_teardown(test_tls_ipv6_literal, tls_setup, tls_teardown),
         cmocka_unit_test_setup_teardown(test_tls_alpn_h1_offered_only, tls_setup, tls_teardown),
         cmocka_unit_test_setup_teardown(test_tls_no_alpn, tls_setup, tls_teardown),
         cmocka_unit_test_setup_teardown(test_tls_alpn_nothing_we_speak, tls_setup, tls_teardown),

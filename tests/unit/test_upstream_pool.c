@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/error.h"
 #include "gateway/server_internal.h"
 
 struct fixture {
@@ -32,21 +33,18 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    h2o_url_t url;
+    struct gw_url url;
     int fds[2];
 
     assert_non_null(f);
     f->worker.server = &f->server;
-    f->worker.loop = h2o_evloop_create();
-    gw_upstream_init(&f->worker);
-    assert_int_equal(h2o_url_parse(H2O_STRLIT("http://127.0.0.1:1/"), &url), 0);
+    assert_int_equal(gh_loop_new(&f->worker.loop), GH_OK);
+    assert_int_equal(gw_url_parse("http://127.0.0.1:1/", 19, &url), 0);
     assert_non_null(f->pool = gw_pool_for(&f->worker, &url, NULL));
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-    struct gw_upstream_conn *conn = calloc(1, sizeof *conn);
+    struct gw_upstream_conn *conn = gw_conn_adopt(&f->worker, f->pool, fds[0]);
     assert_non_null(conn);
-    conn->sock = h2o_evloop_socket_create(f->worker.loop, fds[0], 0);
-    conn->pool = f->pool;
-    conn->worker = &f->worker;
+    assert_int_equal(f->worker.upstream_sockets, 1);
     gw_conn_release(conn, 1);
     f->peer = fds[1];
     *state = f;
@@ -58,8 +56,8 @@ static int teardown(void **state)
     struct fixture *f = *state;
 
     gw_upstream_dispose(&f->worker);
-    h2o_evloop_run(f->worker.loop, 0); /* h2o frees closed sockets on the next turn */
-    h2o_evloop_destroy(f->worker.loop);
+    assert_int_equal(f->worker.upstream_sockets, 0);
+    gh_loop_free(f->worker.loop);
     close(f->peer);
     free(f);
     return 0;
@@ -101,12 +99,39 @@ static void test_closed_connection_is_not_counted(void **state)
     assert_int_equal(atomic_load(&f->server.metrics.upstream_extra_bytes), 0);
 }
 
+/* An idle connection the upstream closes is dropped by the loop itself, before anyone takes it. */
+static void test_loop_drops_a_closed_idle_connection(void **state)
+{
+    struct fixture *f = *state;
+
+    shutdown(f->peer, SHUT_WR);
+    for (int i = 0; i < 100 && f->worker.upstream_sockets != 0; i++)
+        gh_loop_run_once(f->worker.loop, 10);
+    assert_int_equal(f->worker.upstream_sockets, 0);
+    assert_null(gw_pool_take(f->pool));
+}
+
+/* Released while the server stops, or not reusable: closed, never pooled. */
+static void test_release_while_stopping_closes(void **state)
+{
+    struct fixture *f = *state;
+    struct gw_upstream_conn *conn = gw_pool_take(f->pool);
+
+    assert_non_null(conn);
+    atomic_store(&f->server.stopping, 1);
+    gw_conn_release(conn, 1);
+    assert_int_equal(f->worker.upstream_sockets, 0);
+    assert_null(gw_pool_take(f->pool));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_quiet_connection_is_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unread_bytes_close_the_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_connection_is_not_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_loop_drops_a_closed_idle_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_while_stopping_closes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

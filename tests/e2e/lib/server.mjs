@@ -15,7 +15,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { spawnGatehouse } from './run.mjs';
+import { gatehouseBin, spawnGatehouse } from './run.mjs';
 
 // The whole line, newline included, so that a line cut between two reads is never parsed half.
 const LISTENING = /^(\{.*"msg":"admin API listening".*\})\r?\n/m;
@@ -73,7 +73,8 @@ export async function adminRequest(url, token, method, path, body, opts = {}) {
  * Starts `gatehouse serve --db sqlite:DIR/gh.db --admin-listen 127.0.0.1:0` in a new temporary
  * directory (or options.dir), waits for the "admin API listening" line and reads the admin token
  * from DIR/admin-token (or uses options.env.GATEHOUSE_ADMIN_TOKEN).
- * options: dir, env (extra environment), args (extra serve flags), timeoutMs (10000).
+ * options: dir, env (extra environment), args (extra serve flags), timeoutMs (10000), wrap (a
+ * command that execs gatehouse, e.g. ['prlimit', '--nofile=1024:4096']: the pid stays gatehouse's).
  */
 export async function startServer(options = {}) {
   const dir = options.dir ?? await makeTempDir();
@@ -102,7 +103,9 @@ export async function startServer(options = {}) {
       return adminRequest(server.url, server.token, method, path, body, opts);
     },
     async start() {
-      const proc = spawnGatehouse(args, { env, cwd: dir });
+      const proc = options.wrap
+        ? spawnGatehouse([...options.wrap.slice(1), gatehouseBin(), ...args], { env, cwd: dir, bin: options.wrap[0] })
+        : spawnGatehouse(args, { env, cwd: dir });
       server.proc = proc;
       server.pid = proc.pid;
       let line;
