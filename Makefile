@@ -6,7 +6,7 @@ ASAN_BUILD  ?= build-asan
 FUZZ_BUILD  ?= build-fuzz
 TSAN_BUILD  ?= build-tsan
 # the tests that run threads: what ThreadSanitizer is for
-TSAN_TESTS  ?= test_oidc_provider|test_snapshot|test_ratelimit|test_admin_http|test_mockidp
+TSAN_TESTS  ?= test_oidc_provider|test_snapshot|test_ratelimit|test_admin_http|test_mockidp|test_loop|test_resolve|test_sock
 JOBS        ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 SOAK_MINUTES ?= 10
@@ -74,7 +74,8 @@ $(ASAN_BUILD)/CMakeCache.txt:
 # load proofs stay with the optimized build: ASan's slowness is not theirs)
 ASAN_E2E ?= gateway.test.mjs upstream.test.mjs gateway-proofs.test.mjs admin.test.mjs metrics.test.mjs \
             serve.test.mjs operator.test.mjs providers.test.mjs issuers.test.mjs \
-            gateway-paths.test.mjs
+            gateway-paths.test.mjs frontend-http1.test.mjs frontend-h2.test.mjs \
+            frontend-peers.test.mjs admin-stall.test.mjs
 asan: deps-test $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -48,6 +48,9 @@ int gh_app_reload(struct gh_app *app);
  * (kind "auth", action "denied"); `app` is a struct gh_app. */
 void gh_app_auth_denied(void *app, const struct gh_admin_denial *denial);
 
+/* GET /metrics (src/admin/metrics.c); `ctx` is a struct gh_app. */
+void gh_app_metrics(void *ctx, const struct gh_admin_request *req, struct gh_admin_response *res);
+
 /* The current snapshot with a reference (gh_config_unref), or NULL before the first reload. */
 struct gh_config *gh_app_config(struct gh_app *app);
 

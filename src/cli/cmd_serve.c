@@ -260,10 +260,10 @@ static int limit_flags(const struct serve_opts *o, struct gh_http_limits *l)
         l->header_bytes = n;
     }
     if (o->max_target_bytes != NULL) {
+        /* past --max-header-bytes the head's limit answers first (431) */
         size_t n = parse_size(o->max_target_bytes);
-        if (n < 256 || n > (l->header_bytes != 0 ? l->header_bytes : 64u << 10))
-            return usage("--max-target-bytes must be a size from 256 bytes to --max-header-bytes, "
-                         "not",
+        if (n < 256 || n > (16u << 20))
+            return usage("--max-target-bytes must be a size from 256 bytes to 16MiB, not",
                          o->max_target_bytes);
         l->target_bytes = n;
     }

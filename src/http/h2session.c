@@ -74,12 +74,20 @@ static int h2_pseudo_index(const uint8_t *name, size_t len)
     return -1;
 }
 
-/* Counts one field against the limits; 0 to store it, 1 to drop it (the request is refused). */
+/* Counts one field against the limits; 0 to store it, 1 to drop it (the request is refused), -1
+ * to end the connection (see H2_DECODED_FACTOR). */
 static int h2_head_count(struct gh_h2 *h, struct h2_stream *s, size_t size, int pseudo)
 {
     const struct gh_http_refusal *refusal = NULL;
     enum gh_http_limit which = GH_HTTP_LIMIT_HEADER_BYTES;
 
+    s->decoded += size;
+    if (s->decoded > H2_DECODED_FACTOR * h->lim->header_bytes) {
+        if (!s->refusal)
+            gh_http_count_limit(h->c->worker, GH_HTTP_LIMIT_HEADER_BYTES);
+        gh_http_count_limit(h->c->worker, GH_HTTP_LIMIT_H2_FLOOD);
+        return -1; /* the connection ends: decoding no further */
+    }
     if (s->refusal)
         return 1;
     if (!pseudo && ++s->head_count > h->lim->header_count) {
@@ -113,7 +121,12 @@ static int h2_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0; /* trailers: decoded by nghttp2, not kept */
     s = h2_stream_of(h, f->hd.stream_id);
-    if (!s || h2_head_count(h, s, nlen + vlen + H2_FIELD_OVERHEAD, nlen && name[0] == ':'))
+    if (!s)
+        return 0;
+    int counted = h2_head_count(h, s, nlen + vlen + H2_FIELD_OVERHEAD, nlen && name[0] == ':');
+    if (counted < 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (counted > 0)
         return 0;
     if (nlen && name[0] == ':') {
         int i = h2_pseudo_index(name, nlen);

@@ -18,6 +18,12 @@
 /* Answer bytes buffered on one connection, all streams together: without it a client that reads
  * nothing could make one connection hold streams x H2_OUT_HIGH (6.4 MiB at 100 streams). Over the
  * high mark every stream waits; under the low one they are called back. */
+/* A header block that decodes to more than this many times the header limit ends its
+ * connection: HPACK lets a few bytes stand for a large field, so a 14 KB request can decode to
+ * 40 MB (10,000 references to one 4 KB cookie), and answering 431 after decoding it all would let
+ * one client keep a worker busy with a stream of them. Up to the factor (1 MiB at the default limit)
+ * the request still gets its 431, which tells an honest client what to fix. */
+#define H2_DECODED_FACTOR    16
 #define H2_CONN_OUT_HIGH     (256u * 1024)
 #define H2_CONN_OUT_LOW      (128u * 1024)
 #define H2_MAX_SETTINGS      16           /* entries per SETTINGS frame (7 are defined) */
@@ -47,6 +53,7 @@ struct h2_stream {
     size_t ps_off[PS_COUNT], ps_len[PS_COUNT];
     unsigned ps_set;
     size_t head_bytes, head_count;
+    size_t decoded; /* every field's size, kept or not: what decoding this head has cost */
     const struct gh_http_refusal *refusal;
     uint64_t started_ns, head_since_ms;
     int headers_done, end_stream_in, client_reset, aborted;

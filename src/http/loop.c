@@ -531,6 +531,8 @@ static void loop_dispatch(struct gh_loop *loop, const struct epoll_event *events
             what |= GH_IO_READ;
         if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
             what |= GH_IO_WRITE;
+        if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            what |= GH_IO_HUP;
         io->cb(io, what);
     }
 }

@@ -24,6 +24,7 @@ struct gh_loop;
 
 #define GH_IO_READ  1u /* readable, or the peer closed or reset (read to find out) */
 #define GH_IO_WRITE 2u /* writable, or the connection failed (write or getsockopt to find out) */
+#define GH_IO_HUP   4u /* with GH_IO_READ: the peer closed its side or the connection broke */
 
 struct gh_io;
 typedef void (*gh_io_cb)(struct gh_io *io, unsigned events);

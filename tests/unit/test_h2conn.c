@@ -330,6 +330,9 @@ static void cli_open(struct cli *c, struct srv *S, size_t peer_max_streams)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, c_on_frame);
     nghttp2_option_new(&opt);
     nghttp2_option_set_peer_max_concurrent_streams(opt, (uint32_t)peer_max_streams);
+    /* nghttp2 refuses to send a head it estimates (uncompressed) over 64 KiB: the tests send
+     * larger ones on purpose, since HPACK makes them small on the wire */
+    nghttp2_option_set_max_send_header_block_length(opt, 16u << 20);
     assert_int_equal(nghttp2_session_client_new2(&c->ng, cb, c, opt), 0);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
@@ -529,6 +532,39 @@ static void test_header_bytes(void **state)
     assert_int_equal(seen(&c, bad)->status, 431);
     assert_int_equal(seen(&c, ok)->status, 200);
     assert_int_equal(limit(S, GH_HTTP_LIMIT_HEADER_BYTES), before + 1);
+    cli_close(&c);
+}
+
+static void test_hpack_bomb_ends_connection(void **state)
+{
+    struct srv *S = *state;
+    struct cli c;
+    static char value[3000];
+    nghttp2_nv crumbs[100];
+    uint64_t before = limit(S, GH_HTTP_LIMIT_H2_FLOOD);
+
+    /* one 3 KB cookie, then 99 references to it: a few hundred bytes on the wire that decode
+     * to 300 KB, over sixteen times the 16 KiB limit. The connection ends instead of decoding on
+     * (a stream of such requests would keep a worker busy), and the request never reaches the
+     * handler. */
+    memset(value, 'c', sizeof value - 1);
+    value[0] = 'k';
+    value[1] = '=';
+    for (int i = 0; i < 100; i++)
+        crumbs[i] = (nghttp2_nv){(uint8_t *)"cookie", (uint8_t *)value, 6, sizeof value - 1, 0};
+    cli_open(&c, S, 100);
+    int requests = atomic_load(&S->requests);
+    get(&c, "GET", "/hello", crumbs, 100, NULL);
+    cli_until(&c, got_goaway, 0);
+    assert_true(c.eof || c.goaway);
+    assert_int_equal(limit(S, GH_HTTP_LIMIT_H2_FLOOD), before + 1);
+    assert_int_equal(atomic_load(&S->requests), requests);
+    cli_close(&c);
+    /* the server goes on for everyone else */
+    cli_open(&c, S, 100);
+    int32_t ok = get(&c, "GET", "/hello", NULL, 0, NULL);
+    cli_until(&c, closed, ok);
+    assert_int_equal(seen(&c, ok)->status, 200);
     cli_close(&c);
 }
 
@@ -813,6 +849,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_post_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hpack_bomb_ends_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cookie_join, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streams_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rapid_reset, setup, teardown),

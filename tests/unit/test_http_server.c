@@ -187,6 +187,9 @@ static struct gh_http_server *start(const struct gh_http_limits *limits)
 
 /* ---- a raw client ---- */
 
+/* A client socket's receive buffer; 0 leaves the kernel's (which grows to megabytes). */
+static int client_rcvbuf;
+
 static int dial(struct gh_http_server *s)
 {
     const char *addr = gh_http_server_address_at(s, 0);
@@ -194,6 +197,8 @@ static int dial(struct gh_http_server *s)
     int fd = socket(AF_INET, SOCK_STREAM, 0);
 
     assert_true(fd >= 0);
+    if (client_rcvbuf != 0) /* before connecting: it sets the window the server sees */
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &client_rcvbuf, sizeof client_rcvbuf);
     sin.sin_port = htons((uint16_t)atoi(strrchr(addr, ':') + 1));
     inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
     assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
@@ -518,12 +523,16 @@ static void test_unread_body_lingers(void **unused)
 static void test_streamed_answer_with_backpressure(void **unused)
 {
     struct gh_http_server *s = start(NULL);
-    int fd = dial(s), closed;
+    int fd, closed;
     size_t len;
     char *a;
     struct timespec t = {0, 200 * 1000 * 1000};
 
     (void)unused;
+    /* a small window, so that the kernel cannot take the whole answer and the server must wait */
+    client_rcvbuf = 16 * 1024;
+    fd = dial(s);
+    client_rcvbuf = 0;
     send_str(fd, "GET /stream HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
     nanosleep(&t, NULL); /* not reading: the server's buffer fills and it must wait */
     a = read_until_close(fd, 5000, &len, &closed);
