@@ -101,9 +101,10 @@ fuzz: deps-test $(FUZZ_BUILD)/CMakeCache.txt
 bench: deps-bench build-all
 	bash bench/run.sh $(BUILD)
 
-# gatehouse against a plain nginx reverse proxy, with wrk, on loopback (bench/README.md)
+# gatehouse against a plain nginx reverse proxy, with wrk and h2load, on loopback (bench/README.md);
+# BENCH_ARGS go to the script (e.g. BENCH_ARGS="--gatehouse /tmp/gatehouse-before --profile prof")
 bench-gateway: deps-bench build-all
-	bash bench/gateway.sh $(BUILD)
+	bash bench/gateway.sh $(BUILD) $(BENCH_ARGS)
 
 # the same beside Apache + mod_auth_openidc; each proxy on half the cores, wrk and the upstream on
 # the others, so the proxies are measured and not the load generator (bench/apache/README.md)

@@ -7,8 +7,8 @@
 #   test   run + cmocka, clang with its sanitizer and libFuzzer runtimes, Node.js and the
 #          end-to-end tests' npm packages                   (`make test`, asan, tsan, fuzz, demo)
 #   bench  run + cmocka (the benchmark programs link the test kit), Node.js (token signing), wrk,
-#          nginx, apache2 and mod_auth_openidc; nginx and apache2 are then disabled as services,
-#          since the benchmarks only run them from temporary prefixes       (`make bench*`)
+#          h2load, perf, nginx, apache2 and mod_auth_openidc; nginx and apache2 are then disabled
+#          as services, since the benchmarks only run them from temporary prefixes  (`make bench*`)
 # Idempotent: it asks dpkg what is already there and installs only what is missing, so the make
 # targets can call it every time at almost no cost. No service is ever started by an install
 # (policy-rc.d), and in the bench set nginx and apache2 are disabled at boot, every time, also when
@@ -46,6 +46,8 @@ test_packages=(
 bench_packages=(
   libcmocka-dev              # bench_verify and bench_decide link the test kit
   wrk nginx                  # bench/gateway.sh runs nginx in a temporary prefix
+  nghttp2-client             # h2load: bench/gateway.sh's HTTP/2-over-TLS scenario
+  linux-perf                 # perf stat and perf record: bench/gateway.sh --profile
   apache2 libapache2-mod-auth-openidc  # bench/apache.sh's peer, run from its own ServerRoot
 )
 # services that the bench packages install and Debian enables at boot; the project never uses them

@@ -10,7 +10,7 @@
 --   THREADS  wrk's -t (to cut the slices)
 --   FIRST    the first line to use (0-based); COUNT lines from there are shared by the threads
 -- done() prints one line:
---   RESULT requests=N duration_us=N p50_us=N p90_us=N p99_us=N max_us=N
+--   RESULT requests=N duration_us=N mean_us=N p50_us=N p90_us=N p99_us=N max_us=N
 --          status_errors=N socket_errors=N used=N wraps=N
 
 local threads = {}
@@ -69,9 +69,9 @@ function done(summary, latency, requests)
    end
    local e = summary.errors
    io.write(string.format(
-      "RESULT requests=%d duration_us=%d p50_us=%d p90_us=%d p99_us=%d max_us=%d " ..
+      "RESULT requests=%d duration_us=%d mean_us=%d p50_us=%d p90_us=%d p99_us=%d max_us=%d " ..
       "status_errors=%d socket_errors=%d used=%d wraps=%d\n",
-      summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+      summary.requests, summary.duration, latency.mean, latency:percentile(50), latency:percentile(90),
       latency:percentile(99), latency.max, e.status, e.connect + e.read + e.write + e.timeout,
       used_all, wraps_all))
 end

@@ -5,8 +5,8 @@
 // 550 bytes (the shape bench_verify uses). Signing is spread over worker threads, one per core.
 //
 // usage: node tokens.mjs ALG PRIVATE_KEY_PEM PROFILE_KEY COUNT OUT
-//   ALG: RS256 or ES256 (ES256 signatures are raw R||S, as JWS requires)
-import { createPrivateKey, randomBytes, sign } from 'node:crypto';
+//   ALG: RS256, PS256 (salt as long as the hash), ES256 (raw R||S, as JWS requires) or EdDSA (Ed25519)
+import { constants, createPrivateKey, randomBytes, sign } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -18,8 +18,13 @@ const b64url = (buf) => Buffer.from(buf).toString('base64url');
 
 function signRange({ alg, pem, profileKey, from, to, now, salt }) {
   const key = createPrivateKey(pem);
-  const hash = 'sha256';
-  const opts = alg === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' } : key;
+  const hash = alg === 'EdDSA' ? null : 'sha256'; // Ed25519 hashes inside the signature
+  const opts = {
+    RS256: key,
+    PS256: { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
+    ES256: { key, dsaEncoding: 'ieee-p1363' },
+    EdDSA: key,
+  }[alg];
   const header = b64url(JSON.stringify({ alg, typ: 'at+jwt' }));
   const out = [];
   for (let i = from; i < to; i++) {
@@ -50,8 +55,8 @@ function signRange({ alg, pem, profileKey, from, to, now, salt }) {
 if (isMainThread) {
   const [alg, keyFile, profileKey, countText, outFile] = process.argv.slice(2);
   const count = Number(countText);
-  if (!['RS256', 'ES256'].includes(alg) || !keyFile || !profileKey || !(count > 0) || !outFile) {
-    console.error('usage: node tokens.mjs RS256|ES256 PRIVATE_KEY_PEM PROFILE_KEY COUNT OUT');
+  if (!['RS256', 'PS256', 'ES256', 'EdDSA'].includes(alg) || !keyFile || !profileKey || !(count > 0) || !outFile) {
+    console.error('usage: node tokens.mjs RS256|PS256|ES256|EdDSA PRIVATE_KEY_PEM PROFILE_KEY COUNT OUT');
     process.exit(2);
   }
   const pem = readFileSync(keyFile, 'utf8');
