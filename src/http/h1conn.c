@@ -48,6 +48,8 @@ struct h1 {
 
     /* the request body */
     int body_reading, body_paused, body_done, body_chunked;
+    int body_complete; /* read to its end: only then may the connection carry another request
+                          (body_done also marks a body given up on: too large, too slow, broken) */
     uint64_t body_left, body_seen;
     struct gh_h1_chunked dechunk;
     struct gh_defer body_end_later; /* a bodiless request's end, from the loop */
@@ -130,6 +132,7 @@ static void wait_next(struct h1 *h)
     h->head_started = 0;
     h->parsed_len = 0;
     h->body_reading = h->body_paused = h->body_done = h->body_chunked = 0;
+    h->body_complete = 0;
     h->body_left = h->body_seen = 0;
     memset(&h->dechunk, 0, sizeof h->dechunk);
     h->answer_chunked = h->answer_no_body = h->answer_closes = h->answer_ended = 0;
@@ -143,7 +146,7 @@ static void wait_next(struct h1 *h)
 static void finish(struct h1 *h)
 {
     struct gh_http_req_impl *r = h->req;
-    int body_unread = r->pub.content_length != 0 && !h->body_done;
+    int body_unread = r->pub.content_length != 0 && !h->body_complete;
     int closes = h->answer_closes || r->close_after || h->draining || !h->keep_alive;
 
     h->req = NULL;
@@ -445,7 +448,7 @@ static void read_body(struct h1 *h, int status)
             body_fail(h, GH_HTTP_BODY_TOO_LARGE);
             return;
         }
-        h->body_done = end;
+        h->body_done = h->body_complete = end;
         arm(h, l->body_ms); /* progress */
         if (end) {
             gh_sock_read_stop(s);
@@ -472,7 +475,7 @@ static void on_body_end_later(struct gh_defer *d)
         body_fail(h, GH_HTTP_BODY_TOO_LARGE);
         return;
     }
-    h->body_done = 1;
+    h->body_done = h->body_complete = 1;
     gh_http_req_body(h->req, NULL, 0, 1);
 }
 

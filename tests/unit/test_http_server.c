@@ -521,6 +521,30 @@ static void test_unread_body_lingers(void **unused)
     gh_http_server_stop(s, 1000);
 }
 
+static void test_body_over_limit_lingers(void **unused)
+{
+    struct gh_http_limits l = {.max_body = 1 << 20};
+    struct gh_http_server *s = start(&l);
+    int fd = dial(s), closed;
+    char chunk[16384];
+    char *a;
+
+    (void)unused;
+    memset(chunk, 'b', sizeof chunk);
+    /* announced over the limit: the handler asked for it and was told it is too large (413);
+     * the client, still sending, must read that answer rather than a reset (the admin API's
+     * 1 MiB + 1 byte case, seen as "fetch failed") */
+    send_str(fd, "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 16777216\r\n\r\n");
+    for (int i = 0; i < 1024; i++)
+        send_all(fd, chunk, sizeof chunk);
+    a = read_until_close(fd, 5000, NULL, &closed);
+    assert_int_equal(status_of(a), 413);
+    assert_true(closed);
+    free(a);
+    close(fd);
+    gh_http_server_stop(s, 1000);
+}
+
 static void test_streamed_answer_with_backpressure(void **unused)
 {
     struct gh_http_server *s = start(NULL);
@@ -661,6 +685,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_body_only_when_asked),
         cmocka_unit_test(test_unread_body_lingers),
+        cmocka_unit_test(test_body_over_limit_lingers),
         cmocka_unit_test(test_streamed_answer_with_backpressure),
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_connection_limit),
