@@ -107,6 +107,10 @@ extern const struct gh_http_refusal gh_http_refusal_header_bytes, gh_http_refusa
     gh_http_refusal_body_too_large, gh_http_refusal_head_timeout, gh_http_refusal_body_timeout,
     gh_http_refusal_bad_request;
 
+/* The Date of an answer sent now (RFC 9110 5.6.7), formatted once per second and thread; the
+ * calling thread's until its next call. */
+const char *gh_http_date(void);
+
 /* 1 for names the front end writes itself in answers (content-length, transfer-encoding,
  * connection, keep-alive, date, server, upgrade, proxy-connection, te, trailer). */
 int gh_http_front_owned(const char *lc_name, size_t len);

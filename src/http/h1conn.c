@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/error.h"
 #include "http/h1parse.h"
@@ -603,24 +602,6 @@ static void on_written(struct gh_sock *s, int status)
         finish(h);
 }
 
-/* One date line per second and thread. */
-static size_t put_date(char *out)
-{
-    static _Thread_local time_t second = -1;
-    static _Thread_local char line[64];
-    static _Thread_local size_t n;
-    time_t now = time(NULL);
-
-    if (now != second) {
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        n = strftime(line, sizeof line, "date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
-        second = now;
-    }
-    memcpy(out, line, n);
-    return n;
-}
-
 static int is_clean(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)
@@ -643,7 +624,7 @@ static int h1_respond_start(struct gh_http_request *req, int status,
     if ((head = malloc(cap)) == NULL)
         return GH_ERR_NOMEM;
     len = (size_t)snprintf(head, cap, "HTTP/1.1 %d %s\r\n", status, reason_of(status));
-    len += put_date(head + len);
+    len += (size_t)snprintf(head + len, cap - len, "date: %s\r\n", gh_http_date());
     if (server != NULL)
         len += (size_t)snprintf(head + len, cap - len, "server: %s\r\n", server);
     for (size_t i = 0; i < n; i++) {

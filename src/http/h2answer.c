@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/error.h"
 #include "http/h2stream.h"
@@ -17,25 +16,6 @@
 static struct h2_stream *h2_stream_of_req(struct gh_http_request *req)
 {
     return ((struct gh_http_req_impl *)req)->proto_req;
-}
-
-static const char *h2_date(void)
-{
-    static _Thread_local time_t cached;
-    static _Thread_local char text[32];
-    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    time_t now = time(NULL);
-    struct tm tm;
-
-    if (now != cached && gmtime_r(&now, &tm)) {
-        snprintf(text, sizeof text, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7],
-                 tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                 tm.tm_sec);
-        cached = now;
-    }
-    return text;
 }
 
 static ssize_t h2_read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
@@ -97,7 +77,7 @@ int gh_h2_respond_start(struct gh_http_request *req, int status,
 {
     struct gh_http_req_impl *r = (struct gh_http_req_impl *)req;
     struct h2_stream *s = h2_stream_of_req(req);
-    const char *server = gh_http_options(req->worker)->server_name, *date = h2_date();
+    const char *server = gh_http_options(req->worker)->server_name, *date = gh_http_date();
     char code[8], cl[24], lc_here[1024];
     nghttp2_nv nva_here[32];
     size_t names = 0, k = 0;

@@ -10,7 +10,9 @@
 #include "http/conn.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/error.h"
 
@@ -163,6 +165,28 @@ void gh_http_req_end(struct gh_http_req_impl *r, int completed)
         r->arena = next;
     }
     free(r);
+}
+
+/* ---- answers' Date ---- */
+
+const char *gh_http_date(void)
+{
+    static _Thread_local time_t cached = -1;
+    static _Thread_local char text[32];
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    time_t now = time(NULL);
+    struct tm tm;
+
+    if (now != cached && gmtime_r(&now, &tm)) {
+        /* by hand, not strftime: the names must not follow a locale */
+        snprintf(text, sizeof text, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7],
+                 tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec);
+        cached = now;
+    }
+    return text;
 }
 
 /* ---- the head ---- */
