@@ -56,6 +56,12 @@ struct h1 {
     /* the answer */
     int answer_chunked, answer_no_body, answer_closes, answer_ended, want_writable;
     int64_t answer_left; /* bytes of an announced length still to come; -1 none */
+    /* The head waits for the first body bytes of the same turn of the loop, so that a small
+     * answer leaves in one system call (and one TCP segment) instead of two; the loop sends it
+     * alone when no body comes in that turn (an upstream that answers its head first). */
+    char *held_head;
+    size_t held_len;
+    struct gh_defer head_later;
 };
 
 static const struct gh_http_proto h1_proto;
@@ -90,6 +96,8 @@ static void close_conn(struct h1 *h)
     }
     gh_defer_cancel(loop_of(h), &h->close_later);
     gh_defer_cancel(loop_of(h), &h->body_end_later);
+    gh_defer_cancel(loop_of(h), &h->head_later);
+    free(h->held_head);
     free(h);
     c->proto_state = NULL;
     gh_http_conn_free(c);
@@ -659,11 +667,28 @@ static int h1_respond_start(struct gh_http_request *req, int status,
     else if (req->version == 0x100)
         len += (size_t)snprintf(head + len, cap - len, "connection: keep-alive\r\n");
     len += (size_t)snprintf(head + len, cap - len, "\r\n");
-    struct iovec v = {head, len};
-    int rc = gh_sock_write(&h->c->sock, &v, 1, on_written);
-    free(head);
+    if (h->aborted) {
+        free(head);
+        return GH_ERR_IO;
+    }
+    h->held_head = head;
+    h->held_len = len;
+    gh_defer_schedule(loop_of(h), &h->head_later);
     req->bytes_sent += len;
-    return rc;
+    return GH_OK;
+}
+
+/* No body bytes came in the head's turn of the loop: the head goes alone. */
+static void on_head_later(struct gh_defer *d)
+{
+    struct h1 *h = d->data;
+    struct iovec v = {h->held_head, h->held_len};
+    int rc = gh_sock_write(&h->c->sock, &v, 1, on_written);
+
+    free(h->held_head);
+    h->held_head = NULL;
+    if (rc != GH_OK)
+        close_soon(h);
 }
 
 static int h1_respond_write(struct gh_http_request *req, const void *data, size_t len, int last)
@@ -671,13 +696,18 @@ static int h1_respond_write(struct gh_http_request *req, const void *data, size_
     struct h1 *h = h1_of(req);
     struct gh_sock *s = &h->c->sock;
     char size_line[24];
-    struct iovec v[3];
-    int n = 0;
+    struct iovec v[4];
+    int n = 0, rc;
 
     if (h->aborted)
         return -1;
     if (h->answer_no_body)
         len = 0;
+    if (h->held_head != NULL) { /* the head leaves with these bytes (not counted again) */
+        gh_defer_cancel(loop_of(h), &h->head_later);
+        v[n].iov_base = h->held_head;
+        v[n++].iov_len = h->held_len;
+    }
     if (h->answer_left >= 0 && (uint64_t)len > (uint64_t)h->answer_left) {
         gh_http_respond_abort(req); /* more than it announced: never send it */
         return -1;
@@ -699,13 +729,16 @@ static int h1_respond_write(struct gh_http_request *req, const void *data, size_
     if (last && h->answer_left > 0)
         h->answer_closes = 1; /* shorter than announced: the client must not wait for more */
     h->answer_ended = last;
-    for (int i = 0; i < n; i++)
+    for (int i = h->held_head != NULL ? 1 : 0; i < n; i++)
         req->bytes_sent += v[i].iov_len;
     if (n == 0) { /* nothing to send, but the end still comes from the loop (on_written) */
         v[0].iov_base = NULL;
         v[n++].iov_len = 0;
     }
-    if (gh_sock_write(s, v, n, on_written) != GH_OK) {
+    rc = gh_sock_write(s, v, n, on_written);
+    free(h->held_head);
+    h->held_head = NULL;
+    if (rc != GH_OK) {
         close_soon(h);
         return -1;
     }
@@ -769,6 +802,8 @@ void gh_h1_conn_start(struct gh_http_conn *c)
     h->close_later.data = h;
     h->body_end_later.cb = on_body_end_later;
     h->body_end_later.data = h;
+    h->head_later.cb = on_head_later;
+    h->head_later.data = h;
     c->proto = &h1_proto;
     c->proto_state = h;
     c->sock.data = h;

@@ -481,7 +481,7 @@ static int sock_setup(struct gh_sock *s, struct gh_loop *loop, int fd, size_t in
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails harmlessly off TCP */
     if (gh_io_start(loop, &s->io, fd, sock_on_io, s) != GH_OK)
         return GH_ERR_IO;
-    s->flags = F_OPEN;
+    s->flags = F_OPEN | F_MORE; /* bytes may have come before the first read */
     return GH_OK;
 }
 
@@ -501,6 +501,14 @@ int gh_sock_init(struct gh_sock *s, struct gh_loop *loop, int fd, size_t in_max)
 void gh_sock_read_start(struct gh_sock *s, gh_sock_cb cb)
 {
     s->on_read = cb;
+    /* A plain socket whose last read came short (or to EAGAIN) with no edge since holds nothing
+     * in the kernel: new bytes bring an edge, so asking now would only return EAGAIN (a system
+     * call per pooled upstream connection and per keep-alive request). */
+    if (s->ssl == NULL && !(s->flags & (F_MORE | F_EOF | F_ERR | F_HUP | F_CONNECTING))) {
+        if (s->in_len > 0)
+            sock_owe(s, F_OWE_READ);
+        return;
+    }
     s->flags |= F_FORCE;
     gh_io_kick(&s->io, GH_IO_READ);
 }
