@@ -100,12 +100,14 @@ static int verify_hmac(const struct gh_alg_info *info, const struct gh_jwk *key,
 struct ctx_entry {
     EVP_PKEY *pkey;
     enum gh_alg alg;
-    EVP_PKEY_CTX *ctx;
+    EVP_PKEY_CTX *ctx;     /* RSA and ECDSA: verifies a digest */
+    EVP_MD_CTX *eddsa_ctx; /* EdDSA: initialised for the key, copied for each message */
 };
 
 struct ctx_cache {
     struct ctx_entry slots[CTX_CACHE_SLOTS];
-    EVP_MD_CTX *md;
+    EVP_MD_CTX *md;       /* hashes a message for RSA and ECDSA */
+    EVP_MD_CTX *eddsa_md; /* the EdDSA verification under way (kept apart: it holds a key) */
 };
 
 static pthread_key_t cache_key;
@@ -116,9 +118,11 @@ static void cache_free(void *arg)
     struct ctx_cache *cache = arg;
     for (size_t i = 0; i < CTX_CACHE_SLOTS; i++) {
         EVP_PKEY_CTX_free(cache->slots[i].ctx);
+        EVP_MD_CTX_free(cache->slots[i].eddsa_ctx);
         EVP_PKEY_free(cache->slots[i].pkey);
     }
     EVP_MD_CTX_free(cache->md);
+    EVP_MD_CTX_free(cache->eddsa_md);
     free(cache);
 }
 
@@ -132,7 +136,9 @@ static struct ctx_cache *thread_cache(void)
     pthread_once(&cache_once, cache_init);
     struct ctx_cache *cache = pthread_getspecific(cache_key);
     if (cache == NULL && (cache = calloc(1, sizeof *cache)) != NULL) {
-        if ((cache->md = EVP_MD_CTX_new()) == NULL || pthread_setspecific(cache_key, cache) != 0) {
+        if ((cache->md = EVP_MD_CTX_new()) == NULL ||
+            (cache->eddsa_md = EVP_MD_CTX_new()) == NULL ||
+            pthread_setspecific(cache_key, cache) != 0) {
             cache_free(cache);
             return NULL;
         }
@@ -158,23 +164,44 @@ static EVP_PKEY_CTX *new_verify_ctx(const struct gh_alg_info *info, EVP_PKEY *pk
     return ctx;
 }
 
+/* EdDSA signs the message itself (no prehash): a digest-verify context set up for the key, which
+ * each verification copies (cheaper than setting one up: a provider lookup and a key export). */
+static EVP_MD_CTX *new_eddsa_ctx(EVP_PKEY *pkey)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+    if (ctx == NULL || EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pkey) != 1) {
+        EVP_MD_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
 /* The thread's verification context for (key, alg), made on first use. */
-static EVP_PKEY_CTX *cached_ctx(struct ctx_cache *cache, const struct gh_alg_info *info,
-                                enum gh_alg alg, EVP_PKEY *pkey)
+static struct ctx_entry *cached_entry(struct ctx_cache *cache, const struct gh_alg_info *info,
+                                      enum gh_alg alg, EVP_PKEY *pkey)
 {
     size_t slot = (((uintptr_t)pkey >> 4) ^ (uintptr_t)alg) % CTX_CACHE_SLOTS;
     struct ctx_entry *e = &cache->slots[slot];
+    EVP_PKEY_CTX *ctx = NULL;
+    EVP_MD_CTX *eddsa_ctx = NULL;
+
     if (e->pkey == pkey && e->alg == alg)
-        return e->ctx;
-    EVP_PKEY_CTX *ctx = new_verify_ctx(info, pkey);
-    if (ctx == NULL || EVP_PKEY_up_ref(pkey) != 1) {
+        return e;
+    if (info->family == GH_FAMILY_EDDSA)
+        eddsa_ctx = new_eddsa_ctx(pkey);
+    else
+        ctx = new_verify_ctx(info, pkey);
+    if ((ctx == NULL && eddsa_ctx == NULL) || EVP_PKEY_up_ref(pkey) != 1) {
         EVP_PKEY_CTX_free(ctx);
+        EVP_MD_CTX_free(eddsa_ctx);
         return NULL;
     }
     EVP_PKEY_CTX_free(e->ctx);
+    EVP_MD_CTX_free(e->eddsa_ctx);
     EVP_PKEY_free(e->pkey);
-    *e = (struct ctx_entry){pkey, alg, ctx};
-    return ctx;
+    *e = (struct ctx_entry){pkey, alg, ctx, eddsa_ctx};
+    return e;
 }
 
 /* RSA and ECDSA: hash once, then verify the digest with the thread's cached context. */
@@ -185,10 +212,12 @@ static int verify_digest(const struct gh_alg_info *info, enum gh_alg alg, const 
     struct ctx_cache *cache = thread_cache();
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;
+    struct ctx_entry *e;
     EVP_PKEY_CTX *ctx;
 
-    if (cache == NULL || (ctx = cached_ctx(cache, info, alg, key->pkey)) == NULL)
+    if (cache == NULL || (e = cached_entry(cache, info, alg, key->pkey)) == NULL)
         return GH_ERR_NOMEM;
+    ctx = e->ctx;
     if (EVP_DigestInit_ex2(cache->md, digest_for(info), NULL) != 1 ||
         EVP_DigestUpdate(cache->md, msg, msg_len) != 1 ||
         EVP_DigestFinal_ex(cache->md, digest, &digest_len) != 1)
@@ -197,20 +226,21 @@ static int verify_digest(const struct gh_alg_info *info, enum gh_alg alg, const 
                                                                        : GH_ERR_BAD_SIGNATURE;
 }
 
-/* EdDSA signs the message itself (no prehash): a one-shot DigestVerify. */
-static int verify_eddsa(const struct gh_jwk *key, const unsigned char *msg, size_t msg_len,
-                        const unsigned char *sig, size_t sig_len)
+/* EdDSA: a copy of the thread's context for the key verifies the message in one shot. */
+static int verify_eddsa(const struct gh_alg_info *info, enum gh_alg alg, const struct gh_jwk *key,
+                        const unsigned char *msg, size_t msg_len, const unsigned char *sig,
+                        size_t sig_len)
 {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int rc = GH_ERR_BAD_SIGNATURE;
+    struct ctx_cache *cache = thread_cache();
+    struct ctx_entry *e;
 
-    if (ctx == NULL)
+    if (cache == NULL || (e = cached_entry(cache, info, alg, key->pkey)) == NULL)
         return GH_ERR_NOMEM;
-    if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key->pkey) == 1 &&
-        EVP_DigestVerify(ctx, sig, sig_len, msg, msg_len) == 1)
-        rc = GH_OK;
-    EVP_MD_CTX_free(ctx);
-    return rc;
+    if (EVP_MD_CTX_copy_ex(cache->eddsa_md, e->eddsa_ctx) != 1)
+        return GH_ERR_INTERNAL;
+    return EVP_DigestVerify(cache->eddsa_md, sig, sig_len, msg, msg_len) == 1
+               ? GH_OK
+               : GH_ERR_BAD_SIGNATURE;
 }
 
 int gh_sig_verify(enum gh_alg alg, const struct gh_jwk *key, const unsigned char *msg,
@@ -242,7 +272,7 @@ int gh_sig_verify(enum gh_alg alg, const struct gh_jwk *key, const unsigned char
     case GH_FAMILY_EDDSA:
         if (sig_len != 64)
             return GH_ERR_SIG_LENGTH;
-        rc = verify_eddsa(key, msg, msg_len, sig, sig_len);
+        rc = verify_eddsa(info, alg, key, msg, msg_len, sig, sig_len);
         break;
     default:
         rc = GH_ERR_KEY_MISMATCH;
