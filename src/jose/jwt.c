@@ -11,16 +11,18 @@
 
 #include "common/error.h"
 #include "common/json.h"
+#include "common/json_region.h"
 
 int gh_jwt_parse(const char *token, size_t len, struct gh_jwt *jwt)
 {
     int rc;
 
     memset(jwt, 0, sizeof *jwt);
-    if ((rc = gh_jws_parse(token, len, &jwt->jws)) != GH_OK)
-        return rc;
-    if ((rc = gh_json_parse_object(jwt->jws.payload, jwt->jws.payload_len, &jwt->claims)) != GH_OK)
+    gh_json_region_enter(); /* the header and claims live for one decision */
+    if ((rc = gh_jws_parse(token, len, &jwt->jws)) == GH_OK &&
+        (rc = gh_json_parse_object(jwt->jws.payload, jwt->jws.payload_len, &jwt->claims)) != GH_OK)
         gh_jwt_clear(jwt);
+    gh_json_region_leave();
     return rc;
 }
 
