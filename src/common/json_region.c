@@ -45,7 +45,8 @@ static size_t index_of(const struct region *r)
     return (size_t)(r - regions);
 }
 
-static void *region_malloc(size_t size)
+/* (unused when REGIONS_OFF: jansson then keeps malloc) */
+__attribute__((unused)) static void *region_malloc(size_t size)
 {
     struct region *r = mine;
     size_t need = (size + REGION_ALIGN - 1) & ~(size_t)(REGION_ALIGN - 1);
@@ -59,7 +60,7 @@ static void *region_malloc(size_t size)
     return malloc(size);
 }
 
-static void region_free(void *p)
+__attribute__((unused)) static void region_free(void *p)
 {
     uintptr_t at = (uintptr_t)p, base = (uintptr_t)reservation;
 
