@@ -253,8 +253,10 @@ static const char *code_of(int status)
 
 /* The request line's pieces, reduced: an absolute-form target gives its path and query to the
  * handler and its authority replaces Host (RFC 9112 3.2.2). */
-static void set_target(struct gh_http_request *p, const char *target, size_t len)
+static int set_target(struct gh_http_req_impl *r, const char *target, size_t len)
 {
+    struct gh_http_request *p = &r->pub;
+
     p->path = target;
     p->path_len = len;
     if (len > 0 && target[0] != '/' && target[0] != '*') {
@@ -267,18 +269,26 @@ static void set_target(struct gh_http_request *p, const char *target, size_t len
                 slash++;
             p->authority = auth;
             p->authority_len = (size_t)(slash - auth);
-            p->path = slash < end && *slash == '/' ? slash : "/";
-            p->path_len = slash < end && *slash == '/' ? (size_t)(end - slash) : 1;
-            if (slash < end && *slash == '?') {
-                /* "http://h?q": the path is "/" and the query follows; keep it simple: refuse
-                 * nothing, give "/" (the query is dropped with the empty path) */
+            if (slash == end) { /* "http://h": the path is "/" */
                 p->path = "/";
                 p->path_len = 1;
+            } else if (*slash == '/') {
+                p->path = slash;
+                p->path_len = (size_t)(end - slash);
+            } else { /* "http://h?q": the path is "/", and the query stays with it */
+                char *path = gh_http_req_arena(r, (size_t)(end - slash) + 1);
+                if (path == NULL)
+                    return GH_ERR_NOMEM;
+                path[0] = '/';
+                memcpy(path + 1, slash, (size_t)(end - slash));
+                p->path = path;
+                p->path_len = (size_t)(end - slash) + 1;
             }
         }
     }
     const char *q = memchr(p->path, '?', p->path_len);
     p->query_at = q != NULL ? (size_t)(q - p->path) : SIZE_MAX;
+    return GH_OK;
 }
 
 /* Copies the parsed head into the request's arena (the input buffer moves on) with lower-case
@@ -309,7 +319,8 @@ static int take_head(struct h1 *h, struct gh_http_req_impl *r, const char *head,
         p->authority = MOVE(in->host);
         p->authority_len = in->host_len;
     }
-    set_target(p, MOVE(in->target), in->target_len);
+    if (set_target(r, MOVE(in->target), in->target_len) != GH_OK)
+        return GH_ERR_NOMEM;
 #undef MOVE
     p->version = 0x100 | in->minor_version;
     p->content_length = in->chunked ? -1 : in->content_length < 0 ? 0 : in->content_length;

@@ -371,6 +371,13 @@ static void test_absolute_form_and_head(void **unused)
     free(a);
     assert_string_equal(seen.path, "/x/y?z");
     assert_string_equal(seen.authority, "other.example:8080");
+    /* a query right after the authority keeps it: the path is "/" with the query */
+    send_str(fd, "GET http://other.example?q=1 HTTP/1.1\r\nHost: ignored\r\n\r\n");
+    a = read_answer(fd);
+    assert_int_equal(status_of(a), 200);
+    free(a);
+    assert_string_equal(seen.path, "/?q=1");
+    assert_string_equal(seen.authority, "other.example");
     /* HEAD: the length of the body, not the body */
     send_str(fd, "HEAD /h HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
     a = read_until_close(fd, 5000, NULL, &closed);
