@@ -26,13 +26,24 @@
 #define LOG_BUFFER_MAX   (16 * 1024 * 1024)
 
 const char *const gh_gateway_code_names[GH_GW_CODE_COUNT] = {
-    "not_found",         "method_not_allowed",
-    "unauthorized",      "invalid_token",
-    "forbidden",         "rate_limited",
-    "payload_too_large", "bad_gateway",
-    "upstream_timeout",  "bad_request",
-    "headers_too_large", "request_timeout",
-    "unavailable",       "error",
+    "not_found",
+    "method_not_allowed",
+    "unauthorized",
+    "invalid_token",
+    "forbidden",
+    "rate_limited",
+    "payload_too_large",
+    "bad_gateway",
+    "upstream_timeout",
+    "bad_request",
+    "headers_too_large",
+    "request_timeout",
+    "unavailable",
+    "uri_too_long",
+    "expectation_failed",
+    "not_implemented",
+    "http_version_not_supported",
+    "error",
 };
 
 const char *const gh_gateway_reason_names[GH_GW_REASON_COUNT] = {

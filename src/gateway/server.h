@@ -33,10 +33,14 @@ enum gh_gateway_code {
     GH_GW_BAD_GATEWAY,
     GH_GW_UPSTREAM_TIMEOUT,
     GH_GW_BAD_REQUEST, /* malformed HTTP the front end refused, duplicate credential headers */
-    GH_GW_HEADERS_TOO_LARGE, /* 431: the request head, or the upstream request's head, too large */
-    GH_GW_REQUEST_TIMEOUT,   /* 408: the request's head or body stalled */
-    GH_GW_UNAVAILABLE,       /* no configuration published yet */
-    GH_GW_OTHER_ERROR,       /* any other refusal of the front end (414, 501, 505...) */
+    GH_GW_HEADERS_TOO_LARGE,  /* 431: the request head, or the upstream request's head, too large */
+    GH_GW_REQUEST_TIMEOUT,    /* 408: the request's head or body stalled */
+    GH_GW_UNAVAILABLE,        /* no configuration published yet */
+    GH_GW_URI_TOO_LONG,       /* 414: the request target over the front end's limit */
+    GH_GW_EXPECTATION_FAILED, /* 417: an Expect other than 100-continue */
+    GH_GW_NOT_IMPLEMENTED,    /* 501: a transfer coding the front end does not take */
+    GH_GW_VERSION_NOT_SUPPORTED, /* 505: an HTTP version other than 1.0, 1.1 and 2 */
+    GH_GW_OTHER_ERROR,           /* any other refusal of the front end */
     GH_GW_CODE_COUNT
 };
 

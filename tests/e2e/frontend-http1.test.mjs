@@ -203,6 +203,29 @@ describe('issue 11: the default limits (header bytes 64 KiB, 100 fields, target 
     assert.equal(fe.up.requests.length, before, 'nothing reached the upstream');
   });
 
+  test('414, 501 and 505 are counted under their own codes in gatehouse_refusals_total, not as "error"', async () => {
+    const count = async (code) => {
+      const r = await fe.gh.api('GET', '/metrics');
+      assert.equal(r.status, 200);
+      const m = r.text.match(new RegExp(`^gatehouse_refusals_total\\{code="${code}"\\} (\\d+)$`, 'm'));
+      assert.ok(m, `no gatehouse_refusals_total{code="${code}"} in /metrics`);
+      return Number(m[1]);
+    };
+    const codes = ['uri_too_long', 'not_implemented', 'http_version_not_supported', 'error'];
+    const before = Object.fromEntries(await Promise.all(codes.map(async (c) => [c, await count(c)])));
+    const auth = () => `api-token: ${fe.key}`;
+    expectRefusal(await get(`/fe/v1/${'t'.repeat(8300)}`, ['Host: fe.example', auth()]), 414, 'uri_too_long');
+    expectRefusal(await exchange(fe.address, head('POST /fe/v1/te HTTP/1.1', ['Host: fe.example', auth(),
+      'Transfer-Encoding: gzip, chunked']) + '0\r\n\r\n'), 501, 'not_implemented');
+    expectRefusal(await exchange(fe.address, head('GET /fe/v1/v12 HTTP/1.2', ['Host: fe.example', auth()])),
+      505, 'http_version_not_supported');
+    await waitUntil(async () => (await count('http_version_not_supported')) === before.http_version_not_supported + 1,
+      { what: 'the 505 counted' });
+    assert.equal(await count('uri_too_long'), before.uri_too_long + 1);
+    assert.equal(await count('not_implemented'), before.not_implemented + 1);
+    assert.equal(await count('error'), before.error, 'none of them counted as "error"');
+  });
+
   test('a body over --max-body → 413 payload_too_large (Content-Length or chunked); at the limit it passes', async () => {
     const fields = ['Host: fe.example', `api-token: ${fe.key}`];
     let r = await exchange(fe.address, head('POST /fe/v1/body HTTP/1.1', [...fields, 'Content-Length: 100000'])
