@@ -43,6 +43,8 @@
 #   --profile DIR      after the rounds, run each scenario once more per proxy under `perf stat`
 #                      (system calls per request) and, for gatehouse, `perf record -g`; writes the
 #                      data and the summaries into DIR and prints the summaries
+#   --paced            fresh-token scenarios: in each round, nginx once more at gatehouse's rate of
+#                      that round (wrk paced by a Lua delay()), and the CPU target judged against it too
 #   --keep             keep the temporary directory (logs, configurations, tokens); processes are
 #                      stopped all the same
 set -euo pipefail
@@ -70,6 +72,8 @@ keep=0
 gatehouse=${GATEHOUSE_BENCH_BIN:-}
 scen_list=a,b,c,d,e,h
 profile_dir=
+paced=0
+pace_ms= # set while a paced run goes (--paced)
 while [[ $# -gt 0 ]]; do
     case $1 in
     --workers) workers=$2; shift 2 ;;
@@ -86,6 +90,7 @@ while [[ $# -gt 0 ]]; do
     --rounds) rounds=$2; shift 2 ;;
     --tokens) tokens_per_run=$2; shift 2 ;;
     --keep) keep=1; shift ;;
+    --paced) paced=1; shift ;;
     *) echo "gateway.sh: unknown option $1" >&2; usage ;;
     esac
 done
@@ -375,9 +380,10 @@ wrk_run() { # URL FILE FIRST COUNT SECONDS OUTFILE [ON_START]
     # Writes OUTFILE.cpu: wrk's user and system seconds. ON_START, when given, is called once wrk's
     # threads exist, that is once init() has built the requests and the timed run begins; it
     # finds wrk's pid in $wrk_pid.
-    local TIMEFORMAT='%U %S' bg
+    local TIMEFORMAT='%U %S' bg script=$here/gateway/tokens.lua
+    [[ -z $pace_ms ]] || script=$tmp/tokens-paced.lua
     { time wrk -t"$wrk_threads" -c"$connections" -d"$5s" --timeout 10s --latency \
-        -s "$here/gateway/tokens.lua" "$1" -- "$2" "$wrk_threads" "$3" "$4" >"$6" 2>&1; } 2>"$6.cpu" &
+        -s "$script" "$1" -- "$2" "$wrk_threads" "$3" "$4" $pace_ms >"$6" 2>&1; } 2>"$6.cpu" &
     bg=$!
     if [[ -n ${7:-} ]]; then
         wrk_pid=
@@ -437,7 +443,7 @@ measure() { # TARGET SCENARIO ROUND FILE FIRST COUNT
         admin=$tls_admin pid=$tls_pid
         if [[ $target == nginx ]]; then url=$nginx_h2_url s_pids=$proxy_pid; else url=$gw_h2_url s_pids=$tls_pid; fi
     else
-        if [[ $target == nginx ]]; then url=$nginx_url; s_pids=$proxy_pid; else url=$gw_url; s_pids=$gh_pid; fi
+        if [[ $target == nginx* ]]; then url=$nginx_url; s_pids=$proxy_pid; else url=$gw_url; s_pids=$gh_pid; fi
     fi
     local c0 u0 m0 w0 g0 c1 u1 m1 g1
     [[ $target == gatehouse ]] && g0=$(gh_counters "$admin")
@@ -563,6 +569,35 @@ scen_load() { # SCEN: sets file and count, what measure takes
     esac
 }
 
+# --paced: wrk sends each connection's next request after a delay, so that nginx runs at gatehouse's
+# rate: a connection's cycle is its delay plus the answer's time, and at that rate nginx answers in
+# about its quiet latency (measured in the warm-up's run alone is not possible: taken as 0.3 ms,
+# and the rate reached is reported beside gatehouse's). wrk's delay() is in whole milliseconds,
+# so a fractional delay is drawn between the two integers around it.
+if [[ $paced == 1 ]]; then
+    { cat "$here/gateway/tokens.lua"
+      cat <<'LUA'
+-- (bench/gateway.sh --paced) the mean delay before each request of a connection, in ms: argument 5
+local base_init = init
+function init(args)
+   base_init(args)
+   pace = tonumber(args[5])
+end
+function delay()
+   local whole = math.floor(pace)
+   if math.random() < pace - whole then
+      return whole + 1
+   end
+   return whole
+end
+LUA
+    } >"$tmp/tokens-paced.lua"
+fi
+pace_for() { # SCEN ROUND: the mean delay that brings $connections connections to gatehouse's rate
+    awk -v c="$connections" -v r="${R[gatehouse,$1,$2,rps]}" \
+        'BEGIN { d = c / r * 1000 - 0.3; printf "%.3f", (d < 0 ? 0 : d) }'
+}
+
 for ((round = 0; round < rounds; round++)); do
     order=(nginx gatehouse) # who goes first alternates, so a drift of the machine's load evens out
     ((round % 2 == 0)) || order=(gatehouse nginx)
@@ -572,6 +607,11 @@ for ((round = 0; round < rounds; round++)); do
             [[ $target == gatehouse && -n ${scen_alg[$scen]:-} ]] && new_generation
             measure "$target" "$scen" "$round" "$file" 0 "$count"
         done
+        if [[ $paced == 1 && -n ${scen_alg[$scen]:-} ]]; then
+            pace_ms=$(pace_for "$scen" "$round")
+            measure nginx-paced "$scen" "$round" "$file" 0 "$count"
+            pace_ms=
+        fi
     done
 done
 
@@ -687,6 +727,40 @@ for scen in "${scens[@]}"; do
         "$(awk -v r="$(ratio_list $scen stack_us | median)" 'BEGIN { print 1 / r }')" "$quiet" \
         "$(field_list gatehouse $scen gh_non2xx | sum_list)" "$(field_list gatehouse $scen cache_hits | sum_list)"
 done
+if [[ $paced == 1 ]]; then
+    paced_diff() { # SCEN: gatehouse - nginx at gatehouse's rate, per round
+        local r out=()
+        for ((r = 0; r < rounds; r++)); do
+            out+=("$(awk -v g="${R[gatehouse,$1,$r,cpu_us]}" -v n="${R[nginx-paced,$1,$r,cpu_us]}" 'BEGIN { printf "%.1f", g - n }')")
+        done
+        echo "${out[*]}"
+    }
+    paced_rate() { # SCEN: nginx's paced rate over gatehouse's, per round
+        local r out=()
+        for ((r = 0; r < rounds; r++)); do
+            out+=("$(awk -v g="${R[gatehouse,$1,$r,rps]}" -v n="${R[nginx-paced,$1,$r,rps]}" 'BEGIN { printf "%.3f", n / g }')")
+        done
+        echo "${out[*]}"
+    }
+    echo
+    echo "At the same rate (--paced): nginx driven at gatehouse's rate of each round, medians of the rounds:"
+    echo
+    echo "| scenario | nginx's rate / gatehouse's | nginx CPU µs/req at that rate | upstream CPU µs/req behind nginx, gatehouse | gatehouse − nginx CPU µs/req | target |"
+    echo "|---|---:|---:|---:|---:|---|"
+    for scen in b c d e; do
+        has_scen $scen || continue
+        alg=${scen_alg[$scen]}
+        d=$(paced_diff $scen | median)
+        goal="no bench_verify: not judged"
+        [[ -z ${verify_us[$alg]:-} ]] ||
+            goal="≤ $alg ${verify_us[$alg]} + 5 $(judge "$d" '<=' "$(awk -v v="${verify_us[$alg]}" 'BEGIN { print v + 5 }')")"
+        rr=$(paced_rate $scen)
+        printf '| %s | %.2f (%s) | %s | %s, %s | **+%s** (%s) | %s |\n' "${name[$scen]}" "$(median <<<"$rr")" \
+            "$(range <<<"$rr")" "$(field_list nginx-paced $scen cpu_us | median)" \
+            "$(field_list nginx-paced $scen up_cpu_us | median)" "$(field_list gatehouse $scen up_cpu_us | median)" \
+            "$d" "$(range <<<"$(paced_diff $scen)")" "$goal"
+    done
+fi
 echo
 for scen in b c d e; do
     has_scen $scen || continue
