@@ -223,11 +223,15 @@ static int failure(struct pg_db *p, const PGresult *r, enum gh_kind kind,
 /* libpq's messages end with a newline and continue on tab-indented lines: one line for a log. */
 static void one_line(char *text)
 {
-    for (char *c = text; *c != '\0'; c++)
-        if (*c == '\n' || *c == '\t')
-            *c = ' ';
-    for (size_t n = strlen(text); n > 0 && text[n - 1] == ' '; n--)
-        text[n - 1] = '\0';
+    size_t o = 0;
+    for (const char *c = text; *c != '\0'; c++) {
+        char ch = *c == '\n' || *c == '\t' ? ' ' : *c;
+        if (ch != ' ' || (o > 0 && text[o - 1] != ' '))
+            text[o++] = ch;
+    }
+    while (o > 0 && text[o - 1] == ' ')
+        o--;
+    text[o] = '\0';
 }
 
 /* ---- migrations ---- */
@@ -817,14 +821,20 @@ int gh_pg_conninfo_check(const char *conninfo, char *error, size_t cap)
     return rc;
 }
 
-/* "postgres://host:port/dbname" of the connection, whether it is up or not. */
+/* "postgres://host:port/dbname" of the connection, whether it is up or not; a Unix socket's
+ * directory goes in libpq's own URL form, "postgres:///dbname?host=/dir&port=5432". */
 static void describe(struct pg_db *p)
 {
     const char *host = PQhost(p->conn), *port = PQport(p->conn), *db = PQdb(p->conn);
-    snprintf(p->location, sizeof p->location, "postgres://%s%s%s/%s",
-             host != NULL && host[0] != '\0' ? host : "localhost",
-             port != NULL && port[0] != '\0' ? ":" : "", port != NULL ? port : "",
-             db != NULL ? db : "");
+    host = host != NULL && host[0] != '\0' ? host : "localhost";
+    port = port != NULL ? port : "";
+    db = db != NULL ? db : "";
+    if (host[0] == '/')
+        snprintf(p->location, sizeof p->location, "postgres:///%s?host=%s%s%s", db, host,
+                 port[0] ? "&port=" : "", port);
+    else
+        snprintf(p->location, sizeof p->location, "postgres://%s%s%s/%s", host, port[0] ? ":" : "",
+                 port, db);
 }
 
 /* Connects with `conninfo` and the settings gatehouse needs; the user's string and PG* variables
