@@ -645,6 +645,29 @@ static void test_open_refuses_bad_urls(void **state)
     gh_store_close(NULL);
 }
 
+/* Every documented form of --db is accepted without connecting: SQLite's, PostgreSQL's URLs (with
+ * libpq's parameters), its key=value pairs, and "postgres:" alone for the PG* variables. */
+static void test_check_url_accepts_every_form(void **state)
+{
+    static const char *const urls[] = {
+        "sqlite:gatehouse.db",
+        "sqlite::memory:",
+        "sqlite:///var/lib/gatehouse/gh.db",
+        "postgres://gh:Secret42@db.internal:5432/gatehouse",
+        "postgresql://gh@db.internal/gatehouse?sslmode=require&connect_timeout=3",
+        "postgres://%2Fvar%2Frun%2Fpostgresql/gatehouse",
+        "postgres:host=db.internal port=5432 dbname=gatehouse user=gh password=Secret42",
+        "postgres:host=a,b port=5432,5433 target_session_attrs=read-write",
+        "postgres:",
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        char error[512] = "";
+        if (gh_store_check_url(urls[i], error, sizeof error) != GH_OK)
+            fail_msg("\"%s\" is refused: %s", urls[i], error);
+    }
+}
+
 /* ---- keys ---- */
 
 static void test_key_rotation_refused(void **state)
@@ -981,6 +1004,7 @@ int main(void)
         T(test_unknown_ids),
         T(test_list_limits),
         cmocka_unit_test(test_open_refuses_bad_urls),
+        cmocka_unit_test(test_check_url_accepts_every_form),
         T(test_key_rotation_refused),
         T(test_name_length),
         T(test_check_hook_refuses),
