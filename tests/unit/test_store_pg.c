@@ -5,7 +5,8 @@
  * too): nodes opening an empty database at once migrate it exactly once; a schema from a newer
  * gatehouse is refused; connection errors name the problem and never the password; the database's
  * own constraints answer with SQLite's 409 texts; two nodes writing at once never both take a path
- * nor a generation; a lost connection fails one call and the next one reconnects.
+ * nor a generation; a lost connection fails one call and the next one reconnects, never in the
+ * middle of a transaction.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -472,6 +473,44 @@ static void test_lost_connection_comes_back(void **state)
     json_decref(client);
 }
 
+static int insert_client(struct gh_store_backend *b, const char *id)
+{
+    struct gh_store_error err = {0};
+    json_t *doc = json_pack("{s:s, s:s}", "id", id, "name", id);
+    int rc = b->insert(b->db, GH_KIND_CLIENT, doc, &err);
+    json_decref(doc);
+    return rc;
+}
+
+/* A connection lost inside a transaction is not reset until the transaction is rolled back: the
+ * rest of it would run outside any transaction and commit half a change. Afterwards the next call
+ * reconnects, and nothing of the transaction is there. */
+static void test_lost_connection_never_splits_a_transaction(void **state)
+{
+    struct gh_fixture *fx = *state;
+    struct gh_store_backend b;
+    struct gh_store_error err = {0};
+    char error[512] = "";
+    json_t *doc = NULL;
+
+    gh_store_close(fx->s); /* the backend's session is then the only one to end */
+    fx->s = NULL;
+    if (gh_pg_backend_open(fx->url + strlen("postgres:"), &b, error, sizeof error) != GH_OK)
+        fail_msg("cannot open the backend: %s", error);
+    assert_int_equal(b.begin(b.db, &err), GH_OK);
+    assert_int_equal(insert_client(&b, "cli_before"), GH_OK);
+    kill_sessions(fx);
+    assert_int_equal(insert_client(&b, "cli_during"), GH_ERR_STORE_UNAVAILABLE);
+    assert_int_equal(insert_client(&b, "cli_after"), GH_ERR_STORE_UNAVAILABLE);
+    assert_int_not_equal(b.commit(b.db, &err), GH_OK);
+    b.rollback(b.db);
+    assert_int_equal(b.fetch(b.db, GH_KIND_CLIENT, "cli_before", &doc), GH_OK);
+    assert_null(doc);
+    assert_int_equal(b.ping(b.db), 1);
+    b.close(b.db);
+    assert_sql(fx, "SELECT COUNT(*) FROM clients", "0");
+}
+
 static int setup(void **state)
 {
     struct gh_fixture *fx = calloc(1, sizeof *fx);
@@ -501,6 +540,7 @@ int main(void)
         T(test_database_constraints_match_sqlite),
         T(test_two_nodes_same_path),
         T(test_lost_connection_comes_back),
+        T(test_lost_connection_never_splits_a_transaction),
     };
     if (!gh_fx_postgres()) {
         fprintf(stderr, "test_store_pg: FAIL: GH_TEST_STORE does not name PostgreSQL; run it "
