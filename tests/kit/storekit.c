@@ -71,7 +71,7 @@ void gh_fx_new_database(struct gh_fixture *fx)
 {
     static unsigned count;
     const char *base = postgres_base();
-    char sql[128];
+    char sql[256];
 
     memset(fx, 0, sizeof *fx);
     if (base == NULL) {
@@ -80,7 +80,9 @@ void gh_fx_new_database(struct gh_fixture *fx)
     }
     /* a name no other test program of the cluster takes: the process id and a counter */
     snprintf(fx->database, sizeof fx->database, "gh_test_%ld_%u", (long)getpid(), ++count);
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s ENCODING 'UTF8' TEMPLATE template0",
+    /* FILE_COPY: on the test cluster (fsync off) a third of the default's time, per fixture */
+    snprintf(sql, sizeof sql,
+             "CREATE DATABASE %s ENCODING 'UTF8' TEMPLATE template0 STRATEGY FILE_COPY",
              fx->database);
     PGconn *conn = connect_to(NULL);
     free(query(conn, sql));
