@@ -1213,6 +1213,49 @@ static void test_provider_cache(void **state)
     assert_cached(fx->s, u2, &b);
 }
 
+struct quota_seen {
+    int n;
+    char profile[4][32];
+    int64_t window[4], count[4];
+};
+
+static void see_quota(void *arg, const char *profile_id, int64_t window, int64_t count)
+{
+    struct quota_seen *q = arg;
+    if (q->n < 4) {
+        snprintf(q->profile[q->n], sizeof q->profile[q->n], "%s", profile_id);
+        q->window[q->n] = window;
+        q->count[q->n++] = count;
+    }
+}
+
+/* SPEC §5: quota counters survive a restart; a save replaces the profile's counter. They are no
+ * configuration change. */
+static void test_quota_counters(void **state)
+{
+    struct gh_fixture *fx = *state;
+    struct quota_seen seen = {0};
+    const char *url = gh_fx_durable_url(fx);
+    gh_store_close(fx->s);
+    open_store(url, &fx->s);
+
+    assert_int_equal(gh_store_quota_save(fx->s, "ap_one", 7, 3), GH_OK);
+    assert_int_equal(gh_store_quota_save(fx->s, "ap_two", 1700000000, 9000000000LL), GH_OK);
+    assert_int_equal(gh_store_quota_save(fx->s, "ap_one", 8, 1), GH_OK); /* replaces */
+    assert_int_equal(gh_store_generation(fx->s), 0);
+    gh_store_close(fx->s);
+    open_store(url, &fx->s);
+    assert_int_equal(gh_store_quota_load_all(fx->s, see_quota, &seen), GH_OK);
+    assert_int_equal(seen.n, 2);
+    int one = strcmp(seen.profile[0], "ap_one") == 0 ? 0 : 1;
+    assert_string_equal(seen.profile[one], "ap_one");
+    assert_int_equal(seen.window[one], 8);
+    assert_int_equal(seen.count[one], 1);
+    assert_string_equal(seen.profile[1 - one], "ap_two");
+    assert_int_equal(seen.window[1 - one], 1700000000);
+    assert_int_equal(seen.count[1 - one], 9000000000LL);
+}
+
 /* ---- set-up ---- */
 
 static char *public_pem(EVP_PKEY *pkey)
@@ -1293,6 +1336,7 @@ int main(void)
         T(test_strange_input_byte_exact),
         T(test_file_survives_reopen),
         T(test_provider_cache),
+        T(test_quota_counters),
         T(test_migrations_fill_new_fields),
     };
     size_t n = sizeof tests / sizeof tests[0] - (gh_fx_postgres() ? 1 : 0);
