@@ -9,6 +9,7 @@
  * to move the generation by exactly one, because the gateway rebuilds its snapshot on that number.
  * It runs on SQLite and, under tests/meta/with-postgres.sh, on PostgreSQL (storekit.h).
  */
+#define _GNU_SOURCE /* strptime */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -948,6 +949,13 @@ static void test_audit_list(void **state)
     assert_string_equal(gh_fx_str(json_array_get(data, 0), "kind"), "clients");
     assert_true(json_is_object(json_object_get(json_array_get(data, 1), "detail")));
     assert_true(json_is_null(json_object_get(page, "next")));
+    /* UTC with milliseconds, as every backend writes it: 2026-12-07T22:38:14.123Z */
+    const char *at = gh_fx_str(json_array_get(data, 0), "at");
+    struct tm tm;
+    char *rest = at != NULL ? strptime(at, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (rest == NULL || strlen(rest) != 5 || rest[0] != '.' ||
+        strspn(rest + 1, "0123456789") != 3 || rest[4] != 'Z')
+        fail_msg("the audit time \"%s\" is not YYYY-MM-DDTHH:MM:SS.mmmZ", at ? at : "(none)");
     json_decref(page);
 
     assert_int_equal(gh_store_audit_list(fx->s, "client", cli, NULL, 1, &page, &err), GH_OK);
