@@ -5,14 +5,17 @@
 #   run    build the binary and try it: the toolchain, the -dev libraries it links, curl and openssl
 #          (the README's quick start calls them)                               (`make run`)
 #   test   run + cmocka, clang with its sanitizer and libFuzzer runtimes, Node.js and the
-#          end-to-end tests' npm packages                   (`make test`, asan, tsan, fuzz, demo)
+#          end-to-end tests' npm packages, PostgreSQL (the store's tests make throwaway clusters
+#          with pg_virtualenv; the postgresql service is then disabled at boot)
+#                                                           (`make test`, asan, tsan, fuzz, demo)
 #   bench  run + cmocka (the benchmark programs link the test kit), Node.js (token signing), wrk,
 #          h2load, perf, nginx, apache2 and mod_auth_openidc; nginx and apache2 are then disabled
 #          as services, since the benchmarks only run them from temporary prefixes  (`make bench*`)
 # Idempotent: it asks dpkg what is already there and installs only what is missing, so the make
 # targets can call it every time at almost no cost. No service is ever started by an install
-# (policy-rc.d), and in the bench set nginx and apache2 are disabled at boot, every time, also when
-# they were installed before.
+# (policy-rc.d), and the services Debian enables with the packages (postgresql in the test set,
+# nginx and apache2 in the bench set) are disabled at boot, every time, also when they were
+# installed before.
 #
 # usage: scripts/install-deps.sh [--print] [run|test|bench]...     (default: test)
 #   --print   print what the sets hold and what would be done, change nothing
@@ -37,12 +40,17 @@ done
 run_packages=(
   build-essential cmake pkg-config git ca-certificates curl openssl
   libnghttp2-dev libssl-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev
+  libpq-dev                  # the PostgreSQL store (libpq5 comes with it)
 )
 test_packages=(
   libcmocka-dev
   clang libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes (make asan, tsan, fuzz)
   python3-h2 nghttp2-client  # HTTP/2 clients of the front end's tests (frames by hand, h2load)
+  postgresql postgresql-common  # the PostgreSQL store's tests: pg_virtualenv's throwaway clusters
 )
+# services that the test packages install and Debian enables at boot (with a "main" cluster); the
+# tests only run clusters of their own, in temporary directories
+test_services=(postgresql)
 bench_packages=(
   libcmocka-dev              # bench_verify and bench_decide link the test kit
   wrk nginx                  # bench/gateway.sh runs nginx in a temporary prefix
@@ -53,12 +61,13 @@ bench_packages=(
 # services that the bench packages install and Debian enables at boot; the project never uses them
 bench_services=(nginx apache2 apache-htcacheclean)
 
-want_node=0 want_npm_ci=0 want_services=0
+want_node=0 want_npm_ci=0
 packages=("${run_packages[@]}")
+services=()
 for set in "${sets[@]}"; do
   case "$set" in
-    test) packages+=("${test_packages[@]}"); want_node=1; want_npm_ci=1 ;;
-    bench) packages+=("${bench_packages[@]}"); want_node=1; want_services=1 ;;
+    test) packages+=("${test_packages[@]}"); services+=("${test_services[@]}"); want_node=1; want_npm_ci=1 ;;
+    bench) packages+=("${bench_packages[@]}"); services+=("${bench_services[@]}"); want_node=1 ;;
   esac
 done
 # Node.js runs the end-to-end tests, the real OpenID Provider (npm's oidc-provider) and the
@@ -80,7 +89,7 @@ if [ "$print" = 1 ]; then
   echo "sets: ${sets[*]}"
   echo "packages: ${packages[*]}"
   [ "$want_npm_ci" = 1 ] && echo "npm: npm ci in tests/e2e"
-  [ "$want_services" = 1 ] && echo "services disabled at boot: ${bench_services[*]}"
+  [ "${#services[@]}" -gt 0 ] && echo "services disabled at boot: ${services[*]}"
   exit 0
 fi
 
@@ -116,14 +125,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
   [ "$status" = 0 ] || exit "$status"
 fi
 
-# Debian enables nginx and apache2 at boot when they are installed. Disable (and, under systemd,
-# mask) them, whether we installed them just now or they were there before: the benchmarks start
-# their own instances. A service already running is left running (we never started it).
+# Debian enables postgresql, nginx and apache2 at boot when they are installed. Disable (and,
+# under systemd, mask) them, whether we installed them just now or they were there before: the
+# tests and benchmarks start their own instances. A service already running is left running (we
+# never started it).
 # GH_SYSTEMD_DIR is the directory whose presence says systemd is PID 1 (a test points it elsewhere).
 disable_services() {
   local systemd=0 svc
   [ -d "${GH_SYSTEMD_DIR:-/run/systemd/system}" ] && systemd=1
-  for svc in "${bench_services[@]}"; do
+  for svc in "${services[@]}"; do
     case "$svc" in
       apache-htcacheclean) installed apache2 || continue ;;
       *) installed "$svc" || continue ;;
@@ -147,7 +157,7 @@ disable_services() {
     echo "install-deps: the $svc service is disabled at boot (undo: systemctl unmask $svc; systemctl enable $svc)"
   done
 }
-[ "$want_services" = 1 ] && disable_services
+[ "${#services[@]}" -gt 0 ] && disable_services
 
 # npm packages of the end-to-end tests, exactly as locked; reinstalled only when the lock changed.
 if [ "$want_npm_ci" = 1 ]; then

@@ -63,7 +63,10 @@ static const struct gh_cli_flag flags[] = {
      "directory of an sqlite: --db, else " GH_CLI_DATA_DIR_DEFAULT,
      OPT(data_dir)},
     {"--db", "GATEHOUSE_DB", "URL", NULL,
-     "the store: sqlite:PATH (default: sqlite:DIR/gatehouse.db in the data directory)", OPT(db)},
+     "the store: sqlite:PATH (default: sqlite:DIR/gatehouse.db in the data directory), or "
+     "PostgreSQL: postgres://USER:PASSWORD@HOST:PORT/DBNAME, postgres:KEY=VALUE... (libpq's "
+     "form), postgres: alone (libpq's PG* environment variables)",
+     OPT(db)},
     {"--threads", "GATEHOUSE_THREADS", "N", NULL,
      "gateway worker threads; one per core when not given", OPT(threads)},
     {"--tls-cert", "GATEHOUSE_TLS_CERT", "FILE", NULL,
@@ -547,12 +550,12 @@ static int start_services(const struct serve_opts *o, struct services *s)
         fprintf(stderr, "gatehouse serve: --admin-listen %s: %s\n", o->admin_listen, error);
         return GH_EXIT_FAIL;
     }
-    gh_log(
-        GH_LOG_INFO, "admin API listening",
-        /* paths are bytes: gh_log_text keeps them (and the address) in the line when not UTF-8 */
-        json_pack("{s:s, s:b, s:o, s:o}", "address", gh_admin_server_address(s->admin), "tls",
-                  o->admin_tls_cert != NULL, "store", gh_log_text(o->db), "data_dir",
-                  gh_log_text(o->data_dir)));
+    gh_log(GH_LOG_INFO, "admin API listening",
+           /* paths are bytes: gh_log_text keeps them (and the address) in the line when not UTF-8;
+            * the store by its location, never --db itself: a PostgreSQL URL may hold a password */
+           json_pack("{s:s, s:b, s:o, s:o}", "address", gh_admin_server_address(s->admin), "tls",
+                     o->admin_tls_cert != NULL, "store", gh_log_text(gh_store_location(s->store)),
+                     "data_dir", gh_log_text(o->data_dir)));
     return GH_EXIT_OK;
 }
 

@@ -17,6 +17,7 @@
     X(INTERNAL, "internal", "internal error")                                                      \
     X(INVALID_ARG, "invalid_argument", "invalid argument")                                         \
     X(IO, "io_error", "input or output failed")                                                    \
+    X(STORE_UNAVAILABLE, "store_unavailable", "the store's database cannot be reached")            \
     X(ADDR_IN_USE, "address_in_use", "address already in use")                                     \
     X(ADDR_RESOLVE, "invalid_address", "the host name of the address cannot be resolved")          \
     /* the token's form */                                                                         \

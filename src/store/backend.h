@@ -3,7 +3,7 @@
  * What a database must provide to hold gatehouse's configuration: transactions, documents per kind
  * with the uniqueness and reference rules of SPEC §1 enforced by the database itself (a last line
  * of defence behind store.c's checks), the audit log, the provider cache and a generation counter.
- * SQLite implements it (sqlite.c); a PostgreSQL backend would implement the same table of calls.
+ * SQLite implements it (sqlite.c) for one node, PostgreSQL (pg.c) for several sharing a database.
  * Internal to src/store.
  */
 #ifndef GH_STORE_BACKEND_H
@@ -53,10 +53,24 @@ struct gh_store_backend {
                           void *arg);
     int (*quota_save)(void *db, const char *profile_id, int64_t window, int64_t count);
     int (*ping)(void *db);
+    /* where the database is, as logs may say it: sqlite:PATH, or postgres://HOST:PORT/DBNAME
+     * (never a user or password); owned by the backend */
+    const char *(*location)(void *db);
     void (*close)(void *db);
 };
 
 /* Opens an SQLite database at `path` (":memory:" for a private one) and migrates it. */
 int gh_sqlite_backend_open(const char *path, struct gh_store_backend *out, char *error, size_t cap);
+
+/* Whether libpq can parse `conninfo` (a postgres:// or postgresql:// URL, a key=value string, or
+ * "" for the PG* environment variables alone), without connecting: GH_OK or GH_ERR_INVALID_ARG.
+ * `error` never repeats the string, which may hold a password. */
+int gh_pg_conninfo_check(const char *conninfo, char *error, size_t cap);
+
+/* Connects to PostgreSQL with `conninfo` (as above; libpq's defaults and PG* variables fill what
+ * it leaves out, connect_timeout 10 s and application_name gatehouse unless given) and migrates
+ * the database. GH_ERR_STORE_UNAVAILABLE when it cannot connect, GH_ERR_IO when the database
+ * cannot be used (a newer schema, a failed migration); `error` says why, never with a password. */
+int gh_pg_backend_open(const char *conninfo, struct gh_store_backend *out, char *error, size_t cap);
 
 #endif

@@ -84,6 +84,7 @@ static const struct table tables[GH_KIND_COUNT] = {
 
 struct sqlite_db {
     sqlite3 *db;
+    char *location; /* sqlite:PATH */
 };
 
 static int exec(sqlite3 *db, const char *sql)
@@ -193,6 +194,13 @@ static int constraint_error(sqlite3 *db, enum gh_kind kind, struct gh_store_erro
         gh_model_error(err, 409, field, "another %s already has this %s", gh_kind_singular(kind),
                        field[0] ? field : "value");
         return GH_ERR_INVALID_ARG;
+    case SQLITE_CONSTRAINT_TRIGGER:
+        /* ON DELETE RESTRICT runs as SQLite's own trigger: a reference, said the same way */
+        if (strstr(sqlite3_errmsg(db), "FOREIGN KEY") == NULL) {
+            db_error(err, db);
+            return GH_ERR_IO;
+        }
+        /* fall through */
     case SQLITE_CONSTRAINT_FOREIGNKEY:
         gh_model_error(err, 409, NULL, "this change would break a reference between objects");
         return GH_ERR_INVALID_ARG;
@@ -599,12 +607,19 @@ static int ping(void *h)
     return exec(s->db, "SELECT 1") == GH_OK;
 }
 
+static const char *location(void *h)
+{
+    struct sqlite_db *s = h;
+    return s->location;
+}
+
 static void close_db(void *h)
 {
     struct sqlite_db *s = h;
     if (s == NULL)
         return;
     sqlite3_close_v2(s->db);
+    free(s->location);
     free(s);
 }
 
@@ -614,8 +629,11 @@ int gh_sqlite_backend_open(const char *path, struct gh_store_backend *out, char 
     int rc;
 
     memset(out, 0, sizeof *out);
-    if (s == NULL)
+    if (s == NULL || (s->location = malloc(strlen(path) + 8)) == NULL) {
+        free(s);
         return GH_ERR_NOMEM;
+    }
+    sprintf(s->location, "sqlite:%s", path);
     /* one connection shared by the admin and provider threads: serialized mode, and store.c holds
      * its own mutex across every multi-statement transaction */
     if (sqlite3_open_v2(path, &s->db,
@@ -659,6 +677,7 @@ int gh_sqlite_backend_open(const char *path, struct gh_store_backend *out, char 
         .quota_load_all = quota_load_all,
         .quota_save = quota_save,
         .ping = ping,
+        .location = location,
         .close = close_db,
     };
     return GH_OK;

@@ -70,18 +70,41 @@ static int cache_save(void *ctx, const char *url, const struct gh_persisted_keys
     return rc;
 }
 
+/* The libpq connection string of a PostgreSQL store URL, or NULL when `url` names none: a
+ * postgres:// or postgresql:// URL goes to libpq as it is, "postgres:" followed by a key=value
+ * string as that string ("postgres:" alone: libpq takes everything from the PG* variables). */
+static const char *postgres_conninfo(const char *url)
+{
+    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0)
+        return url;
+    if (strncmp(url, "postgres:", 9) == 0)
+        return url + 9;
+    return NULL;
+}
+
+/* How many bytes of a refused URL a message may repeat: a mistyped URL with a user@ part or a
+ * key=value string may carry a password, so only its scheme then. */
+static int shown_length(const char *url)
+{
+    size_t len = strlen(url);
+    const char *colon = strchr(url, ':');
+    if (strcspn(url, "@=") < len)
+        len = colon != NULL ? (size_t)(colon - url) + 1 : 0;
+    return len < 100 ? (int)len : 100;
+}
+
 int gh_store_check_url(const char *url, char *error, size_t cap)
 {
-    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
-        /* the URL is not repeated: it may carry a password */
-        snprintf(error, cap,
-                 "the PostgreSQL backend is not available yet in this version of gatehouse; "
-                 "use an SQLite store, sqlite:PATH (e.g. sqlite:./data/gatehouse.db)");
-        return GH_ERR_NOT_IMPLEMENTED;
-    }
+    const char *conninfo = postgres_conninfo(url);
+
+    if (conninfo != NULL)
+        return gh_pg_conninfo_check(conninfo, error, cap);
     if (strncmp(url, "sqlite:", 7) != 0 || url[7] == '\0') {
         snprintf(error, cap,
-                 "the store URL must be sqlite:PATH (or sqlite::memory:), not \"%.100s\"", url);
+                 "the store URL must be sqlite:PATH (or sqlite::memory:), "
+                 "postgres://USER:PASSWORD@HOST:PORT/DBNAME, or postgres:KEY=VALUE... (libpq's "
+                 "form; postgres: alone takes the PG* environment variables), not \"%.*s%s\"",
+                 shown_length(url), url, (size_t)shown_length(url) < strlen(url) ? "..." : "");
         return GH_ERR_INVALID_ARG;
     }
     return GH_OK;
@@ -90,6 +113,7 @@ int gh_store_check_url(const char *url, char *error, size_t cap)
 int gh_store_open(const char *url, struct gh_store **out, char *error, size_t cap)
 {
     struct gh_store *s;
+    const char *conninfo;
     int rc;
 
     *out = NULL;
@@ -97,8 +121,10 @@ int gh_store_open(const char *url, struct gh_store **out, char *error, size_t ca
         return rc;
     if ((s = calloc(1, sizeof *s)) == NULL)
         return GH_ERR_NOMEM;
-    if ((rc = gh_sqlite_backend_open(url + 7, &s->b, error, cap)) != GH_OK ||
-        (rc = s->b.read_generation(s->b.db, &s->generation)) != GH_OK) {
+    conninfo = postgres_conninfo(url);
+    rc = conninfo != NULL ? gh_pg_backend_open(conninfo, &s->b, error, cap)
+                          : gh_sqlite_backend_open(url + 7, &s->b, error, cap);
+    if (rc != GH_OK || (rc = s->b.read_generation(s->b.db, &s->generation)) != GH_OK) {
         if (rc != GH_OK && s->b.close != NULL) {
             snprintf(error, cap, "cannot read the configuration generation");
             s->b.close(s->b.db);
@@ -119,6 +145,11 @@ void gh_store_close(struct gh_store *s)
     s->b.close(s->b.db);
     pthread_mutex_destroy(&s->lock);
     free(s);
+}
+
+const char *gh_store_location(const struct gh_store *s)
+{
+    return s->b.location(s->b.db);
 }
 
 uint64_t gh_store_generation(const struct gh_store *s)

@@ -3,9 +3,10 @@
  * The configuration store (SPEC §1, §6): collections, endpoints, clients, access profiles, keys and
  * policies, validated and kept in a database, with an audit record of every change. Objects travel
  * as JSON objects in the shapes of the admin API, so the admin layer only moves them. Everything
- * that is not SQL lives here and in model.c; the SQL lives behind struct gh_store_backend, which a
- * PostgreSQL backend can implement later. Only the admin thread writes; the gateway reads the
- * immutable snapshot built from the store after each committed change (config.h).
+ * that is not SQL lives here and in model.c; the SQL lives behind struct gh_store_backend (SQLite
+ * for one node, PostgreSQL for several sharing a database). Only a node's admin thread writes;
+ * the gateway reads the immutable snapshot built from the store after each committed change
+ * (config.h).
  */
 #ifndef GH_STORE_STORE_H
 #define GH_STORE_STORE_H
@@ -44,16 +45,24 @@ struct gh_actor {
 struct gh_store;
 
 /*
- * Opens the store named by `url` ("sqlite:PATH", "sqlite::memory:"), applying the migrations it
- * lacks. `error` receives a message on failure (GH_ERR_IO, GH_ERR_INVALID_ARG).
+ * Opens the store named by `url`, applying the migrations it lacks: "sqlite:PATH",
+ * "sqlite::memory:", a PostgreSQL URL ("postgres://USER:PASSWORD@HOST:PORT/DBNAME", also
+ * "postgresql://"), "postgres:" followed by a libpq key=value string ("postgres:host=127.0.0.1
+ * dbname=gh"), or "postgres:" alone (libpq's PG* environment variables). `error` receives a
+ * message on failure (GH_ERR_IO, GH_ERR_INVALID_ARG, GH_ERR_STORE_UNAVAILABLE when PostgreSQL
+ * cannot be reached); it never repeats a PostgreSQL URL or its password.
  */
 int gh_store_open(const char *url, struct gh_store **out, char *error, size_t cap);
 
-/* Whether `url` names a store this build can open, without opening it: GH_OK,
- * GH_ERR_NOT_IMPLEMENTED for a PostgreSQL URL, GH_ERR_INVALID_ARG for anything else. `error`
- * says which and how to name an SQLite store; it never repeats a PostgreSQL URL (its password). */
+/* Whether `url` names a store this build can open, without opening it (a PostgreSQL string is
+ * parsed, not connected to): GH_OK, or GH_ERR_INVALID_ARG with `error` saying which forms are
+ * known. It never repeats a PostgreSQL string nor what could be a password. */
 int gh_store_check_url(const char *url, char *error, size_t cap);
 void gh_store_close(struct gh_store *s);
+
+/* Where the store is, as logs may say it: sqlite:PATH, or postgres://HOST:PORT/DBNAME without a
+ * user or password. Owned by the store. */
+const char *gh_store_location(const struct gh_store *s);
 
 /* The number of the latest committed change; a configuration snapshot carries the one it saw. */
 uint64_t gh_store_generation(const struct gh_store *s);

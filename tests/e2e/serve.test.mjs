@@ -170,18 +170,39 @@ describe('listen addresses: host names and [v6] (issue 10, item 21)', () => {
   });
 });
 
-describe('store URLs this version cannot serve (issue 10, item 21)', () => {
-  test('--db postgres://... exits 2 saying the backend is not available and naming the sqlite: form', async () => {
-    const dir = await tempDir();
-    const result = await serveUntilStartedOrExited(['--db', 'postgres://gh:secret@localhost:5432/gatehouse',
-      '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'], { cwd: dir });
+describe('PostgreSQL store URLs (issue 12)', () => {
+  test('--db postgres://... to a port nobody listens on exits non-zero naming the problem, never the password', async () => {
+    const held = await holdPort();
+    await held.close(); // nobody listens there now: the connection is refused
+    const result = await serveUntilStartedOrExited(['--db', `postgres://gh:Secret42@127.0.0.1:${held.port}/gatehouse`,
+      '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0']);
     assert.equal(result.started, false);
+    assert.notEqual(result.code, 0, result.stderr);
+    assert.match(result.stderr, /cannot connect to PostgreSQL/);
+    assert.match(result.stderr, /refused/);
+    assert.ok(result.stderr.includes(`127.0.0.1:${held.port}/gatehouse`), result.stderr);
+    assert.doesNotMatch(result.stderr + result.stdout, /Secret42/, 'the password is never echoed');
+  });
+
+  test('a PostgreSQL string libpq cannot parse exits 2 before connecting, without repeating it', async () => {
+    for (const db of ['postgres://gh:Secret42/gatehouse', 'postgres:host=127.0.0.1 password=Secret42 oops',
+      'postgresql://gh:%zzSecret42@127.0.0.1/gatehouse']) {
+      const result = await serveUntilStartedOrExited(['--db', db, '--listen', '127.0.0.1:0',
+        '--admin-listen', '127.0.0.1:0']);
+      assert.equal(result.started, false);
+      assert.equal(result.code, 2, `${db}: ${result.stderr}`);
+      assert.match(result.stderr, /--db: the PostgreSQL (connection string is not valid|port is not a number)/);
+      assert.doesNotMatch(result.stderr + result.stdout, /Secret42/, 'the password is never echoed');
+    }
+  });
+
+  test('a store URL of no known form exits 2 naming the forms, and only the scheme of a URL with a user', async () => {
+    const result = await serveUntilStartedOrExited(['--db', 'mysql://gh:Secret42@127.0.0.1/gatehouse',
+      '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0']);
     assert.equal(result.code, 2, result.stderr);
-    assert.match(result.stderr, /PostgreSQL/);
-    assert.match(result.stderr, /not available/);
-    assert.match(result.stderr, /sqlite:/);
-    assert.doesNotMatch(result.stderr, /secret/, 'the password is never echoed');
-    assert.doesNotMatch(result.stderr, /admin-token/);
+    assert.match(result.stderr, /sqlite:PATH/);
+    assert.match(result.stderr, /postgres:\/\//);
+    assert.doesNotMatch(result.stderr, /Secret42/);
   });
 });
 

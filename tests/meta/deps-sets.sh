@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Running gatehouse installs only what running needs (issue 10, item 10): scripts/install-deps.sh has
-# three sets (run, test, bench); the run set holds no benchmark peer, load tool or compiler of the
-# tests; the bench set disables nginx and apache2 at boot, every time (also when they were installed
-# before), through systemctl under systemd and update-rc.d without it; `make run` builds the
+# three sets (run, test, bench); the run set holds no benchmark peer, load tool, compiler of the
+# tests nor database server; the test set disables postgresql at boot and the bench set nginx and
+# apache2, every time (also when they were installed before), through systemctl under systemd and
+# update-rc.d without it; `make run` builds the
 # gatehouse target alone, which configures without cmocka. Changes nothing on the machine: the
 # service commands are stubs on PATH. Run by CTest (`deps_sets`).
 set -euo pipefail
@@ -21,16 +22,17 @@ run_set=$(packages_of run) || { fail "install-deps.sh --print run failed"; run_s
 test_set=$(packages_of test) || { fail "install-deps.sh --print test failed"; test_set=""; }
 bench_set=$(packages_of bench) || { fail "install-deps.sh --print bench failed"; bench_set=""; }
 [ -n "$run_set" ] || fail "--print run lists no packages"
-for pkg in wrk nginx apache2 libapache2-mod-auth-openidc clang libclang-rt-14-dev libcmocka-dev nodejs npm; do
+for pkg in wrk nginx apache2 libapache2-mod-auth-openidc clang libclang-rt-14-dev libcmocka-dev nodejs npm \
+           postgresql postgresql-common; do
   has "$run_set" "$pkg" && fail "the run set holds $pkg"
 done
 for pkg in build-essential cmake pkg-config libnghttp2-dev libssl-dev libjansson-dev \
-           libcurl4-openssl-dev libsqlite3-dev curl openssl; do
+           libcurl4-openssl-dev libsqlite3-dev libpq-dev curl openssl; do
   has "$run_set" "$pkg" || fail "the run set lacks $pkg"
   has "$test_set" "$pkg" || fail "the test set lacks $pkg (test includes run)"
   has "$bench_set" "$pkg" || fail "the bench set lacks $pkg (bench includes run)"
 done
-for pkg in libcmocka-dev clang libclang-rt-14-dev; do
+for pkg in libcmocka-dev clang libclang-rt-14-dev postgresql postgresql-common; do
   has "$test_set" "$pkg" || fail "the test set lacks $pkg"
 done
 for pkg in wrk nginx apache2 libapache2-mod-auth-openidc; do
@@ -42,9 +44,11 @@ bash "$script" --print run | grep -q '^npm: ' && fail "the run set installs npm 
 bash "$script" --print run | grep -q '^services' && fail "the run set touches services"
 services=$(bash "$script" --print bench | sed -n 's/^services disabled at boot: //p')
 for svc in nginx apache2; do has "$services" "$svc" || fail "the bench set leaves $svc enabled at boot"; done
+services=$(bash "$script" --print test | sed -n 's/^services disabled at boot: //p')
+has "$services" postgresql || fail "the test set leaves postgresql enabled at boot"
 
-# 2. what the bench set really does to services, with every package already installed (so no
-#    apt-get runs) and systemctl, update-rc.d, dpkg-query and npm replaced by stubs that log
+# 2. what the test and bench sets really do to services, with every package already installed (so
+#    no apt-get runs) and systemctl, update-rc.d, dpkg-query and npm replaced by stubs that log
 stubs="$tmp/bin" && mkdir -p "$stubs"
 calls="$tmp/calls"
 for cmd in systemctl update-rc.d npm apt-get; do
@@ -57,17 +61,20 @@ with_stubs() { : > "$calls"; PATH="$stubs:$PATH" GH_SYSTEMD_DIR="$1" bash "$scri
 
 mkdir -p "$tmp/systemd-running"
 for round in 1 2; do  # the second round: already disabled, already installed; same result
-  with_stubs "$tmp/no-systemd" bench || fail "bench without systemd exited non-zero: $(cat "$tmp/out")"
-  for svc in nginx apache2; do
-    grep -qx "update-rc.d $svc disable" "$calls" || fail "round $round, no systemd: update-rc.d $svc disable not run"
+  for set in bench test; do
+    case "$set" in bench) set_services="nginx apache2" ;; test) set_services="postgresql" ;; esac
+    with_stubs "$tmp/no-systemd" "$set" || fail "$set without systemd exited non-zero: $(cat "$tmp/out")"
+    for svc in $set_services; do
+      grep -qx "update-rc.d $svc disable" "$calls" || fail "round $round, $set, no systemd: update-rc.d $svc disable not run"
+    done
+    with_stubs "$tmp/systemd-running" "$set" || fail "$set under systemd exited non-zero: $(cat "$tmp/out")"
+    for svc in $set_services; do
+      grep -qx "systemctl disable --quiet $svc" "$calls" || fail "round $round, $set, systemd: $svc not disabled"
+      grep -qx "systemctl mask --quiet $svc" "$calls" || fail "round $round, $set, systemd: $svc not masked"
+    done
+    grep -q '^apt-get' "$calls" && fail "apt-get ran although every package is installed"
+    grep -q 'start\|restart\|reload' "$calls" && fail "a service was started: $(cat "$calls")"
   done
-  with_stubs "$tmp/systemd-running" bench || fail "bench under systemd exited non-zero: $(cat "$tmp/out")"
-  for svc in nginx apache2; do
-    grep -qx "systemctl disable --quiet $svc" "$calls" || fail "round $round, systemd: $svc not disabled"
-    grep -qx "systemctl mask --quiet $svc" "$calls" || fail "round $round, systemd: $svc not masked"
-  done
-  grep -q '^apt-get' "$calls" && fail "apt-get ran although every package is installed"
-  grep -q 'start\|restart\|reload' "$calls" && fail "a service was started: $(cat "$calls")"
 done
 with_stubs "$tmp/systemd-running" run || fail "run exited non-zero: $(cat "$tmp/out")"
 [ -s "$calls" ] && fail "the run set called: $(cat "$calls")"
@@ -102,4 +109,4 @@ else
 fi
 
 [ "$failures" = 0 ] || { echo "deps-sets: $failures failure(s)"; exit 1; }
-echo "deps-sets: run needs only the build, tests and benchmarks bring their own; bench services stay off"
+echo "deps-sets: run needs only the build, tests and benchmarks bring their own; their services stay off"

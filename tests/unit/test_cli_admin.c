@@ -393,6 +393,15 @@ static void test_token_from_env_and_from_admin_token_file(void **state)
     assert_non_null(strstr(req, "\r\nAuthorization: Bearer file-tok-77\r\n"));
     recorder_free(&r);
 
+    /* a PostgreSQL --db has no directory: ./data of the working directory, as without --db;
+     * nothing printed repeats its password */
+    req = record_one(&r, "", 200, "{}",
+                     "clients get cli_1 --db postgres://gh:Secret42@127.0.0.1:1/gatehouse", 0);
+    assert_non_null(strstr(req, "\r\nAuthorization: Bearer file-tok-77\r\n"));
+    assert_null(strstr(out, "Secret42"));
+    assert_null(strstr(err, "Secret42"));
+    recorder_free(&r);
+
     /* the environment wins over the file */
     snprintf(args, sizeof args, "clients get cli_1 --db=sqlite:%s/data/gh.db", dir);
     req = record_one(&r, ENV_TOKEN, 200, "{}", args, 0);

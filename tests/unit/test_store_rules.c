@@ -612,7 +612,9 @@ static void test_list_limits(void **state)
     }
 }
 
-/* Every URL but sqlite:PATH is refused, saying what is expected. */
+/* A store URL of no known form is refused, saying which forms there are; a PostgreSQL string
+ * libpq cannot parse is refused before any connection. None of the errors repeats what could be a
+ * password. */
 static void test_open_refuses_bad_urls(void **state)
 {
     static const struct {
@@ -620,20 +622,50 @@ static void test_open_refuses_bad_urls(void **state)
     } cases[] = {
         {"mysql:x", "sqlite:"},
         {"sqlite:", "sqlite:"},
-        {"", "sqlite:"},
-        {"postgres://db/gatehouse", "sqlite:"},
+        {"", "postgres://"},
+        {"mysql://gh:Secret42@db/gatehouse", "not \"mysql:...\""},
+        {"host=db password=Secret42", "postgres:KEY=VALUE"},
+        {"postgres:host=127.0.0.1 password=Secret42 nonsense", "connection string is not valid"},
+        {"postgres://gh:%zzSecret42@127.0.0.1/gatehouse", "connection string is not valid"},
+        {"postgresql://gh:Secret42@127.0.0.1:5432/gh?nonsense=1", "connection string is not valid"},
+        /* no @: libpq reads gh as the host and the password as the port */
+        {"postgres://gh:Secret42/gatehouse", "port is not a number"},
+        {"postgres:port=Secret42", "port is not a number"},
         {"sqlite:/nonexistent-gh-dir/sub/gatehouse.db", "/nonexistent-gh-dir/sub/gatehouse.db"},
     };
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct gh_store *s = (struct gh_store *)&s; /* any non-NULL value: must become NULL */
-        char error[256] = "";
+        char error[512] = "";
         assert_int_not_equal(gh_store_open(cases[i].url, &s, error, sizeof error), GH_OK);
         assert_null(s);
-        if (strstr(error, cases[i].says) == NULL)
+        if (strstr(error, cases[i].says) == NULL || strstr(error, "Secret42") != NULL)
             fail_msg("opening \"%s\" says \"%s\"", cases[i].url, error);
     }
     gh_store_close(NULL);
+}
+
+/* Every documented form of --db is accepted without connecting: SQLite's, PostgreSQL's URLs (with
+ * libpq's parameters), its key=value pairs, and "postgres:" alone for the PG* variables. */
+static void test_check_url_accepts_every_form(void **state)
+{
+    static const char *const urls[] = {
+        "sqlite:gatehouse.db",
+        "sqlite::memory:",
+        "sqlite:///var/lib/gatehouse/gh.db",
+        "postgres://gh:Secret42@db.internal:5432/gatehouse",
+        "postgresql://gh@db.internal/gatehouse?sslmode=require&connect_timeout=3",
+        "postgres://%2Fvar%2Frun%2Fpostgresql/gatehouse",
+        "postgres:host=db.internal port=5432 dbname=gatehouse user=gh password=Secret42",
+        "postgres:host=a,b port=5432,5433 target_session_attrs=read-write",
+        "postgres:",
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        char error[512] = "";
+        if (gh_store_check_url(urls[i], error, sizeof error) != GH_OK)
+            fail_msg("\"%s\" is refused: %s", urls[i], error);
+    }
 }
 
 /* ---- keys ---- */
@@ -972,11 +1004,14 @@ int main(void)
         T(test_unknown_ids),
         T(test_list_limits),
         cmocka_unit_test(test_open_refuses_bad_urls),
+        cmocka_unit_test(test_check_url_accepts_every_form),
         T(test_key_rotation_refused),
         T(test_name_length),
         T(test_check_hook_refuses),
         T(test_check_hook_accepts),
         cmocka_unit_test(test_import_refused),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return _cmocka_run_group_tests(
+        gh_fx_postgres() ? "store rules on PostgreSQL" : "store rules on SQLite", tests,
+        sizeof tests / sizeof tests[0], group_setup, group_teardown);
 }
