@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/error.h"
 
@@ -50,27 +51,55 @@ const EVP_MD *gh_sig_sha256(void)
 }
 
 /* Re-encodes a raw R||S signature as the DER ECDSA-Sig-Value OpenSSL verifies. */
+/* One DER INTEGER of a big-endian unsigned value: leading zero bytes dropped (one kept for zero), a
+ * zero byte put back in front when the top bit is set (DER integers are signed). */
+static size_t der_integer(const unsigned char *v, size_t len, unsigned char *out)
+{
+    size_t skip = 0, n;
+
+    while (skip + 1 < len && v[skip] == 0)
+        skip++;
+    n = len - skip;
+    out[0] = 0x02;
+    if (v[skip] & 0x80) {
+        out[1] = (unsigned char)(n + 1);
+        out[2] = 0x00;
+        memcpy(out + 3, v + skip, n);
+        return n + 3;
+    }
+    out[1] = (unsigned char)n;
+    memcpy(out + 2, v + skip, n);
+    return n + 2;
+}
+
+/*
+ * JWS ECDSA signatures are r || s, fixed width (RFC 7518 3.4); OpenSSL verifies DER's
+ * SEQUENCE { INTEGER r, INTEGER s }. Written here rather than through ECDSA_SIG and two BIGNUMs,
+ * which cost a fresh token six allocations. Coordinates are at most 66 bytes (P-521), so each
+ * INTEGER fits in 69 bytes and the SEQUENCE's length in one byte after 0x81.
+ */
 static int ecdsa_raw_to_der(const unsigned char *sig, size_t coord, unsigned char *der,
                             size_t *der_len)
 {
-    ECDSA_SIG *ecdsa = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(sig, (int)coord, NULL), *s = BN_bin2bn(sig + coord, (int)coord, NULL);
-    unsigned char *p = der;
-    int len, rc = GH_ERR_NOMEM;
+    unsigned char body[2 * 69];
+    size_t n, head;
 
-    if (ecdsa == NULL || r == NULL || s == NULL || !ECDSA_SIG_set0(ecdsa, r, s))
-        goto out;
-    r = s = NULL; /* owned by ecdsa now */
-    len = i2d_ECDSA_SIG(ecdsa, NULL);
-    if (len <= 0 || (size_t)len > *der_len)
-        goto out;
-    *der_len = (size_t)i2d_ECDSA_SIG(ecdsa, &p);
-    rc = GH_OK;
-out:
-    BN_free(r);
-    BN_free(s);
-    ECDSA_SIG_free(ecdsa);
-    return rc;
+    if (coord == 0 || coord > 66 || *der_len < sizeof body + 3)
+        return GH_ERR_INVALID_ARG;
+    n = der_integer(sig, coord, body);
+    n += der_integer(sig + coord, coord, body + n);
+    der[0] = 0x30;
+    if (n < 0x80) {
+        der[1] = (unsigned char)n;
+        head = 2;
+    } else {
+        der[1] = 0x81;
+        der[2] = (unsigned char)n;
+        head = 3;
+    }
+    memcpy(der + head, body, n);
+    *der_len = head + n;
+    return GH_OK;
 }
 
 static int verify_hmac(const struct gh_alg_info *info, const struct gh_jwk *key,
