@@ -26,9 +26,10 @@
  * sending may then lose the answer itself. Time bounds it; the bytes' bound is only far above
  * any body a refused client would finish sending in that time on a fast link (a body just over
  * 1 MiB refused with 413 was reset at a 1 MiB bound). */
-#define LINGER_MS     2000
-#define LINGER_BYTES  (64u << 20)
-#define HEAD_OVERHEAD 256 /* status line, date, server, framing, connection */
+#define LINGER_MS           2000
+#define LINGER_BYTES        (64u << 20)
+#define HEAD_OVERHEAD       256 /* status line, date, server, framing, connection */
+#define DRAIN_HEAD_GRACE_MS 100 /* see h1_drain */
 
 enum phase { WAIT_HEAD, SERVING, LINGER };
 
@@ -388,7 +389,8 @@ static void read_head(struct h1 *h, int status)
     }
     if (!h->head_started) {
         h->head_started = 1;
-        arm(h, l->head_ms);
+        if (!h->draining) /* draining, the drain's grace bounds the head */
+            arm(h, l->head_ms);
     }
     if (!worth_parsing(h, s, l->header_bytes)) {
         if (status != GH_SOCK_OK)
@@ -580,9 +582,9 @@ static void on_timer(struct gh_timer *t)
 
     if (h->phase == LINGER) {
         close_conn(h);
-    } else if (h->phase == WAIT_HEAD && !h->head_started) {
+    } else if (h->phase == WAIT_HEAD && (!h->head_started || h->draining)) {
         gh_http_count(&gh_http_metrics_of(h->c->worker)->idle_closed);
-        close_conn(h);
+        close_conn(h); /* idle, or a head still incomplete when the drain's grace ended */
     } else if (h->phase == WAIT_HEAD) {
         gh_http_count_limit(h->c->worker, GH_HTTP_LIMIT_HEAD_TIMEOUT);
         if ((r = gh_http_req_new(h->c, 0)) == NULL) {
@@ -772,15 +774,20 @@ static void h1_respond_abort(struct gh_http_request *req)
 
 /* ---- draining ---- */
 
-/* Waiting for a head, even a half-sent one, nothing is promised yet: the connection closes now.
- * A request in progress is answered first, with Connection: close. */
+/* A request in progress is answered first, with Connection: close. A connection waiting for a head
+ * gets DRAIN_HEAD_GRACE_MS for one its client sent before the drain began and whose bytes the loop
+ * has not all read yet (a new connection taken from the backlog, a keep-alive one whose next
+ * request is on its way): closing at once would reset it. A head not complete by then is closed
+ * without an answer; nothing was promised to it. */
 static void h1_drain(struct gh_http_conn *c)
 {
     struct h1 *h = c->proto_state;
 
+    if (h->draining)
+        return;
     h->draining = 1;
     if (h->phase == WAIT_HEAD)
-        close_conn(h);
+        arm(h, DRAIN_HEAD_GRACE_MS);
 }
 
 static void h1_cut(struct gh_http_conn *c)
@@ -818,9 +825,7 @@ void gh_h1_conn_start(struct gh_http_conn *c)
     c->proto = &h1_proto;
     c->proto_state = h;
     c->sock.data = h;
-    if (gh_http_server_stopping(c->worker->server)) {
-        close_conn(h);
-        return;
-    }
     wait_next(h);
+    if (gh_http_server_stopping(c->worker->server))
+        h1_drain(c); /* taken from the backlog at the drain: its request may be on its way */
 }

@@ -81,6 +81,11 @@ static void loop_update_time(struct gh_loop *loop)
     loop->now_ms = gh_monotonic_ms() + loop->skew_ms + 1; /* +1: 0 means "not armed" */
 }
 
+void gh_loop_update_time(struct gh_loop *loop)
+{
+    loop_update_time(loop);
+}
+
 /* ---- descriptors ---- */
 
 static int slots_grow(struct gh_loop *loop)

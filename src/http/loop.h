@@ -68,6 +68,11 @@ struct gh_timer {
     size_t slot;      /* index in the heap + 1; 0 while not in it */
 };
 
+/* The loop's current time is read once per turn, after its poll. A caller about to arm timers
+ * after a long stretch of work (a drain beginning after whatever the last turn ran) refreshes it,
+ * so their deadlines count from now. */
+void gh_loop_update_time(struct gh_loop *loop);
+
 /* Arms (or re-arms) `t` to fire `after_ms` from the loop's current time. Cheap when it moves
  * later. GH_OK, or GH_ERR_NOMEM when the heap cannot grow (the timer is then not armed). */
 int gh_timer_arm(struct gh_loop *loop, struct gh_timer *t, uint64_t after_ms);

@@ -310,11 +310,36 @@ static int worker_busy(struct gh_http_worker *w)
            (o->worker_idle != NULL && !o->worker_idle(o->handler_ctx, w, w->data));
 }
 
+/* Connections the kernel completed before the drain are the clients' as much as those we took:
+ * closing the listener would reset them, requests sent included. Take them (within the limits),
+ * so they are drained like the others. */
+static void take_backlog(struct gh_http_worker *w)
+{
+    for (size_t a = 0; a < w->n_listeners; a++) {
+        for (;;) {
+            int fd = accept4(w->listeners[a].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) {
+                if (errno == EINTR || errno == ECONNABORTED)
+                    continue;
+                break;
+            }
+            if (!within_limits(w)) {
+                gh_http_count_limit(w, GH_HTTP_LIMIT_CONNECTIONS);
+                close(fd);
+                continue;
+            }
+            take_conn(w, fd);
+        }
+    }
+}
+
 static void drain(struct gh_http_worker *w)
 {
     uint64_t deadline = gh_monotonic_ms() + w->server->drain_ms, cut_at = 0;
 
     w->draining = 1;
+    gh_loop_update_time(w->loop); /* the drain's grace periods count from now */
+    take_backlog(w);
     close_listeners(w);
     for (struct gh_http_conn *c = w->conns, *next; c != NULL; c = next) {
         next = c->next;

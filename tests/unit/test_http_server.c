@@ -116,6 +116,9 @@ static void on_request(void *ctx, struct gh_http_request *req)
         st->later.cb = on_later;
         st->later.data = st;
         gh_timer_arm(gh_http_worker_loop(req->worker), &st->later, 300);
+    } else if (path_is(req, "/block")) {
+        usleep(400 * 1000); /* the worker's loop stands still: what arrives meanwhile waits */
+        answer_text(req, 200, "blocked");
     } else if (path_is(req, "/refuse")) {
         answer_text(req, 401, "no");
     } else {
@@ -682,6 +685,42 @@ static void test_drain(void **unused)
     close(busy);
 }
 
+/* Requests sent before the stop but not yet read (the worker was busy): the next one of a
+ * kept-alive connection, and a new connection still in the listener's backlog, are answered, not
+ * reset. */
+static void test_drain_answers_what_was_sent(void **unused)
+{
+    struct gh_http_server *s = start(NULL);
+    int keep = dial(s), busy = dial(s), fresh, closed;
+    char *a;
+
+    (void)unused;
+    send_str(keep, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    free(read_answer(keep));
+    send_str(busy, "GET /block HTTP/1.1\r\nHost: h\r\n\r\n");
+    wait_for(&seen.requests, 2); /* the worker now sleeps in the handler */
+    send_str(keep, "GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+    fresh = dial(s); /* completed by the kernel, not accepted: the worker is busy */
+    send_str(fresh, "GET /fresh HTTP/1.1\r\nHost: h\r\n\r\n");
+    gh_http_server_stop(s, 2000);
+    a = read_until_close(busy, 2000, NULL, &closed);
+    assert_int_equal(status_of(a), 200);
+    free(a);
+    a = read_until_close(keep, 2000, NULL, &closed);
+    assert_int_equal(status_of(a), 200); /* before: closed with its request unread */
+    assert_non_null(strcasestr(a, "connection: close"));
+    assert_true(closed);
+    free(a);
+    a = read_until_close(fresh, 2000, NULL, &closed);
+    assert_int_equal(status_of(a), 200); /* before: reset with the listener */
+    assert_true(closed);
+    free(a);
+    assert_int_equal(atomic_load(&seen.requests), 4);
+    close(keep);
+    close(busy);
+    close(fresh);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -697,6 +736,7 @@ int main(void)
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_connection_limit),
         cmocka_unit_test(test_drain),
+        cmocka_unit_test(test_drain_answers_what_was_sent),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
