@@ -58,16 +58,31 @@ static void retain_used_providers(struct gh_app *app, const struct gh_config *co
  * last to publish has the latest state. */
 static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
 
+const char *const gh_reload_cause_names[GH_RELOAD_CAUSE_COUNT] = {"start", "write", "notify",
+                                                                  "poll", "reconnect"};
+
 static int reload(struct gh_app *app);
 
-int gh_app_reload(struct gh_app *app)
+int gh_app_reload(struct gh_app *app, enum gh_reload_cause cause)
 {
     pthread_mutex_lock(&reload_lock);
     int rc = reload(app);
     pthread_mutex_unlock(&reload_lock);
-    return rc;
+    if (rc == 1) /* published */
+        atomic_fetch_add(&app->reloads[cause], 1);
+    return rc < 0 ? rc : GH_OK;
 }
 
+/* Whether `generation` is the one the published snapshot already carries. */
+static int already_published(struct gh_app *app, uint64_t generation)
+{
+    struct gh_config *current = gh_app_config(app);
+    int same = current != NULL && current->generation == generation;
+    gh_config_unref(current);
+    return same;
+}
+
+/* 1 when a new snapshot was published, 0 when the store's generation was already, or an error. */
 static int reload(struct gh_app *app)
 {
     struct gh_store_error err;
@@ -77,6 +92,10 @@ static int reload(struct gh_app *app)
 
     if ((rc = gh_store_load_all(app->store, &doc, &err)) != GH_OK)
         return rc;
+    if (already_published(app, (uint64_t)json_integer_value(json_object_get(doc, "generation")))) {
+        json_decref(doc);
+        return 0;
+    }
     rc = gh_config_build(doc, &config);
     json_decref(doc);
     if (rc != GH_OK)
@@ -94,13 +113,13 @@ static int reload(struct gh_app *app)
     }
     retain_used_providers(app, config);
     gh_snapshot_publish(&app->config, &config->snap);
-    return GH_OK;
+    return 1;
 }
 
 static void after_write(struct gh_app *app)
 {
     /* the change is committed; a failed rebuild only delays it until the next one */
-    if (gh_app_reload(app) != GH_OK)
+    if (gh_app_reload(app, GH_RELOAD_WRITE) != GH_OK)
         gh_log(GH_LOG_ERROR, "cannot rebuild the configuration snapshot", NULL);
 }
 

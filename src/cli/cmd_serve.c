@@ -531,7 +531,7 @@ static int start_services(const struct serve_opts *o, struct services *s)
     s->app.validate_timeout_ms = 2 * s->oidc.fetch_timeout_ms + 2000;
     s->app.started_at = (int64_t)time(NULL);
     gh_snapshot_slot_init(&s->app.config);
-    if (gh_app_reload(&s->app) != GH_OK) {
+    if (gh_app_reload(&s->app, GH_RELOAD_START) != GH_OK) {
         fprintf(stderr, "gatehouse serve: cannot build the configuration from the store\n");
         return GH_EXIT_FAIL;
     }

@@ -20,6 +20,10 @@ struct gh_store_backend {
     int (*begin)(void *db, struct gh_store_error *err); /* a write transaction */
     int (*commit)(void *db, struct gh_store_error *err);
     void (*rollback)(void *db);
+    /* a read-only transaction that sees one committed state from its first read to its end (the
+     * whole configuration in one piece), ended by end_read */
+    int (*begin_read)(void *db, struct gh_store_error *err);
+    void (*end_read)(void *db);
     /* `doc` holds every field (id, timestamps, secrets). Constraint failures → 409 naming the
      * field (unique) or 409 "still in use" (reference). */
     int (*insert)(void *db, enum gh_kind kind, const json_t *doc, struct gh_store_error *err);

@@ -374,6 +374,29 @@ static void rollback(void *h)
     p->in_transaction = 0;
 }
 
+/*
+ * The whole configuration in one piece: REPEATABLE READ takes its snapshot at the first statement
+ * and keeps it to the end, so a write another node commits meanwhile is either wholly in what this
+ * reads or wholly out of it; READ ONLY because a reload never writes. No advisory lock: readers
+ * never wait for a writer.
+ */
+static int begin_read(void *h, struct gh_store_error *err)
+{
+    struct pg_db *p = h;
+    PGresult *r = run(p, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
+    int rc = succeeded(r) ? GH_OK : failure(p, r, GH_KIND_COLLECTION, err);
+
+    PQclear(r);
+    if (rc == GH_OK)
+        p->in_transaction = 1;
+    return rc;
+}
+
+static void end_read(void *h)
+{
+    rollback(h); /* nothing was written: ending it either way releases the snapshot */
+}
+
 /* ---- documents ---- */
 
 static const char *column_value(const json_t *doc, const char *column)
@@ -902,6 +925,8 @@ int gh_pg_backend_open(const char *conninfo, struct gh_store_backend *out, char 
         .begin = begin,
         .commit = commit,
         .rollback = rollback,
+        .begin_read = begin_read,
+        .end_read = end_read,
         .insert = insert,
         .replace = replace,
         .remove = remove_doc,

@@ -632,22 +632,45 @@ static int dump(struct gh_store *s, int secrets, json_t **out, struct gh_store_e
     return GH_OK;
 }
 
+/* The whole configuration and the generation it belongs to, read in one read transaction, so that
+ * a change committed meanwhile (by this node or another sharing the database) is wholly in it or
+ * wholly out of it. Call with the lock held. */
+static int dump_consistent(struct gh_store *s, int secrets, json_t **out,
+                           struct gh_store_error *err)
+{
+    uint64_t generation = 0;
+    int rc;
+
+    *out = NULL;
+    if ((rc = s->b.begin_read(s->b.db, err)) != GH_OK)
+        return rc;
+    if (s->b.read_generation(s->b.db, &generation) != GH_OK) {
+        gh_model_error(err, 500, NULL, "cannot read the configuration generation");
+        rc = GH_ERR_IO;
+    } else
+        rc = dump(s, secrets, out, err);
+    s->b.end_read(s->b.db);
+    if (rc != GH_OK)
+        return rc;
+    json_object_set_new(*out, "generation", json_integer((json_int_t)generation));
+    /* another node's writes move the generation too: never let this node's count fall behind */
+    if (generation > gh_store_generation(s))
+        __atomic_store_n(&s->generation, generation, __ATOMIC_RELEASE);
+    return GH_OK;
+}
+
 int gh_store_export(struct gh_store *s, int secrets, json_t **out, struct gh_store_error *err)
 {
     pthread_mutex_lock(&s->lock);
-    int rc = dump(s, secrets, out, err);
+    int rc = dump_consistent(s, secrets, out, err);
     pthread_mutex_unlock(&s->lock);
-    if (rc == GH_OK)
-        json_object_set_new(*out, "generation", json_integer((json_int_t)gh_store_generation(s)));
     return rc;
 }
 
 int gh_store_load_all(struct gh_store *s, json_t **out, struct gh_store_error *err)
 {
     pthread_mutex_lock(&s->lock);
-    int rc = dump(s, 1, out, err);
-    if (rc == GH_OK)
-        json_object_set_new(*out, "generation", json_integer((json_int_t)s->generation));
+    int rc = dump_consistent(s, 1, out, err);
     pthread_mutex_unlock(&s->lock);
     return rc;
 }

@@ -427,6 +427,36 @@ static void test_two_nodes_same_path(void **state)
     gh_store_close(third);
 }
 
+/* ---- reading the whole configuration ---- */
+
+static void assert_loaded(struct gh_store *s, uint64_t generation, size_t clients)
+{
+    struct gh_store_error err = {0};
+    json_t *doc = NULL;
+    if (gh_store_load_all(s, &doc, &err) != GH_OK)
+        gh_fx_fail_store("load_all", &err);
+    assert_int_equal(json_integer_value(json_object_get(doc, "generation")), generation);
+    assert_int_equal(json_array_size(json_object_get(doc, "clients")), clients);
+    json_decref(doc);
+    /* the node's own count follows what it read, so it never lags behind another node's writes */
+    assert_int_equal(gh_store_generation(s), generation);
+}
+
+/* Another node's store, which wrote nothing itself, reads each committed change with the
+ * generation that change made: the snapshot and its number come from one transaction. */
+static void test_load_all_carries_the_generation(void **state)
+{
+    struct gh_fixture *fx = *state;
+    struct gh_store *other = open_or_fail(fx->url);
+
+    assert_loaded(other, 0, 0);
+    json_decref(gh_fx_must_create(fx->s, GH_KIND_CLIENT, NULL, gh_fx_parse("{\"name\":\"a\"}")));
+    assert_loaded(other, 1, 1);
+    json_decref(gh_fx_must_create(fx->s, GH_KIND_CLIENT, NULL, gh_fx_parse("{\"name\":\"b\"}")));
+    assert_loaded(other, 2, 2);
+    gh_store_close(other);
+}
+
 /* ---- a lost connection ---- */
 
 /* Ends the server sessions of the stores (application_name gatehouse) on the fixture's database,
@@ -539,6 +569,7 @@ int main(void)
         T(test_unique_texts_match_sqlite),
         T(test_database_constraints_match_sqlite),
         T(test_two_nodes_same_path),
+        T(test_load_all_carries_the_generation),
         T(test_lost_connection_comes_back),
         T(test_lost_connection_never_splits_a_transaction),
     };
