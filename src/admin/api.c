@@ -804,12 +804,21 @@ static int wants_verbose(const struct gh_admin_request *req)
     return verbose;
 }
 
+int gh_app_store_reachable(struct gh_app *app)
+{
+    struct gh_store_watch *watch = atomic_load(&app->watch);
+    return watch != NULL ? gh_store_watch_reachable(watch) : gh_store_ping(app->store);
+}
+
 /*
- * SPEC §6: ready means this node can serve: the store answers, a configuration is published and
- * the gateway listens (not yet while serve starts it, no longer once SIGTERM began a drain: a load
- * balancer then sends new requests elsewhere). One IdP's trouble never makes the node
- * unready: a load balancer would take the node out for every customer because of one customer's
- * IdP, and every node alike, since they all see the same IdP. Providers' health is in
+ * SPEC §6: ready means this node can serve: a configuration is published and the gateway listens
+ * (not yet while serve starts it, no longer once SIGTERM began a drain: a load balancer then sends
+ * new requests elsewhere). The store answering is not part of it once a configuration is
+ * published: the gateway serves from the snapshot, never from the database, and every node of a
+ * cluster shares one database, so a database that blinks would make a load balancer pull every
+ * node at once for nothing. The body says the store is unreachable ("store"), as /metrics does.
+ * Likewise one IdP's trouble never makes the node unready: a load balancer would take the node out
+ * for every customer because of one customer's IdP, and every node alike. Providers' health is in
  * /v1/providers, /metrics and here with ?verbose, which never changes the status.
  */
 static void readyz(void *ctx, const struct gh_admin_request *req, struct gh_admin_response *res)
@@ -817,18 +826,32 @@ static void readyz(void *ctx, const struct gh_admin_request *req, struct gh_admi
     struct gh_app *app = ctx;
     json_t *reasons = json_array();
     struct gh_config *config = gh_app_config(app);
+    int reachable = gh_app_store_reachable(app);
 
-    if (!gh_store_ping(app->store))
-        json_array_append_new(reasons, json_string("the store does not answer"));
     if (config == NULL)
-        json_array_append_new(reasons, json_string("no configuration is loaded"));
+        json_array_append_new(reasons, json_string(reachable ? "no configuration is loaded"
+                                                             : "no configuration is loaded: the "
+                                                               "configuration store cannot be "
+                                                               "reached"));
     if (!atomic_load(&app->serving))
         json_array_append_new(reasons,
                               json_string("the gateway is not listening (starting, or draining)"));
+    json_t *store =
+        json_pack("{s:s, s:b}", "location", gh_store_location(app->store), "reachable", reachable);
+    if (!reachable)
+        json_object_set_new(store, "message",
+                            json_string(config != NULL
+                                            ? "the configuration store cannot be reached: this "
+                                              "node serves its last configuration and admin "
+                                              "writes answer 503 until it is back"
+                                            : "the configuration store cannot be reached: this "
+                                              "node serves nothing until it is"));
+    if (config != NULL)
+        json_object_set_new(store, "generation", json_integer((json_int_t)config->generation));
     gh_config_unref(config);
     int ready = json_array_size(reasons) == 0;
     res->status = ready ? 200 : 503;
-    res->body = json_pack("{s:b, s:o}", "ready", ready, "reasons", reasons);
+    res->body = json_pack("{s:b, s:o, s:o}", "ready", ready, "reasons", reasons, "store", store);
     if (res->body != NULL && wants_verbose(req)) {
         size_t n = 0;
         struct gh_provider **all = app->providers ? gh_oidc_providers(app->providers, &n) : NULL;

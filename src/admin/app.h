@@ -15,6 +15,7 @@
 #include "oidc/provider.h"
 #include "store/config.h"
 #include "store/store.h"
+#include "store/watch.h"
 
 struct gh_gateway_server;
 struct gh_gateway_settings;
@@ -50,7 +51,14 @@ struct gh_app {
     /* snapshots published, by cause (a reload that found the generation already published is
      * not counted: it published nothing) */
     atomic_ullong reloads[GH_RELOAD_CAUSE_COUNT];
+    /* the PostgreSQL watcher, for /readyz and /metrics; NULL on SQLite. Atomic: serve's thread
+     * sets it while the admin thread reads it. */
+    struct gh_store_watch *_Atomic watch;
 };
+
+/* Whether the store can be reached now, without waiting on it: the watcher's connection on
+ * PostgreSQL (so /readyz and /metrics never block on a database that is away), a ping on SQLite. */
+int gh_app_store_reachable(struct gh_app *app);
 
 /* The admin API's routes (SPEC §6), for gh_admin_server_options. */
 extern const struct gh_admin_route gh_admin_routes[];
