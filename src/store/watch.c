@@ -98,6 +98,14 @@ static void lose(struct gh_store_watch *w, const char *why)
     say_lost(w, why);
 }
 
+/* The server's messages to an idle session ("terminating connection due to administrator command"
+ * when it shuts down) would go to stderr by libpq's default: the watcher logs the loss itself, in
+ * its own words, once. */
+static void quiet(void *arg, const PGresult *r)
+{
+    (void)arg, (void)r;
+}
+
 /* A connection and LISTEN on it; GH_OK, or GH_ERR_STORE_UNAVAILABLE (said once) */
 static int connect_and_listen(struct gh_store_watch *w)
 {
@@ -114,6 +122,7 @@ static int connect_and_listen(struct gh_store_watch *w)
         say_lost(w, why);
         return GH_ERR_STORE_UNAVAILABLE;
     }
+    PQsetNoticeReceiver(conn, quiet, NULL);
     r = PQexec(conn, "LISTEN " GH_PG_CHANNEL);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         PQclear(r);
