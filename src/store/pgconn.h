@@ -27,4 +27,11 @@ void gh_pg_describe(PGconn *conn, char *out, size_t cap);
 void gh_pg_connection_error(PGconn *conn, const char *conninfo, const char *where, char *error,
                             size_t cap);
 
+/* Whether libpq can parse `conninfo`: see backend.h (gh_pg_conninfo_check). */
+int gh_pg_conninfo_check(const char *conninfo, char *error, size_t cap);
+
+/* libpq's messages end with a newline and go on over tab-indented lines: `text` on one line, in
+ * place. */
+void gh_pg_one_line(char *text);
+
 #endif

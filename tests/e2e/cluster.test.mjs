@@ -105,6 +105,19 @@ describe('several nodes on one PostgreSQL (issue 12)', () => {
       assert.match(m, /^gatehouse_store_up 1$/m);
       const gen = (await a.api('GET', '/v1/config')).json.generation;
       assert.match(m, new RegExp(`^gatehouse_config_generation ${gen}$`, 'm'));
+
+      // the safety net: a generation moved without a notification (as one missed during a
+      // reconnect would be) is found by the generation check (--store-poll-ms 1000 here)
+      await pg.sql('propagation', 'UPDATE meta SET value = value + 1 WHERE name = \'generation\'');
+      const t0 = performance.now();
+      for (const n of nodes) {
+        await waitUntil(async () => {
+          const text = (await n.api('GET', '/metrics', undefined, { raw: true })).text;
+          return new RegExp(`^gatehouse_config_generation ${gen + 1}$`, 'm').test(text)
+            && /^gatehouse_config_reloads_total\{cause="poll"\} [1-9]/m.test(text);
+        }, { what: `${n.url} finding generation ${gen + 1} by its check`, timeoutMs: 5000, intervalMs: 20 });
+      }
+      console.log(`a generation moved without NOTIFY was found by every node's check in ${(performance.now() - t0).toFixed(0)} ms (period 1000 ms)`);
       assertNoPassword(nodes);
     } finally {
       await stopAll(nodes);
