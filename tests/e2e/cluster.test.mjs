@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startPostgres } from './lib/postgres.mjs';
-import { startGateway } from './lib/proofs-http.mjs';
+import { startGateway, stopClean } from './lib/proofs-http.mjs';
 import { sleep, waitUntil } from './lib/server.mjs';
 import { startUpstream } from './lib/upstream.mjs';
 
@@ -45,8 +45,11 @@ async function routeStatus(gh, path) {
   return r.status;
 }
 
+/** SIGTERM to each node still running: each must drain and exit 0 (no sanitizer report). */
 async function stopAll(nodes) {
-  await Promise.all(nodes.filter(Boolean).map((n) => n.stop()));
+  const results = await Promise.allSettled(nodes.filter(Boolean).map((n) => stopClean(n)));
+  const failed = results.filter((r) => r.status === 'rejected').map((r) => r.reason.message);
+  assert.deepEqual(failed, [], 'every node stops cleanly');
 }
 
 /** No node's output may hold the database password. */
