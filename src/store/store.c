@@ -27,8 +27,9 @@ struct gh_store {
     pthread_mutex_t lock;
     uint64_t generation;
     struct gh_oidc_persistence persistence;
-    char
-        *conninfo; /* PostgreSQL's, for the watcher (watch.c); holds the password: wiped at close */
+    /* PostgreSQL's connection string, for the watcher (watch.c); holds the password: wiped at
+     * close. NULL for SQLite. */
+    char *conninfo;
 };
 
 static const char *const plurals[GH_KIND_COUNT] = {"collections", "endpoints", "clients",

@@ -210,6 +210,11 @@ describe('several nodes on one PostgreSQL (issue 12)', () => {
         assert.match(w.json.message, /cannot be reached; nothing was changed/);
         assert.ok(ms < 3000, `a write during the outage took ${ms.toFixed(0)} ms`);
         console.log(`write during the outage on ${n.address}: 503 in ${ms.toFixed(1)} ms`);
+        // reads of the store too (docs/admin-api.md): what they would show may be out of date
+        const read = await n.api('GET', '/v1/clients');
+        assert.equal(read.status, 503, read.text);
+        assert.equal(read.json.error, 'store_unavailable');
+        assert.ok(!read.text.includes(pg.password));
       }
 
       // a node started now starts, serves nothing, says why
