@@ -75,7 +75,7 @@ $(ASAN_BUILD)/CMakeCache.txt:
 ASAN_E2E ?= gateway.test.mjs upstream.test.mjs gateway-proofs.test.mjs admin.test.mjs metrics.test.mjs \
             serve.test.mjs operator.test.mjs providers.test.mjs issuers.test.mjs \
             gateway-paths.test.mjs frontend-http1.test.mjs frontend-h2.test.mjs \
-            frontend-peers.test.mjs admin-stall.test.mjs
+            frontend-peers.test.mjs admin-stall.test.mjs cluster.test.mjs
 asan: deps-test $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -58,16 +58,31 @@ static void retain_used_providers(struct gh_app *app, const struct gh_config *co
  * last to publish has the latest state. */
 static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
 
+const char *const gh_reload_cause_names[GH_RELOAD_CAUSE_COUNT] = {"start", "write", "notify",
+                                                                  "poll", "reconnect"};
+
 static int reload(struct gh_app *app);
 
-int gh_app_reload(struct gh_app *app)
+int gh_app_reload(struct gh_app *app, enum gh_reload_cause cause)
 {
     pthread_mutex_lock(&reload_lock);
     int rc = reload(app);
     pthread_mutex_unlock(&reload_lock);
-    return rc;
+    if (rc == 1) /* published */
+        atomic_fetch_add(&app->reloads[cause], 1);
+    return rc < 0 ? rc : GH_OK;
 }
 
+/* Whether `generation` is the one the published snapshot already carries. */
+static int already_published(struct gh_app *app, uint64_t generation)
+{
+    struct gh_config *current = gh_app_config(app);
+    int same = current != NULL && current->generation == generation;
+    gh_config_unref(current);
+    return same;
+}
+
+/* 1 when a new snapshot was published, 0 when the store's generation was already, or an error. */
 static int reload(struct gh_app *app)
 {
     struct gh_store_error err;
@@ -77,6 +92,10 @@ static int reload(struct gh_app *app)
 
     if ((rc = gh_store_load_all(app->store, &doc, &err)) != GH_OK)
         return rc;
+    if (already_published(app, (uint64_t)json_integer_value(json_object_get(doc, "generation")))) {
+        json_decref(doc);
+        return 0;
+    }
     rc = gh_config_build(doc, &config);
     json_decref(doc);
     if (rc != GH_OK)
@@ -94,13 +113,13 @@ static int reload(struct gh_app *app)
     }
     retain_used_providers(app, config);
     gh_snapshot_publish(&app->config, &config->snap);
-    return GH_OK;
+    return 1;
 }
 
 static void after_write(struct gh_app *app)
 {
     /* the change is committed; a failed rebuild only delays it until the next one */
-    if (gh_app_reload(app) != GH_OK)
+    if (gh_app_reload(app, GH_RELOAD_WRITE) != GH_OK)
         gh_log(GH_LOG_ERROR, "cannot rebuild the configuration snapshot", NULL);
 }
 
@@ -785,12 +804,21 @@ static int wants_verbose(const struct gh_admin_request *req)
     return verbose;
 }
 
+int gh_app_store_reachable(struct gh_app *app)
+{
+    struct gh_store_watch *watch = atomic_load(&app->watch);
+    return watch != NULL ? gh_store_watch_reachable(watch) : gh_store_ping(app->store);
+}
+
 /*
- * SPEC §6: ready means this node can serve: the store answers, a configuration is published and
- * the gateway listens (not yet while serve starts it, no longer once SIGTERM began a drain: a load
- * balancer then sends new requests elsewhere). One IdP's trouble never makes the node
- * unready: a load balancer would take the node out for every customer because of one customer's
- * IdP, and every node alike, since they all see the same IdP. Providers' health is in
+ * SPEC §6: ready means this node can serve: a configuration is published and the gateway listens
+ * (not yet while serve starts it, no longer once SIGTERM began a drain: a load balancer then sends
+ * new requests elsewhere). The store answering is not part of it once a configuration is
+ * published: the gateway serves from the snapshot, never from the database, and every node of a
+ * cluster shares one database, so a database that blinks would make a load balancer pull every
+ * node at once for nothing. The body says the store is unreachable ("store"), as /metrics does.
+ * Likewise one IdP's trouble never makes the node unready: a load balancer would take the node out
+ * for every customer because of one customer's IdP, and every node alike. Providers' health is in
  * /v1/providers, /metrics and here with ?verbose, which never changes the status.
  */
 static void readyz(void *ctx, const struct gh_admin_request *req, struct gh_admin_response *res)
@@ -798,18 +826,32 @@ static void readyz(void *ctx, const struct gh_admin_request *req, struct gh_admi
     struct gh_app *app = ctx;
     json_t *reasons = json_array();
     struct gh_config *config = gh_app_config(app);
+    int reachable = gh_app_store_reachable(app);
 
-    if (!gh_store_ping(app->store))
-        json_array_append_new(reasons, json_string("the store does not answer"));
     if (config == NULL)
-        json_array_append_new(reasons, json_string("no configuration is loaded"));
+        json_array_append_new(reasons, json_string(reachable ? "no configuration is loaded"
+                                                             : "no configuration is loaded: the "
+                                                               "configuration store cannot be "
+                                                               "reached"));
     if (!atomic_load(&app->serving))
         json_array_append_new(reasons,
                               json_string("the gateway is not listening (starting, or draining)"));
+    json_t *store =
+        json_pack("{s:s, s:b}", "location", gh_store_location(app->store), "reachable", reachable);
+    if (!reachable)
+        json_object_set_new(store, "message",
+                            json_string(config != NULL
+                                            ? "the configuration store cannot be reached: this "
+                                              "node serves its last configuration and admin "
+                                              "writes answer 503 until it is back"
+                                            : "the configuration store cannot be reached: this "
+                                              "node serves nothing until it is"));
+    if (config != NULL)
+        json_object_set_new(store, "generation", json_integer((json_int_t)config->generation));
     gh_config_unref(config);
     int ready = json_array_size(reasons) == 0;
     res->status = ready ? 200 : 503;
-    res->body = json_pack("{s:b, s:o}", "ready", ready, "reasons", reasons);
+    res->body = json_pack("{s:b, s:o, s:o}", "ready", ready, "reasons", reasons, "store", store);
     if (res->body != NULL && wants_verbose(req)) {
         size_t n = 0;
         struct gh_provider **all = app->providers ? gh_oidc_providers(app->providers, &n) : NULL;

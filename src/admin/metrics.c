@@ -191,6 +191,28 @@ static void provider_metrics(struct gh_provider **all, size_t n, char **buf, siz
     free(values);
 }
 
+/* How the node keeps its configuration current: snapshots published by cause, and how often the
+ * PostgreSQL watcher had to connect again. */
+static void store_metrics(struct gh_app *app, char **buf, size_t *len, size_t *cap)
+{
+    struct gh_store_watch *watch = atomic_load(&app->watch);
+
+    metric(buf, len, cap,
+           "# HELP gatehouse_config_reloads_total Configuration snapshots published, by cause "
+           "(start, write: this node's admin API, notify: another node's write, poll: the "
+           "generation check, reconnect: the catch-up after the store came back).\n"
+           "# TYPE gatehouse_config_reloads_total counter\n");
+    for (int c = 0; c < GH_RELOAD_CAUSE_COUNT; c++)
+        metric(buf, len, cap, "gatehouse_config_reloads_total{cause=\"%s\"} %llu\n",
+               gh_reload_cause_names[c], (unsigned long long)atomic_load(&app->reloads[c]));
+    metric(
+        buf, len, cap,
+        "# HELP gatehouse_store_reconnects_total Times the store watcher connected again after "
+        "the database had been away (PostgreSQL).\n"
+        "# TYPE gatehouse_store_reconnects_total counter\ngatehouse_store_reconnects_total %llu\n",
+        watch != NULL ? (unsigned long long)gh_store_watch_reconnects(watch) : 0ULL);
+}
+
 void gh_app_metrics(void *ctx, const struct gh_admin_request *req, struct gh_admin_response *res)
 {
     struct gh_app *app = ctx;
@@ -201,9 +223,11 @@ void gh_app_metrics(void *ctx, const struct gh_admin_request *req, struct gh_adm
     (void)req;
     buf[0] = '\0';
     metric(&buf, &len, &cap,
-           "# HELP gatehouse_store_up Whether the store answers.\n# TYPE gatehouse_store_up gauge\n"
+           "# HELP gatehouse_store_up Whether the store can be reached (PostgreSQL: the "
+           "watcher's connection is up).\n# TYPE gatehouse_store_up gauge\n"
            "gatehouse_store_up %d\n",
-           gh_store_ping(app->store));
+           gh_app_store_reachable(app));
+    store_metrics(app, &buf, &len, &cap);
     metric(&buf, &len, &cap,
            "# HELP gatehouse_config_generation Generation of the published configuration.\n"
            "# TYPE gatehouse_config_generation gauge\ngatehouse_config_generation %llu\n",

@@ -39,7 +39,7 @@ struct serve_opts {
         *tls_cert, *tls_key, *key_claims, *max_stale, *max_body, *log_level, *allow_insecure_idp,
         *upstream_ca_file, *trusted_proxies, *max_header_bytes, *max_headers, *max_target_bytes,
         *head_timeout_ms, *idle_timeout_ms, *body_timeout_ms, *max_connections, *h2_max_streams,
-        *h2_max_resets;
+        *h2_max_resets, *store_poll_ms;
     char data_dir_buf[4096], db_buf[4200]; /* the resolved ones, when not given */
 };
 
@@ -67,6 +67,10 @@ static const struct gh_cli_flag flags[] = {
      "PostgreSQL: postgres://USER:PASSWORD@HOST:PORT/DBNAME, postgres:KEY=VALUE... (libpq's "
      "form), postgres: alone (libpq's PG* environment variables)",
      OPT(db)},
+    {"--store-poll-ms", "GATEHOUSE_STORE_POLL_MS", "MS", "5000",
+     "PostgreSQL: how often each node checks the configuration's generation, the safety net "
+     "behind LISTEN/NOTIFY (changes normally arrive within milliseconds); 100 to 3600000",
+     OPT(store_poll_ms)},
     {"--threads", "GATEHOUSE_THREADS", "N", NULL,
      "gateway worker threads; one per core when not given", OPT(threads)},
     {"--tls-cert", "GATEHOUSE_TLS_CERT", "FILE", NULL,
@@ -392,6 +396,9 @@ static int admin_token(const char *dir, char *token, size_t cap)
 
 struct services {
     struct gh_store *store;
+    struct gh_store_watch *watch;
+    int64_t store_poll_ms;
+    int store_reached; /* whether the store could be reached when it was opened */
     struct gh_oidc_manager *manager;
     struct gh_oidc_options oidc;
     struct gh_app app;
@@ -406,6 +413,63 @@ struct services {
     struct gh_trusted_proxies trusted_proxies;
     struct gh_gateway_server *gateway;
 };
+
+/* The watcher's view of the node: the generation it publishes, and a reload for each cause. */
+static int published_generation(void *ctx, uint64_t *generation)
+{
+    struct gh_config *config = gh_app_config(ctx);
+    if (config == NULL)
+        return 0;
+    *generation = config->generation;
+    gh_config_unref(config);
+    return 1;
+}
+
+static int reload_for_watch(void *ctx, enum gh_store_watch_cause cause)
+{
+    static const enum gh_reload_cause causes[] = {
+        [GH_STORE_WATCH_NOTIFY] = GH_RELOAD_NOTIFY,
+        [GH_STORE_WATCH_POLL] = GH_RELOAD_POLL,
+        [GH_STORE_WATCH_RECONNECT] = GH_RELOAD_RECONNECT,
+    };
+    return gh_app_reload(ctx, causes[cause]);
+}
+
+/*
+ * The store, and what a node sharing it needs: a node started while PostgreSQL is away still
+ * starts, serves nothing (the gateway's 503, no configuration yet) and says why; the watcher
+ * connects when the database is back and the first reload makes the node serve.
+ */
+static int open_store(const struct serve_opts *o, struct services *s)
+{
+    char error[512];
+    int rc = gh_store_open_waiting(o->db, &s->store, error, sizeof error);
+
+    if (rc == GH_ERR_STORE_UNAVAILABLE && s->store != NULL) {
+        gh_log(GH_LOG_WARN,
+               "the configuration store cannot be reached: the gateway answers 503 (no "
+               "configuration yet) until it can; retrying",
+               json_pack("{s:s, s:s}", "store", gh_store_location(s->store), "error", error));
+        return GH_EXIT_OK;
+    }
+    if (rc != GH_OK) {
+        fprintf(stderr, "gatehouse serve: %s\n", error);
+        return GH_EXIT_FAIL;
+    }
+    s->store_reached = 1;
+    return GH_EXIT_OK;
+}
+
+static int start_watch(struct services *s, int reachable)
+{
+    struct gh_store_watch_hooks hooks = {&s->app, published_generation, reload_for_watch};
+    if (gh_store_watch_start(s->store, s->store_poll_ms, reachable, &hooks, &s->watch) != GH_OK) {
+        fprintf(stderr, "gatehouse serve: cannot start the store watcher\n");
+        return GH_EXIT_FAIL;
+    }
+    atomic_store(&s->app.watch, s->watch);
+    return GH_EXIT_OK;
+}
 
 /* The rate limiter's quota counters live in the store (they survive a restart). */
 static int quota_load_all(void *ctx, gh_quota_visit visit, void *arg)
@@ -514,10 +578,10 @@ static int start_services(const struct serve_opts *o, struct services *s)
         return rc;
     if ((rc = admin_token(o->data_dir, s->token, sizeof s->token)) != GH_EXIT_OK)
         return rc;
-    if (gh_store_open(o->db, &s->store, error, sizeof error) != GH_OK) {
-        fprintf(stderr, "gatehouse serve: %s\n", error);
-        return GH_EXIT_FAIL;
-    }
+    if ((s->store_poll_ms = parse_count(o->store_poll_ms, GH_STORE_WATCH_MIN_POLL_MS, 3600000)) < 0)
+        return usage("--store-poll-ms must be a number from 100 to 3600000, not", o->store_poll_ms);
+    if ((rc = open_store(o, s)) != GH_EXIT_OK)
+        return rc;
     gh_oidc_options_default(&s->oidc);
     s->oidc.max_stale_ms = max_stale;
     s->oidc.allow_insecure = o->allow_insecure_idp != NULL;
@@ -531,10 +595,14 @@ static int start_services(const struct serve_opts *o, struct services *s)
     s->app.validate_timeout_ms = 2 * s->oidc.fetch_timeout_ms + 2000;
     s->app.started_at = (int64_t)time(NULL);
     gh_snapshot_slot_init(&s->app.config);
-    if (gh_app_reload(&s->app) != GH_OK) {
+    rc = gh_app_reload(&s->app, GH_RELOAD_START);
+    if (rc != GH_OK && rc != GH_ERR_STORE_UNAVAILABLE) {
         fprintf(stderr, "gatehouse serve: cannot build the configuration from the store\n");
         return GH_EXIT_FAIL;
     }
+    /* its own thread and connection; with a configuration or without, it keeps the node current */
+    if ((rc = start_watch(s, s->store_reached)) != GH_EXIT_OK)
+        return rc;
     /* the gateway first: once the admin API answers, /readyz can say the node serves */
     if ((rc = start_gateway(o, s)) != GH_EXIT_OK)
         return rc;
@@ -567,6 +635,8 @@ static void stop_services(struct services *s)
     if (s->ratelimiter != NULL)
         gh_ratelimiter_flush(s->ratelimiter); /* quota counters into the store */
     gh_admin_server_stop(s->admin);
+    atomic_store(&s->app.watch, NULL);
+    gh_store_watch_stop(s->watch); /* before the store: it reloads from it */
     s->app.gateway = NULL;
     gh_gateway_server_free(s->gateway); /* its counters served /metrics until the admin stopped */
     gh_ratelimiter_free(s->ratelimiter);

@@ -20,6 +20,10 @@ struct gh_store_backend {
     int (*begin)(void *db, struct gh_store_error *err); /* a write transaction */
     int (*commit)(void *db, struct gh_store_error *err);
     void (*rollback)(void *db);
+    /* a read-only transaction that sees one committed state from its first read to its end (the
+     * whole configuration in one piece), ended by end_read */
+    int (*begin_read)(void *db, struct gh_store_error *err);
+    void (*end_read)(void *db);
     /* `doc` holds every field (id, timestamps, secrets). Constraint failures → 409 naming the
      * field (unique) or 409 "still in use" (reference). */
     int (*insert)(void *db, enum gh_kind kind, const json_t *doc, struct gh_store_error *err);
@@ -53,11 +57,18 @@ struct gh_store_backend {
                           void *arg);
     int (*quota_save)(void *db, const char *profile_id, int64_t window, int64_t count);
     int (*ping)(void *db);
+    /* whether the connection to the database is up now, without a round trip; NULL when the
+     * database is a local file (always there) */
+    int (*connected)(void *db);
     /* where the database is, as logs may say it: sqlite:PATH, or postgres://HOST:PORT/DBNAME
      * (never a user or password); owned by the backend */
     const char *(*location)(void *db);
     void (*close)(void *db);
 };
+
+/* The libpq connection string of a PostgreSQL store (for the watcher's own connection: it holds
+ * the password, so it goes nowhere else), or NULL for SQLite. Owned by the store. */
+const char *gh_store_conninfo(const struct gh_store *s);
 
 /* Opens an SQLite database at `path` (":memory:" for a private one) and migrates it. */
 int gh_sqlite_backend_open(const char *path, struct gh_store_backend *out, char *error, size_t cap);
@@ -72,5 +83,12 @@ int gh_pg_conninfo_check(const char *conninfo, char *error, size_t cap);
  * the database. GH_ERR_STORE_UNAVAILABLE when it cannot connect, GH_ERR_IO when the database
  * cannot be used (a newer schema, a failed migration); `error` says why, never with a password. */
 int gh_pg_backend_open(const char *conninfo, struct gh_store_backend *out, char *error, size_t cap);
+
+/* The same, for a node that must start while the database is away: when it cannot connect, it
+ * still fills `out` and returns GH_ERR_STORE_UNAVAILABLE with `error` saying why; each later call
+ * tries to connect again (at most one attempt per half second, 2 s each), and the first that
+ * succeeds migrates the database. */
+int gh_pg_backend_open_waiting(const char *conninfo, struct gh_store_backend *out, char *error,
+                               size_t cap);
 
 #endif

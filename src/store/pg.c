@@ -6,27 +6,28 @@
  * "<table>__<field>__<what>" so that a violation names its field the way SQLite's messages do.
  * Nodes agree through the database alone: migrations run in one transaction under an advisory
  * lock, and every write transaction takes another one, as SQLite's BEGIN IMMEDIATE takes its write
- * lock, so store.c's checks (paths, references) read what the other nodes committed. The
- * connection lives here only, in one place for what comes later (LISTEN/NOTIFY, reconnecting).
- * Values travel as parameters of PQexecParams, never inside SQL text.
+ * lock, so store.c's checks (paths, references) read what the other nodes committed, and each
+ * one announces its generation (NOTIFY) for the other nodes' watchers (watch.c). A connection
+ * lost while the database is away is made again by a later call, quickly or not at all, so no
+ * call waits long on a database that is gone; how to connect is pgconn.c's. Values travel as
+ * parameters of PQexecParams, never inside SQL text.
  */
 #include <libpq-fe.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/error.h"
 #include "common/log.h"
 #include "store/backend.h"
 #include "store/model.h"
+#include "store/pgconn.h"
 
 /* pg_advisory_xact_lock keys, fixed for every node and version: "gh-migra" and "gh-write" */
 #define MIGRATION_LOCK "7451617734451196257"
 #define WRITE_LOCK     "7451625238462063717"
-
-/* How long a statement may run, and a transaction stay idle, before the server ends it: no call
- * waits forever on a lock another node holds, nor does a stuck node hold the write lock. */
-#define SESSION_OPTIONS "-c statement_timeout=30000 -c idle_in_transaction_session_timeout=60000"
 
 /*
  * PostgreSQL's migrations, numbered as sqlite.c's: version N of one schema holds what version N
@@ -117,11 +118,24 @@ static const struct table tables[GH_KIND_COUNT] = {
     [GH_KIND_KEY] = {"keys", {"id", "profile_id", "hash", NULL}, "profile_id"},
 };
 
+/* How long a reconnect may wait for the server (libpq's minimum is 2 s), and how long after a
+ * failed one the next call fails at once without trying: a call made while the database is away
+ * holds the store's lock (and an admin request) at most that long, never the 10 s of a first
+ * connect, and a burst of calls does not become a burst of connection attempts. */
+#define RECONNECT_TIMEOUT  "2"
+#define RECONNECT_PAUSE_MS 500
+
 struct pg_db {
-    PGconn *conn;
+    PGconn *conn;   /* never NULL: a failed connection stays here, its status bad, until replaced */
+    char *conninfo; /* to connect again; holds the password: wiped when the store closes */
     int in_transaction;
-    char location[320]; /* postgres://host:port/dbname: what logs may say, never a password */
+    int migrated, migrating; /* a node started while the database was away migrates on its first
+                                connection */
+    int64_t retry_at_ms;     /* no reconnect before this (monotonic) */
+    char location[320];      /* postgres://host:port/dbname: what logs may say, never a password */
 };
+
+static int prepare(struct pg_db *p, char *error, size_t cap);
 
 /* ---- the connection ---- */
 
@@ -135,9 +149,43 @@ static void on_notice(void *arg, const PGresult *r)
                json_pack("{s:s}", "message", text != NULL ? text : ""));
 }
 
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A new connection in place of a broken one (at most one attempt per RECONNECT_PAUSE_MS), and the
+ * migrations when the first connection never came. */
+static int reconnect(struct pg_db *p)
+{
+    char error[512];
+    int64_t now = monotonic_ms();
+
+    if (now < p->retry_at_ms)
+        return GH_ERR_STORE_UNAVAILABLE;
+    PGconn *conn = gh_pg_connect(p->conninfo, RECONNECT_TIMEOUT);
+    if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
+        PQfinish(conn);
+        p->retry_at_ms = now + RECONNECT_PAUSE_MS;
+        return GH_ERR_STORE_UNAVAILABLE;
+    }
+    PQfinish(p->conn);
+    p->conn = conn;
+    PQsetNoticeReceiver(p->conn, on_notice, NULL);
+    if (!p->migrated && !p->migrating && prepare(p, error, sizeof error) != GH_OK) {
+        gh_log(GH_LOG_ERROR, "the configuration store cannot be used",
+               json_pack("{s:s, s:s}", "store", p->location, "error", error));
+        p->retry_at_ms = now + RECONNECT_PAUSE_MS;
+        return GH_ERR_IO;
+    }
+    return GH_OK;
+}
+
 /*
- * Whether the connection can take a statement. A broken one is reset once per call, and never in
- * the middle of a transaction: the rest of it would run on a new session, outside any
+ * Whether the connection can take a statement. A broken one is replaced once per call, and never
+ * in the middle of a transaction: the rest of it would run on a new session, outside any
  * transaction, and commit half a change. The transaction fails instead; store.c rolls it back.
  */
 static int ready(struct pg_db *p)
@@ -146,8 +194,7 @@ static int ready(struct pg_db *p)
         return 1;
     if (p->in_transaction)
         return 0;
-    PQreset(p->conn);
-    return PQstatus(p->conn) == CONNECTION_OK;
+    return reconnect(p) == GH_OK;
 }
 
 /* Runs one statement with text parameters (NULL: SQL NULL). NULL when the connection is down. */
@@ -202,6 +249,7 @@ static int failure(struct pg_db *p, const PGresult *r, enum gh_kind kind,
     char field[64];
 
     if (r == NULL || PQstatus(p->conn) != CONNECTION_OK) {
+        /* store.c says it in SPEC's words (503 store_unavailable) when the call ends */
         gh_model_error(err, 500, NULL, "the store's database cannot be reached");
         return GH_ERR_STORE_UNAVAILABLE;
     }
@@ -218,20 +266,6 @@ static int failure(struct pg_db *p, const PGresult *r, enum gh_kind kind,
     const char *text = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
     gh_model_error(err, 500, NULL, "the database failed: %s", text != NULL ? text : "no reason");
     return GH_ERR_IO;
-}
-
-/* libpq's messages end with a newline and continue on tab-indented lines: one line for a log. */
-static void one_line(char *text)
-{
-    size_t o = 0;
-    for (const char *c = text; *c != '\0'; c++) {
-        char ch = *c == '\n' || *c == '\t' ? ' ' : *c;
-        if (ch != ' ' || (o > 0 && text[o - 1] != ' '))
-            text[o++] = ch;
-    }
-    while (o > 0 && text[o - 1] == ' ')
-        o--;
-    text[o] = '\0';
 }
 
 /* ---- migrations ---- */
@@ -252,7 +286,7 @@ static const char *last_error(struct pg_db *p, char *buf, size_t cap)
 {
     const char *text = PQerrorMessage(p->conn);
     snprintf(buf, cap, "%s", text != NULL && text[0] != '\0' ? text : "no reason given");
-    one_line(buf);
+    gh_pg_one_line(buf);
     return buf;
 }
 
@@ -372,6 +406,29 @@ static void rollback(void *h)
     if (p->in_transaction && PQstatus(p->conn) == CONNECTION_OK)
         PQclear(PQexec(p->conn, "ROLLBACK"));
     p->in_transaction = 0;
+}
+
+/*
+ * The whole configuration in one piece: REPEATABLE READ takes its snapshot at the first statement
+ * and keeps it to the end, so a write another node commits meanwhile is either wholly in what this
+ * reads or wholly out of it; READ ONLY because a reload never writes. No advisory lock: readers
+ * never wait for a writer.
+ */
+static int begin_read(void *h, struct gh_store_error *err)
+{
+    struct pg_db *p = h;
+    PGresult *r = run(p, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
+    int rc = succeeded(r) ? GH_OK : failure(p, r, GH_KIND_COLLECTION, err);
+
+    PQclear(r);
+    if (rc == GH_OK)
+        p->in_transaction = 1;
+    return rc;
+}
+
+static void end_read(void *h)
+{
+    rollback(h); /* nothing was written: ending it either way releases the snapshot */
 }
 
 /* ---- documents ---- */
@@ -649,12 +706,16 @@ static int read_generation(void *h, uint64_t *generation)
 }
 
 /* Inside the write transaction: the row stays locked until it ends, so two nodes never take the
- * same number. */
+ * same number. The notification carries the new number to every node's watcher (watch.c);
+ * PostgreSQL delivers it at commit and drops it on rollback, so no node reloads for a change that
+ * never happened. */
 static int bump_generation(void *h, uint64_t *generation)
 {
     return generation_of(run(h,
-                             "UPDATE meta SET value = value + 1 WHERE name = 'generation'"
-                             " RETURNING value",
+                             "WITH bumped AS (UPDATE meta SET value = value + 1"
+                             " WHERE name = 'generation' RETURNING value)"
+                             " SELECT value, pg_notify('" GH_PG_CHANNEL "', value::text)"
+                             " FROM bumped",
                              0, NULL),
                          generation);
 }
@@ -732,6 +793,12 @@ static int ping(void *h)
     return command(h, "SELECT 1", 0, NULL) == GH_OK;
 }
 
+static int connected(void *h)
+{
+    struct pg_db *p = h;
+    return PQstatus(p->conn) == CONNECTION_OK;
+}
+
 static const char *location(void *h)
 {
     struct pg_db *p = h;
@@ -744,126 +811,37 @@ static void close_db(void *h)
     if (p == NULL)
         return;
     PQfinish(p->conn);
+    if (p->conninfo != NULL) {
+        OPENSSL_cleanse(p->conninfo, strlen(p->conninfo));
+        free(p->conninfo);
+    }
     free(p);
 }
 
 /* ---- opening ---- */
 
-/* Each of `secrets` replaced by "***" in `text`, in place. */
-static void redact(char *text, const char *const *secrets, size_t n)
+/* The server's encoding, then the migrations: what a first connection does before any call. */
+static int prepare(struct pg_db *p, char *error, size_t cap)
 {
-    for (size_t i = 0; i < n; i++) {
-        size_t len = secrets[i] != NULL ? strlen(secrets[i]) : 0;
-        char *at = text;
-        if (len == 0)
-            continue;
-        while ((at = strstr(at, secrets[i])) != NULL) {
-            size_t keep = len < 3 ? len : 3; /* never longer than what it replaces */
-            memcpy(at, "***", keep);
-            memmove(at + keep, at + len, strlen(at + len) + 1);
-            at += keep;
-        }
-    }
-}
+    const char *encoding = PQparameterStatus(p->conn, "server_encoding");
+    int rc;
 
-/*
- * Why the connection failed, from libpq's message: its connection errors name the host, port,
- * user and the server's reason, never the password, but a password is scrubbed from it all the
- * same (a mistyped string can put one where a host or port belongs) and the string itself is
- * never quoted.
- */
-static void connection_error(PGconn *conn, const char *conninfo, const char *where, char *error,
-                             size_t cap)
-{
-    char *given = NULL, *text = strdup(PQerrorMessage(conn));
-    PQconninfoOption *options = PQconninfoParse(conninfo, NULL);
-
-    for (PQconninfoOption *o = options; o != NULL && o->keyword != NULL; o++)
-        if (strcmp(o->keyword, "password") == 0 && o->val != NULL)
-            given = o->val;
-    const char *secrets[] = {given, PQpass(conn), getenv("PGPASSWORD")};
-    if (text != NULL) { /* the whole message, before it is cut to the caller's buffer */
-        redact(text, secrets, sizeof secrets / sizeof secrets[0]);
-        one_line(text);
-    }
-    gh_error_format(error, cap, "cannot connect to PostgreSQL at %s: %s", where,
-                    text != NULL ? text : "out of memory");
-    free(text);
-    PQconninfoFree(options);
-}
-
-int gh_pg_conninfo_check(const char *conninfo, char *error, size_t cap)
-{
-    char *why = NULL;
-    PQconninfoOption *options = PQconninfoParse(conninfo, &why);
-    int rc = GH_OK;
-
-    /* libpq's reason quotes the faulty part, which may be the password: never shown */
-    PQfreemem(why);
-    if (options == NULL) {
+    if (encoding == NULL || (strcmp(encoding, "UTF8") != 0 && strcmp(encoding, "SQL_ASCII") != 0)) {
         gh_error_format(error, cap,
-                        "the PostgreSQL connection string is not valid (not repeated here: it "
-                        "may hold a password); use postgres://USER:PASSWORD@HOST:PORT/DBNAME or "
-                        "postgres:host=HOST port=PORT dbname=DBNAME");
-        return GH_ERR_INVALID_ARG;
+                        "the database %s has the encoding %s; gatehouse keeps UTF-8 text: make "
+                        "it with CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE template0",
+                        p->location, encoding != NULL ? encoding : "(unknown)");
+        return GH_ERR_IO;
     }
-    for (PQconninfoOption *o = options; o->keyword != NULL; o++) {
-        if (strcmp(o->keyword, "port") == 0 && o->val != NULL &&
-            strspn(o->val, "0123456789,") != strlen(o->val)) {
-            /* "postgres://user:secret/db" (no @) makes "secret" the port: not repeated either */
-            gh_error_format(error, cap,
-                            "the PostgreSQL port is not a number (not repeated here: "
-                            "a mistyped string can put a password there)");
-            rc = GH_ERR_INVALID_ARG;
-        }
-    }
-    PQconninfoFree(options);
+    p->migrating = 1;
+    rc = migrate(p, error, cap);
+    p->migrating = 0;
+    p->migrated = rc == GH_OK;
     return rc;
 }
 
-/* "postgres://host:port/dbname" of the connection, whether it is up or not; a Unix socket's
- * directory goes in libpq's own URL form, "postgres:///dbname?host=/dir&port=5432". */
-static void describe(struct pg_db *p)
-{
-    const char *host = PQhost(p->conn), *port = PQport(p->conn), *db = PQdb(p->conn);
-    host = host != NULL && host[0] != '\0' ? host : "localhost";
-    port = port != NULL ? port : "";
-    db = db != NULL ? db : "";
-    if (host[0] == '/')
-        snprintf(p->location, sizeof p->location, "postgres:///%s?host=%s%s%s", db, host,
-                 port[0] ? "&port=" : "", port);
-    else
-        snprintf(p->location, sizeof p->location, "postgres://%s%s%s/%s", host, port[0] ? ":" : "",
-                 port, db);
-}
-
-/* Connects with `conninfo` and the settings gatehouse needs; the user's string and PG* variables
- * win over those that are only defaults. */
-static PGconn *connect_db(const char *conninfo)
-{
-    const char *keywords[12], *values[12];
-    int n = 0;
-
-    /* before dbname (the expanded string): the user's values override them */
-    if (getenv("PGCONNECT_TIMEOUT") == NULL)
-        keywords[n] = "connect_timeout", values[n++] = "10";
-    if (getenv("PGAPPNAME") == NULL)
-        keywords[n] = "application_name", values[n++] = "gatehouse";
-    if (getenv("PGOPTIONS") == NULL)
-        keywords[n] = "options", values[n++] = SESSION_OPTIONS;
-    /* a server gone without a word is noticed within about half a minute, not hours */
-    keywords[n] = "keepalives_idle", values[n++] = "10";
-    keywords[n] = "keepalives_interval", values[n++] = "5";
-    keywords[n] = "keepalives_count", values[n++] = "3";
-    keywords[n] = "tcp_user_timeout", values[n++] = "30000";
-    keywords[n] = "dbname", values[n++] = conninfo;
-    /* after it: the documents are UTF-8, whatever the environment says */
-    keywords[n] = "client_encoding", values[n++] = "UTF8";
-    keywords[n] = NULL, values[n] = NULL;
-    return PQconnectdbParams(keywords, values, 1);
-}
-
-int gh_pg_backend_open(const char *conninfo, struct gh_store_backend *out, char *error, size_t cap)
+static int open_backend(const char *conninfo, int waiting, struct gh_store_backend *out,
+                        char *error, size_t cap)
 {
     struct pg_db *p;
     int rc;
@@ -871,37 +849,38 @@ int gh_pg_backend_open(const char *conninfo, struct gh_store_backend *out, char 
     memset(out, 0, sizeof *out);
     if ((rc = gh_pg_conninfo_check(conninfo, error, cap)) != GH_OK)
         return rc;
-    if ((p = calloc(1, sizeof *p)) == NULL)
-        return GH_ERR_NOMEM;
-    if ((p->conn = connect_db(conninfo)) == NULL) {
+    if ((p = calloc(1, sizeof *p)) == NULL || (p->conninfo = strdup(conninfo)) == NULL) {
         free(p);
         return GH_ERR_NOMEM;
     }
-    describe(p);
+    if ((p->conn = gh_pg_connect(conninfo, "10")) == NULL) {
+        close_db(p);
+        return GH_ERR_NOMEM;
+    }
+    gh_pg_describe(p->conn, p->location, sizeof p->location);
     if (PQstatus(p->conn) != CONNECTION_OK) {
-        connection_error(p->conn, conninfo, p->location, error, cap);
-        close_db(p);
-        return GH_ERR_STORE_UNAVAILABLE;
-    }
-    PQsetNoticeReceiver(p->conn, on_notice, NULL);
-    const char *encoding = PQparameterStatus(p->conn, "server_encoding");
-    if (encoding == NULL || (strcmp(encoding, "UTF8") != 0 && strcmp(encoding, "SQL_ASCII") != 0)) {
-        gh_error_format(error, cap,
-                        "the database %s has the encoding %s; gatehouse keeps UTF-8 text: make "
-                        "it with CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE template0",
-                        p->location, encoding != NULL ? encoding : "(unknown)");
-        close_db(p);
-        return GH_ERR_IO;
-    }
-    if ((rc = migrate(p, error, cap)) != GH_OK) {
-        close_db(p);
-        return rc;
+        gh_pg_connection_error(p->conn, conninfo, p->location, error, cap);
+        if (!waiting) {
+            close_db(p);
+            return GH_ERR_STORE_UNAVAILABLE;
+        }
+        /* the first call that connects migrates */
+        p->retry_at_ms = monotonic_ms() + RECONNECT_PAUSE_MS;
+        rc = GH_ERR_STORE_UNAVAILABLE;
+    } else {
+        PQsetNoticeReceiver(p->conn, on_notice, NULL);
+        if ((rc = prepare(p, error, cap)) != GH_OK) {
+            close_db(p);
+            return rc;
+        }
     }
     *out = (struct gh_store_backend){
         .db = p,
         .begin = begin,
         .commit = commit,
         .rollback = rollback,
+        .begin_read = begin_read,
+        .end_read = end_read,
         .insert = insert,
         .replace = replace,
         .remove = remove_doc,
@@ -918,8 +897,20 @@ int gh_pg_backend_open(const char *conninfo, struct gh_store_backend *out, char 
         .quota_load_all = quota_load_all,
         .quota_save = quota_save,
         .ping = ping,
+        .connected = connected,
         .location = location,
         .close = close_db,
     };
-    return GH_OK;
+    return rc;
+}
+
+int gh_pg_backend_open(const char *conninfo, struct gh_store_backend *out, char *error, size_t cap)
+{
+    return open_backend(conninfo, 0, out, error, cap);
+}
+
+int gh_pg_backend_open_waiting(const char *conninfo, struct gh_store_backend *out, char *error,
+                               size_t cap)
+{
+    return open_backend(conninfo, 1, out, error, cap);
 }

@@ -163,6 +163,23 @@ static void rollback(void *h)
     exec(s->db, "ROLLBACK");
 }
 
+/* A deferred BEGIN takes no lock until its first read, and from then on SQLite (WAL) reads one
+ * snapshot of the database until the end: another connection's commit never shows half-way. */
+static int begin_read(void *h, struct gh_store_error *err)
+{
+    struct sqlite_db *s = h;
+    if (exec(s->db, "BEGIN") == GH_OK)
+        return GH_OK;
+    db_error(err, s->db);
+    return GH_ERR_IO;
+}
+
+static void end_read(void *h)
+{
+    struct sqlite_db *s = h;
+    exec(s->db, "COMMIT");
+}
+
 /* The field a unique constraint names: "name" when it is one of the columns (composite uniques
  * such as (client_id, name)), else the last column ((collection_id, method, path) → path). */
 static void unique_field(const char *msg, char *field, size_t cap)
@@ -659,6 +676,8 @@ int gh_sqlite_backend_open(const char *path, struct gh_store_backend *out, char 
     *out = (struct gh_store_backend){
         .db = s,
         .begin = begin,
+        .begin_read = begin_read,
+        .end_read = end_read,
         .commit = commit,
         .rollback = rollback,
         .insert = insert,

@@ -27,6 +27,9 @@ struct gh_store {
     pthread_mutex_t lock;
     uint64_t generation;
     struct gh_oidc_persistence persistence;
+    /* PostgreSQL's connection string, for the watcher (watch.c); holds the password: wiped at
+     * close. NULL for SQLite. */
+    char *conninfo;
 };
 
 static const char *const plurals[GH_KIND_COUNT] = {"collections", "endpoints", "clients",
@@ -110,7 +113,7 @@ int gh_store_check_url(const char *url, char *error, size_t cap)
     return GH_OK;
 }
 
-int gh_store_open(const char *url, struct gh_store **out, char *error, size_t cap)
+static int open_store(const char *url, int waiting, struct gh_store **out, char *error, size_t cap)
 {
     struct gh_store *s;
     const char *conninfo;
@@ -122,20 +125,39 @@ int gh_store_open(const char *url, struct gh_store **out, char *error, size_t ca
     if ((s = calloc(1, sizeof *s)) == NULL)
         return GH_ERR_NOMEM;
     conninfo = postgres_conninfo(url);
-    rc = conninfo != NULL ? gh_pg_backend_open(conninfo, &s->b, error, cap)
-                          : gh_sqlite_backend_open(url + 7, &s->b, error, cap);
-    if (rc != GH_OK || (rc = s->b.read_generation(s->b.db, &s->generation)) != GH_OK) {
-        if (rc != GH_OK && s->b.close != NULL) {
-            snprintf(error, cap, "cannot read the configuration generation");
+    rc = conninfo == NULL ? gh_sqlite_backend_open(url + 7, &s->b, error, cap)
+         : waiting        ? gh_pg_backend_open_waiting(conninfo, &s->b, error, cap)
+                          : gh_pg_backend_open(conninfo, &s->b, error, cap);
+    if (rc == GH_OK && s->b.read_generation(s->b.db, &s->generation) != GH_OK) {
+        snprintf(error, cap, "cannot read the configuration generation");
+        rc = GH_ERR_IO;
+    }
+    /* waiting for the database: a store all the same, which connects on a later call */
+    if (rc != GH_OK && !(waiting && rc == GH_ERR_STORE_UNAVAILABLE && s->b.close != NULL)) {
+        if (s->b.close != NULL)
             s->b.close(s->b.db);
-        }
         free(s);
         return rc;
+    }
+    if (conninfo != NULL && (s->conninfo = strdup(conninfo)) == NULL) {
+        s->b.close(s->b.db);
+        free(s);
+        return GH_ERR_NOMEM;
     }
     pthread_mutex_init(&s->lock, NULL);
     s->persistence = (struct gh_oidc_persistence){s, cache_load, cache_save};
     *out = s;
-    return GH_OK;
+    return rc;
+}
+
+int gh_store_open(const char *url, struct gh_store **out, char *error, size_t cap)
+{
+    return open_store(url, 0, out, error, cap);
+}
+
+int gh_store_open_waiting(const char *url, struct gh_store **out, char *error, size_t cap)
+{
+    return open_store(url, 1, out, error, cap);
 }
 
 void gh_store_close(struct gh_store *s)
@@ -143,8 +165,17 @@ void gh_store_close(struct gh_store *s)
     if (s == NULL)
         return;
     s->b.close(s->b.db);
+    if (s->conninfo != NULL) {
+        OPENSSL_cleanse(s->conninfo, strlen(s->conninfo));
+        free(s->conninfo);
+    }
     pthread_mutex_destroy(&s->lock);
     free(s);
+}
+
+const char *gh_store_conninfo(const struct gh_store *s)
+{
+    return s->conninfo;
 }
 
 const char *gh_store_location(const struct gh_store *s)
@@ -187,6 +218,27 @@ int gh_store_ping(struct gh_store *s)
     int ok = s->b.ping(s->b.db);
     pthread_mutex_unlock(&s->lock);
     return ok;
+}
+
+/*
+ * Ends a public call's hold on the store. A call that failed because the database went away (a
+ * PostgreSQL server down or restarting) answers 503 store_unavailable whatever step it failed at,
+ * saying that nothing was changed: a write's transaction never committed, so that is true, and the
+ * caller may simply try again once the store is back.
+ */
+static void release(struct gh_store *s, int *rc, struct gh_store_error *err)
+{
+    if (*rc != GH_OK && s->b.connected != NULL && !s->b.connected(s->b.db)) {
+        *rc = GH_ERR_STORE_UNAVAILABLE;
+        err->status = 503;
+        err->code = "store_unavailable";
+        err->field[0] = '\0';
+        snprintf(err->message, sizeof err->message,
+                 "the configuration store (%s) cannot be reached; nothing was changed: try again "
+                 "when it is back",
+                 s->b.location(s->b.db));
+    }
+    pthread_mutex_unlock(&s->lock);
 }
 
 /* ---- checks that need the database (called inside the transaction) ---- */
@@ -397,7 +449,7 @@ int gh_store_create(struct gh_store *s, enum gh_kind kind, const char *parent_id
             json_decref(shown);
         }
     }
-    pthread_mutex_unlock(&s->lock);
+    release(s, &rc, err);
     json_decref(key);
     json_decref(doc);
     return rc;
@@ -437,7 +489,7 @@ int gh_store_update(struct gh_store *s, enum gh_kind kind, const char *id, const
     }
     pthread_mutex_lock(&s->lock);
     rc = load(s, kind, id, &base, err);
-    pthread_mutex_unlock(&s->lock);
+    release(s, &rc, err);
     if (rc != GH_OK || (rc = gh_model_merge(kind, base, patch, &doc, err)) != GH_OK ||
         (rc = run_hook(kind, base, doc, w, err)) != GH_OK)
         goto out;
@@ -459,7 +511,7 @@ int gh_store_update(struct gh_store *s, enum gh_kind kind, const char *id, const
         else
             json_decref(shown);
     }
-    pthread_mutex_unlock(&s->lock);
+    release(s, &rc, err);
 out:
     json_decref(base);
     json_decref(doc);
@@ -484,7 +536,7 @@ int gh_store_delete(struct gh_store *s, enum gh_kind kind, const char *id,
             rc = s->b.remove(s->b.db, kind, id, err);
         rc = finish_write(s, rc, "delete", gh_kind_plural(kind), id, NULL, w, err);
     }
-    pthread_mutex_unlock(&s->lock);
+    release(s, &rc, err);
     json_decref(doc);
     return rc;
 }
@@ -495,7 +547,7 @@ int gh_store_get(struct gh_store *s, enum gh_kind kind, const char *id, json_t *
     json_t *doc = NULL;
     pthread_mutex_lock(&s->lock);
     int rc = load(s, kind, id, &doc, err);
-    pthread_mutex_unlock(&s->lock);
+    release(s, &rc, err);
     *out = rc == GH_OK ? gh_model_public(kind, doc, 0) : NULL;
     json_decref(doc);
     return rc;
@@ -518,11 +570,12 @@ int gh_store_list(struct gh_store *s, enum gh_kind kind, const char *parent_id, 
     }
     pthread_mutex_lock(&s->lock);
     rc = s->b.page(s->b.db, kind, parent_id, after, limit + 1, &docs);
-    pthread_mutex_unlock(&s->lock);
+    if (rc != GH_OK)
+        gh_model_error(err, 500, NULL, "the database failed while listing");
+    release(s, &rc, err);
     if (rc != GH_OK) {
         json_decref(docs);
         json_decref(data);
-        gh_model_error(err, 500, NULL, "the database failed while listing");
         return rc;
     }
     json_array_foreach (docs, i, doc) {
@@ -594,7 +647,7 @@ int gh_store_key_rotate(struct gh_store *s, const char *profile_id, int64_t grac
                           err);
         json_decref(detail);
     }
-    pthread_mutex_unlock(&s->lock);
+    release(s, &rc, err);
     json_decref(profile);
     if (rc == GH_OK)
         *out = key;
@@ -632,23 +685,46 @@ static int dump(struct gh_store *s, int secrets, json_t **out, struct gh_store_e
     return GH_OK;
 }
 
+/* The whole configuration and the generation it belongs to, read in one read transaction, so that
+ * a change committed meanwhile (by this node or another sharing the database) is wholly in it or
+ * wholly out of it. Call with the lock held. */
+static int dump_consistent(struct gh_store *s, int secrets, json_t **out,
+                           struct gh_store_error *err)
+{
+    uint64_t generation = 0;
+    int rc;
+
+    *out = NULL;
+    if ((rc = s->b.begin_read(s->b.db, err)) != GH_OK)
+        return rc;
+    if (s->b.read_generation(s->b.db, &generation) != GH_OK) {
+        gh_model_error(err, 500, NULL, "cannot read the configuration generation");
+        rc = GH_ERR_IO;
+    } else
+        rc = dump(s, secrets, out, err);
+    s->b.end_read(s->b.db);
+    if (rc != GH_OK)
+        return rc;
+    json_object_set_new(*out, "generation", json_integer((json_int_t)generation));
+    /* another node's writes move the generation too: never let this node's count fall behind */
+    if (generation > gh_store_generation(s))
+        __atomic_store_n(&s->generation, generation, __ATOMIC_RELEASE);
+    return GH_OK;
+}
+
 int gh_store_export(struct gh_store *s, int secrets, json_t **out, struct gh_store_error *err)
 {
     pthread_mutex_lock(&s->lock);
-    int rc = dump(s, secrets, out, err);
-    pthread_mutex_unlock(&s->lock);
-    if (rc == GH_OK)
-        json_object_set_new(*out, "generation", json_integer((json_int_t)gh_store_generation(s)));
+    int rc = dump_consistent(s, secrets, out, err);
+    release(s, &rc, err);
     return rc;
 }
 
 int gh_store_load_all(struct gh_store *s, json_t **out, struct gh_store_error *err)
 {
     pthread_mutex_lock(&s->lock);
-    int rc = dump(s, 1, out, err);
-    if (rc == GH_OK)
-        json_object_set_new(*out, "generation", json_integer((json_int_t)s->generation));
-    pthread_mutex_unlock(&s->lock);
+    int rc = dump_consistent(s, 1, out, err);
+    release(s, &rc, err);
     return rc;
 }
 
@@ -917,7 +993,7 @@ int gh_store_import(struct gh_store *s, const json_t *doc, const struct gh_impor
             rc = finish_write(s, rc, "apply", "config", NULL, json_object_get(result, "plan"), w,
                               err);
     }
-    pthread_mutex_unlock(&s->lock);
+    release(s, &rc, err);
     json_object_set_new(result, "generation", json_integer((json_int_t)gh_store_generation(s)));
     json_object_set(result, "new_keys", made);
     if (o->dry_run)
@@ -988,10 +1064,11 @@ int gh_store_audit_list(struct gh_store *s, const char *kind, const char *id, co
     }
     pthread_mutex_lock(&s->lock);
     int rc = s->b.audit_page(s->b.db, kind, id, before, limit + 1, &rows);
-    pthread_mutex_unlock(&s->lock);
+    if (rc != GH_OK)
+        gh_model_error(err, 500, NULL, "the database failed while reading the audit log");
+    release(s, &rc, err);
     if (rc != GH_OK) {
         json_decref(rows);
-        gh_model_error(err, 500, NULL, "the database failed while reading the audit log");
         return rc;
     }
     json_t *data = json_array(), *next = json_null();

@@ -29,8 +29,9 @@ enum gh_kind {
 
 /* Why a request to the store was refused, in the terms of SPEC §6. */
 struct gh_store_error {
-    int status;        /* 400, 404, 409, 422, 500 */
-    const char *code;  /* "bad_request", "not_found", "conflict", "validation_failed", "internal" */
+    int status;        /* 400, 404, 409, 422, 500, 503 */
+    const char *code;  /* "bad_request", "not_found", "conflict", "validation_failed", "internal",
+                          "store_unavailable" (the database cannot be reached) */
     char field[64];    /* the field at fault, "" when none */
     char message[512]; /* one sentence; never a secret */
 };
@@ -53,6 +54,11 @@ struct gh_store;
  * cannot be reached); it never repeats a PostgreSQL URL or its password.
  */
 int gh_store_open(const char *url, struct gh_store **out, char *error, size_t cap);
+
+/* The same for a node that starts while PostgreSQL may be away: when it cannot be reached, *out
+ * is a store all the same and GH_ERR_STORE_UNAVAILABLE is returned with `error` saying why; its
+ * calls answer GH_ERR_STORE_UNAVAILABLE (503) until one connects (and migrates). */
+int gh_store_open_waiting(const char *url, struct gh_store **out, char *error, size_t cap);
 
 /* Whether `url` names a store this build can open, without opening it (a PostgreSQL string is
  * parsed, not connected to): GH_OK, or GH_ERR_INVALID_ARG with `error` saying which forms are

@@ -21,11 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/error.h"
 #include "store/backend.h"
 #include "store/store.h"
+#include "store/watch.h"
 #include "storekit.h"
 
 #define NODES 10
@@ -427,6 +429,135 @@ static void test_two_nodes_same_path(void **state)
     gh_store_close(third);
 }
 
+/* ---- reading the whole configuration ---- */
+
+static void assert_loaded(struct gh_store *s, uint64_t generation, size_t clients)
+{
+    struct gh_store_error err = {0};
+    json_t *doc = NULL;
+    if (gh_store_load_all(s, &doc, &err) != GH_OK)
+        gh_fx_fail_store("load_all", &err);
+    assert_int_equal(json_integer_value(json_object_get(doc, "generation")), generation);
+    assert_int_equal(json_array_size(json_object_get(doc, "clients")), clients);
+    json_decref(doc);
+    /* the node's own count follows what it read, so it never lags behind another node's writes */
+    assert_int_equal(gh_store_generation(s), generation);
+}
+
+/* Another node's store, which wrote nothing itself, reads each committed change with the
+ * generation that change made: the snapshot and its number come from one transaction. */
+static void test_load_all_carries_the_generation(void **state)
+{
+    struct gh_fixture *fx = *state;
+    struct gh_store *other = open_or_fail(fx->url);
+
+    assert_loaded(other, 0, 0);
+    json_decref(gh_fx_must_create(fx->s, GH_KIND_CLIENT, NULL, gh_fx_parse("{\"name\":\"a\"}")));
+    assert_loaded(other, 1, 1);
+    json_decref(gh_fx_must_create(fx->s, GH_KIND_CLIENT, NULL, gh_fx_parse("{\"name\":\"b\"}")));
+    assert_loaded(other, 2, 2);
+    gh_store_close(other);
+}
+
+/* ---- the watcher ---- */
+
+/* What a node does with the watcher: it publishes what it reloads (here: the generation alone). */
+struct node {
+    struct gh_store *store;
+    pthread_mutex_t lock;
+    uint64_t published;
+    int has;
+    int reloads[3]; /* by enum gh_store_watch_cause */
+};
+
+static int node_published(void *ctx, uint64_t *generation)
+{
+    struct node *n = ctx;
+    pthread_mutex_lock(&n->lock);
+    int has = n->has;
+    *generation = n->published;
+    pthread_mutex_unlock(&n->lock);
+    return has;
+}
+
+static int node_reload(void *ctx, enum gh_store_watch_cause cause)
+{
+    struct node *n = ctx;
+    struct gh_store_error err = {0};
+    json_t *doc = NULL;
+    int rc = gh_store_load_all(n->store, &doc, &err);
+    if (rc == GH_OK) {
+        pthread_mutex_lock(&n->lock);
+        n->published = (uint64_t)json_integer_value(json_object_get(doc, "generation"));
+        n->has = 1;
+        n->reloads[cause]++;
+        pthread_mutex_unlock(&n->lock);
+    }
+    json_decref(doc);
+    return rc;
+}
+
+static int64_t ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits (at most 5 s) until the node publishes `generation`; the milliseconds it took. */
+static int64_t wait_published(struct node *n, uint64_t generation)
+{
+    int64_t start = ms_now();
+    uint64_t got = 0;
+    while (!node_published(n, &got) || got < generation) {
+        if (ms_now() - start > 5000)
+            fail_msg("the node publishes generation %llu, not %llu, after 5 s",
+                     (unsigned long long)got, (unsigned long long)generation);
+        usleep(1000);
+    }
+    return ms_now() - start;
+}
+
+/* Another node's write reaches this node's watcher by NOTIFY, far inside the poll period; when
+ * the server ends the watcher's session, it reconnects by itself and catches up with what was
+ * written while it was away. */
+static void test_watcher_hears_and_reconnects(void **state)
+{
+    struct gh_fixture *fx = *state;
+    struct node n = {.store = open_or_fail(fx->url)};
+    struct gh_store_watch_hooks hooks = {&n, node_published, node_reload};
+    struct gh_store_watch *w = NULL;
+
+    pthread_mutex_init(&n.lock, NULL);
+    /* a poll period far beyond the test: only a notification or a reconnect can move the node */
+    assert_int_equal(gh_store_watch_start(n.store, 3600000, 1, &hooks, &w), GH_OK);
+    assert_non_null(w);
+    wait_published(&n, 0); /* the first connection's catch-up */
+    json_decref(gh_fx_must_create(fx->s, GH_KIND_CLIENT, NULL, gh_fx_parse("{\"name\":\"a\"}")));
+    int64_t ms = wait_published(&n, 1);
+    printf("a write on another node reached the watcher in %lld ms\n", (long long)ms);
+    assert_true(n.reloads[GH_STORE_WATCH_NOTIFY] >= 1);
+    assert_true(gh_store_watch_reachable(w));
+
+    char *ended =
+        gh_fx_sql(fx, "SELECT COUNT(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
+                      " WHERE datname = current_database() AND query LIKE 'LISTEN%'");
+    assert_non_null(ended);
+    assert_string_equal(ended, "1");
+    free(ended);
+    json_decref(gh_fx_must_create(fx->s, GH_KIND_CLIENT, NULL, gh_fx_parse("{\"name\":\"b\"}")));
+    ms = wait_published(&n, 2);
+    printf("after its session was ended, the watcher caught up in %lld ms\n", (long long)ms);
+    int64_t start = ms_now();
+    while (gh_store_watch_reconnects(w) < 1 && ms_now() - start < 5000)
+        usleep(1000);
+    assert_int_equal(gh_store_watch_reconnects(w), 1);
+    assert_true(gh_store_watch_reachable(w));
+    gh_store_watch_stop(w);
+    gh_store_close(n.store);
+    pthread_mutex_destroy(&n.lock);
+}
+
 /* ---- a lost connection ---- */
 
 /* Ends the server sessions of the stores (application_name gatehouse) on the fixture's database,
@@ -441,9 +572,9 @@ static void kill_sessions(const struct gh_fixture *fx)
     free(n);
 }
 
-/* The server ends the store's session: the next call fails (a read with 500, a write as the store
- * being unreachable) without a crash or a wait, and the one after reconnects; nothing half done
- * is left behind. */
+/* The server ends the store's session: the next call fails (503 store_unavailable, a read as a
+ * write) without a crash or a wait, and the one after reconnects; nothing half done is left
+ * behind. */
 static void test_lost_connection_comes_back(void **state)
 {
     struct gh_fixture *fx = *state;
@@ -453,9 +584,11 @@ static void test_lost_connection_comes_back(void **state)
     json_t *client =
         gh_fx_must_create(fx->s, GH_KIND_CLIENT, NULL, gh_fx_parse("{\"name\":\"c\"}"));
     kill_sessions(fx);
-    assert_int_not_equal(gh_store_get(fx->s, GH_KIND_CLIENT, gh_fx_str(client, "id"), &out, &err),
-                         GH_OK);
-    assert_int_equal(err.status, 500);
+    assert_int_equal(gh_store_get(fx->s, GH_KIND_CLIENT, gh_fx_str(client, "id"), &out, &err),
+                     GH_ERR_STORE_UNAVAILABLE);
+    assert_int_equal(err.status, 503);
+    assert_string_equal(err.code, "store_unavailable");
+    assert_non_null(strstr(err.message, "cannot be reached; nothing was changed"));
     assert_int_equal(gh_store_get(fx->s, GH_KIND_CLIENT, gh_fx_str(client, "id"), &out, &err),
                      GH_OK);
     json_decref(out);
@@ -539,6 +672,8 @@ int main(void)
         T(test_unique_texts_match_sqlite),
         T(test_database_constraints_match_sqlite),
         T(test_two_nodes_same_path),
+        T(test_load_all_carries_the_generation),
+        T(test_watcher_hears_and_reconnects),
         T(test_lost_connection_comes_back),
         T(test_lost_connection_never_splits_a_transaction),
     };
