@@ -39,9 +39,12 @@ for pkg in wrk nginx apache2 libapache2-mod-auth-openidc; do
   has "$test_set" "$pkg" && fail "the test set holds $pkg"
   has "$bench_set" "$pkg" || fail "the bench set lacks $pkg"
 done
-bash "$script" --print test | grep -q '^npm: ' || fail "the test set does not install the e2e npm packages"
-bash "$script" --print run | grep -q '^npm: ' && fail "the run set installs npm packages"
-bash "$script" --print run | grep -q '^services' && fail "the run set touches services"
+# (the output first, then grep: grep -q stops reading at its match, and under pipefail the script's
+# SIGPIPE on its next line would fail the check at random)
+print_test=$(bash "$script" --print test) print_run=$(bash "$script" --print run)
+grep -q '^npm: ' <<<"$print_test" || fail "the test set does not install the e2e npm packages"
+grep -q '^npm: ' <<<"$print_run" && fail "the run set installs npm packages"
+grep -q '^services' <<<"$print_run" && fail "the run set touches services"
 services=$(bash "$script" --print bench | sed -n 's/^services disabled at boot: //p')
 for svc in nginx apache2; do has "$services" "$svc" || fail "the bench set leaves $svc enabled at boot"; done
 services=$(bash "$script" --print test | sed -n 's/^services disabled at boot: //p')
