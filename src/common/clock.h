@@ -13,4 +13,7 @@
 /* Seconds since the epoch from CLOCK_REALTIME (not its coarse twin). */
 int64_t gh_clock_wall_seconds(void);
 
+/* Milliseconds of CLOCK_MONOTONIC, for pauses and deadlines that must not follow the wall clock. */
+int64_t gh_clock_monotonic_ms(void);
+
 #endif

@@ -696,8 +696,11 @@ static void on_head_later(struct gh_defer *d)
 {
     struct h1 *h = d->data;
     struct iovec v = {h->held_head, h->held_len};
-    int rc = gh_sock_write(&h->c->sock, &v, 1, on_written);
+    int rc;
 
+    if (h->held_head == NULL)
+        return; /* it left with the body */
+    rc = gh_sock_write(&h->c->sock, &v, 1, on_written);
     free(h->held_head);
     h->held_head = NULL;
     if (rc != GH_OK)
@@ -716,8 +719,8 @@ static int h1_respond_write(struct gh_http_request *req, const void *data, size_
         return -1;
     if (h->answer_no_body)
         len = 0;
-    if (h->held_head != NULL) { /* the head leaves with these bytes (not counted again) */
-        gh_defer_cancel(loop_of(h), &h->head_later);
+    if (h->held_head != NULL) { /* the head leaves with these bytes (not counted again); its
+                                 * deferred send then finds nothing held (cheaper than a cancel) */
         v[n].iov_base = h->held_head;
         v[n++].iov_len = h->held_len;
     }

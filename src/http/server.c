@@ -256,33 +256,41 @@ static int within_limits(struct gh_http_worker *w)
     return w->n_conns < l->conns_per_worker && atomic_load(&w->server->open_conns) < l->conns_total;
 }
 
-/*
- * Edge-triggered: the listener's readiness is reported once, so this takes what is waiting, up
- * to a batch (kicking itself for the rest next turn, so one worker does not take a whole burst
- * while others idle). A connection over the limits is accepted and closed at once: the kernel
- * would otherwise keep it in the backlog, where it waits unanswered.
- */
-static void on_listener(struct gh_io *io, unsigned events)
+/* Takes one connection waiting on `fd_listening`; 0 when none waits (or accept failed in a way
+ * the next edge retries). A connection over the limits is accepted and closed at once: the kernel
+ * would otherwise keep it in the backlog, where it waits unanswered. */
+static int accept_one(struct gh_http_worker *w, int fd_listening)
 {
-    struct gh_http_worker *w = io->data;
-
-    (void)events;
-    for (int i = 0; i < ACCEPT_BATCH; i++) {
-        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    for (;;) {
+        int fd = accept4(fd_listening, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE)
                 gh_http_count_limit(w, GH_HTTP_LIMIT_CONNECTIONS); /* still in the backlog */
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            return; /* EAGAIN: nothing more; anything else: the next edge retries */
+            return 0; /* EAGAIN: nothing more; anything else: the next edge retries */
         }
         if (!within_limits(w)) {
             gh_http_count_limit(w, GH_HTTP_LIMIT_CONNECTIONS);
             close(fd);
-            continue;
+            return 1;
         }
         take_conn(w, fd);
+        return 1;
     }
+}
+
+/* Edge-triggered: the listener's readiness is reported once, so this takes what is waiting, up
+ * to a batch (kicking itself for the rest next turn, so one worker does not take a whole burst
+ * while others idle). */
+static void on_listener(struct gh_io *io, unsigned events)
+{
+    struct gh_http_worker *w = io->data;
+
+    (void)events;
+    for (int i = 0; i < ACCEPT_BATCH; i++)
+        if (!accept_one(w, io->fd))
+            return;
     gh_io_kick(io, GH_IO_READ);
 }
 
@@ -315,22 +323,9 @@ static int worker_busy(struct gh_http_worker *w)
  * so they are drained like the others. */
 static void take_backlog(struct gh_http_worker *w)
 {
-    for (size_t a = 0; a < w->n_listeners; a++) {
-        for (;;) {
-            int fd = accept4(w->listeners[a].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (fd < 0) {
-                if (errno == EINTR || errno == ECONNABORTED)
-                    continue;
-                break;
-            }
-            if (!within_limits(w)) {
-                gh_http_count_limit(w, GH_HTTP_LIMIT_CONNECTIONS);
-                close(fd);
-                continue;
-            }
-            take_conn(w, fd);
-        }
-    }
+    for (size_t a = 0; a < w->n_listeners; a++)
+        while (accept_one(w, w->listeners[a].fd))
+            ;
 }
 
 static void drain(struct gh_http_worker *w)

@@ -15,6 +15,15 @@
 #include "oidc/provider.h"
 #include "store/store.h"
 
+/* Per kind: its table, the columns the database constrains (first is id) and the parent column of
+ * lists; the same schema in every backend (model.c). */
+struct gh_store_table {
+    const char *name;
+    const char *columns[5];
+    const char *parent;
+};
+extern const struct gh_store_table gh_store_tables[GH_KIND_COUNT];
+
 struct gh_store_backend {
     void *db;
     int (*begin)(void *db, struct gh_store_error *err); /* a write transaction */

@@ -18,6 +18,7 @@
 #include "jose/alg.h"
 #include "jose/jwk.h"
 #include "oidc/policy.h"
+#include "store/backend.h"
 #include "store/validate.h"
 
 enum ftype { T_NAME, T_TEXT, T_BOOL, T_INT, T_STRLIST, T_RATE, T_REF, T_URL, T_SECRET, T_CHECKED };
@@ -667,3 +668,15 @@ int gh_model_new_key(char *plain, char *hash_hex, char *prefix)
     prefix[8] = '\0';
     return GH_OK;
 }
+
+/* What the databases constrain of each kind: both backends build their statements from it. */
+const struct gh_store_table gh_store_tables[GH_KIND_COUNT] = {
+    [GH_KIND_COLLECTION] = {"collections", {"id", "name", "version", "path", NULL}, NULL},
+    [GH_KIND_ENDPOINT] = {"endpoints",
+                          {"id", "collection_id", "method", "path", NULL},
+                          "collection_id"},
+    [GH_KIND_CLIENT] = {"clients", {"id", "name", NULL}, NULL},
+    [GH_KIND_PROFILE] = {"profiles", {"id", "client_id", "policy_id", "name", NULL}, "client_id"},
+    [GH_KIND_POLICY] = {"policies", {"id", "name", NULL}, NULL},
+    [GH_KIND_KEY] = {"keys", {"id", "profile_id", "hash", NULL}, "profile_id"},
+};

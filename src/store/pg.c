@@ -17,8 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "store/backend.h"
@@ -100,24 +100,6 @@ static const char *const migrations[] = {
 
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
-/* Per kind: the table, its constrained columns (first is id) and the parent column of lists. */
-struct table {
-    const char *name;
-    const char *columns[5];
-    const char *parent;
-};
-
-static const struct table tables[GH_KIND_COUNT] = {
-    [GH_KIND_COLLECTION] = {"collections", {"id", "name", "version", "path", NULL}, NULL},
-    [GH_KIND_ENDPOINT] = {"endpoints",
-                          {"id", "collection_id", "method", "path", NULL},
-                          "collection_id"},
-    [GH_KIND_CLIENT] = {"clients", {"id", "name", NULL}, NULL},
-    [GH_KIND_PROFILE] = {"profiles", {"id", "client_id", "policy_id", "name", NULL}, "client_id"},
-    [GH_KIND_POLICY] = {"policies", {"id", "name", NULL}, NULL},
-    [GH_KIND_KEY] = {"keys", {"id", "profile_id", "hash", NULL}, "profile_id"},
-};
-
 /* How long a reconnect may wait for the server (libpq's minimum is 2 s), and how long after a
  * failed one the next call fails at once without trying: a call made while the database is away
  * holds the store's lock (and an admin request) at most that long, never the 10 s of a first
@@ -149,19 +131,12 @@ static void on_notice(void *arg, const PGresult *r)
                json_pack("{s:s}", "message", text != NULL ? text : ""));
 }
 
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A new connection in place of a broken one (at most one attempt per RECONNECT_PAUSE_MS), and the
  * migrations when the first connection never came. */
 static int reconnect(struct pg_db *p)
 {
     char error[512];
-    int64_t now = monotonic_ms();
+    int64_t now = gh_clock_monotonic_ms();
 
     if (now < p->retry_at_ms)
         return GH_ERR_STORE_UNAVAILABLE;
@@ -465,7 +440,7 @@ static int write_doc(void *h, enum gh_kind kind, const json_t *doc, int replace,
                      struct gh_store_error *err)
 {
     struct pg_db *p = h;
-    const struct table *t = &tables[kind];
+    const struct gh_store_table *t = &gh_store_tables[kind];
     const char *params[6];
     char sql[512], *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
     size_t n = 0, o;
@@ -522,7 +497,7 @@ static int remove_doc(void *h, enum gh_kind kind, const char *id, struct gh_stor
     const char *params[] = {id};
     char sql[128];
 
-    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE id = $1", tables[kind].name);
+    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE id = $1", gh_store_tables[kind].name);
     PGresult *r = run(p, sql, 1, params);
     int rc = succeeded(r) ? GH_OK : failure(p, r, kind, err);
     PQclear(r);
@@ -559,7 +534,7 @@ static int fetch(void *h, enum gh_kind kind, const char *id, json_t **doc)
     char sql[128];
 
     *doc = NULL;
-    snprintf(sql, sizeof sql, "SELECT doc FROM %s WHERE id = $1", tables[kind].name);
+    snprintf(sql, sizeof sql, "SELECT doc FROM %s WHERE id = $1", gh_store_tables[kind].name);
     PGresult *r = run(p, sql, 1, params);
     int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? GH_OK : GH_ERR_IO;
     if (rc == GH_OK && PQntuples(r) > 0)
@@ -572,7 +547,7 @@ static int page(void *h, enum gh_kind kind, const char *parent_id, const char *a
                 json_t **docs)
 {
     struct pg_db *p = h;
-    const struct table *t = &tables[kind];
+    const struct gh_store_table *t = &gh_store_tables[kind];
     const char *params[3];
     char sql[256], count[16];
     int n = 0;
@@ -865,7 +840,7 @@ static int open_backend(const char *conninfo, int waiting, struct gh_store_backe
             return GH_ERR_STORE_UNAVAILABLE;
         }
         /* the first call that connects migrates */
-        p->retry_at_ms = monotonic_ms() + RECONNECT_PAUSE_MS;
+        p->retry_at_ms = gh_clock_monotonic_ms() + RECONNECT_PAUSE_MS;
         rc = GH_ERR_STORE_UNAVAILABLE;
     } else {
         PQsetNoticeReceiver(p->conn, on_notice, NULL);

@@ -64,24 +64,6 @@ static const char *const migrations[] = {
 };
 /* clang-format on */
 
-/* Per kind: the table, its constrained columns (first is id) and the parent column of lists. */
-struct table {
-    const char *name;
-    const char *columns[5];
-    const char *parent;
-};
-
-static const struct table tables[GH_KIND_COUNT] = {
-    [GH_KIND_COLLECTION] = {"collections", {"id", "name", "version", "path", NULL}, NULL},
-    [GH_KIND_ENDPOINT] = {"endpoints",
-                          {"id", "collection_id", "method", "path", NULL},
-                          "collection_id"},
-    [GH_KIND_CLIENT] = {"clients", {"id", "name", NULL}, NULL},
-    [GH_KIND_PROFILE] = {"profiles", {"id", "client_id", "policy_id", "name", NULL}, "client_id"},
-    [GH_KIND_POLICY] = {"policies", {"id", "name", NULL}, NULL},
-    [GH_KIND_KEY] = {"keys", {"id", "profile_id", "hash", NULL}, "profile_id"},
-};
-
 struct sqlite_db {
     sqlite3 *db;
     char *location; /* sqlite:PATH */
@@ -273,7 +255,7 @@ static int write_doc(void *h, enum gh_kind kind, const json_t *doc, int replace,
                      struct gh_store_error *err)
 {
     struct sqlite_db *s = h;
-    const struct table *t = &tables[kind];
+    const struct gh_store_table *t = &gh_store_tables[kind];
     char sql[512], *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
     size_t n = 0, o;
     sqlite3_stmt *st = NULL;
@@ -330,7 +312,7 @@ static int remove_doc(void *h, enum gh_kind kind, const char *id, struct gh_stor
     sqlite3_stmt *st = NULL;
     int rc;
 
-    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE id = ?", tables[kind].name);
+    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE id = ?", gh_store_tables[kind].name);
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
         db_error(err, s->db);
         return GH_ERR_IO;
@@ -367,7 +349,7 @@ static int fetch(void *h, enum gh_kind kind, const char *id, json_t **doc)
     sqlite3_stmt *st = NULL;
 
     *doc = NULL;
-    snprintf(sql, sizeof sql, "SELECT doc FROM %s WHERE id = ?", tables[kind].name);
+    snprintf(sql, sizeof sql, "SELECT doc FROM %s WHERE id = ?", gh_store_tables[kind].name);
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
         return GH_ERR_IO;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -382,7 +364,7 @@ static int page(void *h, enum gh_kind kind, const char *parent_id, const char *a
                 json_t **docs)
 {
     struct sqlite_db *s = h;
-    const struct table *t = &tables[kind];
+    const struct gh_store_table *t = &gh_store_tables[kind];
     char sql[256];
     sqlite3_stmt *st = NULL;
     int rc, index = 1;

@@ -18,9 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "store/backend.h"
@@ -55,13 +55,6 @@ struct gh_store_watch {
     unsigned seed;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Sleeps `ms` unless stop is asked for first; 1 when it is. */
 static int sleep_or_stop(struct gh_store_watch *w, int64_t ms)
 {
@@ -83,7 +76,7 @@ static void say_lost(struct gh_store_watch *w, const char *why)
     if (w->said_lost)
         return;
     w->said_lost = 1;
-    w->lost_at = now_ms();
+    w->lost_at = gh_clock_monotonic_ms();
     gh_log(GH_LOG_WARN,
            "the configuration store cannot be reached: this node keeps serving its last "
            "configuration, admin writes answer 503 store_unavailable, reconnecting",
@@ -139,12 +132,12 @@ static int connect_and_listen(struct gh_store_watch *w)
         atomic_fetch_add(&w->reconnects, 1);
         gh_log(GH_LOG_INFO, "the configuration store is reachable again",
                json_pack("{s:s, s:I}", "store", w->location, "unreachable_ms",
-                         (json_int_t)(now_ms() - w->lost_at)));
+                         (json_int_t)(gh_clock_monotonic_ms() - w->lost_at)));
     }
     /* whatever was committed while this node was not listening: catch up now */
     w->pending = GH_STORE_WATCH_RECONNECT;
     w->reload_at = 0;
-    w->next_poll = now_ms() + w->poll_ms;
+    w->next_poll = gh_clock_monotonic_ms() + w->poll_ms;
     return GH_OK;
 }
 
@@ -179,7 +172,7 @@ static void check_generation(struct gh_store_watch *w)
 {
     PGresult *r = PQexec(w->conn, "SELECT value FROM meta WHERE name = 'generation'");
 
-    w->next_poll = now_ms() + w->poll_ms;
+    w->next_poll = gh_clock_monotonic_ms() + w->poll_ms;
     if (PQstatus(w->conn) != CONNECTION_OK) {
         PQclear(r);
         lose(w, "the connection was lost");
@@ -196,12 +189,12 @@ static void check_generation(struct gh_store_watch *w)
 
 static void ask_reload(struct gh_store_watch *w)
 {
-    if (w->pending < 0 || now_ms() < w->reload_at)
+    if (w->pending < 0 || gh_clock_monotonic_ms() < w->reload_at)
         return;
     if (w->hooks.reload(w->hooks.ctx, (enum gh_store_watch_cause)w->pending) == GH_OK)
         w->pending = -1;
     else
-        w->reload_at = now_ms() + RELOAD_RETRY_MS;
+        w->reload_at = gh_clock_monotonic_ms() + RELOAD_RETRY_MS;
 }
 
 /* One wait on the connection and the stop pipe; 1 when stop was asked for. */
@@ -209,7 +202,7 @@ static int wait_once(struct gh_store_watch *w)
 {
     struct pollfd p[2] = {{.fd = w->wake[0], .events = POLLIN},
                           {.fd = PQsocket(w->conn), .events = POLLIN}};
-    int64_t now = now_ms(), until = w->next_poll;
+    int64_t now = gh_clock_monotonic_ms(), until = w->next_poll;
 
     if (w->pending >= 0 && w->reload_at < until)
         until = w->reload_at;
@@ -225,7 +218,7 @@ static int wait_once(struct gh_store_watch *w)
         }
         drain_notifications(w);
     }
-    if (now_ms() >= w->next_poll)
+    if (gh_clock_monotonic_ms() >= w->next_poll)
         check_generation(w);
     return 0;
 }
@@ -272,8 +265,8 @@ int gh_store_watch_start(struct gh_store *s, int64_t poll_ms, int reachable,
     w->backoff_ms = BACKOFF_FIRST_MS;
     w->pending = -1;
     w->said_lost = !reachable; /* the owner said it; the return is still to be said */
-    w->lost_at = now_ms();
-    w->seed = (unsigned)getpid() ^ (unsigned)now_ms();
+    w->lost_at = gh_clock_monotonic_ms();
+    w->seed = (unsigned)getpid() ^ (unsigned)gh_clock_monotonic_ms();
     atomic_store(&w->reachable, reachable);
     if (pthread_create(&w->thread, NULL, watch_thread, w) != 0) {
         close(w->wake[0]), close(w->wake[1]);
